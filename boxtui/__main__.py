@@ -1,0 +1,3 @@
+from boxtui.cli import main
+
+raise SystemExit(main())

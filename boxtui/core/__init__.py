@@ -1,0 +1,1 @@
+"""Wire models and small helpers shared by the client and the server."""
