@@ -1,0 +1,16 @@
+"""Ids are lower-case UUID v4 strings (PROTOCOL §1)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def is_uuid(value: object) -> bool:
+    return isinstance(value, str) and bool(_UUID_RE.match(value))

@@ -1,0 +1,151 @@
+"""Pydantic models of everything that crosses the wire (PROTOCOL §1–§9).
+
+The server builds its responses from these and the client parses responses into
+them, so both halves agree on one shape. Views are lenient on input (``extra`` keys
+are kept) so a newer server does not break an older client.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EventType = Literal[
+    "create",
+    "msg.text",
+    "msg.file",
+    "msg.edit",
+    "msg.delete",
+    "member.join",
+    "member.leave",
+    "member.kick",
+    "access.add",
+    "access.rm",
+    "state.access_mode",
+    "state.lifecycle",
+    "state.key_share",
+]
+
+#: Event types counted as unread when posted by someone else (PROTOCOL §3).
+UNREAD_TYPES = frozenset(
+    {
+        "msg.text",
+        "msg.file",
+        "member.join",
+        "member.leave",
+        "member.kick",
+        "state.access_mode",
+        "state.lifecycle",
+        "state.key_share",
+    }
+)
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class IdentityView(WireModel):
+    id: str
+    display_name: str
+    avatar_url: str | None = None
+    identifier_value: str = ""
+    identifier_kind: str = ""
+
+
+class Identity(IdentityView):
+    """``GET /identities/me`` and signup: the caller's own identity."""
+
+    public_key: str | None = None
+    has_account: bool = True
+
+
+class EventView(WireModel):
+    id: str
+    type: str
+    box_id: str
+    server_event_created_at: str
+    referrer_id: str | None = None
+    sender: IdentityView
+    content: dict[str, Any] | None = None
+    # present on msg.file as read; on edited messages; on state.key_share/access.add
+    is_saved: bool | None = None
+    last_edited_at: str | None = None
+    extra: dict[str, Any] | None = None
+
+
+class BoxView(WireModel):
+    id: str
+    server_created_at: str
+    public_key: str
+    title: str
+    lifecycle: Literal["open", "closed"]
+    access_mode: Literal["limited", "public"]
+    creator: IdentityView
+    last_event: EventView | None = None
+    events_count: int = 0
+
+
+class PublicBox(WireModel):
+    title: str
+    creator: IdentityView
+
+
+class Session(WireModel):
+    access_token: str
+    token_type: str = "bearer"
+    acr: int
+    expires_at: str
+    csrf_token: str
+    identity: Identity
+
+
+class SessionInfo(WireModel):
+    identity: Identity
+    acr: int
+    expires_at: str
+    csrf_token: str
+
+
+class SavedFile(WireModel):
+    id: str
+    encrypted_file_id: str
+    identity_id: str
+    encrypted_metadata: str
+    key_fingerprint: str
+    created_at: str
+
+
+class KeyShare(WireModel):
+    other_share_hash: str
+    share: str
+    box_id: str
+
+
+class CryptoAction(WireModel):
+    id: str
+    type: Literal["invitation", "set_box_key_share"]
+    box_id: str
+    encryption_public_key: str | None = None
+    encrypted: str
+    created_at: str
+
+
+class SecretStorage(WireModel):
+    version: int
+    data: str
+
+
+class ErrorBody(BaseModel):
+    """The protocol's error format (PROTOCOL §1)."""
+
+    code: str
+    origin: str = "not_defined"
+    desc: str = ""
+    details: dict[str, str] = Field(default_factory=dict)
+
+
+class RealtimeMessage(WireModel):
+    type: str
+    object: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,139 @@
+"""Domain errors and their mapping to the protocol's error format (PROTOCOL §1).
+
+Services raise :class:`ApiError` subclasses; ``install_error_handlers`` turns them,
+FastAPI's validation errors, Starlette's HTTP errors and anything unexpected into
+``{"code", "origin", "desc", "details"}`` bodies. Every validation failure is 400.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("boxtui.server")
+
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    410: "gone",
+    412: "precondition_failed",
+    413: "request_entity_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+    500: "internal",
+}
+
+
+class ApiError(Exception):
+    status = 500
+
+    def __init__(self, desc: str = "", details: dict[str, Any] | None = None, origin: str = "not_defined"):
+        super().__init__(desc)
+        self.desc = desc
+        self.details = {k: str(v) for k, v in (details or {}).items()}
+        self.origin = origin
+
+
+class BadRequest(ApiError):
+    status = 400
+
+
+class Unauthorized(ApiError):
+    status = 401
+
+
+class Forbidden(ApiError):
+    status = 403
+
+
+class NotFound(ApiError):
+    status = 404
+
+
+class Conflict(ApiError):
+    status = 409
+
+
+class Gone(ApiError):
+    status = 410
+
+
+class PreconditionFailed(ApiError):
+    status = 412
+
+
+class TooLarge(ApiError):
+    status = 413
+
+
+class UnsupportedMediaType(ApiError):
+    status = 415
+
+
+class TooManyRequests(ApiError):
+    status = 429
+
+
+def error_response(request: Request, status: int, desc: str, details: dict[str, str] | None = None, origin: str = "not_defined", headers: dict[str, str] | None = None) -> Response:
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers)
+    body = {"code": STATUS_CODES.get(status, "internal"), "origin": origin, "desc": desc, "details": details or {}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+_ORIGINS = {"body": "body", "query": "query", "path": "path", "header": "headers", "cookie": "cookies"}
+
+
+def _reason(error_type: str) -> str:
+    if error_type == "missing":
+        return "required"
+    if error_type in {"extra_forbidden"}:
+        return "invalid"
+    if error_type.endswith("_type") or error_type in {"json_invalid", "uuid_parsing", "uuid_type"} or "parsing" in error_type:
+        return "malformed"
+    if error_type in {"string_too_long", "too_long"}:
+        return "invalid"
+    return "invalid"
+
+
+def validation_details(errors: list[dict[str, Any]]) -> tuple[str, dict[str, str]]:
+    origin = "body"
+    details: dict[str, str] = {}
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ())]
+        if loc and loc[0] in _ORIGINS:
+            origin = _ORIGINS[loc[0]]
+            loc = loc[1:]
+        field = ".".join(loc) or "body"
+        details.setdefault(field, _reason(str(err.get("type", ""))))
+    return origin, details
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return error_response(request, exc.status, exc.desc, exc.details, exc.origin)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        origin, details = validation_details(list(exc.errors()))
+        return error_response(request, 400, "the request is not valid", details, origin)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        desc = exc.detail if isinstance(exc.detail, str) else STATUS_CODES.get(exc.status_code, "error")
+        return error_response(request, exc.status_code, desc, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        return error_response(request, 500, "internal error")

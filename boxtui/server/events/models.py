@@ -1,0 +1,45 @@
+"""Events: the one append-only log of each box.
+
+``seq`` is the global order (chronological); ``id`` is the public UUID. Edits and
+deletes are events of their own *and* are folded into the message row they refer
+to (``edited_content``/``deleted_at``) so reads need no join. ``visible`` is false
+for the types members never list (``access.*``, ``msg.edit``, ``msg.delete``).
+``active`` means "still in force" for ``access.add`` (until removed) and
+``member.join`` (until left or kicked).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from boxtui.server.db import Base, BigIntPK
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_box_visible_seq", "box_id", "visible", "seq"),
+        Index("ix_events_box_type_seq", "box_id", "type", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    box_id: Mapped[str] = mapped_column(ForeignKey("boxes.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(32))
+    sender_id: Mapped[str] = mapped_column(ForeignKey("identities.id"), index=True)
+    referrer_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    content: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    visible: Mapped[bool] = mapped_column(Boolean, default=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: ``encrypted_file_id`` of a ``msg.file``, indexed for download checks.
+    file_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    edited_content: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    last_edited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    deleted_by_id: Mapped[str | None] = mapped_column(String(36), nullable=True)

@@ -1,0 +1,77 @@
+"""Server settings: flags, ``BOXTUI_*`` environment variables, or a TOML file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("boxtui")) / "server"
+
+
+class ServerSettings(BaseSettings):
+    """Everything ``boxtui serve`` can be told. Pass one to ``create_app``."""
+
+    model_config = SettingsConfigDict(env_prefix="BOXTUI_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8642
+    data_dir: Path = Field(default_factory=default_data_dir)
+    #: SQLAlchemy async URL; empty means SQLite at ``data_dir/boxtui.db``.
+    database_url: str = ""
+    #: ``redis://…`` to fan realtime events out across several server processes.
+    redis_url: str = ""
+    max_upload_bytes: int = 132_120_576
+    quota_bytes: int = 1 << 30
+    #: Largest JSON body accepted on non-upload routes.
+    max_json_bytes: int = 1 << 20
+    email_ingest: bool = True
+    token_ttl_seconds: int = 30 * 24 * 3600
+    code_ttl_seconds: int = 600
+    code_max_attempts: int = 5
+    login_max_failures: int = 10
+    login_failure_window_seconds: int = 900
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from: str = "boxtui@localhost"
+    smtp_starttls: bool = False
+    ws_ping_seconds: float = 30.0
+    #: Argon2id cost for password hashes (tests lower it).
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    config_file: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = init_settings.init_kwargs.get("config_file")  # type: ignore[attr-defined]
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'boxtui.db'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"

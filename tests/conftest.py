@@ -1,0 +1,143 @@
+"""Shared fixtures: the real server, in-process, on SQLite and on PostgreSQL.
+
+``server_app`` runs each test on both backends (PostgreSQL only where one answers at
+127.0.0.1:5432, else that half is skipped with the reason). ``sqlite_app`` is the
+cheaper single-backend variant for suites that test something other than storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from boxtui.server.app import create_app
+from boxtui.server.settings import ServerSettings
+
+PG_ADMIN_DSN = os.environ.get("BOXTUI_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+PASSWORD = "correct horse battery"
+
+
+def _pg_available() -> str | None:
+    """None when PostgreSQL answers, else the reason it does not."""
+    try:
+        import asyncpg
+    except ImportError:  # pragma: no cover
+        return "asyncpg is not installed"
+
+    async def probe() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=3)
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+    except Exception as exc:  # noqa: BLE001 - any failure means "no service"
+        return f"no PostgreSQL answers at {PG_ADMIN_DSN}: {exc.__class__.__name__}: {exc}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> str:
+    """A fresh PostgreSQL database for this test session; dropped at the end."""
+    reason = _pg_available()
+    if reason:
+        if os.environ.get("CI") and os.environ.get("BOXTUI_REQUIRE_PG"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    import asyncpg
+
+    name = f"boxtui_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    yield f"{base}/{name}"
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _truncate_pg(url: str) -> None:
+    import asyncpg
+
+    from boxtui.server.models import Base
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        tables = ", ".join(f'"{t}"' for t in Base.metadata.tables)
+        await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+def make_settings(data_dir: Path, database_url: str = "", **overrides) -> ServerSettings:
+    """Server settings for tests: cheap Argon2, everything under ``data_dir``."""
+    values = dict(
+        data_dir=data_dir,
+        database_url=database_url,
+        argon2_time_cost=1,
+        argon2_memory_kib=8192,
+    )
+    values.update(overrides)
+    return ServerSettings(**values)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def server_settings(request, tmp_path: Path) -> ServerSettings:
+    if request.param == "postgres":
+        url = request.getfixturevalue("pg_database")
+        asyncio.run(_truncate_pg(url)) if _tables_exist_hint(url) else None
+        return make_settings(tmp_path / "data", url)
+    return make_settings(tmp_path / "data")
+
+
+_migrated: set[str] = set()
+
+
+def _tables_exist_hint(url: str) -> bool:
+    """Truncate only once the first test has migrated the database."""
+    seen = url in _migrated
+    _migrated.add(url)
+    return seen
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path) -> ServerSettings:
+    return make_settings(tmp_path / "data")
+
+
+async def _running(settings: ServerSettings) -> AsyncIterator:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def server_app(server_settings: ServerSettings):
+    async for app in _running(server_settings):
+        yield app
+
+
+@pytest.fixture
+async def sqlite_app(sqlite_settings: ServerSettings):
+    async for app in _running(sqlite_settings):
+        yield app
+
+
+def asgi_client(app, **kwargs) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver", **kwargs)
+
+
+@pytest.fixture
+async def http(server_app) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(server_app) as client:
+        yield client
