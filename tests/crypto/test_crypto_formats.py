@@ -1,0 +1,251 @@
+"""Cryptograms, text messages, files and saved-file metadata (PROTOCOL §8)."""
+
+import base64
+import json
+
+import pytest
+
+from boxtui.core.encoding import b64_decode_any, b64u_encode
+from boxtui.crypto import (
+    DecryptionError,
+    FileKey,
+    FileMetadata,
+    InvalidKey,
+    decrypt_file,
+    encrypt_file,
+    generate_box_keypair,
+    key_fingerprint,
+    open_bytes,
+    open_file_metadata,
+    open_saved_metadata,
+    open_text,
+    seal_bytes,
+    seal_file_metadata,
+    seal_saved_metadata,
+    seal_text,
+)
+
+TEXTS = ["hello", "", "Grüße 世界 👋🏽", 'quote " back \\ slash\n\ttab\x00\x1f', "x" * 70_000]
+
+
+def test_cryptogram_round_trip_and_exact_shape(box):
+    cryptogram = seal_bytes(b"\x00\xffbytes", box.public_key)
+    assert open_bytes(cryptogram, box.secret_key) == b"\x00\xffbytes"
+    assert " " not in cryptogram
+    data = json.loads(cryptogram)
+    assert list(data) == ["ephemeralSenderPublicKey", "nonce", "ciphertext"]
+    for name, size in [("ephemeralSenderPublicKey", 32), ("nonce", 24), ("ciphertext", 16 + 7)]:
+        wrapper = data[name]
+        assert list(wrapper) == ["type", "encoding", "value"]
+        assert wrapper["type"] == "Uint8Array" and wrapper["encoding"] == "base64"
+        assert wrapper["value"] == base64.b64encode(base64.b64decode(wrapper["value"])).decode()
+        assert len(base64.b64decode(wrapper["value"])) == size
+
+
+def test_each_cryptogram_has_fresh_ephemeral_key_and_nonce(box):
+    a, b = (json.loads(seal_bytes(b"same", box.public_key)) for _ in range(2))
+    assert a["ephemeralSenderPublicKey"] != b["ephemeralSenderPublicKey"]
+    assert a["nonce"] != b["nonce"]
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_text_round_trip(box, text):
+    encrypted = seal_text(text, box.public_key)
+    assert set(encrypted) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    assert open_text(encrypted, box.secret_key) == text
+
+
+def test_text_inner_cryptogram_is_utf8_json(box):
+    encrypted = seal_text("é", box.public_key)
+    inner = b64_decode_any(encrypted).decode("utf-8")
+    assert inner.startswith('{"ephemeralSenderPublicKey":{"type":"Uint8Array"')
+    assert open_bytes(inner, box.secret_key) == "é".encode()
+
+
+def test_readers_accept_either_alphabet_and_padding(box):
+    encrypted = seal_text("alphabets", box.public_key)
+    padded_std = base64.b64encode(b64_decode_any(encrypted)).decode()
+    assert open_text(padded_std, box.secret_key) == "alphabets"
+    data = json.loads(b64_decode_any(encrypted))
+    for wrapper in data.values():
+        wrapper["value"] = base64.urlsafe_b64encode(base64.b64decode(wrapper["value"])).decode().rstrip("=")
+    assert open_bytes(json.dumps(data), box.secret_key) == b"alphabets"
+
+
+def test_wrong_key_is_decryption_error(box):
+    encrypted = seal_text("secret", box.public_key)
+    with pytest.raises(DecryptionError, match="wrong key"):
+        open_text(encrypted, generate_box_keypair().secret_key)
+
+
+@pytest.mark.parametrize("field", ["ephemeralSenderPublicKey", "nonce", "ciphertext"])
+def test_tampered_cryptogram_is_decryption_error(box, field):
+    data = json.loads(seal_bytes(b"integrity", box.public_key))
+    raw = bytearray(base64.b64decode(data[field]["value"]))
+    raw[0] ^= 1
+    data[field]["value"] = base64.b64encode(raw).decode()
+    with pytest.raises(DecryptionError):
+        open_bytes(json.dumps(data), box.secret_key)
+
+
+@pytest.mark.parametrize(
+    "cryptogram",
+    [
+        "",
+        "not json",
+        "[]",
+        "{}",
+        '{"ephemeralSenderPublicKey":1,"nonce":2,"ciphertext":3}',
+        '{"ephemeralSenderPublicKey":{"type":"Uint8Array","encoding":"base64","value":"!!"},'
+        '"nonce":{"type":"Uint8Array","value":"AAAA"},"ciphertext":{"type":"Uint8Array","value":"AAAA"}}',
+        b"\xff\xfe\x00garbage",
+    ],
+)
+def test_malformed_cryptogram_is_decryption_error(box, cryptogram):
+    with pytest.raises(DecryptionError):
+        open_bytes(cryptogram, box.secret_key)
+
+
+def test_short_or_odd_fields_are_decryption_errors(box):
+    data = json.loads(seal_bytes(b"x", box.public_key))
+    data["nonce"]["value"] = base64.b64encode(b"short").decode()
+    with pytest.raises(DecryptionError, match="nonce must be 24 bytes"):
+        open_bytes(json.dumps(data), box.secret_key)
+    data = json.loads(seal_bytes(b"x", box.public_key))
+    data["ciphertext"]["value"] = base64.b64encode(b"tiny").decode()
+    with pytest.raises(DecryptionError):
+        open_bytes(json.dumps(data), box.secret_key)
+
+
+@pytest.mark.parametrize("encrypted", ["", "%%%", "abcde", b64u_encode(b"not json"), 42])
+def test_malformed_text_is_decryption_error(box, encrypted):
+    with pytest.raises(DecryptionError):
+        open_text(encrypted, box.secret_key)
+
+
+def test_non_utf8_plaintext_is_decryption_error(box):
+    encrypted = b64u_encode(seal_bytes(b"\xff\xfe", box.public_key).encode())
+    with pytest.raises(DecryptionError, match="UTF-8"):
+        open_text(encrypted, box.secret_key)
+
+
+def test_bad_key_arguments_are_invalid_key(box):
+    with pytest.raises(InvalidKey, match="32 bytes"):
+        seal_text("x", box.public_key[:31])
+    with pytest.raises(InvalidKey, match="must be bytes"):
+        seal_text("x", "not bytes")  # type: ignore[arg-type]
+    with pytest.raises(InvalidKey):
+        open_text(seal_text("x", box.public_key), b"")
+
+
+# --- files -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data", [b"", b"file contents", bytes(range(256)) * 1000])
+def test_file_round_trip_has_no_nonce_prefix(data):
+    blob, key = encrypt_file(data)
+    assert len(key.key) == 32 and len(key.nonce) == 24
+    assert len(blob) == len(data) + 16  # MAC only, no nonce
+    assert decrypt_file(blob, key) == data
+
+
+def test_each_file_gets_its_own_key_and_nonce():
+    (_, a), (_, b) = encrypt_file(b"same"), encrypt_file(b"same")
+    assert a.key != b.key and a.nonce != b.nonce
+
+
+def test_tampered_file_or_wrong_key_is_decryption_error():
+    blob, key = encrypt_file(b"file contents")
+    tampered = bytes([blob[0] ^ 1]) + blob[1:]
+    for args in [(tampered, key), (blob, FileKey.generate()), (blob[:10], key)]:
+        with pytest.raises(DecryptionError):
+            decrypt_file(*args)
+
+
+def test_file_key_checks_lengths():
+    with pytest.raises(InvalidKey):
+        FileKey(b"k" * 31, b"n" * 24)
+    with pytest.raises(InvalidKey):
+        FileKey(b"k" * 32, b"n" * 23)
+    assert "k" * 8 not in repr(FileKey(b"k" * 32, b"n" * 24))
+
+
+def _metadata(name="Résumé été 😀.pdf", size=12345, mime="application/pdf"):
+    return FileMetadata(name, size, mime, FileKey(bytes(range(32)), bytes(range(100, 124))))
+
+
+def test_metadata_json_is_exact():
+    assert _metadata().to_json() == (
+        '{"encryption":{"key":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",'
+        '"nonce":"ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7"},'
+        '"fileName":"Résumé été 😀.pdf","fileSize":12345,"fileType":"application/pdf"}'
+    )
+    assert FileMetadata.from_json(_metadata().to_json()) == _metadata()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "nope",
+        "[]",
+        '{"fileName":"a","fileSize":1,"fileType":"t"}',
+        '{"encryption":{"key":"AAAA","nonce":"ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7"},"fileName":"a","fileSize":1,"fileType":"t"}',
+        _metadata().to_json().replace('"fileSize":12345', '"fileSize":"12345"'),
+        _metadata().to_json().replace('"fileSize":12345', '"fileSize":true'),
+        _metadata().to_json().replace('"fileSize":12345', '"fileSize":-1'),
+        _metadata().to_json().replace('"fileName":"Résumé été 😀.pdf"', '"fileName":null'),
+    ],
+)
+def test_malformed_metadata_is_decryption_error(bad):
+    with pytest.raises(DecryptionError):
+        FileMetadata.from_json(bad)
+
+
+def test_file_metadata_sealed_like_text(box):
+    meta = _metadata()
+    encrypted = seal_file_metadata(meta, box.public_key)
+    assert open_text(encrypted, box.secret_key) == meta.to_json()
+    assert open_file_metadata(encrypted, box.secret_key) == meta
+    with pytest.raises(DecryptionError):
+        open_file_metadata(encrypted, generate_box_keypair().secret_key)
+
+
+def test_full_file_flow(box):
+    blob, key = encrypt_file(b"\x89PNG...")
+    meta = FileMetadata("pic.png", 7, "image/png", key)
+    opened = open_file_metadata(seal_file_metadata(meta, box.public_key), box.secret_key)
+    assert decrypt_file(blob, opened.key) == b"\x89PNG..."
+
+
+# --- saved files -----------------------------------------------------------------
+
+VAULT_KEY = bytes(range(32, 64))
+
+
+def test_saved_metadata_round_trip_and_shape():
+    sealed = seal_saved_metadata(_metadata(), VAULT_KEY)
+    data = json.loads(sealed)
+    assert list(data) == ["nonce", "ciphertext"]
+    assert len(base64.b64decode(data["nonce"], validate=True)) == 24
+    assert sealed.startswith('{"nonce":"') and '"ciphertext":{"type":"Uint8Array","encoding":"base64","value":"' in sealed
+    assert open_saved_metadata(sealed, VAULT_KEY) == _metadata()
+
+
+def test_saved_metadata_wrong_key_tampered_or_malformed():
+    sealed = seal_saved_metadata(_metadata(), VAULT_KEY)
+    with pytest.raises(DecryptionError, match="vault key"):
+        open_saved_metadata(sealed, bytes(32))
+    data = json.loads(sealed)
+    raw = bytearray(base64.b64decode(data["ciphertext"]["value"]))
+    raw[-1] ^= 0x80
+    data["ciphertext"]["value"] = base64.b64encode(raw).decode()
+    for bad in [json.dumps(data), "", "{}", '{"nonce":"AAAA","ciphertext":{}}']:
+        with pytest.raises(DecryptionError):
+            open_saved_metadata(bad, VAULT_KEY)
+
+
+def test_key_fingerprint():
+    fingerprint = key_fingerprint(VAULT_KEY)
+    assert len(b64_decode_any(fingerprint)) == 64
+    assert "=" not in fingerprint
+    assert fingerprint == key_fingerprint(VAULT_KEY) != key_fingerprint(bytes(32))
