@@ -111,12 +111,17 @@ function generate() {
       fileName, fileSize, fileType,
     };
     const json = metadataJson(m);
+    const esk = fixed(`metadata ephemeral ${i}`, 32);
+    const boxNonce = fixed(`metadata box nonce ${i}`, 24);
+    const savedNonce = fixed(`saved nonce ${i}`, 24);
     return {
       ...m,
       json,
-      encrypted: sealText(json, recipient.publicKey, fixed(`metadata ephemeral ${i}`, 32), fixed(`metadata box nonce ${i}`, 24)),
-      savedNonce: b64(fixed(`saved nonce ${i}`, 24)),
-      saved: sealSaved(json, vaultKey, fixed(`saved nonce ${i}`, 24)),
+      ephemeralSecretKey: b64(esk),
+      boxNonce: b64(boxNonce),
+      encrypted: sealText(json, recipient.publicKey, esk, boxNonce),
+      savedNonce: b64(savedNonce),
+      saved: sealSaved(json, vaultKey, savedNonce),
     };
   });
   const boxSecretKey = fixed('box secret key', 32);
