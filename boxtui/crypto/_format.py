@@ -22,14 +22,6 @@ def js_dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def utf8(text: str) -> bytes:
-    """UTF-8 encode text to seal; a lone surrogate is the caller's bug."""
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError(f"text is not valid Unicode: {exc}") from None
-
-
 def sha512(data: bytes) -> bytes:
     return nacl.hash.sha512(data, encoder=nacl.encoding.RawEncoder)
 

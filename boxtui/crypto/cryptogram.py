@@ -28,7 +28,6 @@ from ._format import (
     parse_json,
     read_b64,
     unwrap,
-    utf8,
     wrap,
 )
 from .errors import DecryptionError
@@ -50,11 +49,7 @@ def seal_bytes(
         if _ephemeral_secret_key is None
         else PrivateKey(check_bytes(_ephemeral_secret_key, KEY_SIZE, "ephemeral secret key"))
     )
-    nonce = (
-        nacl.utils.random(NONCE_SIZE)
-        if _nonce is None
-        else check_bytes(_nonce, NONCE_SIZE, "nonce")
-    )
+    nonce = nacl.utils.random(NONCE_SIZE) if _nonce is None else check_bytes(_nonce, NONCE_SIZE, "nonce")
     ciphertext = Box(ephemeral, recipient).encrypt(bytes(plaintext), nonce).ciphertext
     return js_dumps(
         {
@@ -93,7 +88,7 @@ def seal_text(
 ) -> str:
     """Encrypt a text message to a box key: ``b64u(utf8(cryptogram_json))``."""
     cryptogram = seal_bytes(
-        utf8(text), box_public_key, _ephemeral_secret_key=_ephemeral_secret_key, _nonce=_nonce
+        text.encode("utf-8"), box_public_key, _ephemeral_secret_key=_ephemeral_secret_key, _nonce=_nonce
     )
     return b64u_encode(cryptogram.encode("utf-8"))
 

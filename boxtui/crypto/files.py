@@ -29,7 +29,6 @@ from ._format import (
     read_b64,
     sha512,
     unwrap,
-    utf8,
     wrap,
 )
 from .cryptogram import open_text, seal_text
@@ -138,7 +137,7 @@ def seal_saved_metadata(
     """``encrypted_metadata`` of a saved file, sealed to the vault key."""
     box = SecretBox(check_bytes(vault_key, KEY_SIZE, "vault key"))
     nonce = nacl.utils.random(NONCE_SIZE) if _nonce is None else check_bytes(_nonce, NONCE_SIZE, "nonce")
-    ciphertext = box.encrypt(utf8(meta.to_json()), nonce).ciphertext
+    ciphertext = box.encrypt(meta.to_json().encode("utf-8"), nonce).ciphertext
     return js_dumps({"nonce": b64_encode(nonce), "ciphertext": wrap(ciphertext)})
 
 

@@ -205,7 +205,7 @@ class KeyStore:
         """Merge a backup (:meth:`export_plain` of another device); True if this changed.
 
         Box keys are united (local wins on a conflict). When the identity or vault
-        key differ, a fresh store (no box keys yet) adopts the backup's; otherwise
+        key differ, a fresh store (no box keys, nothing merged yet) adopts the backup's; otherwise
         the local ones stay. Either way the other ones are kept as previous keys.
         """
         identity, vault_key, boxes, previous_identities, previous_vault_keys = _parse_plain(other_plain)

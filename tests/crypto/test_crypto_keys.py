@@ -1,5 +1,6 @@
 """Key pairs, key splitting, invitation payloads and links (PROTOCOL §7)."""
 
+import base64
 import hashlib
 import uuid
 
@@ -125,8 +126,6 @@ def test_parse_other_forms(link, server_url):
 
 
 def test_parse_accepts_standard_base64_share():
-    import base64
-
     share = bytes([0xFB, 0xFF] * 16)  # encodes with + and / in the standard alphabet
     link = f"boxtui://h.example/boxes/{BOX_ID}#{base64.b64encode(share).decode()}"
     assert parse_invitation_link(link).share == share
