@@ -1,0 +1,168 @@
+"""``BoxClient``: one ``httpx.AsyncClient``, the credentials, and the resource namespaces."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import TypeAdapter, ValidationError
+
+from boxtui.client.errors import APIConnectionError, APIResponseError, APITimeoutError, error_from_response
+from boxtui.client.resources import (
+    AuthResource,
+    BoxesResource,
+    EventsResource,
+    FilesResource,
+    IdentitiesResource,
+    KeysResource,
+    SavedFilesResource,
+)
+
+__all__ = ["BoxClient", "DEFAULT_TIMEOUT"]
+
+T = TypeVar("T")
+
+#: Generous read/write timeouts: uploads go in chunks, each chunk has its own deadline.
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class BoxClient:
+    """Async client for a boxtui server (PROTOCOL.md).
+
+    Use it as an async context manager; it owns one ``httpx.AsyncClient``::
+
+        async with BoxClient("https://box.example.org") as client:
+            session = await client.auth.login("ada@example.org", password="…")
+            box = await client.boxes.create("Team", public_key)
+
+    ``token`` is sent as ``Authorization: Bearer``; it is set by ``auth.login`` and may be
+    set by hand (e.g. from a saved session). With ``use_cookies=True`` the client
+    authenticates with the session cookies set at login plus ``X-CSRF-Token`` instead.
+    ``transport`` is handed to httpx (tests pass ``httpx.ASGITransport(app=...)``).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: httpx.Timeout | float | None = DEFAULT_TIMEOUT,
+        use_cookies: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.use_cookies = use_cookies
+        #: The CSRF token of the current session (needed only in cookie mode).
+        self.csrf_token: str | None = None
+        self._http = httpx.AsyncClient(base_url=self.base_url, transport=transport, timeout=timeout, headers=headers)
+        self.auth = AuthResource(self)
+        self.identities = IdentitiesResource(self)
+        self.boxes = BoxesResource(self)
+        self.events = EventsResource(self)
+        self.files = FilesResource(self)
+        self.saved_files = SavedFilesResource(self)
+        self.keys = KeysResource(self)
+
+    async def __aenter__(self) -> BoxClient:
+        await self._http.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def realtime(self, identity_id: str, **options: Any):
+        """A realtime subscription for ``identity_id``; see :class:`RealtimeSubscription`."""
+        from boxtui.client.realtime import RealtimeSubscription
+
+        return RealtimeSubscription(self, identity_id, **options)
+
+    # -- plumbing shared by the resources ------------------------------------------
+
+    def auth_headers(self, method: str = "GET") -> dict[str, str]:
+        """The headers that authenticate a request (bearer, or CSRF in cookie mode)."""
+        if self.use_cookies:
+            if method in _UNSAFE_METHODS and self.csrf_token:
+                return {"X-CSRF-Token": self.csrf_token}
+            return {}
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def cookie_header(self) -> str | None:
+        """The session cookies as one ``Cookie`` header value (cookie mode only)."""
+        if not self.use_cookies:
+            return None
+        pairs = [f"{cookie.name}={cookie.value}" for cookie in self._http.cookies.jar]
+        return "; ".join(pairs) or None
+
+    def _build(self, method: str, path: str, *, headers: Mapping[str, str] | None = None, **kwargs: Any) -> httpx.Request:
+        merged = self.auth_headers(method)
+        merged.update(headers or {})
+        return self._http.build_request(method, path, headers=merged, **kwargs)
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send a request; return the (fully read) response or raise a :class:`BoxError`."""
+        request = self._build(method, path, **kwargs)
+        try:
+            response = await self._http.send(request)
+        except httpx.TimeoutException as exc:
+            raise APITimeoutError(f"{method} {path}: the server did not answer in time") from exc
+        except (httpx.HTTPError, httpx.StreamError) as exc:
+            raise APIConnectionError(f"{method} {path}: {exc.__class__.__name__}: {exc or 'connection failed'}") from exc
+        if response.is_error:
+            raise error_from_response(response)
+        return response
+
+    async def send_stream(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send a request and return the response with its body not yet read (caller closes it)."""
+        request = self._build(method, path, **kwargs)
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise APITimeoutError(f"{method} {path}: the server did not answer in time") from exc
+        except (httpx.HTTPError, httpx.StreamError) as exc:
+            raise APIConnectionError(f"{method} {path}: {exc.__class__.__name__}: {exc or 'connection failed'}") from exc
+        if response.is_error:
+            try:
+                await response.aread()
+            except (httpx.HTTPError, httpx.StreamError) as exc:
+                raise APIConnectionError(f"{method} {path}: {exc}") from exc
+            finally:
+                await response.aclose()
+            raise error_from_response(response)
+        return response
+
+    async def get_model(self, type_: type[T] | Any, method: str, path: str, **kwargs: Any) -> T:
+        """Send a request and parse its JSON body as ``type_`` (a model, ``list[Model]``…)."""
+        response = await self.request(method, path, **kwargs)
+        return parse_as(type_, response)
+
+    async def count(self, path: str, params: Mapping[str, Any] | None = None) -> int:
+        """``HEAD`` a list route and return ``X-Total-Count``."""
+        response = await self.request("HEAD", path, params=params)
+        value = response.headers.get("x-total-count")
+        try:
+            return int(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise APIResponseError(f"HEAD {path}: no valid X-Total-Count header", response) from None
+
+
+_ADAPTERS: dict[Any, TypeAdapter] = {}
+
+
+def parse_as(type_: Any, response: httpx.Response) -> Any:
+    """Validate a response body as ``type_``; anything off-protocol is an :class:`APIResponseError`."""
+    adapter = _ADAPTERS.get(type_)
+    if adapter is None:
+        adapter = _ADAPTERS[type_] = TypeAdapter(type_)
+    try:
+        return adapter.validate_json(response.content)
+    except ValidationError as exc:
+        request = response.request
+        raise APIResponseError(f"{request.method} {request.url.path}: unexpected response: {exc.error_count()} error(s): {exc.errors()[0]['msg']}", response) from None
