@@ -1,0 +1,661 @@
+"""The timeline of a box: one Line-API widget, however long the history.
+
+Design (DESIGN.md "The timeline is one Line-API widget"): :class:`BoxTimeline` is a
+``ScrollView`` whose ``virtual_size`` height is the number of display *rows* of the
+events it holds, and ``render_line(y)`` builds the ``Strip`` of one row only. There is
+never one widget per event.
+
+An event may wrap over several rows, so the widget keeps, per loaded event, its row
+count at the current width in a flat list plus the prefix sums of those counts:
+``render_line`` finds the event of a row by bisection (O(log n) in the *loaded*
+events, never in the history) and then reads two ``LRUCache``\\ s: wrapped body lines
+per (event version, width) and finished strips per row. Row counts are computed once
+per event when it arrives (and again only when the width changes or the event is
+edited), which costs O(page) per page, not per frame. The widget only holds the pages
+the main screen has loaded: when the cursor or the scroll position nears the top it
+posts :class:`BoxTimeline.LoadOlder` once per page, and the screen answers with
+:meth:`BoxTimeline.prepend_entries`, which keeps the cursor on the same event and the
+same rows on screen.
+
+Rows: a day separator before the first event of each day; then per event the first row
+carries the time and sender columns, an optional reply quote row
+("↳ replying to <sender>: <snippet>"), then the wrapped body.
+
+Entries are the messenger's :class:`~boxtui.messenger.models.TimelineEntry`.
+Everything shown is untrusted and drawn as plain segments, never parsed as markup.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from bisect import bisect_right
+from collections.abc import Iterable
+from datetime import date, datetime, tzinfo
+from itertools import accumulate
+from typing import Any, ClassVar
+
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from boxtui.core.timefmt import parse_time
+from boxtui.core.wire import EventView
+
+from boxtui.messenger.models import TimelineEntry
+
+from .timeline_render import REPLY, Span, clean_text, describe_entry, entry_snippet, truncate_spans, wrap_spans
+
+__all__ = ["BoxTimeline"]
+
+TIME_WIDTH = 6  # "10:02 "
+
+
+@dataclasses.dataclass(slots=True)
+class _Item:
+    """One loaded event: the entry, its local time and what its layout depends on."""
+
+    entry: TimelineEntry
+    when: datetime
+    version: int = 0
+
+    @property
+    def event_id(self) -> str:
+        return self.entry.event.id
+
+    @property
+    def reply_to(self) -> str | None:
+        return self.entry.event.referrer_id if self.entry.is_message else None
+
+
+class BoxTimeline(ScrollView, can_focus=True):
+    """The events of one box, chronological, with a cursor on one event."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "cursor_up", "Previous", show=False, id="timeline.cursor_up"),
+        Binding("down,j", "cursor_down", "Next", show=False, id="timeline.cursor_down"),
+        Binding("pageup", "page_up", "Page up", show=False, id="timeline.page_up"),
+        Binding("pagedown", "page_down", "Page down", show=False, id="timeline.page_down"),
+        Binding("home", "first", "Oldest", show=False, id="timeline.first"),
+        Binding("end", "last", "Newest", show=False, id="timeline.last"),
+        Binding("r", "reply", "Reply", id="timeline.reply"),
+        Binding("e", "edit", "Edit", id="timeline.edit"),
+        Binding("d", "delete", "Delete", id="timeline.delete"),
+        Binding("w", "download", "Download", id="timeline.download"),
+        Binding("s", "save", "Save", id="timeline.save"),
+        Binding("f", "forward", "Forward", id="timeline.forward"),
+        Binding("y", "copy", "Copy", id="timeline.copy"),
+    ]
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "timeline--cursor",
+        "timeline--day",
+        "timeline--time",
+        "timeline--sender",
+        "timeline--own",
+        "timeline--body",
+        "timeline--system",
+        "timeline--undecryptable",
+        "timeline--deleted",
+        "timeline--edited",
+        "timeline--file",
+        "timeline--file-details",
+        "timeline--saved",
+        "timeline--reply",
+    }
+
+    DEFAULT_CSS = """
+    BoxTimeline {
+        overflow-x: hidden;
+        overflow-y: auto;
+        scrollbar-gutter: stable;
+        background: $surface;
+        color: $foreground;
+    }
+    BoxTimeline > .timeline--cursor { background: $boost; }
+    BoxTimeline:focus > .timeline--cursor { background: $primary 25%; }
+    BoxTimeline > .timeline--day { color: $text-muted; text-style: bold; }
+    BoxTimeline > .timeline--time { color: $text-muted; }
+    BoxTimeline > .timeline--sender { color: $accent; text-style: bold; }
+    BoxTimeline > .timeline--own { color: $success; text-style: bold; }
+    BoxTimeline > .timeline--body { color: $foreground; }
+    BoxTimeline > .timeline--system { color: $text-muted; text-style: italic; }
+    BoxTimeline > .timeline--undecryptable { color: $text-disabled; text-style: italic dim; }
+    BoxTimeline > .timeline--deleted { color: $text-muted; text-style: italic; }
+    BoxTimeline > .timeline--edited { color: $text-muted; }
+    BoxTimeline > .timeline--file { color: $secondary; text-style: bold; }
+    BoxTimeline > .timeline--file-details { color: $text-muted; }
+    BoxTimeline > .timeline--saved { color: $warning; }
+    BoxTimeline > .timeline--reply { color: $text-muted; }
+    """
+
+    #: Post :class:`LoadOlder` when the cursor is this many events from the top …
+    LOAD_MARGIN_EVENTS: ClassVar[int] = 20
+    #: … or the first row shown is within this many screens of the top.
+    LOAD_MARGIN_SCREENS: ClassVar[int] = 1
+
+    class LoadOlder(Message):
+        """Fetch the page before ``before_event_id`` and hand it to ``prepend_entries``."""
+
+        def __init__(self, timeline: BoxTimeline, before_event_id: str) -> None:
+            super().__init__()
+            self.timeline = timeline
+            self.before_event_id = before_event_id
+
+        @property
+        def control(self) -> BoxTimeline:
+            return self.timeline
+
+    class EntryAction(Message):
+        """A key asked for something to be done with the event under the cursor."""
+
+        def __init__(self, timeline: BoxTimeline, entry: TimelineEntry) -> None:
+            super().__init__()
+            self.timeline = timeline
+            self.entry = entry
+
+        @property
+        def control(self) -> BoxTimeline:
+            return self.timeline
+
+    class ReplyRequested(EntryAction):
+        """Reply to this message."""
+
+    class EditRequested(EntryAction):
+        """Edit this (own text) message."""
+
+    class DeleteRequested(EntryAction):
+        """Delete this message."""
+
+    class DownloadRequested(EntryAction):
+        """Download and decrypt this file."""
+
+    class SaveRequested(EntryAction):
+        """Keep this file in the saved files."""
+
+    class ForwardRequested(EntryAction):
+        """Share this message into another box."""
+
+    class CopyRequested(EntryAction):
+        """Copy this message's text."""
+
+    def __init__(
+        self,
+        *,
+        identity_id: str | None = None,
+        timezone: tzinfo | None = None,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        """``identity_id`` marks own messages (and limits editing to them);
+        ``timezone`` for times and day separators (``None``: the local zone)."""
+        super().__init__(name=name, id=id, classes=classes)
+        self.identity_id = identity_id
+        self.timezone = timezone
+        self._items: list[_Item] = []
+        self._by_id: dict[str, int] = {}
+        self._counts: list[int] = []  # rows of each item at ``_width`` (incl. day row)
+        self._offsets: list[int] = []  # first row of each item
+        self._width = 0
+        self._cursor = -1
+        self._has_older = False
+        self._older_requested: str | None = None
+        self._total_count: int | None = None
+        self._wrapped: LRUCache[tuple[str, int, int], list[list[Span]]] = LRUCache(4096)
+        self._strips: LRUCache[tuple[Any, ...], Strip] = LRUCache(1024)
+
+    # ------------------------------------------------------------------ data API
+
+    @property
+    def entries(self) -> list[TimelineEntry]:
+        """The loaded entries, oldest first."""
+        return [item.entry for item in self._items]
+
+    @property
+    def current_entry(self) -> TimelineEntry | None:
+        """The entry under the cursor (``None`` when empty)."""
+        return self._items[self._cursor].entry if 0 <= self._cursor < len(self._items) else None
+
+    @property
+    def cursor_index(self) -> int:
+        """Index of the cursor in :attr:`entries` (-1 when empty)."""
+        return self._cursor
+
+    @property
+    def row_count(self) -> int:
+        """Display rows at the current width."""
+        return self._offsets[-1] + self._counts[-1] if self._offsets else 0
+
+    @property
+    def has_older(self) -> bool:
+        """Whether older events exist on the server that are not loaded."""
+        return self._has_older
+
+    def set_entries(self, entries: Iterable[TimelineEntry], total_count: int | None = None) -> None:
+        """Show a (new) box's latest page; the cursor goes to the newest event."""
+        self._items = [self._make_item(entry) for entry in entries]
+        self._reindex()
+        self._total_count = total_count
+        self._older_requested = None
+        self._update_has_older()
+        self._wrapped.clear()
+        self._strips.clear()
+        self._cursor = len(self._items) - 1
+        self._relayout()
+        self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
+        self.refresh()
+        self._maybe_load_older()
+
+    def prepend_entries(self, older: Iterable[TimelineEntry]) -> None:
+        """Add an older page above; the cursor and the rows on screen stay put.
+
+        An empty page means the history is fully loaded.
+        """
+        fresh = [self._make_item(e) for e in older if e.event.id not in self._by_id]
+        self._older_requested = None
+        if not fresh:
+            self._has_older = False
+            return
+        rows_before = self.row_count
+        self._items[:0] = fresh
+        self._reindex()
+        self._cursor += len(fresh)
+        if self._width == self._content_width() and len(self._counts) == len(self._items) - len(fresh) > 0:
+            # count only the new rows (and the old first event, whose day row may go)
+            self._counts[:1] = [self._item_rows(i) for i in range(len(fresh) + 1)]
+            self._rebuild_offsets()
+        else:
+            self._relayout()
+        self._update_has_older()
+        self.scroll_to(y=self.scroll_y + self.row_count - rows_before, animate=False, force=True)
+        self.refresh()
+
+    def append_entry(self, entry: TimelineEntry) -> None:
+        """Add a new event at the bottom (realtime); stays pinned to the bottom if it was.
+
+        A raw ``msg.edit``/``msg.delete`` patches the message it refers to, and an event
+        already shown is replaced.
+        """
+        kind = entry.event.type
+        if kind == "msg.edit":
+            self.apply_edit(entry)
+            return
+        if kind == "msg.delete":
+            self.apply_delete(entry.event)
+            return
+        if self.replace_entry(entry):
+            return
+        pinned = self.is_vertical_scroll_end or not self._items
+        follow = self._cursor == len(self._items) - 1
+        self._items.append(self._make_item(entry))
+        self._by_id[entry.event.id] = len(self._items) - 1
+        if self._total_count is not None:
+            self._total_count += 1
+        self._relayout(start=len(self._items) - 1)
+        if follow:
+            self._move_cursor(len(self._items) - 1, scroll=False)
+        if pinned:
+            self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
+        self.refresh()
+
+    def replace_entry(self, entry: TimelineEntry) -> bool:
+        """Show a new version of a loaded event (same id); False if it is not loaded."""
+        index = self._by_id.get(entry.event.id)
+        if index is None:
+            return False
+        item = self._items[index]
+        item.entry = entry
+        item.version += 1
+        self._changed(index)
+        return True
+
+    def apply_edit(self, edit: EventView | TimelineEntry, text: str | None = None) -> bool:
+        """Fold a ``msg.edit`` into the message it refers to.
+
+        ``edit`` is the raw event with ``text`` its decrypted new text, or the
+        messenger's entry for it (its ``text``/``error`` are used). False when the
+        edited message is not loaded.
+        """
+        raw: EventView = getattr(edit, "event", edit)
+        error = getattr(edit, "error", None)
+        if text is None:
+            text = getattr(edit, "text", None)
+        index = self._by_id.get(raw.referrer_id or "")
+        if index is None:
+            return False
+        target = self._items[index].entry
+        new_content = {"encrypted": (raw.content or {}).get("new_encrypted")}
+        if (raw.content or {}).get("new_public_key"):
+            new_content["public_key"] = raw.content["new_public_key"]
+        event = target.event.model_copy(
+            update={"content": new_content, "last_edited_at": raw.server_event_created_at}
+        )
+        return self.replace_entry(dataclasses.replace(target, event=event, text=text, error=error))
+
+    def apply_delete(self, delete: EventView) -> bool:
+        """Fold a ``msg.delete`` into the message it refers to (shown as deleted)."""
+        raw: EventView = getattr(delete, "event", delete)
+        index = self._by_id.get(raw.referrer_id or "")
+        if index is None:
+            return False
+        target = self._items[index].entry
+        deleted = {"at_time": raw.server_event_created_at, "by_identity": raw.sender.model_dump()}
+        event = target.event.model_copy(update={"content": {"deleted": deleted}})
+        return self.replace_entry(dataclasses.replace(target, event=event, text=None, file=None, error=None))
+
+    def mark_saved(self, encrypted_file_id: str, is_saved: bool) -> None:
+        """Show or hide the ★ saved mark on the files holding this blob."""
+        for index, item in enumerate(self._items):
+            event = item.entry.event
+            if event.type == "msg.file" and (event.content or {}).get("encrypted_file_id") == encrypted_file_id:
+                if bool(event.is_saved) != is_saved:
+                    self.replace_entry(
+                        dataclasses.replace(item.entry, event=event.model_copy(update={"is_saved": is_saved}))
+                    )
+
+    def select_event(self, event_id: str) -> bool:
+        """Put the cursor on a loaded event; False if it is not loaded."""
+        index = self._by_id.get(event_id)
+        if index is None:
+            return False
+        self._move_cursor(index)
+        return True
+
+    # ------------------------------------------------------------------ layout
+
+    def _make_item(self, entry: TimelineEntry) -> _Item:
+        when = parse_time(entry.event.server_event_created_at).astimezone(self.timezone)
+        return _Item(entry, when)
+
+    def _reindex(self) -> None:
+        self._by_id = {item.event_id: index for index, item in enumerate(self._items)}
+
+    def _update_has_older(self) -> None:
+        if not self._items or self._items[0].entry.event.type == "create":
+            self._has_older = False
+        elif self._total_count is not None:
+            self._has_older = len(self._items) < self._total_count
+        else:
+            self._has_older = True
+
+    @property
+    def _body_width(self) -> int:
+        return max(8, self._width - TIME_WIDTH - self._sender_width - 1)
+
+    @property
+    def _sender_width(self) -> int:
+        return max(6, min(18, (self._width - TIME_WIDTH) // 5))
+
+    def _content_width(self) -> int:
+        return self.scrollable_content_region.width
+
+    def _starts_day(self, index: int) -> bool:
+        return index == 0 or self._items[index].when.date() != self._items[index - 1].when.date()
+
+    def _body_rows(self, item: _Item) -> list[list[Span]]:
+        key = (item.event_id, item.version, self._body_width)
+        rows = self._wrapped.get(key)
+        if rows is None:
+            rows = wrap_spans(describe_entry(item.entry), self._body_width)
+            self._wrapped[key] = rows
+        return rows
+
+    def _item_rows(self, index: int) -> int:
+        item = self._items[index]
+        return self._starts_day(index) + (item.reply_to is not None) + len(self._body_rows(item))
+
+    def _relayout(self, start: int = 0) -> None:
+        """Recount rows from item ``start`` on (all of them when the width changed)."""
+        width = self._content_width()
+        if width <= 0:
+            return  # not laid out yet: on_resize does it
+        if width != self._width:
+            self._width = width
+            start = 0
+            self._strips.clear()
+        del self._counts[start:]
+        self._counts.extend(self._item_rows(i) for i in range(start, len(self._items)))
+        self._rebuild_offsets()
+
+    def _rebuild_offsets(self) -> None:
+        self._offsets = [0, *accumulate(self._counts)][:-1] if self._counts else []
+        self.virtual_size = Size(self._width, self.row_count)
+
+    def _changed(self, index: int) -> None:
+        """An item's content changed: recount its rows, repaint what depends on it."""
+        self._strips.clear()  # reply quotes of other rows may show this one
+        if self._width:
+            old = self._counts[index]
+            self._counts[index] = self._item_rows(index)
+            if self._counts[index] != old:
+                self._rebuild_offsets()
+        self.refresh()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self._content_width() == self._width:
+            return
+        anchor = self._cursor
+        pinned = self.is_vertical_scroll_end
+        offset_in_view = self._offsets[anchor] - self.scroll_y if 0 <= anchor < len(self._offsets) else 0
+        self._relayout()
+        if pinned or not (0 <= anchor < len(self._offsets)):
+            self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
+        else:
+            self.scroll_to(y=self._offsets[anchor] - offset_in_view, animate=False, force=True)
+        self._maybe_load_older()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()
+
+    def _index_at_row(self, row: int) -> int:
+        return max(0, bisect_right(self._offsets, row) - 1)
+
+    def _rows_of(self, index: int) -> tuple[int, int]:
+        """First and end row of an item's event rows (its day row excluded)."""
+        start = self._offsets[index] + self._starts_day(index)
+        return start, self._offsets[index] + self._counts[index]
+
+    # ------------------------------------------------------------------ rendering
+
+    def render_line(self, y: int) -> Strip:
+        row = self.scroll_offset.y + y
+        width = self._width or self.size.width
+        base = self.rich_style
+        if not self._items or row >= self.row_count or not self._offsets:
+            return Strip.blank(width, base)
+        index = self._index_at_row(row)
+        item = self._items[index]
+        local = row - self._offsets[index]
+        if self._starts_day(index):
+            if local == 0:
+                return self._day_strip(item.when.date(), width)
+            local -= 1
+        cursor = index == self._cursor
+        key = (item.event_id, item.version, local, width, cursor)
+        strip = self._strips.get(key)
+        if strip is None:
+            strip = self._event_strip(item, local, width, cursor)
+            self._strips[key] = strip
+        return strip
+
+    def _style(self, name: str) -> Style:
+        return self.get_component_rich_style(name)
+
+    def _day_strip(self, day: date, width: int) -> Strip:
+        key = ("day", day, width)
+        strip = self._strips.get(key)
+        if strip is None:
+            label = f" {day.strftime('%A')} {day.day} {day.strftime('%B %Y')} "
+            left = max(0, (width - len(label)) // 2)
+            line = "─" * left + label + "─" * max(0, width - left - len(label))
+            strip = Strip([Segment(line[:width], self._style("timeline--day"))], min(width, len(line)))
+            self._strips[key] = strip
+        return strip
+
+    def _event_strip(self, item: _Item, local: int, width: int, cursor: bool) -> Strip:
+        event = item.entry.event
+        sender_width = self._sender_width
+        indent = TIME_WIDTH + sender_width + 1
+        segments: list[Segment] = []
+        if local == 0:
+            own = self.identity_id is not None and event.sender.id == self.identity_id
+            name = clean_text(event.sender.display_name, single_line=True) if item.entry.is_message else "·"
+            gutter = [
+                Span(item.when.strftime("%H:%M").ljust(TIME_WIDTH), "timeline--time"),
+                *truncate_spans([Span(name, "timeline--own" if own else "timeline--sender")], sender_width),
+            ]
+            segments.extend(Segment(text, self._style(style)) for text, style in gutter)
+            indent -= sum(cell_len(text) for text, _ in gutter)
+        segments.append(Segment(" " * indent, self.rich_style))
+        if item.reply_to is not None:
+            body = self._reply_quote(item.reply_to) if local == 0 else self._body_rows(item)[local - 1]
+        else:
+            body = self._body_rows(item)[local]
+        segments.extend(Segment(text, self._style(style)) for text, style in body)
+        strip = Strip(segments).adjust_cell_length(width, self.rich_style)
+        if cursor:
+            strip = strip.apply_style(Style(bgcolor=self._style("timeline--cursor").bgcolor))
+        return strip
+
+    def _reply_quote(self, parent_id: str) -> list[Span]:
+        index = self._by_id.get(parent_id)
+        if index is None:
+            text = "↳ replying to an earlier message"
+        else:
+            parent = self._items[index].entry
+            who = clean_text(parent.event.sender.display_name, single_line=True)
+            text = f"↳ replying to {who}: {entry_snippet(parent)}"
+        return truncate_spans([Span(text, REPLY)], self._body_width)
+
+    # ------------------------------------------------------------------ cursor
+
+    def _move_cursor(self, index: int, scroll: bool = True) -> None:
+        if not self._items:
+            return
+        index = max(0, min(index, len(self._items) - 1))
+        old, self._cursor = self._cursor, index
+        for changed in {old, index}:
+            if 0 <= changed < len(self._items) and self._width:
+                start, end = self._rows_of(changed)
+                self.refresh_lines(start, end - start)
+        if scroll and self._width:
+            self._scroll_to_cursor()
+        self.refresh_bindings()
+        self._maybe_load_older()
+
+    def _scroll_to_cursor(self) -> None:
+        start, end = self._rows_of(self._cursor)
+        height = self.scrollable_content_region.height
+        top = self.scroll_offset.y
+        if start < top:
+            self.scroll_to(y=start, animate=False, force=True)
+        elif end > top + height:
+            self.scroll_to(y=max(start, end - height) if end - start > height else end - height, animate=False, force=True)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._maybe_load_older()
+
+    def _maybe_load_older(self) -> None:
+        if not self._has_older or not self._items or not self.is_mounted:
+            return
+        first_id = self._items[0].event_id
+        if self._older_requested == first_id:
+            return
+        near_top = self._cursor < self.LOAD_MARGIN_EVENTS or (
+            self._width and self.scroll_y <= self.LOAD_MARGIN_SCREENS * self.scrollable_content_region.height
+        )
+        if near_top:
+            self._older_requested = first_id
+            self.post_message(self.LoadOlder(self, first_id))
+
+    def action_cursor_up(self) -> None:
+        self._move_cursor(self._cursor - 1)
+
+    def action_cursor_down(self) -> None:
+        self._move_cursor(self._cursor + 1)
+
+    def _page(self, direction: int) -> None:
+        if not self._items or not self._width:
+            return
+        height = max(1, self.scrollable_content_region.height - 1)
+        start, _ = self._rows_of(self._cursor)
+        target = max(0, min(self.row_count - 1, start + direction * height))
+        self.scroll_to(y=self.scroll_y + direction * height, animate=False, force=True)
+        self._move_cursor(self._index_at_row(target))
+
+    def action_page_up(self) -> None:
+        self._page(-1)
+
+    def action_page_down(self) -> None:
+        self._page(1)
+
+    def action_first(self) -> None:
+        self._move_cursor(0)
+
+    def action_last(self) -> None:
+        self._move_cursor(len(self._items) - 1)
+        self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None or not self._items:
+            return
+        row = offset.y + self.scroll_offset.y
+        if row < self.row_count:
+            self._move_cursor(self._index_at_row(row))
+
+    # ------------------------------------------------------------------ actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        entry = self.current_entry
+        if action not in {"reply", "edit", "delete", "download", "save", "forward", "copy"}:
+            return True
+        if entry is None:
+            return False
+        event = entry.event
+        readable = entry.is_message and not entry.deleted and entry.error is None
+        own = self.identity_id is None or event.sender.id == self.identity_id
+        if action in ("reply", "forward"):
+            return readable
+        if action == "edit":
+            return readable and event.type == "msg.text" and own
+        if action == "delete":
+            return entry.is_message and not entry.deleted
+        if action in ("download", "save"):
+            return readable and event.type == "msg.file" and entry.file is not None
+        return readable and event.type == "msg.text" and entry.text is not None  # copy
+
+    def _request(self, message_type: type[EntryAction]) -> None:
+        entry = self.current_entry
+        if entry is not None:
+            self.post_message(message_type(self, entry))
+
+    def action_reply(self) -> None:
+        self._request(self.ReplyRequested)
+
+    def action_edit(self) -> None:
+        self._request(self.EditRequested)
+
+    def action_delete(self) -> None:
+        self._request(self.DeleteRequested)
+
+    def action_download(self) -> None:
+        self._request(self.DownloadRequested)
+
+    def action_save(self) -> None:
+        self._request(self.SaveRequested)
+
+    def action_forward(self) -> None:
+        self._request(self.ForwardRequested)
+
+    def action_copy(self) -> None:
+        self._request(self.CopyRequested)
