@@ -1,0 +1,151 @@
+"""The blob store: encrypted file bytes on disk under ``settings.blob_dir``.
+
+A blob lives at ``<blob_dir>/<id[:2]>/<id>``. Uploads are written to a staging file
+in ``<blob_dir>/.staging`` (same file system), then fsynced and renamed into place,
+so a blob is either complete or absent. File system calls run in worker threads:
+the event loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import BinaryIO
+
+from anyio import to_thread
+
+from boxtui.core.ids import is_uuid, new_id
+
+READ_CHUNK_BYTES = 256 * 1024
+
+
+class BlobStore:
+    """Blobs of one server, rooted at ``root`` (``settings.blob_dir``)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def path(self, file_id: str) -> Path:
+        if not is_uuid(file_id):
+            raise ValueError(f"not a blob id: {file_id!r}")
+        return self.root / file_id[:2] / file_id
+
+    async def stage(self) -> StagedBlob:
+        """A new, empty staging file to stream an upload into."""
+        staging = self.root / ".staging"
+
+        def _open() -> tuple[Path, BinaryIO]:
+            staging.mkdir(parents=True, exist_ok=True)
+            path = staging / f"{new_id()}.part"
+            return path, open(path, "xb")  # noqa: SIM115 - closed by StagedBlob
+
+        path, handle = await to_thread.run_sync(_open)
+        return StagedBlob(self, path, handle)
+
+    async def open(self, file_id: str) -> BlobReader | None:
+        """Open a blob for reading; None when it is not on disk.
+
+        The open handle keeps the bytes readable even if the blob is deleted while
+        it is being sent.
+        """
+        path = self.path(file_id)
+
+        def _open() -> BinaryIO | None:
+            try:
+                return open(path, "rb")  # noqa: SIM115 - closed by BlobReader
+            except FileNotFoundError:
+                return None
+
+        handle = await to_thread.run_sync(_open)
+        if handle is None:
+            return None
+        size = os.fstat(handle.fileno()).st_size
+        return BlobReader(handle, size)
+
+    async def delete(self, file_id: str) -> None:
+        """Remove a blob; a blob already gone is not an error."""
+        await to_thread.run_sync(lambda: self.path(file_id).unlink(missing_ok=True))
+
+    def exists(self, file_id: str) -> bool:
+        return self.path(file_id).is_file()
+
+
+class StagedBlob:
+    """An upload being written. ``commit(file_id)`` puts it in place; ``discard()`` drops it."""
+
+    def __init__(self, store: BlobStore, path: Path, handle: BinaryIO):
+        self._store = store
+        self._path = path
+        self._handle: BinaryIO | None = handle
+        self.size = 0
+
+    async def write(self, data: bytes) -> None:
+        if not data:
+            return
+        assert self._handle is not None, "staged blob already finished"
+        await to_thread.run_sync(self._handle.write, data)
+        self.size += len(data)
+
+    async def commit(self, file_id: str) -> None:
+        """fsync, then rename to the blob's final path (atomic on one file system)."""
+        assert self._handle is not None, "staged blob already finished"
+        handle, self._handle = self._handle, None
+        final = self._store.path(file_id)
+
+        def _commit() -> None:
+            try:
+                handle.flush()
+                os.fsync(handle.fileno())
+            finally:
+                handle.close()
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self._path, final)
+            _fsync_dir(final.parent)
+
+        try:
+            await to_thread.run_sync(_commit)
+        except BaseException:
+            await self.discard()
+            raise
+
+    async def discard(self) -> None:
+        """Close and remove the staging file (safe to call more than once)."""
+        handle, self._handle = self._handle, None
+
+        def _discard() -> None:
+            if handle is not None:
+                handle.close()
+            self._path.unlink(missing_ok=True)
+
+        await to_thread.run_sync(_discard)
+
+
+class BlobReader:
+    """An open blob, read as an async stream of chunks; closes itself at the end."""
+
+    def __init__(self, handle: BinaryIO, size: int):
+        self._handle = handle
+        self.size = size
+
+    async def chunks(self, chunk_size: int = READ_CHUNK_BYTES) -> AsyncIterator[bytes]:
+        try:
+            while chunk := await to_thread.run_sync(self._handle.read, chunk_size):
+                yield chunk
+        finally:
+            self._handle.close()
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,142 @@
+"""E-mail in (PROTOCOL §4.2): a raw RFC 822 message turned into box messages.
+
+This is the one place the server sees plaintext, like an inbound mail gateway: it
+parses the MIME message, seals a text (From, Subject, text body) and every
+attachment to the **box public key**, and keeps only the ciphertexts. The server
+imports ``boxtui.crypto`` for this alone (the PROTOCOL §8 formats must match what
+clients write); it still never imports the client or the TUI.
+"""
+
+from __future__ import annotations
+
+import email.errors
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from html.parser import HTMLParser
+
+from boxtui.crypto import FileMetadata, encrypt_file, seal_file_metadata, seal_text
+from boxtui.server.errors import BadRequest
+
+DEFAULT_ATTACHMENT_TYPE = "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    file_name: str
+    file_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ParsedEmail:
+    """What becomes messages: the text of the ``msg.text`` and the attachments."""
+
+    text: str
+    attachments: list[Attachment]
+
+
+@dataclass(frozen=True)
+class SealedAttachment:
+    """An attachment ready to store: the blob and the ``msg_encrypted_content``."""
+
+    blob: bytes
+    encrypted_metadata: str
+
+
+class _TextExtractor(HTMLParser):
+    """Visible text of an HTML body, for mails without a text/plain part."""
+
+    _BLOCKS = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+        elif tag in self._BLOCKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def _html_to_text(html: str) -> str:
+    extractor = _TextExtractor()
+    extractor.feed(html)
+    extractor.close()
+    lines = (" ".join(line.split()) for line in "".join(extractor.parts).splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def _part_text(part: EmailMessage) -> str:
+    try:
+        content = part.get_content()
+    except (LookupError, ValueError, AssertionError, email.errors.MessageError):
+        payload = part.get_payload(decode=True) or b""
+        content = payload.decode("utf-8", "replace")
+    return content if isinstance(content, str) else ""
+
+
+def _body_text(message: EmailMessage) -> str:
+    body = message.get_body(preferencelist=("plain", "html"))
+    if body is None:
+        return ""
+    text = _part_text(body)
+    if body.get_content_subtype() == "html":
+        text = _html_to_text(text)
+    return text.strip()
+
+
+def _attachment_bytes(part: EmailMessage) -> bytes:
+    if part.get_content_maintype() == "message":
+        inner = part.get_payload()
+        inner = inner[0] if isinstance(inner, list) and inner else inner
+        return inner.as_bytes() if hasattr(inner, "as_bytes") else b""
+    return part.get_payload(decode=True) or b""
+
+
+def _attachments(message: EmailMessage) -> list[Attachment]:
+    if not message.is_multipart():
+        return []
+    found = []
+    for index, part in enumerate(message.iter_attachments(), start=1):
+        if part.is_multipart():
+            continue
+        name = part.get_filename() or (f"forwarded-{index}.eml" if part.get_content_maintype() == "message" else f"attachment-{index}")
+        found.append(Attachment(file_name=name, file_type=part.get_content_type() or DEFAULT_ATTACHMENT_TYPE, data=_attachment_bytes(part)))
+    return found
+
+
+def parse_email(raw: bytes) -> ParsedEmail:
+    """Parse an RFC 822 message; ``400`` when it is empty or has no headers."""
+    if not raw.strip():
+        raise BadRequest("the e-mail is empty", {"body": "required"}, origin="body")
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    if not message.keys():
+        raise BadRequest("the e-mail has no headers", {"body": "malformed"}, origin="body")
+    try:
+        sender = str(message.get("From", "") or "").strip()
+        subject = str(message.get("Subject", "") or "").strip()
+        text = f"From: {sender}\nSubject: {subject}\n\n{_body_text(message)}"
+        attachments = _attachments(message)
+    # The stdlib parser is lenient but some broken MIME still raises deep inside it.
+    except (email.errors.MessageError, LookupError, ValueError, TypeError, AttributeError, IndexError):
+        raise BadRequest("the e-mail could not be parsed", {"body": "malformed"}, origin="body") from None
+    return ParsedEmail(text=text, attachments=attachments)
+
+
+def seal_attachment(attachment: Attachment, box_public_key: bytes) -> SealedAttachment:
+    """Encrypt the bytes with a fresh file key and seal the metadata to the box key."""
+    blob, key = encrypt_file(attachment.data)
+    meta = FileMetadata(file_name=attachment.file_name, file_size=len(attachment.data), file_type=attachment.file_type, key=key)
+    return SealedAttachment(blob=blob, encrypted_metadata=seal_file_metadata(meta, box_public_key))

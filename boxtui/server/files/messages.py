@@ -1,0 +1,87 @@
+"""File messages: ``msg.file`` uploads (PROTOCOL §5) and e-mail in (§4.2)."""
+
+from __future__ import annotations
+
+from anyio import to_thread
+from pydantic import Field
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from boxtui.core.encoding import b64_decode_any
+from boxtui.crypto import seal_text
+from boxtui.server.auth.deps import Caller, require_uuid
+from boxtui.server.boxes import service as boxes_service
+from boxtui.server.boxes.models import BoxRow
+from boxtui.server.errors import Forbidden
+from boxtui.server.events.models import EventRow
+from boxtui.server.boxes.schemas import B64, PublicKey, StrictBody
+from boxtui.server.events.schemas import MAX_ENCRYPTED
+from boxtui.server.events.service import append_event, check_reply_target, ensure_open
+from boxtui.server.files.email_ingest import parse_email, seal_attachment
+from boxtui.server.files.service import FileWrite, require_non_empty
+from boxtui.server.files.uploads import UploadForm
+from boxtui.server.settings import ServerSettings
+
+
+class FileMessageFields(StrictBody):
+    """The text parts of ``POST /boxes/{id}/encrypted-files``."""
+
+    msg_encrypted_content: B64 = Field(min_length=1, max_length=MAX_ENCRYPTED)
+    msg_public_key: PublicKey
+    referrer_id: str | None = None
+
+
+async def open_box_for_upload(db: AsyncSession, caller: Caller, box_id: str) -> BoxRow:
+    """Membership and lifecycle, checked before a byte of the body is read.
+
+    Ends the transaction so no lock is held while the body streams in.
+    """
+    require_uuid(box_id, "box_id", "path")
+    box = await boxes_service.require_member(db, box_id, caller)
+    ensure_open(box)
+    await db.commit()
+    return box
+
+
+async def post_file_message(
+    db: AsyncSession, settings: ServerSettings, caller: Caller, box_id: str, form: UploadForm, fields: FileMessageFields
+) -> EventRow:
+    """Store the uploaded blob and write its ``msg.file`` event; committed on return."""
+    async with FileWrite(db, settings, [form.file]) as write:
+        require_non_empty(form.file, "encrypted_file")
+        # Checked again: membership or lifecycle may have changed during the upload.
+        box = await boxes_service.require_member(db, box_id, caller)
+        ensure_open(box)
+        if fields.referrer_id is not None:
+            await check_reply_target(db, box, fields.referrer_id)
+        file_row = await write.add(caller.id, form.file)
+        content = {"encrypted": fields.msg_encrypted_content, "public_key": fields.msg_public_key, "encrypted_file_id": file_row.id}
+        row = await append_event(db, box, "msg.file", caller.id, content=content, referrer_id=fields.referrer_id, file_id=file_row.id)
+        await write.commit()
+    return row
+
+
+def require_email_ingest(settings: ServerSettings) -> None:
+    if not settings.email_ingest:
+        raise Forbidden("e-mail import is turned off on this server", {"email_ingest": "forbidden"})
+
+
+async def ingest_email(db: AsyncSession, settings: ServerSettings, caller: Caller, box_id: str, raw: bytes) -> list[EventRow]:
+    """``POST /boxes/{id}/email``: a ``msg.text`` and one ``msg.file`` per attachment.
+
+    Everything is sealed to the box public key before it is stored; the plaintext
+    lives only in this request's memory.
+    """
+    parsed = parse_email(raw)
+    box = await boxes_service.require_member(db, box_id, caller)
+    ensure_open(box)
+    box_key = b64_decode_any(box.public_key)
+    text = await to_thread.run_sync(seal_text, parsed.text, box_key)
+    async with FileWrite(db, settings) as write:
+        rows = [await append_event(db, box, "msg.text", caller.id, content={"encrypted": text, "public_key": box.public_key})]
+        for attachment in parsed.attachments:
+            sealed = await to_thread.run_sync(seal_attachment, attachment, box_key)
+            file_row = await write.add_bytes(caller.id, sealed.blob)
+            content = {"encrypted": sealed.encrypted_metadata, "public_key": box.public_key, "encrypted_file_id": file_row.id}
+            rows.append(await append_event(db, box, "msg.file", caller.id, content=content, file_id=file_row.id))
+        await write.commit()
+    return rows

@@ -1,0 +1,70 @@
+"""HTTP routes of encrypted files (PROTOCOL §5) and e-mail in (§4.2).
+
+Upload routes check the caller, the box and the announced size before reading the
+body, then stream it (see :mod:`boxtui.server.files.uploads`).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+from python_multipart.multipart import parse_options_header
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from boxtui.server.auth.deps import Caller, acr1, validate_model
+from boxtui.server.db import get_db
+from boxtui.server.errors import UnsupportedMediaType
+from boxtui.server.events.service import publish_events, render_event, render_events
+from boxtui.server.files import messages, service
+from boxtui.server.files.uploads import read_limited_body, read_upload_form
+
+router = APIRouter(tags=["files"])
+
+
+def _hub(request: Request):
+    return getattr(request.app.state, "hub", None)
+
+
+@router.post("/boxes/{box_id}/encrypted-files", status_code=201)
+async def upload_file(request: Request, box_id: str, caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)):
+    settings = request.app.state.settings
+    await messages.open_box_for_upload(db, caller, box_id)
+    form = await read_upload_form(
+        request,
+        service.blob_store(settings),
+        file_field="encrypted_file",
+        text_fields=frozenset(messages.FileMessageFields.model_fields),
+        max_file_bytes=settings.max_upload_bytes,
+    )
+    try:
+        fields = validate_model(messages.FileMessageFields, form.fields)
+    except BaseException:
+        await form.discard()
+        raise
+    row = await messages.post_file_message(db, settings, caller, box_id, form, fields)
+    await publish_events(_hub(request), db, [row])
+    return await render_event(db, row, caller.id)
+
+
+@router.get("/encrypted-files/{file_id}", response_class=StreamingResponse)
+async def download_file(request: Request, file_id: str, caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)):
+    reader = await service.open_for_download(db, request.app.state.settings, caller.id, file_id)
+    return StreamingResponse(
+        reader.chunks(),
+        media_type="application/octet-stream",
+        headers={"Content-Length": str(reader.size)},
+    )
+
+
+@router.post("/boxes/{box_id}/email", status_code=201)
+async def ingest_email(request: Request, box_id: str, caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)):
+    settings = request.app.state.settings
+    messages.require_email_ingest(settings)
+    kind, _ = parse_options_header(request.headers.get("content-type"))
+    if kind != b"message/rfc822":
+        raise UnsupportedMediaType("send the e-mail as message/rfc822", {"content-type": "invalid"}, origin="headers")
+    await messages.open_box_for_upload(db, caller, box_id)
+    raw = await read_limited_body(request, settings.max_upload_bytes)
+    rows = await messages.ingest_email(db, settings, caller, box_id, raw)
+    await publish_events(_hub(request), db, rows)
+    return {"events": await render_events(db, rows, caller.id)}

@@ -1,0 +1,143 @@
+"""Encrypted files: blob rows, quotas, downloads and orphan deletion (PROTOCOL §5).
+
+Kept free of box and event imports so those domains can call
+:func:`delete_orphan_blobs`; the flows that write ``msg.file`` events live in
+:mod:`boxtui.server.files.messages`.
+
+Write order for an upload: the body is streamed into a staged blob; the rows are
+written; the blob is renamed into place; the transaction commits. If anything fails
+before the commit, the staged or placed blob is removed, so no row ever points at a
+missing blob and no blob outlives a failed request. A blob is unlinked only after the
+commit that dropped its last reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from boxtui.core.ids import is_uuid, new_id
+from boxtui.server.auth.deps import require_uuid
+from boxtui.server.errors import BadRequest, Forbidden, NotFound
+from boxtui.server.files import repository
+from boxtui.server.files.blobs import BlobReader, BlobStore, StagedBlob
+from boxtui.server.files.models import EncryptedFileRow
+from boxtui.server.settings import ServerSettings
+
+
+def blob_store(settings: ServerSettings) -> BlobStore:
+    return BlobStore(settings.blob_dir)
+
+
+async def check_quota(db: AsyncSession, settings: ServerSettings, identity_id: str, extra_bytes: int) -> None:
+    """``403 quota`` when ``extra_bytes`` more would take the identity over its quota."""
+    used = await repository.bytes_uploaded_by(db, identity_id)
+    if used + extra_bytes > settings.quota_bytes:
+        raise Forbidden(
+            f"storage quota exceeded: {used} of {settings.quota_bytes} bytes used",
+            {"quota": "forbidden"},
+            origin="body",
+        )
+
+
+def require_non_empty(staged: StagedBlob, field: str) -> None:
+    if staged.size == 0:
+        raise BadRequest(f"the {field!r} part is empty", {field: "invalid"}, origin="body")
+
+
+class FileWrite:
+    """File rows and their blobs written in one transaction: all of them, or none.
+
+    ``async with FileWrite(db, settings, staged) as write``: ``await write.add(...)``
+    checks the quota, adds the row and moves a staged blob into place;
+    ``await write.commit()`` commits. Leaving the block without a successful commit
+    rolls back and removes every blob placed or staged for this request.
+    """
+
+    def __init__(self, db: AsyncSession, settings: ServerSettings, staged: Iterable[StagedBlob] = ()):
+        self.db = db
+        self.settings = settings
+        self._staged = list(staged)
+        self._placed: list[str] = []
+        self._committed = False
+
+    async def __aenter__(self) -> FileWrite:
+        return self
+
+    async def add(self, uploader_id: str, staged: StagedBlob) -> EncryptedFileRow:
+        if staged not in self._staged:
+            self._staged.append(staged)
+        await check_quota(self.db, self.settings, uploader_id, staged.size)
+        row = await repository.add_file(self.db, new_id(), staged.size, uploader_id)
+        self._placed.append(row.id)
+        await staged.commit(row.id)
+        return row
+
+    async def add_bytes(self, uploader_id: str, data: bytes) -> EncryptedFileRow:
+        """Stage ``data`` (already ciphertext) as a blob, then :meth:`add` it."""
+        staged = await blob_store(self.settings).stage()
+        self._staged.append(staged)
+        await staged.write(data)
+        return await self.add(uploader_id, staged)
+
+    async def commit(self) -> None:
+        await self.db.commit()
+        self._committed = True
+
+    async def __aexit__(self, *exc_info) -> None:
+        if self._committed:
+            return
+        try:
+            await self.db.rollback()
+        finally:
+            for staged in self._staged:
+                await staged.discard()
+            await _unlink_blobs(self.settings, self._placed)
+
+
+async def _unlink_blobs(settings: ServerSettings, file_ids: Iterable[str]) -> None:
+    store = blob_store(settings)
+    for file_id in file_ids:
+        await store.delete(file_id)
+
+
+async def open_for_download(db: AsyncSession, settings: ServerSettings, caller_id: str, file_id: str) -> BlobReader:
+    """The blob, if the caller may read it: member of a box showing it, or a saved copy.
+
+    Unknown file → 404; known but not allowed → 403; row without bytes → 404.
+    Ends the session's transaction before returning.
+    """
+    require_uuid(file_id, "id", "path")
+    row = await repository.get_file(db, file_id)
+    if row is None:
+        raise NotFound("no such file", {"id": "not_found"}, origin="path")
+    allowed = await repository.has_saved_copy(db, caller_id, file_id) or await repository.member_of_box_with_file(
+        db, caller_id, file_id
+    )
+    if not allowed:
+        raise Forbidden("you are not a member of a box holding this file", {"id": "forbidden"}, origin="path")
+    # End the read transaction before streaming: the bytes may take long to send.
+    await db.commit()
+    reader = await blob_store(settings).open(file_id)
+    if reader is None:
+        raise NotFound("this file has been deleted", {"id": "not_found"}, origin="path")
+    return reader
+
+
+async def delete_orphan_blobs(db: AsyncSession, settings: ServerSettings, file_ids: Iterable[str]) -> list[str]:
+    """Delete the files among ``file_ids`` that nothing refers to any more.
+
+    Call it **after** committing the change that dropped references (a ``msg.delete``,
+    a box deletion — collect the box's ``msg.file`` ids before deleting it —, a saved
+    file's deletion). It runs its own transaction on ``db``: deletes the unreferenced
+    rows, commits, then unlinks their blobs. Returns the ids it deleted.
+    """
+    ids = [file_id for file_id in set(file_ids) if file_id and is_uuid(file_id)]
+    if not ids:
+        return []
+    orphans = await repository.unreferenced_files(db, ids)
+    await repository.delete_files(db, orphans)
+    await db.commit()
+    await _unlink_blobs(settings, orphans)
+    return orphans

@@ -1,0 +1,65 @@
+"""HTTP routes of keys between people (PROTOCOL §7)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from boxtui.core.wire import CryptoAction, KeyShare, PublicBox, SecretStorage
+from boxtui.server.auth.deps import Caller, acr1, acr2, get_caller, parse_body
+from boxtui.server.db import get_db
+from boxtui.server.keys import service
+
+router = APIRouter(tags=["keys"])
+
+
+class SecretStoragePut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data: str = Field(min_length=1, max_length=1 << 20)
+
+
+# Declared before ``/box-key-shares/{other_share_hash}``, which would swallow it.
+@router.get("/box-key-shares/encrypted-invitation-key-share")
+async def encrypted_invitation_key_share(request: Request, caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)):
+    share = await service.encrypted_invitation_key_share(db, caller, request.query_params.get("box_id"))
+    return {"encrypted_invitation_key_share": share}
+
+
+@router.get("/box-key-shares/{other_share_hash}", response_model=KeyShare)
+async def key_share(other_share_hash: str, caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)):
+    return await service.key_share_by_hash(db, caller, other_share_hash)
+
+
+@router.get("/boxes/{box_id}/public", response_model=PublicBox)
+async def public_box(request: Request, box_id: str, db: AsyncSession = Depends(get_db)):
+    return await service.public_box(db, box_id, request.query_params.get("other_share_hash"))
+
+
+@router.get("/crypto/actions", response_model=list[CryptoAction])
+async def list_crypto_actions(caller: Caller = Depends(get_caller), db: AsyncSession = Depends(get_db)):
+    return await service.list_crypto_actions(db, caller.id)
+
+
+@router.delete("/crypto/actions/{action_id}", status_code=204)
+async def delete_crypto_action(action_id: str, caller: Caller = Depends(get_caller), db: AsyncSession = Depends(get_db)):
+    await service.delete_crypto_action(db, caller.id, action_id)
+    return Response(status_code=204)
+
+
+@router.get("/crypto/secret-storage", response_model=SecretStorage)
+async def get_secret_storage(response: Response, caller: Caller = Depends(acr2), db: AsyncSession = Depends(get_db)):
+    storage = await service.get_secret_storage(db, caller.id)
+    response.headers["ETag"] = service.etag(storage.version)
+    return storage
+
+
+@router.put("/crypto/secret-storage")
+async def put_secret_storage(
+    request: Request, response: Response, caller: Caller = Depends(acr2), db: AsyncSession = Depends(get_db)
+) -> dict[str, int]:
+    body = await parse_body(request, SecretStoragePut)
+    version = await service.put_secret_storage(db, caller.id, body.data, request.headers.get("if-match"))
+    response.headers["ETag"] = service.etag(version)
+    return {"version": version}
