@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, TypeVar
 
 import httpx
@@ -59,7 +60,9 @@ class BoxClient:
         self.use_cookies = use_cookies
         #: The CSRF token of the current session (needed only in cookie mode).
         self.csrf_token: str | None = None
-        self._http = httpx.AsyncClient(base_url=self.base_url, transport=transport, timeout=timeout, headers=headers)
+        # In bearer mode the login cookies must not be kept: a request with both is refused (§2).
+        cookies = None if use_cookies else CookieJar(policy=_RefuseCookies())
+        self._http = httpx.AsyncClient(base_url=self.base_url, transport=transport, timeout=timeout, headers=headers, cookies=cookies)
         self.auth = AuthResource(self)
         self.identities = IdentitiesResource(self)
         self.boxes = BoxesResource(self)
@@ -151,6 +154,11 @@ class BoxClient:
             return int(value)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             raise APIResponseError(f"HEAD {path}: no valid X-Total-Count header", response) from None
+
+
+class _RefuseCookies(DefaultCookiePolicy):
+    def set_ok(self, cookie, request) -> bool:  # noqa: ANN001 - http.cookiejar's signature
+        return False
 
 
 _ADAPTERS: dict[Any, TypeAdapter] = {}

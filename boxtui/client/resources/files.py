@@ -14,7 +14,7 @@ import httpx
 
 from boxtui.client.errors import APIConnectionError, APIResponseError, APITimeoutError
 from boxtui.client.resources._base import Resource
-from boxtui.client.streams import MultipartUpload, ProgressCallback, UploadData, report_progress
+from boxtui.client.streams import CHUNK_SIZE, MultipartUpload, ProgressCallback, UploadData, report_progress
 from boxtui.core.wire import EventView
 
 #: Where a download goes: a path (written atomically), or an object with ``write(bytes)`` (sync or async).
@@ -56,7 +56,7 @@ class FilesResource(Resource):
             total = int(length) if length and length.isdigit() else None
             received = 0
             await report_progress(progress, 0, total)
-            async for chunk in response.aiter_bytes():
+            async for chunk in response.aiter_bytes(CHUNK_SIZE):
                 received += len(chunk)
                 yield chunk
                 await report_progress(progress, received, total)

@@ -1,0 +1,45 @@
+"""``client.keys``: key backup with versions, crypto actions, key shares (PROTOCOL §7)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from boxtui.client import Forbidden, NotFound, PreconditionFailed
+from boxtui.core.wire import SecretStorage
+from boxtui.server.mailer import latest_code
+
+
+async def test_secret_storage_versions(ada):
+    keys = ada.client.keys
+    assert await keys.secret_storage_get() is None
+
+    assert await keys.secret_storage_put("backup-1") == 1
+    stored = await keys.secret_storage_get()
+    assert isinstance(stored, SecretStorage)
+    assert (stored.version, stored.data) == (1, "backup-1")
+
+    assert await keys.secret_storage_put("backup-2", version=1) == 2
+    with pytest.raises(PreconditionFailed) as caught:
+        await keys.secret_storage_put("stale", version=1)
+    assert caught.value.status == 412
+    with pytest.raises(PreconditionFailed):
+        await keys.secret_storage_put("no if-match")
+    stored = await keys.secret_storage_get()
+    assert (stored.version, stored.data) == (2, "backup-2")
+
+
+async def test_secret_storage_needs_acr2(connect, sqlite_app):
+    client = await connect()
+    await client.auth.request_code("carol@example.org")
+    await client.auth.login("carol@example.org", code=latest_code(sqlite_app.state.settings.outbox_dir, "carol@example.org"))
+    with pytest.raises(Forbidden) as caught:
+        await client.keys.secret_storage_get()
+    assert caught.value.details["required_acr"] == "2"
+
+
+async def test_crypto_actions_empty_and_unknown(ada):
+    assert await ada.client.keys.crypto_actions() == []
+    with pytest.raises(NotFound):
+        await ada.client.keys.delete_crypto_action(str(uuid.uuid4()))
