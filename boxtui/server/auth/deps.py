@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from fastapi import Depends, Request
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from boxtui.core.ids import is_uuid
 from boxtui.core.timefmt import utcnow
 from boxtui.server.auth.models import AuthSessionRow, IdentityRow
 from boxtui.server.db import get_db
-from boxtui.server.errors import BadRequest, Forbidden, Unauthorized
+from boxtui.server.errors import BadRequest, Forbidden, TooLarge, Unauthorized, validation_details
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -36,7 +40,7 @@ class Caller:
         return self.session.acr
 
 
-def _as_aware(dt):
+def as_aware(dt):
     from datetime import timezone
 
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
@@ -68,7 +72,7 @@ async def resolve_token(db: AsyncSession, token: str) -> Caller:
             .where(AuthSessionRow.token_hash == hash_token(token))
         )
     ).first()
-    if row is None or row[0].revoked or _as_aware(row[0].expires_at) <= utcnow():
+    if row is None or row[0].revoked or as_aware(row[0].expires_at) <= utcnow():
         raise Unauthorized("invalid or expired token", origin="headers")
     return Caller(identity=row[1], session=row[0])
 
@@ -102,3 +106,87 @@ def require_acr(level: int):
 
 acr1 = require_acr(1)
 acr2 = require_acr(2)
+
+
+# --- request parsing shared by every domain -------------------------------------------
+#
+# Routes read JSON bodies and path ids through these instead of FastAPI's own parsing
+# so that every failure is the protocol's 400 (never 422), an oversized body is 413,
+# and a malformed id is ``{"<field>": "malformed"}``.
+
+
+def require_uuid(value: str, field: str, origin: str = "path") -> str:
+    """``value`` if it is a lower-case UUID, else 400 ``{field: malformed}``."""
+    if not is_uuid(value):
+        raise BadRequest(f"{field} is not a valid id", {field: "malformed"}, origin=origin)
+    return value
+
+
+async def read_json(request: Request) -> Any:
+    """The request body as JSON: 413 over ``settings.max_json_bytes``, 400 if not JSON."""
+    limit = request.app.state.settings.max_json_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"the body is larger than {limit} bytes", {"body": "too_large"}, origin="body")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"the body is larger than {limit} bytes", {"body": "too_large"}, origin="body")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise BadRequest("a JSON body is required", {"body": "required"}, origin="body")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body is not valid JSON", {"body": "malformed"}, origin="body") from None
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def validate_model(model: type[ModelT], data: Any, origin: str = "body", prefix: tuple[str, ...] = ()) -> ModelT:
+    """``model.model_validate(data)`` with failures as the protocol's 400.
+
+    ``prefix`` names where ``data`` sits in the body (``("content",)`` → ``content.encrypted``).
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        _, details = validation_details([{**e, "loc": (origin, *prefix, *e["loc"])} for e in exc.errors()])
+        raise BadRequest("the request body is not valid", details or {"body": "invalid"}, origin=origin) from None
+
+
+async def parse_body(request: Request, model: type[ModelT]) -> ModelT:
+    """Read, size-check and validate a JSON body against ``model``."""
+    return validate_model(model, await read_json(request))
+
+
+DEFAULT_LIMIT = 500
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Page:
+    offset: int
+    limit: int
+
+
+def _query_int(request: Request, name: str, default: int, maximum: int | None = None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise BadRequest(f"{name} must be a non-negative integer", {name: "malformed"}, origin="query")
+    value = int(raw)
+    if maximum is not None and value > maximum:
+        raise BadRequest(f"{name} must be at most {maximum}", {name: "invalid"}, origin="query")
+    return value
+
+
+def get_page(request: Request) -> Page:
+    """Dependency: ``offset`` (default 0) and ``limit`` (default 500, max 1000), PROTOCOL §1."""
+    return Page(offset=_query_int(request, "offset", 0), limit=_query_int(request, "limit", DEFAULT_LIMIT, MAX_LIMIT))
+

@@ -1,0 +1,55 @@
+"""HTTP routes: ``/auth/signup``, ``/auth/code``, ``/auth/login``, ``/auth/logout``, ``/auth/session``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from boxtui.server.auth import service
+from boxtui.server.auth.deps import Caller, get_caller, parse_body
+from boxtui.server.db import get_db
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+@router.post("/signup", status_code=201)
+async def signup(request: Request, db: AsyncSession = Depends(get_db)) -> dict[str, Any]:
+    body = await parse_body(request, service.SignupBody)
+    return await service.signup(db, request.app.state.settings, body)
+
+
+@router.post("/code", status_code=204)
+async def request_code(request: Request, db: AsyncSession = Depends(get_db)) -> Response:
+    body = await parse_body(request, service.CodeBody)
+    await service.request_code(db, request.app.state.settings, body.email)
+    return Response(status_code=204)
+
+
+@router.post("/login")
+async def login(request: Request, db: AsyncSession = Depends(get_db)) -> Response:
+    body = await parse_body(request, service.LoginBody)
+    client_addr = request.client.host if request.client else "unknown"
+    session = await service.login(db, request.app.state.settings, body, client_addr)
+    response = JSONResponse(session)
+    max_age = request.app.state.settings.token_ttl_seconds
+    response.set_cookie("accesstoken", session["access_token"], max_age=max_age, httponly=True, samesite="strict")
+    response.set_cookie("tokentype", "bearer", max_age=max_age, httponly=True, samesite="strict")
+    response.set_cookie("_csrf", session["csrf_token"], max_age=max_age, samesite="strict")
+    return response
+
+
+@router.post("/logout", status_code=204)
+async def logout(caller: Caller = Depends(get_caller), db: AsyncSession = Depends(get_db)) -> Response:
+    await service.logout(db, caller)
+    response = Response(status_code=204)
+    for name in ("accesstoken", "tokentype", "_csrf"):
+        response.delete_cookie(name, samesite="strict")
+    return response
+
+
+@router.get("/session")
+async def get_session(caller: Caller = Depends(get_caller)) -> dict[str, Any]:
+    return service.session_info(caller)

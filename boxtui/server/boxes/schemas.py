@@ -1,0 +1,58 @@
+"""Request bodies of the box routes, and the field types the event bodies share."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from boxtui.core.encoding import b64_decode_any
+from boxtui.server.identities.service import check_public_key
+
+MAX_SHARE_FIELD = 64 * 1024
+SHA512_BYTES = 64
+
+
+class StrictBody(BaseModel):
+    """Unknown keys and wrong JSON types are 400s (PROTOCOL §1)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _check_b64(value: str) -> str:
+    try:
+        b64_decode_any(value)
+    except ValueError:
+        raise ValueError("not base64") from None
+    return value
+
+
+#: Either base64 alphabet, padded or not (``encrypted*`` fields, shares).
+B64 = Annotated[str, AfterValidator(_check_b64)]
+#: A b64u X25519 public key (32 bytes).
+PublicKey = Annotated[str, AfterValidator(check_public_key)]
+
+
+class KeyShare(StrictBody):
+    """The server half of an invitation link (PROTOCOL §7)."""
+
+    misakey_share: B64 = Field(min_length=1, max_length=MAX_SHARE_FIELD)
+    other_share_hash: B64 = Field(min_length=1, max_length=128)
+    encrypted_invitation_key_share: B64 = Field(min_length=1, max_length=MAX_SHARE_FIELD)
+
+    @field_validator("other_share_hash")
+    @classmethod
+    def _hash(cls, value: str) -> str:
+        if len(b64_decode_any(value)) != SHA512_BYTES:
+            raise ValueError("other_share_hash must be a SHA-512 (64 bytes)")
+        return value
+
+
+class CreateBoxBody(StrictBody):
+    title: str = Field(min_length=1, max_length=50)
+    public_key: PublicKey
+    key_share: KeyShare | None = None
+
+
+class DeleteBoxBody(StrictBody):
+    user_confirmation: str

@@ -1,0 +1,76 @@
+"""SQL for events: the append-only log, its folded reads and access rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from boxtui.server.events.models import EventRow
+from boxtui.server.saved_files.models import SavedFileRow
+
+ACCESS_TYPES = ("access.add", "access.rm")
+
+
+async def get(db: AsyncSession, event_id: str) -> EventRow | None:
+    return (await db.execute(select(EventRow).where(EventRow.id == event_id))).scalar_one_or_none()
+
+
+async def get_many(db: AsyncSession, event_ids: Iterable[str]) -> dict[str, EventRow]:
+    wanted = set(event_ids)
+    if not wanted:
+        return {}
+    rows = (await db.execute(select(EventRow).where(EventRow.id.in_(wanted)))).scalars()
+    return {row.id: row for row in rows}
+
+
+async def by_seqs(db: AsyncSession, seqs: Iterable[int]) -> dict[int, EventRow]:
+    wanted = {s for s in seqs if s is not None}
+    if not wanted:
+        return {}
+    rows = (await db.execute(select(EventRow).where(EventRow.seq.in_(wanted)))).scalars()
+    return {row.seq: row for row in rows}
+
+
+def visible_query(box_id: str) -> Select:
+    return select(EventRow).where(EventRow.box_id == box_id, EventRow.visible.is_(True))
+
+
+def files_query(box_id: str) -> Select:
+    return select(EventRow).where(EventRow.box_id == box_id, EventRow.type == "msg.file", EventRow.deleted_at.is_(None))
+
+
+async def count(db: AsyncSession, query: Select) -> int:
+    return int((await db.execute(select(func.count()).select_from(query.subquery()))).scalar_one())
+
+
+async def page(
+    db: AsyncSession, query: Select, *, offset: int, limit: int, after_seq: int | None = None, before_seq: int | None = None, from_end: bool = False
+) -> list[EventRow]:
+    """A chronological page of ``query``: from the start, or (``from_end``) the last ``limit``."""
+    if after_seq is not None:
+        query = query.where(EventRow.seq > after_seq)
+    if before_seq is not None:
+        query = query.where(EventRow.seq < before_seq)
+    order = EventRow.seq.desc() if from_end else EventRow.seq.asc()
+    rows = list((await db.execute(query.order_by(order).offset(offset).limit(limit))).scalars())
+    return rows[::-1] if from_end else rows
+
+
+async def active_rules(db: AsyncSession, box_id: str) -> list[EventRow]:
+    """Active ``access.add`` events, newest first."""
+    query = (
+        select(EventRow)
+        .where(EventRow.box_id == box_id, EventRow.type == "access.add", EventRow.active.is_(True))
+        .order_by(EventRow.seq.desc())
+    )
+    return list((await db.execute(query)).scalars())
+
+
+async def saved_file_ids(db: AsyncSession, identity_id: str, file_ids: Iterable[str]) -> set[str]:
+    wanted = {f for f in file_ids if f}
+    if not wanted:
+        return set()
+    query = select(SavedFileRow.encrypted_file_id).where(SavedFileRow.identity_id == identity_id, SavedFileRow.encrypted_file_id.in_(wanted))
+    return {row[0] for row in (await db.execute(query)).all()}

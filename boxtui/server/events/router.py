@@ -1,0 +1,90 @@
+"""HTTP routes for events: posting, lists, batches, look-ups by id, shares (PROTOCOL §4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from boxtui.server.auth.deps import Caller, Page, acr1, acr2, get_page, parse_body, require_uuid
+from boxtui.server.boxes.router import total_count
+from boxtui.server.db import get_db
+from boxtui.server.errors import BadRequest
+from boxtui.server.events import service
+from boxtui.server.events.schemas import BatchBody, EventBody, ShareBody
+
+router = APIRouter(tags=["events"])
+
+
+def _cursor(request: Request) -> service.Cursor:
+    tail = request.query_params.get("tail", "false").lower()
+    if tail not in ("true", "false", "1", "0"):
+        raise BadRequest("tail must be true or false", {"tail": "malformed"}, origin="query")
+    return service.Cursor(after=request.query_params.get("after"), before=request.query_params.get("before"), tail=tail in ("true", "1"))
+
+
+async def _created(request: Request, db: AsyncSession, caller: Caller, outcome: service.Outcome) -> list[dict[str, Any]]:
+    views = await service.render_events(db, outcome.events, caller.id)
+    await service.after_commit(request.app, db, outcome)
+    return views
+
+
+@router.post("/boxes/{box_id}/events", status_code=201)
+async def post_event(box_id: str, request: Request, caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)) -> dict[str, Any]:
+    require_uuid(box_id, "id")
+    body = await parse_body(request, EventBody)
+    outcome = await service.post_event(db, caller, box_id, body)
+    return (await _created(request, db, caller, outcome))[0]
+
+
+@router.head("/boxes/{box_id}/events")
+async def count_events(box_id: str, caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)) -> Response:
+    return total_count(await service.count_events(db, caller, require_uuid(box_id, "id")))
+
+
+@router.get("/boxes/{box_id}/events")
+async def list_events(box_id: str, request: Request, page: Page = Depends(get_page), caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)) -> list[dict[str, Any]]:
+    require_uuid(box_id, "id")
+    return await service.list_events(db, caller, box_id, page, _cursor(request))
+
+
+@router.head("/boxes/{box_id}/files")
+async def count_files(box_id: str, caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)) -> Response:
+    return total_count(await service.count_events(db, caller, require_uuid(box_id, "id"), files_only=True))
+
+
+@router.get("/boxes/{box_id}/files")
+async def list_files(box_id: str, request: Request, page: Page = Depends(get_page), caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)) -> list[dict[str, Any]]:
+    require_uuid(box_id, "id")
+    return await service.list_events(db, caller, box_id, page, _cursor(request), files_only=True)
+
+
+@router.post("/boxes/{box_id}/batch-events", status_code=201)
+async def batch_events(box_id: str, request: Request, caller: Caller = Depends(acr2), db: AsyncSession = Depends(get_db)) -> list[dict[str, Any]]:
+    require_uuid(box_id, "id")
+    body = await parse_body(request, BatchBody)
+    outcome = await service.apply_access_batch(db, caller, box_id, body)
+    return await _created(request, db, caller, outcome)
+
+
+@router.get("/events")
+async def events_by_ids(request: Request, caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)) -> list[Any]:
+    ids: list[str] = []
+    for raw in request.query_params.getlist("ids") + request.query_params.getlist("ids[]"):
+        ids += [part.strip() for part in raw.split(",")]
+    return await service.get_events_by_ids(db, caller, ids)
+
+
+@router.get("/events/{event_id}")
+async def get_event(event_id: str, caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)) -> dict[str, Any]:
+    return await service.get_event(db, caller, require_uuid(event_id, "id"))
+
+
+@router.post("/events/{event_id}/shares", status_code=201)
+async def share_event(event_id: str, request: Request, caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)) -> JSONResponse:
+    require_uuid(event_id, "id")
+    body = await parse_body(request, ShareBody)
+    outcome = await service.share_event(db, caller, event_id, body)
+    return JSONResponse({"events": await _created(request, db, caller, outcome)}, status_code=201)

@@ -1,0 +1,646 @@
+"""Events: the box log, its rules, folded reads and realtime delivery (PROTOCOL §4, §4.1, §9).
+
+Entry points other domains use (the files domain writes ``msg.file`` with them):
+
+* ``await append_event(db, box, type, sender_id, content=..., referrer_id=...,
+  extra=..., file_id=...)`` → ``EventRow``. Flushes, never commits. Visible events
+  move ``box.last_event_seq``; types in ``UNREAD_TYPES`` bump the unread count of the
+  box's other active members. ``visible`` defaults from the type (``access.*``,
+  ``msg.edit`` and ``msg.delete`` are hidden from lists).
+* ``await render_events(db, rows, viewer_id)`` → list of event view dicts, folded
+  (edits, deletes), with ``is_saved`` on ``msg.file`` and the identity privacy rule.
+* ``await publish_events(hub, db, rows)`` → sends ``event.new`` to each event's
+  audience (active members and the sender; access events to the admin and the
+  sender), each rendered for its recipient. Call it **after** the commit.
+* ``ensure_open(box)`` → 409 ``details.lifecycle = conflict`` on a closed box.
+* ``check_reply_target(db, box, referrer_id)`` → the message being replied to.
+
+Posting (``post_event``), access batches (``apply_access_batch``), reads
+(``list_events``, ``get_events_by_ids``) and shares (``share_event``) live here too;
+each commits its own transaction and returns the rows to render and publish.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from boxtui.core.ids import is_uuid, new_id
+from boxtui.core.timefmt import format_time, utcnow
+from boxtui.core.wire import UNREAD_TYPES
+from boxtui.server.auth.deps import Caller, Page, validate_model
+from boxtui.server.auth.models import IdentityRow
+from boxtui.server.auth.service import EMAIL_RE
+from boxtui.server.boxes import repository as boxes_repo
+from boxtui.server.boxes import service as boxes_service
+from boxtui.server.boxes.models import BoxRow, MembershipRow
+from boxtui.server.errors import BadRequest, Conflict, Forbidden, Gone, NotFound
+from boxtui.server.events import repository
+from boxtui.server.events.models import EventRow
+from boxtui.server.events.schemas import AccessAddContent, AccessModeContent, BatchBody, EditContent, EventBody, LifecycleContent, ShareBody, TextContent
+from boxtui.server.boxes.schemas import MAX_SHARE_FIELD, KeyShare
+from boxtui.server.identities import repository as identities
+from boxtui.server.identities.service import identity_view
+from boxtui.server.keys import repository as keys_repo
+
+HIDDEN_TYPES = frozenset({"access.add", "access.rm", "msg.edit", "msg.delete"})
+MESSAGE_TYPES = frozenset({"msg.text", "msg.file"})
+#: Types ``POST /boxes/{id}/events`` refuses: written by the server or the batch route.
+SERVER_ONLY_TYPES = frozenset({"create", "msg.file", "member.kick", "access.add", "access.rm"})
+ALIASES = {"msg.txt": "msg.text"}
+MAX_IDS = 100
+
+
+# --- the log ---------------------------------------------------------------------------
+
+
+async def append_event(
+    db: AsyncSession,
+    box: BoxRow,
+    type: str,
+    sender_id: str,
+    *,
+    content: dict[str, Any] | None = None,
+    referrer_id: str | None = None,
+    extra: dict[str, Any] | None = None,
+    file_id: str | None = None,
+    visible: bool | None = None,
+) -> EventRow:
+    """Write one event (flush, no commit) and keep the box's activity and unread counts."""
+    if visible is None:
+        visible = type not in HIDDEN_TYPES
+    row = EventRow(
+        id=new_id(),
+        box_id=box.id,
+        type=type,
+        sender_id=sender_id,
+        referrer_id=referrer_id,
+        content=content,
+        extra=extra,
+        created_at=utcnow(),
+        visible=visible,
+        active=True,
+        file_id=file_id,
+    )
+    db.add(row)
+    await db.flush()
+    if visible:
+        box.last_event_seq = row.seq
+    if type in UNREAD_TYPES:
+        await boxes_repo.bump_unread(db, box.id, sender_id)
+    return row
+
+
+def ensure_open(box: BoxRow) -> None:
+    if box.lifecycle == "closed":
+        raise Conflict("this box is closed", {"lifecycle": "conflict"}, origin="body")
+
+
+async def check_reply_target(db: AsyncSession, box: BoxRow, referrer_id: str | None) -> EventRow | None:
+    """The message a new ``msg.text``/``msg.file`` replies to (404 unknown or other box)."""
+    if referrer_id is None:
+        return None
+    target = await _referred_event(db, box, referrer_id)
+    if target.type not in MESSAGE_TYPES:
+        raise BadRequest("a reply must refer to a message", {"referrer_id": "invalid"}, origin="body")
+    return target
+
+
+async def _referred_event(db: AsyncSession, box: BoxRow, referrer_id: str) -> EventRow:
+    if not is_uuid(referrer_id):
+        raise BadRequest("referrer_id is not a valid id", {"referrer_id": "malformed"}, origin="body")
+    target = await repository.get(db, referrer_id)
+    if target is None or target.box_id != box.id:
+        raise NotFound("no such event in this box", {"referrer_id": "not_found"}, origin="body")
+    return target
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+@dataclass
+class _RenderContext:
+    viewer_id: str
+    identities: dict[str, IdentityRow]
+    admins: dict[str, str]
+    saved: set[str] = field(default_factory=set)
+
+    def person(self, identity_id: str, box_id: str) -> dict[str, Any]:
+        row = self.identities.get(identity_id)
+        if row is None:  # the identity row is gone; keep the view well-formed
+            return {"id": identity_id, "display_name": "", "avatar_url": None, "identifier_value": "", "identifier_kind": ""}
+        return identity_view(row, self.viewer_id, self.admins.get(box_id))
+
+
+def _kicker_id(row: EventRow) -> str | None:
+    if row.type == "member.kick" and isinstance(row.content, dict):
+        kicker = row.content.get("kicker")
+        if isinstance(kicker, dict):
+            return kicker.get("id")
+    return None
+
+
+async def _context(db: AsyncSession, rows: Sequence[EventRow], viewer_id: str) -> _RenderContext:
+    people = {r.sender_id for r in rows} | {r.deleted_by_id for r in rows if r.deleted_by_id}
+    people |= {k for k in map(_kicker_id, rows) if k}
+    boxes = {r.box_id for r in rows}
+    admins = {box_id: box.creator_id for box_id in boxes if (box := await boxes_repo.get_box(db, box_id)) is not None}
+    saved = await repository.saved_file_ids(db, viewer_id, (r.file_id for r in rows if r.type == "msg.file"))
+    return _RenderContext(viewer_id=viewer_id, identities=await identities.many(db, people), admins=admins, saved=saved)
+
+
+def _view(row: EventRow, ctx: _RenderContext) -> dict[str, Any]:
+    content = row.content
+    view: dict[str, Any] = {
+        "id": row.id,
+        "type": row.type,
+        "box_id": row.box_id,
+        "server_event_created_at": format_time(row.created_at),
+        "referrer_id": row.referrer_id,
+        "sender": ctx.person(row.sender_id, row.box_id),
+    }
+    if row.deleted_at is not None:
+        by = ctx.person(row.deleted_by_id, row.box_id) if row.deleted_by_id else None
+        content = {"deleted": {"at_time": format_time(row.deleted_at), "by_identity": by}}
+    elif row.edited_content is not None:
+        content = row.edited_content
+        view["last_edited_at"] = format_time(row.last_edited_at) if row.last_edited_at else None
+    elif (kicker := _kicker_id(row)) is not None:
+        content = {**content, "kicker": ctx.person(kicker, row.box_id)}
+    view["content"] = content
+    if row.type == "msg.file":
+        view["is_saved"] = row.file_id in ctx.saved
+    if row.type == "access.add" and row.extra:
+        view["extra"] = row.extra
+    return view
+
+
+async def render_events(db: AsyncSession, rows: Sequence[EventRow], viewer_id: str) -> list[dict[str, Any]]:
+    """Event views as ``viewer_id`` sees them (folded, ``is_saved``, privacy rule)."""
+    if not rows:
+        return []
+    ctx = await _context(db, rows, viewer_id)
+    return [_view(row, ctx) for row in rows]
+
+
+async def render_event(db: AsyncSession, row: EventRow, viewer_id: str) -> dict[str, Any]:
+    return (await render_events(db, [row], viewer_id))[0]
+
+
+async def audience(db: AsyncSession, row: EventRow, admin_id: str) -> set[str]:
+    """Who gets ``event.new`` for ``row``: members and the sender; access events: admin and sender."""
+    if row.type in ("access.add", "access.rm"):
+        return {admin_id, row.sender_id}
+    return set(await boxes_repo.active_member_ids(db, row.box_id)) | {row.sender_id}
+
+
+async def publish_events(hub, db: AsyncSession, rows: Iterable[EventRow]) -> None:
+    """Send ``event.new`` for each committed row to its audience, rendered per recipient."""
+    if hub is None:
+        return
+    for row in rows:
+        box = await boxes_repo.get_box(db, row.box_id)
+        if box is None:
+            continue
+        for recipient in sorted(await audience(db, row, box.creator_id)):
+            await hub.publish([recipient], {"type": "event.new", "object": await render_event(db, row, recipient)})
+
+
+async def publish_notifications(hub, notifications: Iterable[tuple[str, dict[str, Any]]]) -> None:
+    """Send ``notification`` envelopes: ``(identity_id, {"type", "details"})`` pairs."""
+    if hub is None:
+        return
+    for identity_id, notification in notifications:
+        await hub.publish([identity_id], {"type": "notification", "object": notification})
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Event list selector (PROTOCOL §1): ``after``/``before`` ids, ``tail``."""
+
+    after: str | None = None
+    before: str | None = None
+    tail: bool = False
+
+
+async def _cursor_seq(db: AsyncSession, box_id: str, event_id: str | None, name: str) -> int | None:
+    if event_id is None:
+        return None
+    if not is_uuid(event_id):
+        raise BadRequest(f"{name} is not a valid id", {name: "malformed"}, origin="query")
+    row = await repository.get(db, event_id)
+    if row is None or row.box_id != box_id:
+        raise NotFound(f"no such event in this box: {name}", {name: "not_found"}, origin="query")
+    return row.seq
+
+
+async def list_events(db: AsyncSession, caller: Caller, box_id: str, page: Page, cursor: Cursor, *, files_only: bool = False) -> list[dict[str, Any]]:
+    await boxes_service.require_member(db, box_id, caller)
+    after_seq = await _cursor_seq(db, box_id, cursor.after, "after")
+    before_seq = await _cursor_seq(db, box_id, cursor.before, "before")
+    query = repository.files_query(box_id) if files_only else repository.visible_query(box_id)
+    rows = await repository.page(
+        db, query, offset=page.offset, limit=page.limit, after_seq=after_seq, before_seq=before_seq, from_end=cursor.tail or before_seq is not None
+    )
+    return await render_events(db, rows, caller.id)
+
+
+async def count_events(db: AsyncSession, caller: Caller, box_id: str, *, files_only: bool = False) -> int:
+    await boxes_service.require_member(db, box_id, caller)
+    return await repository.count(db, repository.files_query(box_id) if files_only else repository.visible_query(box_id))
+
+
+async def _readable_event(db: AsyncSession, caller: Caller, row: EventRow | None) -> EventRow:
+    """``row`` if the caller may read it: 404 unknown, 403 not a member (access events: admin only)."""
+    if row is None:
+        raise NotFound("no such event", {"id": "not_found"}, origin="path")
+    box = await boxes_service.require_member(db, row.box_id, caller)
+    if row.type in ("access.add", "access.rm") and not boxes_service.is_admin(box, caller.id):
+        raise Forbidden("only the box admin sees access events", {"id": "forbidden"}, origin="path")
+    return row
+
+
+async def get_event(db: AsyncSession, caller: Caller, event_id: str) -> dict[str, Any]:
+    row = await _readable_event(db, caller, await repository.get(db, event_id))
+    return await render_event(db, row, caller.id)
+
+
+async def get_events_by_ids(db: AsyncSession, caller: Caller, ids: list[str]) -> list[dict[str, Any]]:
+    """``GET /events?ids=``: views in input order, per-item errors; none found → 404."""
+    if not ids:
+        raise BadRequest("ids is required", {"ids": "required"}, origin="query")
+    if len(ids) > MAX_IDS:
+        raise BadRequest(f"at most {MAX_IDS} ids", {"ids": "invalid"}, origin="query")
+    if not all(is_uuid(i) for i in ids):
+        raise BadRequest("ids holds a malformed id", {"ids": "malformed"}, origin="query")
+    found = await repository.get_many(db, ids)
+    items: list[Any] = []
+    readable: dict[str, EventRow] = {}
+    for event_id in ids:
+        try:
+            readable[event_id] = await _readable_event(db, caller, found.get(event_id))
+            items.append(event_id)
+        except (NotFound, Forbidden) as exc:
+            items.append({"error": {"status": exc.status, "message": exc.desc, "details": exc.details}})
+    if not found:
+        raise NotFound("none of these events exist", {"ids": "not_found"}, origin="query")
+    views = dict(zip(readable, await render_events(db, list(readable.values()), caller.id)))
+    return [views[item] if isinstance(item, str) else item for item in items]
+
+
+# --- posting ---------------------------------------------------------------------------
+
+
+def _no_content(body: EventBody) -> None:
+    if body.content is not None:
+        raise BadRequest(f"{body.type} takes no content", {"content": "invalid"}, origin="body")
+
+
+def _no_referrer(body: EventBody) -> None:
+    if body.referrer_id is not None:
+        raise BadRequest(f"{body.type} takes no referrer_id", {"referrer_id": "invalid"}, origin="body")
+
+
+def _no_extra(body: EventBody) -> None:
+    if body.extra is not None:
+        raise BadRequest(f"{body.type} takes no extra", {"extra": "invalid"}, origin="body")
+
+
+def _content(model: type[BaseModel], body: EventBody) -> dict[str, Any]:
+    if body.content is None:
+        raise BadRequest(f"{body.type} needs content", {"content": "required"}, origin="body")
+    return validate_model(model, body.content, prefix=("content",)).model_dump(exclude_none=True)
+
+
+@dataclass
+class Outcome:
+    """What a write produced: ``events`` to answer with, everything to publish after commit."""
+
+    events: list[EventRow]
+    published: list[EventRow]
+    notifications: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    orphan_file_ids: list[str] = field(default_factory=list)
+
+
+async def post_event(db: AsyncSession, caller: Caller, box_id: str, body: EventBody) -> Outcome:
+    """``POST /boxes/{id}/events``: validate, apply the type's rules, commit."""
+    type_ = ALIASES.get(body.type, body.type)
+    body = body.model_copy(update={"type": type_})
+    if type_ in SERVER_ONLY_TYPES or type_ not in _POSTERS:
+        raise BadRequest(f"events of type {body.type!r} cannot be posted here", {"type": "malformed"}, origin="body")
+    if type_ == "member.join":
+        return await _join(db, caller, box_id, body)
+    box = await boxes_service.require_member(db, box_id, caller)
+    outcome = await _POSTERS[type_](db, caller, box, body)
+    await db.commit()
+    return outcome
+
+
+async def _post_text(db: AsyncSession, caller: Caller, box: BoxRow, body: EventBody) -> Outcome:
+    content = _content(TextContent, body)
+    _no_extra(body)
+    ensure_open(box)
+    await check_reply_target(db, box, body.referrer_id)
+    row = await append_event(db, box, "msg.text", caller.id, content=content, referrer_id=body.referrer_id)
+    return Outcome([row], [row])
+
+
+async def _message_target(db: AsyncSession, box: BoxRow, body: EventBody) -> EventRow:
+    if body.referrer_id is None:
+        raise BadRequest(f"{body.type} needs referrer_id", {"referrer_id": "required"}, origin="body")
+    target = await _referred_event(db, box, body.referrer_id)
+    if target.type not in MESSAGE_TYPES:
+        raise Forbidden(f"{body.type} applies to messages only", {"referrer_id": "forbidden"}, origin="body")
+    if target.deleted_at is not None:
+        raise Gone("this message has been deleted", {"referrer_id": "expired"}, origin="body")
+    return target
+
+
+async def _post_edit(db: AsyncSession, caller: Caller, box: BoxRow, body: EventBody) -> Outcome:
+    content = _content(EditContent, body)
+    _no_extra(body)
+    ensure_open(box)
+    target = await _message_target(db, box, body)
+    if target.type != "msg.text" or target.sender_id != caller.id:
+        raise Forbidden("you can only edit your own text messages", {"referrer_id": "forbidden"}, origin="body")
+    current = target.edited_content or target.content or {}
+    target.edited_content = {
+        **current,
+        "encrypted": content["new_encrypted"],
+        **({"public_key": content["new_public_key"]} if "new_public_key" in content else {}),
+    }
+    row = await append_event(db, box, "msg.edit", caller.id, content=content, referrer_id=target.id)
+    target.last_edited_at = row.created_at
+    return Outcome([row], [row])
+
+
+async def _post_delete(db: AsyncSession, caller: Caller, box: BoxRow, body: EventBody) -> Outcome:
+    _no_content(body)
+    _no_extra(body)
+    ensure_open(box)
+    target = await _message_target(db, box, body)
+    if target.sender_id != caller.id and not boxes_service.is_admin(box, caller.id):
+        raise Forbidden("only the author or the box admin can delete a message", {"referrer_id": "forbidden"}, origin="body")
+    row = await append_event(db, box, "msg.delete", caller.id, referrer_id=target.id)
+    target.deleted_at = row.created_at
+    target.deleted_by_id = caller.id
+    return Outcome([row], [row], orphan_file_ids=[target.file_id] if target.file_id else [])
+
+
+async def _join(db: AsyncSession, caller: Caller, box_id: str, body: EventBody) -> Outcome:
+    _no_content(body)
+    _no_referrer(body)
+    _no_extra(body)
+    box = await boxes_repo.get_box(db, box_id)
+    if box is None:
+        raise boxes_service.no_access()
+    membership = await boxes_repo.membership(db, box.id, caller.id)
+    if membership is not None and membership.active:
+        raise Conflict("you are already a member of this box", {"type": "conflict"}, origin="body")
+    if not await boxes_service.may_join(db, box, caller.identity):
+        raise boxes_service.no_access()
+    ensure_open(box)
+    row = await append_event(db, box, "member.join", caller.id)
+    if membership is None:
+        db.add(MembershipRow(id=new_id(), box_id=box.id, identity_id=caller.id, join_event_id=row.id, active=True, unread_count=0, created_at=row.created_at))
+    else:
+        membership.active, membership.join_event_id, membership.unread_count = True, row.id, 0
+    published = [row]
+    if not any(r.content.get("restriction_type") == "identifier" and r.content.get("value") == caller.identity.email for r in await repository.active_rules(db, box.id)):
+        rule = await append_event(db, box, "access.add", caller.id, content={"restriction_type": "identifier", "value": caller.identity.email})
+        published.append(rule)
+    try:
+        await db.commit()
+    except IntegrityError:  # a concurrent join of the same identity won the race
+        await db.rollback()
+        raise Conflict("you are already a member of this box", {"type": "conflict"}, origin="body") from None
+    return Outcome([row], published)
+
+
+async def _post_leave(db: AsyncSession, caller: Caller, box: BoxRow, body: EventBody) -> Outcome:
+    _no_content(body)
+    _no_referrer(body)
+    _no_extra(body)
+    if boxes_service.is_admin(box, caller.id):
+        raise Forbidden("the box admin cannot leave their box", {"type": "forbidden"}, origin="body")
+    membership = await boxes_repo.membership(db, box.id, caller.id)
+    join = await repository.get(db, membership.join_event_id) if membership.join_event_id else None
+    if join is not None:
+        join.active = False
+    membership.active, membership.unread_count = False, 0
+    row = await append_event(db, box, "member.leave", caller.id, referrer_id=membership.join_event_id)
+    return Outcome([row], [row])
+
+
+def _require_admin(box: BoxRow, caller: Caller) -> None:
+    if not boxes_service.is_admin(box, caller.id):
+        raise Forbidden("only the box admin can do this", {"type": "forbidden"}, origin="body")
+
+
+async def _post_access_mode(db: AsyncSession, caller: Caller, box: BoxRow, body: EventBody) -> Outcome:
+    content = _content(AccessModeContent, body)
+    _no_referrer(body)
+    _no_extra(body)
+    _require_admin(box, caller)
+    ensure_open(box)
+    box.access_mode = content["value"]
+    row = await append_event(db, box, "state.access_mode", caller.id, content=content)
+    return Outcome([row], [row])
+
+
+async def _post_lifecycle(db: AsyncSession, caller: Caller, box: BoxRow, body: EventBody) -> Outcome:
+    content = _content(LifecycleContent, body)
+    _no_referrer(body)
+    _no_extra(body)
+    _require_admin(box, caller)
+    if content["state"] == "closed":
+        ensure_open(box)
+    box.lifecycle = content["state"]
+    row = await append_event(db, box, "state.lifecycle", caller.id, content=content)
+    return Outcome([row], [row])
+
+
+async def _post_key_share(db: AsyncSession, caller: Caller, box: BoxRow, body: EventBody) -> Outcome:
+    _no_content(body)
+    _no_referrer(body)
+    _require_admin(box, caller)
+    if body.extra is None:
+        raise BadRequest("state.key_share needs extra", {"extra": "required"}, origin="body")
+    share = validate_model(KeyShare, body.extra, prefix=("extra",))
+    ensure_open(box)
+    await boxes_service.store_key_share(db, box, share)
+    row = await append_event(db, box, "state.key_share", caller.id, extra=share.model_dump())
+    for membership in await boxes_repo.active_memberships(db, box.id):
+        if membership.identity_id == caller.id:
+            continue
+        member = await identities.get(db, membership.identity_id)
+        if member is not None and member.public_key:
+            await keys_repo.add_crypto_action(db, member.id, "set_box_key_share", box.id, box.public_key, share.encrypted_invitation_key_share)
+    return Outcome([row], [row])
+
+
+_POSTERS = {
+    "msg.text": _post_text,
+    "msg.edit": _post_edit,
+    "msg.delete": _post_delete,
+    "member.join": None,  # handled before membership is required
+    "member.leave": _post_leave,
+    "state.access_mode": _post_access_mode,
+    "state.lifecycle": _post_lifecycle,
+    "state.key_share": _post_key_share,
+}
+
+
+# --- access batches (§4.1) ----------------------------------------------------------------
+
+
+def _rule_key(content: dict[str, Any]) -> tuple[str, str]:
+    return content["restriction_type"], content["value"]
+
+
+def _normalize_rule_value(restriction_type: str, value: str, index: int) -> str:
+    value = value.strip().lower()
+    if restriction_type == "identifier" and not EMAIL_RE.match(value):
+        raise BadRequest("an identifier rule needs an e-mail address", {f"events.{index}.content.value": "invalid"}, origin="body")
+    if restriction_type == "email_domain" and ("@" in value or "." not in value or any(c.isspace() for c in value)):
+        raise BadRequest("an email_domain rule needs a domain name", {f"events.{index}.content.value": "invalid"}, origin="body")
+    return value
+
+
+async def apply_access_batch(db: AsyncSession, caller: Caller, box_id: str, body: BatchBody) -> Outcome:
+    """All-or-nothing rule changes, then the kick pass, in one transaction."""
+    box = await boxes_service.require_admin(db, box_id, caller)
+    if body.batch_type != "accesses":
+        raise BadRequest("batch_type must be accesses", {"batch_type": "invalid"}, origin="body")
+    if not body.events:
+        raise BadRequest("events cannot be empty", {"events": "required"}, origin="body")
+    for index, item in enumerate(body.events):
+        if item.type not in ("access.add", "access.rm"):
+            raise BadRequest("an access batch holds access.add and access.rm only", {f"events.{index}.type": "malformed"}, origin="body")
+    ensure_open(box)
+    active = {row.id: row for row in await repository.active_rules(db, box.id)}
+    active_keys = {_rule_key(row.content): row.id for row in active.values()}
+    created: list[EventRow] = []
+    notifications: list[tuple[str, dict[str, Any]]] = []
+    for index, item in enumerate(body.events):
+        if item.type == "access.rm":
+            if item.content is not None or item.extra is not None:
+                raise BadRequest("access.rm takes no content or extra", {f"events.{index}.content": "invalid"}, origin="body")
+            if item.referrer_id is None:
+                raise BadRequest("access.rm needs referrer_id", {f"events.{index}.referrer_id": "required"}, origin="body")
+            if not is_uuid(item.referrer_id):
+                raise BadRequest("referrer_id is not a valid id", {f"events.{index}.referrer_id": "malformed"}, origin="body")
+            rule = active.pop(item.referrer_id, None)
+            if rule is None:
+                raise NotFound("no such active access rule in this box", {f"events.{index}.referrer_id": "not_found"}, origin="body")
+            rule.active = False
+            del active_keys[_rule_key(rule.content)]
+            created.append(await append_event(db, box, "access.rm", caller.id, referrer_id=rule.id))
+            continue
+        if item.referrer_id is not None:
+            raise BadRequest("access.add takes no referrer_id", {f"events.{index}.referrer_id": "invalid"}, origin="body")
+        if item.content is None:
+            raise BadRequest("access.add needs content", {f"events.{index}.content": "required"}, origin="body")
+        content = validate_model(AccessAddContent, item.content, prefix=("events", str(index), "content")).model_dump(exclude_none=True)
+        content["value"] = _normalize_rule_value(content["restriction_type"], content["value"], index)
+        if _rule_key(content) in active_keys:
+            raise Conflict("this access rule already exists", {f"events.{index}.content": "conflict"}, origin="body")
+        invitee, extra = await _auto_invite(db, content, item.extra, index)
+        row = await append_event(db, box, "access.add", caller.id, content=content, extra=extra)
+        active[row.id] = row
+        active_keys[_rule_key(content)] = row.id
+        created.append(row)
+        if invitee is not None:
+            ((public_key, encrypted),) = extra.items()
+            action = await keys_repo.add_crypto_action(db, invitee.id, "invitation", box.id, public_key, encrypted)
+            notifications.append((invitee.id, {"type": "box.auto_invite", "details": {"box_id": box.id, "box_title": box.title, "cryptoaction_id": action.id}}))
+    kicks = await _kick_pass(db, box, caller, list(active.values()))
+    notifications += [(row.sender_id, {"type": "member.kick", "details": {"box_id": box.id, "title": box.title}}) for row in kicks]
+    await db.commit()
+    return Outcome(created + kicks, created + kicks, notifications)
+
+
+async def _auto_invite(db: AsyncSession, content: dict[str, Any], extra: dict[str, Any] | None, index: int) -> tuple[IdentityRow | None, dict[str, Any] | None]:
+    """Check an ``access.add``'s auto-invite: the invitee, and the one-entry ``extra``."""
+    where = f"events.{index}.extra"
+    if not content.get("auto_invite"):
+        if extra is not None:
+            raise BadRequest("extra is only for auto_invite rules", {where: "invalid"}, origin="body")
+        return None, None
+    if content["restriction_type"] != "identifier":
+        raise BadRequest("auto_invite needs an identifier rule", {f"events.{index}.content.auto_invite": "invalid"}, origin="body")
+    if not extra or len(extra) != 1:
+        raise BadRequest("auto_invite needs extra with exactly one entry", {where: "required" if not extra else "invalid"}, origin="body")
+    ((public_key, encrypted),) = extra.items()
+    if not isinstance(encrypted, str) or not encrypted or len(encrypted) > MAX_SHARE_FIELD:
+        raise BadRequest("the invitation must be a non-empty string", {where: "invalid"}, origin="body")
+    invitee = await identities.by_email(db, content["value"])
+    if invitee is None or not invitee.public_key:
+        raise Conflict("this person has no public key yet: share a link instead", {where: "conflict"}, origin="body")
+    if public_key != invitee.public_key:
+        raise BadRequest("extra is not keyed by the invitee's public key", {where: "invalid"}, origin="body")
+    return invitee, {public_key: encrypted}
+
+
+async def _kick_pass(db: AsyncSession, box: BoxRow, caller: Caller, rules: list[EventRow]) -> list[EventRow]:
+    """Kick every non-admin member no rule (or a public box) lets in any more."""
+    if box.access_mode == "public":
+        return []
+    kicks: list[EventRow] = []
+    for membership in await boxes_repo.active_memberships(db, box.id):
+        if membership.identity_id == box.creator_id:
+            continue
+        member = await identities.get(db, membership.identity_id)
+        if boxes_service.rules_admit([r.content for r in rules], member.email):
+            continue
+        join = await repository.get(db, membership.join_event_id) if membership.join_event_id else None
+        if join is not None:
+            join.active = False
+        membership.active, membership.unread_count = False, 0
+        kicks.append(await append_event(db, box, "member.kick", member.id, content={"kicker": {"id": caller.id}}, referrer_id=membership.join_event_id))
+    return kicks
+
+
+# --- shares (§4.2) ------------------------------------------------------------------------
+
+
+async def share_event(db: AsyncSession, caller: Caller, event_id: str, body: ShareBody) -> Outcome:
+    source = await repository.get(db, event_id)
+    if source is None:
+        raise NotFound("no such event", {"id": "not_found"}, origin="path")
+    await boxes_service.require_member(db, source.box_id, caller)
+    if source.type not in MESSAGE_TYPES:
+        raise BadRequest("only messages can be shared", {"id": "invalid"}, origin="path")
+    if source.deleted_at is not None:
+        raise Gone("this message has been deleted", {"id": "expired"}, origin="path")
+    if not body.targets:
+        raise BadRequest("targets cannot be empty", {"targets": "required"}, origin="body")
+    rows: list[EventRow] = []
+    for index, target in enumerate(body.targets):
+        box = await boxes_service.require_member(db, target.box_id, caller)
+        ensure_open(box)
+        content = validate_model(TextContent, target.content, prefix=("targets", str(index), "content")).model_dump(exclude_none=True)
+        if source.type == "msg.file":
+            if "public_key" not in content:
+                raise BadRequest("a shared file needs public_key", {f"targets.{index}.content.public_key": "required"}, origin="body")
+            content["encrypted_file_id"] = source.file_id
+        content["shared_from"] = {"box_id": source.box_id, "event_id": source.id}
+        rows.append(await append_event(db, box, source.type, caller.id, content=content, file_id=source.file_id))
+    await db.commit()
+    return Outcome(rows, rows)
+
+
+async def after_commit(request_app, db: AsyncSession, outcome: Outcome) -> None:
+    """Realtime delivery and blob clean-up for a committed :class:`Outcome`."""
+    hub = getattr(request_app.state, "hub", None)
+    await publish_events(hub, db, outcome.published)
+    await publish_notifications(hub, outcome.notifications)
+    if outcome.orphan_file_ids:
+        from boxtui.server.files.service import delete_orphan_blobs
+
+        await delete_orphan_blobs(db, request_app.state.settings, outcome.orphan_file_ids)

@@ -1,0 +1,1 @@
+"""Identities: the caller's own profile, public keys, and the identity view privacy rule."""

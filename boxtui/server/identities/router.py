@@ -1,0 +1,35 @@
+"""HTTP routes: ``/identities/me``, ``/identities/{id}``, ``/identities/pubkey`` (PROTOCOL §2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from boxtui.server.auth.deps import Caller, acr1, acr2, parse_body, require_uuid
+from boxtui.server.db import get_db
+from boxtui.server.errors import BadRequest
+from boxtui.server.identities import service
+
+router = APIRouter(prefix="/identities", tags=["identities"])
+
+
+@router.get("/me")
+async def get_me(caller: Caller = Depends(acr1)) -> dict[str, Any]:
+    return service.own_identity(caller.identity)
+
+
+@router.get("/pubkey")
+async def get_pubkey(request: Request, caller: Caller = Depends(acr2), db: AsyncSession = Depends(get_db)) -> list[str]:
+    email = request.query_params.get("identifier_value", "").strip()
+    if not email:
+        raise BadRequest("identifier_value is required", {"identifier_value": "required"}, origin="query")
+    return await service.public_keys_for(db, email)
+
+
+@router.patch("/{identity_id}")
+async def patch_identity(identity_id: str, request: Request, caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)) -> dict[str, Any]:
+    require_uuid(identity_id, "id")
+    patch = await parse_body(request, service.IdentityPatch)
+    return await service.update_identity(db, caller, identity_id, patch)

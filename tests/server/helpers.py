@@ -1,0 +1,143 @@
+"""Shared helpers for server tests: accounts, boxes, events, against the real app.
+
+Every helper talks HTTP to the app (in-process ``http`` fixture or a real process)
+and asserts the status it expects, so a test reads as the protocol story it tells.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from boxtui.core.encoding import b64u_encode
+from boxtui.server.mailer import latest_code
+from tests.conftest import PASSWORD
+
+
+def random_key() -> str:
+    """A fresh b64u 32-byte value, shaped like an X25519 public key."""
+    return b64u_encode(os.urandom(32))
+
+
+def ciphertext(size: int = 48) -> str:
+    """An opaque b64u payload standing in for a client-side cryptogram."""
+    return b64u_encode(os.urandom(size))
+
+
+@dataclass
+class User:
+    """A logged-in test user. Fields read as attributes or keys (``user.headers``, ``user["id"]``)."""
+
+    headers: dict[str, str]
+    identity: dict[str, Any]
+    session: dict[str, Any]
+    email: str
+
+    @property
+    def id(self) -> str:
+        return self.identity["id"]
+
+    @property
+    def token(self) -> str:
+        return self.session["access_token"]
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+
+def outbox_of(http: httpx.AsyncClient) -> Path:
+    """The outbox of the in-process app behind ``http``."""
+    return http._transport.app.state.settings.outbox_dir  # type: ignore[attr-defined]
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def login_with_code(http: httpx.AsyncClient, email: str, outbox: Path | None = None) -> dict[str, Any]:
+    response = await http.post("/auth/code", json={"email": email})
+    assert response.status_code == 204, response.text
+    code = latest_code(outbox or outbox_of(http), email)
+    assert code is not None, f"no code in the outbox for {email}"
+    response = await http.post("/auth/login", json={"email": email, "code": code})
+    assert response.status_code == 200, response.text
+    http.cookies.clear()  # several users share one client: they authenticate by bearer
+    return response.json()
+
+
+async def signup_login(
+    http: httpx.AsyncClient, email: str, password: str = PASSWORD, name: str | None = None, acr: int = 2, outbox: Path | None = None
+) -> dict[str, Any]:
+    """A logged-in user: ``{"headers", "identity", "session", "email"}``.
+
+    ``acr=2``: signs up with ``password`` and logs in with it. ``acr=1``: no account,
+    logs in with the code read from the outbox (``outbox`` for a real process).
+    """
+    if acr == 2:
+        response = await http.post("/auth/signup", json={"email": email, "password": password, "display_name": name or email.split("@")[0]})
+        assert response.status_code == 201, response.text
+        response = await http.post("/auth/login", json={"email": email, "password": password})
+        assert response.status_code == 200, response.text
+        http.cookies.clear()  # several users share one client: they authenticate by bearer
+        session = response.json()
+    else:
+        session = await login_with_code(http, email, outbox)
+        if name:
+            response = await http.patch(f"/identities/{session['identity']['id']}", json={"display_name": name}, headers=auth(session["access_token"]))
+            assert response.status_code == 200, response.text
+            session["identity"] = response.json()
+    return User(headers=auth(session["access_token"]), identity=session["identity"], session=session, email=email)
+
+
+async def create_box(http: httpx.AsyncClient, user: User, title: str = "Project", **extra: Any) -> dict[str, Any]:
+    response = await http.post("/boxes", json={"title": title, "public_key": random_key(), **extra}, headers=user["headers"])
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def post_event(http: httpx.AsyncClient, user: User, box_id: str, body: dict[str, Any], status: int = 201) -> dict[str, Any]:
+    response = await http.post(f"/boxes/{box_id}/events", json=body, headers=user["headers"])
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+async def post_text(http: httpx.AsyncClient, user: User, box_id: str, encrypted: str | None = None, **fields: Any) -> dict[str, Any]:
+    return await post_event(http, user, box_id, {"type": "msg.text", "content": {"encrypted": encrypted or ciphertext()}, **fields})
+
+
+async def batch(http: httpx.AsyncClient, admin: User, box_id: str, events: list[dict[str, Any]], status: int = 201) -> Any:
+    response = await http.post(f"/boxes/{box_id}/batch-events", json={"batch_type": "accesses", "events": events}, headers=admin["headers"])
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+def rule(value: str, restriction_type: str = "identifier", **content: Any) -> dict[str, Any]:
+    return {"type": "access.add", "content": {"restriction_type": restriction_type, "value": value, **content}}
+
+
+async def invite(http: httpx.AsyncClient, admin: User, box_id: str, email: str) -> dict[str, Any]:
+    """Add an identifier rule for ``email``; returns the ``access.add`` event."""
+    return (await batch(http, admin, box_id, [rule(email)]))[0]
+
+
+async def join(http: httpx.AsyncClient, user: User, box_id: str, status: int = 201) -> dict[str, Any]:
+    return await post_event(http, user, box_id, {"type": "member.join"}, status)
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None, **details: str) -> dict[str, Any]:
+    """The response is the protocol error ``status`` with at least these ``details``."""
+    assert response.status_code == status, f"{response.status_code}: {response.text}"
+    if response.request.method == "HEAD":
+        assert response.content == b""
+        return {}
+    body = response.json()
+    assert set(body) == {"code", "origin", "desc", "details"}, body
+    if code is not None:
+        assert body["code"] == code, body
+    for key, value in details.items():
+        assert body["details"].get(key) == value, body
+    return body
