@@ -26,7 +26,13 @@ import httpx
 from .errors import LocalServerError
 from .profile import Profile, write_private_file
 
-__all__ = ["LocalServerURL", "ensure_local_server", "stop_local_server", "local_server_running"]
+__all__ = [
+    "LocalServerURL",
+    "choose_server",
+    "ensure_local_server",
+    "local_server_running",
+    "stop_local_server",
+]
 
 START_TIMEOUT_SECONDS = 20.0
 _SECRET_ENV = ("BOXTUI_PASSWORD",)
@@ -56,13 +62,30 @@ def ensure_local_server(profile: Profile, *, timeout: float = START_TIMEOUT_SECO
         if running is not None:
             return LocalServerURL(running["url"], pid=running["pid"], started=False)
         # A port picked here can be taken before the server binds it: try twice.
+        last_url = _last_local_url(profile)
+        port = int(last_url.rsplit(":", 1)[1]) if last_url else None
         for attempt in range(2):
             try:
-                return _start(profile, timeout)
+                return _start(profile, timeout, port)
             except _PortTaken:
+                port = None
                 if attempt:
                     raise LocalServerError("the local server could not get a free port") from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def choose_server(profile: Profile, override: str | None = None, *, start: bool = True) -> str | None:
+    """The server to talk to: ``override`` (``--server``), else the configured one,
+    else the server of the saved session, else this profile's local server (started
+    when ``start``; a :class:`LocalServerURL` then says whether it was just started).
+    """
+    for url in (override, profile.server_url):
+        if url:
+            return url.rstrip("/")
+    session = profile.session
+    if session is not None and session.server_url != _last_local_url(profile):
+        return session.server_url
+    return ensure_local_server(profile) if start else local_server_running(profile)
 
 
 def local_server_running(profile: Profile) -> str | None:
@@ -75,9 +98,11 @@ def stop_local_server(profile: Profile, *, timeout: float = 10.0) -> bool:
     """Stop this profile's local server; True if one was running."""
     with _lock(profile):
         state = _read_state(profile)
-        with contextlib.suppress(FileNotFoundError):
-            profile.local_server_state_path.unlink()
-        if state is None or not _pid_alive(state["pid"]):
+        if state is None:
+            return False
+        # Keep the url: the next start reuses its port, so links and sessions stay valid.
+        _write_state(profile, state["url"], 0)
+        if not _pid_alive(state["pid"]):
             return False
         with contextlib.suppress(ProcessLookupError):
             os.kill(state["pid"], signal.SIGTERM)
@@ -94,8 +119,9 @@ class _PortTaken(Exception):
     pass
 
 
-def _start(profile: Profile, timeout: float) -> LocalServerURL:
-    port = _free_port()
+def _start(profile: Profile, timeout: float, port: int | None) -> LocalServerURL:
+    if port is None or not _port_free(port):
+        port = _free_port()
     url = f"http://127.0.0.1:{port}"
     profile.server_data_dir.mkdir(parents=True, exist_ok=True)
     log_path = profile.local_server_log_path
@@ -125,10 +151,7 @@ def _start(profile: Profile, timeout: float) -> LocalServerURL:
                 raise _PortTaken
             raise LocalServerError(f"the local server stopped at start (log {log_path}): {tail}")
         if _healthy(url):
-            write_private_file(
-                profile.local_server_state_path,
-                json.dumps({"url": url, "pid": process.pid, "data_dir": str(profile.server_data_dir)}),
-            )
+            _write_state(profile, url, process.pid)
             return LocalServerURL(url, pid=process.pid, started=True)
         time.sleep(0.1)
     process.terminate()
@@ -140,6 +163,15 @@ def _running_state(profile: Profile) -> dict | None:
     if state is None or not _pid_alive(state["pid"]) or not _healthy(state["url"]):
         return None
     return state
+
+
+def _write_state(profile: Profile, url: str, pid: int) -> None:
+    write_private_file(profile.local_server_state_path, json.dumps({"url": url, "pid": pid}))
+
+
+def _last_local_url(profile: Profile) -> str | None:
+    state = _read_state(profile)
+    return state["url"] if state else None
 
 
 def _read_state(profile: Profile) -> dict | None:
@@ -181,6 +213,15 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _log_tail(path: Path, start: int, limit: int = 400) -> str:
