@@ -553,8 +553,10 @@ class Messenger:
             data = await asyncio.to_thread(decrypt_file, blob, meta.key)
         except CryptoError:
             raise MessengerError("the downloaded file cannot be decrypted: it was damaged or tampered with") from None
-        target = Path(dest) if dest is not None else self.profile.downloads_dir
-        return await asyncio.to_thread(write_new_file, target, meta.file_name, data)
+        if dest is None:
+            dest = self.profile.downloads_dir
+            dest.mkdir(parents=True, exist_ok=True)
+        return await asyncio.to_thread(write_new_file, Path(dest), meta.file_name, data)
 
     async def save_file(self, event: EventView | str) -> SavedFile:
         """Keep a box's file in the saved files, its metadata sealed with the vault key."""
