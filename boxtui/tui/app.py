@@ -1,0 +1,184 @@
+"""The boxtui terminal app: ``BoxApp``, the ``make_app`` factory, and ``run_tui``.
+
+``BoxApp`` takes its dependencies (a :class:`~boxtui.messenger.messenger.Messenger`
+or the profile and server URL to build one); :func:`make_app` wires the real ones,
+starting a local server when none is configured; :func:`run_tui` is what the bare
+``boxtui`` command runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+
+from boxtui.client.client import BoxClient
+from boxtui.messenger.errors import LocalServerError
+from boxtui.messenger.messenger import Messenger
+from boxtui.messenger.profile import Profile, ProfileError
+
+from .commands import BoxCommands
+from .keymap import binding_rows, clean_overrides, known_binding_ids
+from .messages import SessionEnded, SessionStarted
+from .screens.access import AccessManagerScreen
+from .screens.dialogs import Dialog, InvitationDialog
+from .screens.feedback import notify_error
+from .screens.help import HelpScreen
+from .screens.login import LoginScreen, UnlockScreen
+from .screens.main import MainScreen
+from .screens.members import MembersScreen
+from .screens.saved import SavedFilesPanel
+from .screens.settings import SettingsScreen
+from .widgets.box_list import BoxList
+from .widgets.composer import ComposerInput
+from .widgets.timeline import BoxTimeline
+
+__all__ = ["BoxApp", "make_app", "run_tui"]
+
+
+class BoxApp(App[int]):
+    """End-to-end encrypted boxes in the terminal."""
+
+    TITLE = "boxtui"
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {BoxCommands}
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit"),
+        Binding("f1", "help", "Help", id="app.help"),
+    ]
+
+    def __init__(
+        self,
+        messenger: Messenger | None = None,
+        *,
+        profile: Profile | None = None,
+        server_url: str | None = None,
+        started_local_server: bool = False,
+    ) -> None:
+        super().__init__()
+        if messenger is None:
+            if profile is None or not server_url:
+                raise ValueError("BoxApp needs a messenger, or a profile and a server URL to build one")
+            messenger = Messenger(BoxClient(server_url), None, profile)
+        self.messenger = messenger
+        self.profile = profile or messenger.profile
+        self.server_url = server_url or messenger.client.base_url
+        self.started_local_server = started_local_server
+
+    # --- bindings -----------------------------------------------------------------
+
+    @property
+    def binding_sections(self) -> list[tuple[str, type]]:
+        """Every class that declares bindings, as the help screen groups them."""
+        return [
+            ("App", type(self)),
+            ("Main", MainScreen),
+            ("Box list", BoxList),
+            ("Composer", ComposerInput),
+            ("Timeline", BoxTimeline),
+            ("Invitation", InvitationDialog),
+            ("Access rules", AccessManagerScreen),
+            ("Saved files", SavedFilesPanel),
+            ("Members", MembersScreen),
+            ("Settings", SettingsScreen),
+            ("Dialogs", Dialog),
+            ("Help", HelpScreen),
+            ("Login", LoginScreen),
+            ("Unlock", UnlockScreen),
+        ]
+
+    @property
+    def known_binding_ids(self) -> set[str]:
+        return known_binding_ids(owner for _, owner in self.binding_sections)
+
+    def apply_config(self) -> None:
+        """Theme and key overrides from the profile's config."""
+        config = self.profile.config
+        if config.theme:
+            if config.theme in self.available_themes:
+                self.theme = config.theme
+            else:
+                self.notify(f"Unknown theme {config.theme!r} in the config; using the default.", severity="warning", markup=False)
+        usable, unknown = clean_overrides(config.keymap, self.known_binding_ids)
+        self.set_keymap(usable)
+        if unknown:
+            self.notify(f"No binding has the id: {', '.join(unknown)} (see f1).", title="Key overrides", severity="warning", markup=False)
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.apply_config()
+        if self.started_local_server:
+            self.notify(f"Started a local server at {self.server_url}", markup=False)
+        session = self.profile.session
+        if session is not None and session.server_url == self.messenger.client.base_url:
+            self.push_screen(UnlockScreen(self.messenger, session))
+        else:
+            self.push_screen(LoginScreen(self.messenger))
+
+    async def on_unmount(self) -> None:
+        await self.messenger.client.aclose()
+
+    def on_session_started(self, message: SessionStarted) -> None:
+        self.messenger = message.messenger
+        name = self.messenger.identity.display_name if self.messenger.identity else ""
+        self.switch_screen(MainScreen(self.messenger))
+        self.notify(f"Welcome, {name}.", markup=False)
+
+    def on_session_ended(self, message: SessionEnded) -> None:
+        if isinstance(self.screen, (LoginScreen, UnlockScreen)):
+            return
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        self.switch_screen(LoginScreen(self.messenger))
+        if message.reason:
+            self.notify(message.reason, title="Logged out", severity="warning", markup=False)
+
+    # --- actions ------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(binding_rows(self.binding_sections, self._keymap)))
+
+    def action_settings(self) -> None:
+        if not isinstance(self.screen, SettingsScreen):
+            self.push_screen(SettingsScreen(self.profile, self.known_binding_ids, self.server_url))
+
+    def action_logout(self) -> None:
+        self.logout()
+
+    @work(exclusive=True, group="logout")
+    async def logout(self) -> None:
+        try:
+            await self.messenger.logout()
+        except Exception as exc:  # noqa: BLE001 - the local session is forgotten anyway
+            notify_error(self, "The server did not confirm the logout", exc)
+        self.post_message(SessionEnded("You are logged out."))
+
+
+def make_app(server_url: str | None = None, home: Path | None = None) -> BoxApp:
+    """The app over the real profile and server: ``server_url``, else the configured
+    one, else a local server started (or found running) for this profile."""
+    from boxtui.messenger.embedded import ensure_local_server
+
+    profile = Profile.load(home)
+    url = server_url or profile.server_url
+    started = False
+    if not url:
+        local = ensure_local_server(profile)
+        url, started = str(local), local.started
+    return BoxApp(profile=profile, server_url=url, started_local_server=started)
+
+
+def run_tui(server_url: str | None = None, home: Path | None = None) -> int:
+    """Run the app in this terminal; the exit code for the ``boxtui`` command."""
+    try:
+        app = make_app(server_url, home)
+    except (ProfileError, LocalServerError) as exc:
+        print(f"boxtui: {exc}", file=sys.stderr)
+        return 1
+    app.run()
+    return app.return_code or 0

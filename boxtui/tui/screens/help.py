@@ -1,0 +1,35 @@
+"""Every key binding of the app, with its id (for remapping) and the keys now in force."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Label, Static
+
+from ..keymap import BindingRow
+
+
+class HelpScreen(ModalScreen[None]):
+    """A table: section, keys, what it does, binding id."""
+
+    BINDINGS = [Binding("escape,f1,q", "dismiss", "Close", id="help.close")]
+
+    def __init__(self, rows: list[BindingRow]) -> None:
+        super().__init__()
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog wide", id="help-dialog"):
+            yield Label("Keys", classes="dialog-title")
+            yield Static("ctrl+p opens the command palette: every action, and boxes by name.", classes="dialog-help")
+            yield DataTable(id="help-table", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("Where", "Keys", "Does", "Id")
+        for row in self.rows:
+            table.add_row(row.section, Text(row.keys), Text(row.description), Text(row.binding_id, style="dim"))
+        table.focus()

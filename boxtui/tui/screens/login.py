@@ -1,0 +1,284 @@
+"""First run and every run after: sign up, log in (password or e-mail code), or unlock.
+
+The network steps run in exclusive async workers; opening the key store (Argon2id)
+runs in a thread worker so the screen stays responsive. Failures become
+notifications and the form stays filled in.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Center, Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Input, Label, Static, TabbedContent, TabPane
+
+from boxtui.core.wire import SecretStorage
+from boxtui.crypto import KeyStore
+from boxtui.messenger.errors import NotLoggedIn
+from boxtui.messenger.messenger import Messenger
+from boxtui.messenger.profile import SavedSession
+
+from ..messages import SessionStarted
+from .feedback import LOGIN_DOING, notify_error
+
+MIN_PASSWORD = 8
+
+
+class _AuthScreen(Screen):
+    """What the login and unlock screens share: a busy state and the unlock step."""
+
+    BINDINGS = [Binding("ctrl+q", "app.quit", "Quit", id="login.quit")]
+
+    def __init__(self, messenger: Messenger) -> None:
+        super().__init__()
+        self.messenger = messenger
+
+    @property
+    def server_url(self) -> str:
+        return self.messenger.client.base_url
+
+    def set_busy(self, busy: bool, status: str = "") -> None:
+        for button in self.query(Button):
+            button.disabled = busy
+        self.query_one("#auth-status", Static).update(status)
+
+    def fail(self, exc: BaseException) -> None:
+        self.set_busy(False)
+        notify_error(self, LOGIN_DOING, exc)
+
+    def start_session(self, messenger: Messenger) -> None:
+        self.set_busy(False)
+        self.app.post_message(SessionStarted(messenger))
+
+    def unlock(self, messenger: Messenger, password: str, backup: SecretStorage | None = None) -> None:
+        """Open the key store (Argon2id, in a thread), then sync the keys and go on."""
+        self.set_busy(True, "Opening your key store…")
+        self._unlock_in_thread(messenger, password, backup)
+
+    @work(thread=True, exclusive=True, group="unlock")
+    def _unlock_in_thread(self, messenger: Messenger, password: str, backup: SecretStorage | None) -> None:
+        try:
+            messenger.unlock_keystore(password, backup)
+        except Exception as exc:  # noqa: BLE001 - becomes a notification
+            self.app.call_from_thread(self.fail, exc)
+            return
+        self.app.call_from_thread(self._sync_keys, messenger)
+
+    @work(exclusive=True, group="login")
+    async def _sync_keys(self, messenger: Messenger) -> None:
+        self.set_busy(True, "Syncing your keys…")
+        try:
+            await messenger.sync_keys()
+        except Exception as exc:  # noqa: BLE001
+            self.fail(exc)
+            return
+        self.start_session(messenger)
+
+
+class LoginScreen(_AuthScreen):
+    """Sign up, log in with a password, or log in with a code sent by e-mail."""
+
+    def compose(self) -> ComposeResult:
+        with Center(id="auth-box"):
+            yield Label("boxtui", id="auth-title")
+            yield Static(Text(f"Server: {self.server_url}"), id="auth-server")
+            with TabbedContent(id="auth-tabs"):
+                with TabPane("Log in", id="tab-password"):
+                    yield Input(placeholder="E-mail", id="login-email")
+                    yield Input(placeholder="Password", password=True, id="login-password")
+                    yield Button("Log in", variant="primary", id="login-submit")
+                with TabPane("E-mail code", id="tab-code"):
+                    yield Input(placeholder="E-mail", id="code-email")
+                    yield Button("Send me a code", id="code-request")
+                    yield Input(placeholder="6-digit code", max_length=6, id="code-code")
+                    yield Input(placeholder="Key store password", password=True, id="code-password")
+                    yield Button("Log in", variant="primary", id="code-submit")
+                with TabPane("Sign up", id="tab-signup"):
+                    yield Input(placeholder="Your name", id="signup-name")
+                    yield Input(placeholder="E-mail", id="signup-email")
+                    yield Input(placeholder="Password (8 characters or more)", password=True, id="signup-password")
+                    yield Input(placeholder="Password again", password=True, id="signup-confirm")
+                    yield Button("Create account", variant="primary", id="signup-submit")
+            yield Static("", id="auth-status", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#login-email", Input).focus()
+
+    def _value(self, widget_id: str) -> str:
+        return self.query_one(f"#{widget_id}", Input).value
+
+    def _complain(self, text: str) -> None:
+        self.notify(text, severity="warning", markup=False)
+
+    # --- password -----------------------------------------------------------------
+
+    @on(Input.Submitted, "#login-email")
+    def _email_done(self) -> None:
+        self.query_one("#login-password", Input).focus()
+
+    @on(Input.Submitted, "#login-password")
+    @on(Button.Pressed, "#login-submit")
+    def _login_password(self) -> None:
+        email, password = self._value("login-email").strip(), self._value("login-password")
+        if not email or not password:
+            self._complain("Enter your e-mail and password.")
+            return
+        self.set_busy(True, "Logging in…")
+        self.login_password(email, password)
+
+    @work(exclusive=True, group="login")
+    async def login_password(self, email: str, password: str) -> None:
+        # The messenger opens (or restores) the key store in a thread itself.
+        try:
+            await self.messenger.login_password(email, password)
+        except Exception as exc:  # noqa: BLE001
+            self.fail(exc)
+            return
+        self.start_session(self.messenger)
+
+    # --- e-mail code --------------------------------------------------------------
+
+    @on(Input.Submitted, "#code-email")
+    @on(Button.Pressed, "#code-request")
+    def _request_code(self) -> None:
+        email = self._value("code-email").strip()
+        if not email:
+            self._complain("Enter your e-mail first.")
+            return
+        self.set_busy(True, "Sending a code…")
+        self.request_code(email)
+
+    @work(exclusive=True, group="login")
+    async def request_code(self, email: str) -> None:
+        try:
+            await self.messenger.request_code(email)
+        except Exception as exc:  # noqa: BLE001
+            self.fail(exc)
+            return
+        self.set_busy(False, f"A code was sent to {email}; it is valid for 10 minutes.")
+        self.query_one("#code-code", Input).focus()
+
+    @on(Input.Submitted, "#code-code")
+    def _code_done(self) -> None:
+        self.query_one("#code-password", Input).focus()
+
+    @on(Input.Submitted, "#code-password")
+    @on(Button.Pressed, "#code-submit")
+    def _login_code(self) -> None:
+        email, code, password = self._value("code-email").strip(), self._value("code-code").strip(), self._value("code-password")
+        if not email or not code:
+            self._complain("Enter your e-mail and the code you received.")
+            return
+        if not password:
+            self._complain("Enter the password that protects your key store on this device.")
+            return
+        self.set_busy(True, "Logging in…")
+        self.login_code(email, code, password)
+
+    @work(exclusive=True, group="login")
+    async def login_code(self, email: str, code: str, password: str) -> None:
+        try:
+            await self.messenger.login_code(email, code)
+        except Exception as exc:  # noqa: BLE001
+            self.fail(exc)
+            return
+        self.unlock(self.messenger, password)
+
+    # --- sign up ------------------------------------------------------------------
+
+    @on(Input.Submitted, "#signup-confirm")
+    @on(Button.Pressed, "#signup-submit")
+    def _signup(self) -> None:
+        name = self._value("signup-name").strip()
+        email = self._value("signup-email").strip()
+        password, confirm = self._value("signup-password"), self._value("signup-confirm")
+        if not name or not email:
+            self._complain("Enter your name and e-mail.")
+        elif len(password) < MIN_PASSWORD:
+            self._complain(f"The password needs at least {MIN_PASSWORD} characters.")
+        elif password != confirm:
+            self._complain("The two passwords differ.")
+        else:
+            self.set_busy(True, "Creating your account…")
+            self.signup(email, password, name)
+
+    @work(exclusive=True, group="login")
+    async def signup(self, email: str, password: str, name: str) -> None:
+        # Messenger.signup would build a new messenger; this one carries the app's
+        # client and key store settings, so sign up and log in on it.
+        try:
+            await self.messenger.client.auth.signup(email, password, name)
+            self.set_busy(True, "Logging in…")
+            await self.messenger.login_password(email, password)
+        except Exception as exc:  # noqa: BLE001
+            self.fail(exc)
+            return
+        self.start_session(self.messenger)
+
+
+class UnlockScreen(_AuthScreen):
+    """A saved session: only the password is needed to open the key store and go on."""
+
+    BINDINGS = [Binding("ctrl+l", "switch_account", "Other account", id="unlock.switch_account")]
+
+    def __init__(self, messenger: Messenger, session: SavedSession) -> None:
+        super().__init__(messenger)
+        self.email = str(session.identity.get("identifier_value", ""))
+        self.display_name = str(session.identity.get("display_name", ""))
+
+    def compose(self) -> ComposeResult:
+        with Center(id="auth-box"):
+            yield Label("boxtui", id="auth-title")
+            yield Static(Text(f"Welcome back, {self.display_name} <{self.email}>\nServer: {self.server_url}"), id="auth-server")
+            with Vertical(id="unlock-form"):
+                yield Input(placeholder="Password", password=True, id="unlock-password")
+                with Horizontal(classes="dialog-buttons"):
+                    yield Button("Unlock", variant="primary", id="unlock-submit")
+                    yield Button("Other account", id="unlock-switch")
+            yield Static("", id="auth-status", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#unlock-password", Input).focus()
+
+    @on(Input.Submitted, "#unlock-password")
+    @on(Button.Pressed, "#unlock-submit")
+    def _unlock(self) -> None:
+        password = self.query_one("#unlock-password", Input).value
+        if not password:
+            return
+        self.set_busy(True, "Checking the session…")
+        self.resume(password)
+
+    @work(exclusive=True, group="login")
+    async def resume(self, password: str) -> None:
+        client, profile = self.messenger.client, self.messenger.profile
+        try:
+            resumed = await Messenger.resume(client, profile)
+            backup = None
+            if not KeyStore.exists(profile.keystore_path) and resumed.acr >= 2:
+                backup = await client.keys.secret_storage_get()
+        except NotLoggedIn as exc:
+            self.notify(str(exc), severity="warning", markup=False)
+            self.app.switch_screen(LoginScreen(self.messenger))
+            return
+        except Exception as exc:  # noqa: BLE001
+            self.fail(exc)
+            return
+        self.unlock(resumed, password, backup)
+
+    @on(Button.Pressed, "#unlock-switch")
+    def action_switch_account(self) -> None:
+        self.forget_session()
+
+    @work(exclusive=True, group="login")
+    async def forget_session(self) -> None:
+        try:
+            await self.messenger.logout()
+        except Exception as exc:  # noqa: BLE001 - logging out locally still works
+            notify_error(self, "The server did not confirm the logout", exc)
+        self.app.switch_screen(LoginScreen(self.messenger))

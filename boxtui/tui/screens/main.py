@@ -1,0 +1,552 @@
+"""The main screen: boxes on the left; the open box's timeline and the composer on the right.
+
+A realtime worker consumes ``messenger.realtime()`` for as long as the screen lives:
+new events land in the open timeline and move their box to the top of the list with
+a fresh preview and unread badge; deleted boxes and kicks remove the box; an
+auto-invitation makes the messenger process its crypto actions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from boxtui.core.wire import UNREAD_TYPES, BoxView, EventView, RealtimeMessage
+from boxtui.messenger.models import BoxSummary, TimelineEntry
+
+from ..messages import BoxesChanged, OpenBox
+from ..widgets.box_header import BoxHeader
+from ..widgets.box_list import BoxList, BoxRow
+from ..widgets.composer import Composer
+from ..widgets.timeline import BoxTimeline
+from ..widgets.transfers import TransfersArea
+from .dialogs import ConfirmDialog, ForwardDialog, InvitationDialog, JoinDialog, NewBoxDialog, UploadDialog
+from .feedback import notify_error, reported
+
+#: Events fetched when a box opens, and per "load older" page.
+PAGE_SIZE = 100
+
+
+def row_of(summary: BoxSummary) -> BoxRow:
+    box = summary.box
+    activity = box.last_event.server_event_created_at if box.last_event else box.server_created_at
+    return BoxRow(box.id, box.title, summary.preview, summary.unread, activity, box.lifecycle == "closed")
+
+
+class MainScreen(Screen):
+    """Boxes, the open box's timeline, the composer, and the verbs on them."""
+
+    BINDINGS = [
+        Binding("ctrl+n", "new_box", "New box", id="main.new_box"),
+        Binding("ctrl+o", "join", "Join", id="main.join"),
+        Binding("ctrl+l", "invitation", "Invite", id="main.invitation"),
+        Binding("ctrl+b", "members", "Members", id="main.members"),
+        Binding("ctrl+r", "access", "Access", id="main.access"),
+        Binding("ctrl+t", "upload", "Upload", id="main.upload"),
+        Binding("ctrl+s", "saved_files", "Saved", id="main.saved_files"),
+        Binding("ctrl+f", "filter", "Find box", id="main.filter"),
+        Binding("ctrl+g", "focus_timeline", "Timeline", show=False, id="main.focus_timeline"),
+        Binding("f2", "settings", "Settings", id="main.settings"),
+    ]
+
+    def __init__(self, messenger: Any) -> None:
+        super().__init__()
+        self.messenger = messenger
+        self.boxes: dict[str, BoxView] = {}
+        self.current_box_id: str | None = None
+        self.member_count: int | None = None
+
+    # --- layout -------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            yield BoxList(id="boxes")
+            with Vertical(id="conversation"):
+                yield BoxHeader(id="box-header")
+                yield BoxTimeline(id="timeline", identity_id=self.my_id, decrypt=self.messenger.decrypt_event)
+                yield TransfersArea(id="transfers")
+                yield Composer(id="composer")
+        yield Footer()
+
+    @property
+    def box_list(self) -> BoxList:
+        return self.query_one(BoxList)
+
+    @property
+    def timeline(self) -> BoxTimeline:
+        return self.query_one(BoxTimeline)
+
+    @property
+    def composer(self) -> Composer:
+        return self.query_one(Composer)
+
+    @property
+    def header(self) -> BoxHeader:
+        return self.query_one(BoxHeader)
+
+    @property
+    def my_id(self) -> str:
+        identity = self.messenger.identity
+        return identity.id if identity else ""
+
+    @property
+    def current_box(self) -> BoxView | None:
+        return self.boxes.get(self.current_box_id) if self.current_box_id else None
+
+    def on_mount(self) -> None:
+        self.box_list.focus_filter()
+        self.load_boxes()
+        self.listen()
+        self.process_crypto_actions()
+
+    # --- boxes --------------------------------------------------------------------
+
+    @work(exclusive=True, group="boxes")
+    @reported("Cannot load your boxes")
+    async def load_boxes(self, select: str | None = None) -> None:
+        summaries = await self.messenger.list_boxes()
+        self.boxes = {s.box.id: s.box for s in summaries}
+        self.box_list.set_rows([row_of(s) for s in summaries])
+        if self.current_box_id and self.current_box_id not in self.boxes:
+            self._close_current()
+        if select and select in self.boxes:
+            self.open_box(select)
+
+    def on_box_list_chosen(self, event: BoxList.Chosen) -> None:
+        self.open_box(event.box_id)
+
+    def on_open_box(self, event: OpenBox) -> None:
+        if event.box_id in self.boxes:
+            self.open_box(event.box_id)
+        else:
+            self.load_boxes(select=event.box_id)
+
+    def on_boxes_changed(self, event: BoxesChanged) -> None:
+        self.load_boxes(select=event.select)
+
+    @work(exclusive=True, group="open")
+    @reported("Cannot open the box")
+    async def open_box(self, box_id: str) -> None:
+        box, members, entries, total = await asyncio.gather(
+            self.messenger.get_box(box_id),
+            self.messenger.members(box_id),
+            self.messenger.timeline_page(box_id, tail=True, limit=PAGE_SIZE),
+            self.messenger.count_events(box_id),
+        )
+        self.boxes[box_id] = box
+        self.current_box_id = box_id
+        self.member_count = len(members)
+        self._show_header()
+        self.timeline.set_entries(entries, total_count=total)
+        self.composer.cancel_target()
+        self.box_list.highlight(box_id)
+        self.composer.input.focus()
+        await self._ack(box_id)
+
+    async def _ack(self, box_id: str) -> None:
+        await self.messenger.ack(box_id)
+        row = self.box_list.row(box_id)
+        if row is not None and row.unread:
+            row.unread = 0
+            self.box_list.upsert(row)
+
+    def _show_header(self) -> None:
+        box = self.current_box
+        if box is None:
+            self.header.clear_box()
+        else:
+            self.header.show_box(box.title, self.member_count, box.lifecycle)
+
+    def _close_current(self) -> None:
+        self.current_box_id = None
+        self.member_count = None
+        self._show_header()
+        self.timeline.set_entries([])
+        self.composer.clear()
+
+    def _forget_box(self, box_id: str) -> None:
+        self.boxes.pop(box_id, None)
+        self.box_list.remove(box_id)
+        if self.current_box_id == box_id:
+            self._close_current()
+
+    def _require_box(self) -> BoxView | None:
+        box = self.current_box
+        if box is None:
+            self.notify("Open a box first.", severity="warning")
+        return box
+
+    # --- sending ------------------------------------------------------------------
+
+    def on_composer_submitted(self, event: Composer.Submitted) -> None:
+        if self._require_box() is None:
+            return
+        self.send(event.text, event.target)
+
+    @work(exclusive=True, group="send")
+    @reported("Not sent")
+    async def send(self, text: str, target: Any) -> None:
+        box_id = self.current_box_id
+        assert box_id is not None
+        if target is not None and target.kind == "edit":
+            await self.messenger.edit_text(box_id, target.event_id, text)
+        else:
+            reply_to = target.event_id if target is not None else None
+            event = await self.messenger.send_text(box_id, text, reply_to=reply_to)
+            if box_id == self.current_box_id:
+                self.timeline.append_entry(TimelineEntry(event=event, text=text))
+        self.composer.clear()
+
+    def on_composer_editor_requested(self, event: Composer.EditorRequested) -> None:
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        with tempfile.NamedTemporaryFile("w+", suffix=".txt", encoding="utf-8", delete=False) as draft:
+            draft.write(event.draft)
+        path = Path(draft.name)
+        try:
+            with self.app.suspend():
+                subprocess.run([*shlex.split(editor), str(path)], check=False)
+            self.composer.text = path.read_text(encoding="utf-8").rstrip("\n")
+        except Exception as exc:  # noqa: BLE001 - e.g. no terminal to hand over, editor missing
+            notify_error(self, "Cannot open the editor", exc)
+        finally:
+            path.unlink(missing_ok=True)
+        self.composer.input.focus()
+
+    # --- actions on the timeline's current event ----------------------------------
+
+    def on_box_timeline_load_older(self, event: BoxTimeline.LoadOlder) -> None:
+        if self.current_box_id:
+            self.load_older(self.current_box_id, event.before_event_id)
+
+    @work(exclusive=True, group="older")
+    @reported("Cannot load older messages")
+    async def load_older(self, box_id: str, before: str) -> None:
+        entries = await self.messenger.timeline_page(box_id, before=before, limit=PAGE_SIZE)
+        if box_id == self.current_box_id:
+            self.timeline.prepend_entries(entries)
+
+    def on_box_timeline_reply_requested(self, event: BoxTimeline.ReplyRequested) -> None:
+        self.composer.reply_to(event.entry.event.id, event.entry.summary)
+
+    def on_box_timeline_edit_requested(self, event: BoxTimeline.EditRequested) -> None:
+        entry = event.entry
+        if entry.text is not None:
+            self.composer.edit(entry.event.id, entry.text)
+
+    def on_box_timeline_delete_requested(self, event: BoxTimeline.DeleteRequested) -> None:
+        entry = event.entry
+        box_id = self.current_box_id
+        if box_id is None:
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.delete_message(box_id, entry.event.id)
+
+        self.app.push_screen(ConfirmDialog(f"Delete this message?\n\n{entry.summary}", "Delete"), confirmed)
+
+    @work(group="delete")
+    @reported("Not deleted")
+    async def delete_message(self, box_id: str, event_id: str) -> None:
+        await self.messenger.delete_message(box_id, event_id)
+        self.notify("Message deleted.")
+
+    def on_box_timeline_download_requested(self, event: BoxTimeline.DownloadRequested) -> None:
+        if event.entry.file is None:
+            return
+        self.download(event.entry)
+
+    @work(group="download")
+    @reported("Download failed")
+    async def download(self, entry: TimelineEntry) -> None:
+        assert entry.file is not None
+        transfers = self.query_one(TransfersArea)
+        transfer = await transfers.start(f"↓ {entry.file.file_name}")
+        try:
+            dest = await self.messenger.download_file(entry.event, self.messenger.profile.downloads_dir, progress=transfer.report)
+        finally:
+            await transfers.finish(transfer)
+        self.notify(f"Downloaded to {dest}", markup=False)
+
+    def on_box_timeline_save_requested(self, event: BoxTimeline.SaveRequested) -> None:
+        if event.entry.file is not None:
+            self.save_file(event.entry)
+
+    @work(group="save")
+    @reported("Not saved")
+    async def save_file(self, entry: TimelineEntry) -> None:
+        await self.messenger.save_file(entry.event)
+        assert entry.file is not None
+        self.notify(f"{entry.file.file_name} added to your saved files.", markup=False)
+
+    def on_box_timeline_forward_requested(self, event: BoxTimeline.ForwardRequested) -> None:
+        entry = event.entry
+        targets = [(row.box_id, row.title) for row in self.box_list.rows if not row.closed]
+        if not targets:
+            self.notify("No box to forward to.", severity="warning")
+            return
+
+        def chosen(box_ids: list[str] | None) -> None:
+            if box_ids:
+                self.forward(entry.event.id, box_ids)
+
+        self.app.push_screen(ForwardDialog(targets), chosen)
+
+    @work(group="forward")
+    @reported("Not forwarded")
+    async def forward(self, event_id: str, box_ids: list[str]) -> None:
+        await self.messenger.forward(event_id, box_ids)
+        self.notify(f"Forwarded to {len(box_ids)} box{'es' if len(box_ids) != 1 else ''}.")
+
+    def on_box_timeline_copy_requested(self, event: BoxTimeline.CopyRequested) -> None:
+        entry = event.entry
+        text = entry.text if entry.text is not None else entry.summary
+        self.app.copy_to_clipboard(text)
+        self.notify("Copied to the clipboard.")
+
+    # --- box verbs ----------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        self.box_list.focus_filter()
+
+    def action_focus_timeline(self) -> None:
+        self.timeline.focus()
+
+    def action_new_box(self) -> None:
+        def chosen(title: str | None) -> None:
+            if title:
+                self.create_box(title)
+
+        self.app.push_screen(NewBoxDialog(), chosen)
+
+    @work(group="create")
+    @reported("Box not created")
+    async def create_box(self, title: str) -> None:
+        box = await self.messenger.create_box(title)
+        self.notify(f"Box “{box.title}” created.", markup=False)
+        self.load_boxes(select=box.id)
+
+    def action_join(self) -> None:
+        def chosen(link: str | None) -> None:
+            if link:
+                self.join(link)
+
+        self.app.push_screen(JoinDialog(), chosen)
+
+    @work(group="join")
+    @reported("Cannot join")
+    async def join(self, link: str) -> None:
+        box = await self.messenger.join_link(link)
+        self.notify(f"You joined “{box.title}”.", markup=False)
+        self.load_boxes(select=box.id)
+
+    def action_invitation(self) -> None:
+        if box := self._require_box():
+            self.app.push_screen(InvitationDialog(self.messenger, box.id, box.title))
+
+    def action_members(self) -> None:
+        from .members import MembersScreen
+
+        if box := self._require_box():
+            self.app.push_screen(MembersScreen(self.messenger, box))
+
+    def action_access(self) -> None:
+        from .access import AccessManagerScreen
+
+        if box := self._require_box():
+            if box.creator.id != self.my_id:
+                self.notify("Only the box's admin manages its access rules.", severity="warning")
+                return
+            self.app.push_screen(AccessManagerScreen(self.messenger, box))
+
+    def action_saved_files(self) -> None:
+        from .saved import SavedFilesPanel
+
+        self.app.push_screen(SavedFilesPanel(self.messenger))
+
+    def action_settings(self) -> None:
+        self.app.action_settings()
+
+    def action_upload(self) -> None:
+        box = self._require_box()
+        if box is None:
+            return
+        box_id = box.id
+
+        async def upload(path: Path, progress: Any) -> Any:
+            return await self.messenger.upload_file(box_id, path, progress=progress)
+
+        def done(event: EventView | None) -> None:
+            if event is not None and box_id == self.current_box_id:
+                self.refresh_timeline_tail()
+
+        self.app.push_screen(UploadDialog(f"Upload a file to {box.title}", upload), done)
+
+    @work(group="tail")
+    @reported("Cannot refresh the timeline")
+    async def refresh_timeline_tail(self) -> None:
+        box_id = self.current_box_id
+        if box_id is None:
+            return
+        entries = await self.messenger.timeline_page(box_id, tail=True, limit=PAGE_SIZE)
+        if box_id == self.current_box_id:
+            for entry in entries:
+                self.timeline.append_entry(entry)
+
+    def action_leave_box(self) -> None:
+        if box := self._require_box():
+            self._confirm(f"Leave “{box.title}”? You need a new invitation to come back.", "Leave", self.leave_box, box.id)
+
+    @work(group="leave")
+    @reported("Cannot leave the box")
+    async def leave_box(self, box_id: str) -> None:
+        await self.messenger.leave(box_id)
+        self.notify("You left the box.")
+        self._forget_box(box_id)
+
+    def action_delete_box(self) -> None:
+        if box := self._require_box():
+            self._confirm(f"Delete “{box.title}” and everything in it, for every member?", "Delete", self.delete_box, box.id)
+
+    @work(group="delete-box")
+    @reported("Box not deleted")
+    async def delete_box(self, box_id: str) -> None:
+        await self.messenger.delete_box(box_id)
+        self.notify("Box deleted.")
+        self._forget_box(box_id)
+
+    def action_toggle_lifecycle(self) -> None:
+        if box := self._require_box():
+            self.set_lifecycle(box.id, closed=box.lifecycle != "closed")
+
+    @work(group="lifecycle")
+    @reported("Cannot change the box")
+    async def set_lifecycle(self, box_id: str, closed: bool) -> None:
+        await self.messenger.set_lifecycle(box_id, closed)
+        self.boxes[box_id] = await self.messenger.get_box(box_id)
+        self._show_header()
+        self.notify("The box is closed: read-only for everyone." if closed else "The box is open again.")
+
+    def action_toggle_access_mode(self) -> None:
+        if box := self._require_box():
+            self.set_access_mode(box.id, public=box.access_mode != "public")
+
+    @work(group="access-mode")
+    @reported("Cannot change the access mode")
+    async def set_access_mode(self, box_id: str, public: bool) -> None:
+        await self.messenger.set_access_mode(box_id, public)
+        self.boxes[box_id] = await self.messenger.get_box(box_id)
+        self.notify("Anyone with the link can now join." if public else "Only people matching the access rules can join.")
+
+    def _confirm(self, question: str, verb: str, then: Any, *args: Any) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                then(*args)
+
+        self.app.push_screen(ConfirmDialog(question, verb), answered)
+
+    # --- realtime -----------------------------------------------------------------
+
+    @work(exclusive=True, group="realtime")
+    async def listen(self) -> None:
+        """Consume the realtime stream until the screen goes away."""
+        try:
+            async with self.messenger.realtime() as subscription:
+                async for message in subscription:
+                    try:
+                        await self.on_realtime(message)
+                    except Exception as exc:  # noqa: BLE001 - one bad message must not stop the stream
+                        notify_error(self, "A live update failed", exc)
+        except Exception as exc:  # noqa: BLE001
+            self.header.connection = "offline"
+            notify_error(self, "Live updates stopped", exc)
+
+    async def on_realtime(self, message: RealtimeMessage) -> None:
+        kind, obj = message.type, message.object
+        if kind == "connection":
+            state = str(obj.get("state", ""))
+            if state == "connected" and self.header.connection == "reconnecting":
+                # Back after a drop: the subscription replays events of the boxes it
+                # has seen; reload the list and the open box for everything else.
+                self.load_boxes()
+                self.refresh_timeline_tail()
+            self.header.connection = state
+        elif kind == "event.new":
+            await self._on_event(EventView.model_validate(obj))
+        elif kind == "box.delete":
+            self._box_gone(str(obj.get("id", "")), "was deleted")
+        elif kind == "file.saved":
+            self.timeline.mark_saved(str(obj.get("encrypted_file_id", "")), bool(obj.get("is_saved")))
+        elif kind == "notification":
+            await self._on_notification(str(obj.get("type", "")), obj.get("details") or {})
+
+    def _box_gone(self, box_id: str, why: str) -> None:
+        box = self.boxes.get(box_id)
+        if box is None:
+            return
+        self._forget_box(box_id)
+        self.notify(f"The box “{box.title}” {why}.", severity="warning", markup=False)
+
+    async def _on_notification(self, kind: str, details: dict[str, Any]) -> None:
+        if kind == "member.kick":
+            box_id = str(details.get("box_id", ""))
+            if box_id in self.boxes:
+                self._box_gone(box_id, "is no longer accessible to you: you were removed")
+        elif kind == "box.auto_invite":
+            title = str(details.get("box_title", ""))
+            await self.messenger.process_crypto_actions()
+            self.notify(f"You were invited to “{title}”.", markup=False)
+            self.load_boxes()
+
+    async def _on_event(self, event: EventView) -> None:
+        box_id = event.box_id
+        if event.type == "member.kick" and event.sender.id == self.my_id:
+            self._box_gone(box_id, "is no longer accessible to you: you were removed")
+            return
+        if box_id not in self.boxes:
+            self.load_boxes()
+            return
+        entry = self.messenger.decrypt_event(event)
+        if box_id == self.current_box_id:
+            self.timeline.append_entry(entry)
+            if event.type.startswith("state."):
+                self.boxes[box_id] = await self.messenger.get_box(box_id)
+                self._show_header()
+            if event.type.startswith("member."):
+                self.member_count = len(await self.messenger.members(box_id))
+                self._show_header()
+        self._touch_row(entry, counts=box_id != self.current_box_id)
+        if box_id == self.current_box_id and event.sender.id != self.my_id and event.type in UNREAD_TYPES:
+            await self._ack(box_id)
+
+    def _touch_row(self, entry: TimelineEntry, *, counts: bool) -> None:
+        event = entry.event
+        row = self.box_list.row(event.box_id)
+        if row is None or event.type in ("msg.edit", "msg.delete", "access.add", "access.rm"):
+            return
+        row.preview = _preview(entry)
+        row.activity = event.server_event_created_at
+        if event.type == "state.lifecycle":
+            row.closed = (event.content or {}).get("state") == "closed"
+        if counts and event.sender.id != self.my_id and event.type in UNREAD_TYPES:
+            row.unread += 1
+        self.box_list.upsert(row)
+
+
+def _preview(entry: TimelineEntry) -> str:
+    who = entry.event.sender.display_name
+    text = " ".join(entry.summary.split())
+    return f"{who}: {text}" if entry.is_message and who else text
+

@@ -1,0 +1,144 @@
+"""The list of boxes: title, decrypted preview, unread badge, most recent first, fuzzy filter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.fuzzy import Matcher
+from textual.message import Message
+from textual.widgets import Input, OptionList
+from textual.widgets.option_list import Option
+
+
+@dataclass
+class BoxRow:
+    """What the list shows of one box. ``activity`` is an RFC 3339 time (sorts as text)."""
+
+    box_id: str
+    title: str
+    preview: str
+    unread: int
+    activity: str
+    closed: bool = False
+
+
+class BoxList(Vertical):
+    """A filter input over an option list of boxes; posts :class:`BoxList.Chosen`."""
+
+    DEFAULT_CSS = """
+    BoxList { width: 32; }
+    BoxList > Input { border: tall $panel; }
+    BoxList > OptionList { height: 1fr; border: none; }
+    """
+
+    BINDINGS = [
+        Binding("down", "focus_list", "Boxes", show=False, id="box_list.focus_list"),
+    ]
+
+    class Chosen(Message):
+        """The user opened a box (enter or click)."""
+
+        def __init__(self, box_id: str) -> None:
+            super().__init__()
+            self.box_id = box_id
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._rows: dict[str, BoxRow] = {}
+        self._shown: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="Filter boxes…", id="box-filter")
+        yield OptionList(id="box-options")
+
+    # --- data -------------------------------------------------------------------
+
+    @property
+    def rows(self) -> list[BoxRow]:
+        """Every box, most recent activity first (regardless of the filter)."""
+        return sorted(self._rows.values(), key=lambda r: r.activity, reverse=True)
+
+    @property
+    def shown_ids(self) -> list[str]:
+        """Ids of the boxes shown, in order."""
+        return list(self._shown)
+
+    def row(self, box_id: str) -> BoxRow | None:
+        return self._rows.get(box_id)
+
+    def set_rows(self, rows: list[BoxRow]) -> None:
+        self._rows = {row.box_id: row for row in rows}
+        self._rebuild()
+
+    def upsert(self, row: BoxRow) -> None:
+        self._rows[row.box_id] = row
+        self._rebuild()
+
+    def remove(self, box_id: str) -> None:
+        if self._rows.pop(box_id, None) is not None:
+            self._rebuild()
+
+    def highlight(self, box_id: str) -> None:
+        options = self.query_one(OptionList)
+        if box_id in self._shown:
+            options.highlighted = self._shown.index(box_id)
+
+    # --- filter -----------------------------------------------------------------
+
+    @property
+    def filter_text(self) -> str:
+        return self.query_one(Input).value
+
+    def _rebuild(self) -> None:
+        options = self.query_one(OptionList)
+        current = options.highlighted_option.id if options.highlighted_option else None
+        query = self.filter_text.strip()
+        rows = self.rows
+        if query:
+            matcher = Matcher(query)
+            scored = [(matcher.match(row.title), index, row) for index, row in enumerate(rows)]
+            rows = [row for score, _, row in sorted(scored, key=lambda s: (-s[0], s[1])) if score > 0]
+        self._shown = [row.box_id for row in rows]
+        options.set_options(Option(self._prompt(row), id=row.box_id) for row in rows)
+        if current in self._shown:
+            options.highlighted = self._shown.index(current)
+        elif self._shown:
+            options.highlighted = 0
+
+    def _prompt(self, row: BoxRow) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(row.title, style="bold")
+        if row.closed:
+            text.append(" (closed)", style="dim")
+        if row.unread:
+            text.append(f"  {row.unread}", style="bold reverse")
+        text.append("\n")
+        text.append(row.preview or " ", style="dim")
+        return text
+
+    @on(Input.Changed, "#box-filter")
+    def _filter_changed(self) -> None:
+        self._rebuild()
+
+    @on(Input.Submitted, "#box-filter")
+    def _filter_submitted(self) -> None:
+        options = self.query_one(OptionList)
+        if options.highlighted_option and options.highlighted_option.id:
+            self.post_message(self.Chosen(options.highlighted_option.id))
+
+    @on(OptionList.OptionSelected, "#box-options")
+    def _option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id:
+            self.post_message(self.Chosen(event.option.id))
+
+    def action_focus_list(self) -> None:
+        self.query_one(OptionList).focus()
+
+    def focus_filter(self) -> None:
+        self.query_one(Input).focus()
