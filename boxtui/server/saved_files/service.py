@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from boxtui.core.timefmt import format_time
-from boxtui.core.wire import RealtimeMessage, SavedFile
+from boxtui.core.wire import SavedFile
 from boxtui.server.errors import Conflict, Forbidden, NotFound
 from boxtui.server.files import repository as files_repository
 from boxtui.server.auth.deps import require_uuid
@@ -106,5 +106,4 @@ async def notify_file_saved(hub, identity_id: str, encrypted_file_id: str, is_sa
     """``file.saved`` to the owner's sockets (after the commit)."""
     if hub is None:
         return
-    message = RealtimeMessage(type="file.saved", object={"encrypted_file_id": encrypted_file_id, "is_saved": is_saved})
-    await hub.publish([identity_id], message)
+    await hub.publish([identity_id], {"type": "file.saved", "object": {"encrypted_file_id": encrypted_file_id, "is_saved": is_saved}})
