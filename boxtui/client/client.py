@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
-from boxtui.client.errors import APIConnectionError, APIResponseError, APITimeoutError, error_from_response
+from boxtui.client.errors import APIResponseError, error_from_response, transport_errors
 from boxtui.client.resources import (
     AuthResource,
     BoxesResource,
@@ -112,12 +112,8 @@ class BoxClient:
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send a request; return the (fully read) response or raise a :class:`BoxError`."""
         request = self._build(method, path, **kwargs)
-        try:
+        with transport_errors(method, path):
             response = await self._http.send(request)
-        except httpx.TimeoutException as exc:
-            raise APITimeoutError(f"{method} {path}: the server did not answer in time") from exc
-        except (httpx.HTTPError, httpx.StreamError) as exc:
-            raise APIConnectionError(f"{method} {path}: {exc.__class__.__name__}: {exc or 'connection failed'}") from exc
         if response.is_error:
             raise error_from_response(response)
         return response
@@ -125,17 +121,12 @@ class BoxClient:
     async def send_stream(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send a request and return the response with its body not yet read (caller closes it)."""
         request = self._build(method, path, **kwargs)
-        try:
+        with transport_errors(method, path):
             response = await self._http.send(request, stream=True)
-        except httpx.TimeoutException as exc:
-            raise APITimeoutError(f"{method} {path}: the server did not answer in time") from exc
-        except (httpx.HTTPError, httpx.StreamError) as exc:
-            raise APIConnectionError(f"{method} {path}: {exc.__class__.__name__}: {exc or 'connection failed'}") from exc
         if response.is_error:
             try:
-                await response.aread()
-            except (httpx.HTTPError, httpx.StreamError) as exc:
-                raise APIConnectionError(f"{method} {path}: {exc}") from exc
+                with transport_errors(method, path):
+                    await response.aread()
             finally:
                 await response.aclose()
             raise error_from_response(response)

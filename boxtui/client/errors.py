@@ -19,6 +19,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -42,6 +44,7 @@ __all__ = [
     "TooManyRequests",
     "InternalServerError",
     "error_from_response",
+    "transport_errors",
 ]
 
 #: The protocol's ``code`` for each status (PROTOCOL §1), used when a body is missing.
@@ -203,3 +206,14 @@ def error_from_response(response: httpx.Response) -> APIStatusError:
         if isinstance(raw_details, dict):
             details = {str(key): str(value) for key, value in raw_details.items()}
     return error_class(status)(status, code, desc, details, origin, response)
+
+
+@contextmanager
+def transport_errors(method: str, path: str) -> Iterator[None]:
+    """Turn httpx's network failures into :class:`APIConnectionError` / :class:`APITimeoutError`."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise APITimeoutError(f"{method} {path}: the server did not answer in time") from exc
+    except (httpx.HTTPError, httpx.StreamError) as exc:
+        raise APIConnectionError(f"{method} {path}: {exc.__class__.__name__}: {exc or 'connection failed'}") from exc

@@ -171,6 +171,7 @@ class RealtimeSubscription:
                 if connected:
                     attempt = 0
                 if self._fatal is not None:
+                    self.state = "closed"
                     self._queue.put_nowait(self._fatal)
                     return
                 self._first_attempt.set()
@@ -185,6 +186,7 @@ class RealtimeSubscription:
         except Exception as exc:  # noqa: BLE001 - a bug here must reach the consumer, not vanish in a task
             log.exception("realtime subscription failed")
             self._fatal = exc if isinstance(exc, BoxError) else APIConnectionError(f"realtime subscription failed: {exc!r}")
+            self.state = "closed"
             self._queue.put_nowait(self._fatal)
         finally:
             self._first_attempt.set()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -10,19 +9,11 @@ import httpx
 import pytest
 
 from boxtui.client import BoxClient
-from boxtui.core.encoding import b64u_encode
 from boxtui.core.wire import Session
 from tests.conftest import PASSWORD
+from tests.server.helpers import ciphertext, random_key
 
-
-def random_key() -> str:
-    """A 32-byte key in b64u, shaped like a box or identity public key."""
-    return b64u_encode(os.urandom(32))
-
-
-def ciphertext(size: int = 48) -> str:
-    """Opaque b64u ciphertext: the server never decrypts, so any base64 will do."""
-    return b64u_encode(os.urandom(size))
+__all__ = ["User", "ciphertext", "random_key", "make_box", "post_text"]
 
 
 @dataclass

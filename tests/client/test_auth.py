@@ -97,3 +97,23 @@ async def test_identities_me_update_pubkey(ada, bob):
 
     with pytest.raises(Forbidden):
         await bob.client.identities.update(me.id, display_name="Not Ada")
+
+
+async def test_cookie_mode_sends_cookies_and_csrf(connect):
+    client = await connect(use_cookies=True)
+    await client.auth.signup("ada@example.org", PASSWORD, "Ada")
+    session = await client.auth.login("ada@example.org", password=PASSWORD)
+    assert "Authorization" not in client.auth_headers("POST")
+    assert client.auth_headers("POST") == {"X-CSRF-Token": session.csrf_token}
+    assert "accesstoken=" in (client.cookie_header() or "")
+    me = await client.identities.me()
+    # an unsafe request: the server checks the CSRF header against the cookie session
+    assert (await client.identities.update(me.id, display_name="Ada C.")).display_name == "Ada C."
+    client.csrf_token = "wrong"
+    with pytest.raises(Forbidden):
+        await client.identities.update(me.id, display_name="Nope")
+    client.csrf_token = session.csrf_token
+    await client.auth.logout()
+    assert client.cookie_header() is None
+    with pytest.raises(Unauthorized):
+        await client.identities.me()

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from boxtui.client import APIConnectionError, BoxClient, Forbidden, RealtimeSubscription
+from boxtui.client import APIConnectionError, APITimeoutError, BoxClient, Forbidden, RealtimeSubscription
 from boxtui.core.wire import RealtimeMessage
 from boxtui.server.app import create_app
 from tests.client.conftest import User, ciphertext, random_key
@@ -157,6 +157,17 @@ async def test_handshake_refused_raises(live_user):
                 pass
 
 
+async def test_realtime_with_session_cookies(live_server, live_user):
+    ada, bob = await live_user("ada"), await live_user("bob")
+    box_id = await _shared_box(ada, bob)
+    async with BoxClient(live_server.url, use_cookies=True) as cookie_client:
+        await cookie_client.auth.login(ada.email, password=PASSWORD)
+        async with cookie_client.realtime(ada.id) as sub:
+            assert (await _next(sub)).object == {"state": "connected"}
+            message = await bob.client.events.post(box_id, "msg.text", {"encrypted": ciphertext()})
+            assert (await _next_of(sub, "event.new")).object["id"] == message.id
+
+
 async def test_reconnect_catches_up_exactly_once(live_server, live_user):
     ada, bob = await live_user("ada"), await live_user("bob")
     box_id = await _shared_box(ada, bob)
@@ -222,3 +233,15 @@ async def test_unreachable_server_is_a_connection_error():
     async with BoxClient(f"http://127.0.0.1:{_free_port()}") as client:
         with pytest.raises(APIConnectionError):
             await client.auth.session()
+
+
+async def test_silent_server_is_a_timeout():
+    with socket.socket() as listener:  # accepts connections (kernel backlog) and never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        async with BoxClient(f"http://127.0.0.1:{port}", timeout=0.3) as client:
+            with pytest.raises(APITimeoutError) as caught:
+                await client.boxes.count_joined()
+    assert isinstance(caught.value, APIConnectionError)
+    assert "did not answer in time" in str(caught.value)

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, Union
 
 import anyio
-import httpx
 
-from boxtui.client.errors import APIConnectionError, APIResponseError, APITimeoutError
+from boxtui.client.errors import APIResponseError, transport_errors
 from boxtui.client.resources._base import Resource
 from boxtui.client.streams import CHUNK_SIZE, MultipartUpload, ProgressCallback, UploadData, report_progress
 from boxtui.core.wire import EventView
@@ -56,16 +55,13 @@ class FilesResource(Resource):
             total = int(length) if length and length.isdigit() else None
             received = 0
             await report_progress(progress, 0, total)
-            async for chunk in response.aiter_bytes(CHUNK_SIZE):
-                received += len(chunk)
-                yield chunk
-                await report_progress(progress, received, total)
+            with transport_errors("GET", path):
+                async for chunk in response.aiter_bytes(CHUNK_SIZE):
+                    received += len(chunk)
+                    yield chunk
+                    await report_progress(progress, received, total)
             if total is not None and received != total:
                 raise APIResponseError(f"GET {path}: got {received} of {total} bytes", response)
-        except httpx.TimeoutException as exc:
-            raise APITimeoutError(f"GET {path}: the download stalled") from exc
-        except (httpx.HTTPError, httpx.StreamError) as exc:
-            raise APIConnectionError(f"GET {path}: download interrupted: {exc}") from exc
         finally:
             await response.aclose()
 
