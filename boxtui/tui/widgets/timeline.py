@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, tzinfo
 from itertools import accumulate
 from typing import Any, ClassVar
@@ -48,7 +48,7 @@ from textual.strip import Strip
 from boxtui.core.timefmt import parse_time
 from boxtui.core.wire import EventView
 
-from boxtui.messenger.models import TimelineEntry
+from boxtui.messenger.models import CANNOT_DECRYPT, TimelineEntry
 
 from .timeline_render import REPLY, Span, clean_text, describe_entry, entry_snippet, truncate_spans, wrap_spans
 
@@ -189,15 +189,18 @@ class BoxTimeline(ScrollView, can_focus=True):
         self,
         *,
         identity_id: str | None = None,
+        decrypt: Callable[[EventView], TimelineEntry] | None = None,
         timezone: tzinfo | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         """``identity_id`` marks own messages (and limits editing to them);
+        ``decrypt`` opens an edited message (``Messenger.decrypt_event``);
         ``timezone`` for times and day separators (``None``: the local zone)."""
         super().__init__(name=name, id=id, classes=classes)
         self.identity_id = identity_id
+        self.decrypt = decrypt
         self.timezone = timezone
         self._items: list[_Item] = []
         self._by_id: dict[str, int] = {}
@@ -285,7 +288,7 @@ class BoxTimeline(ScrollView, can_focus=True):
         """
         kind = entry.event.type
         if kind == "msg.edit":
-            self.apply_edit(entry)
+            self.apply_edit(entry.event)
             return
         if kind == "msg.delete":
             self.apply_delete(entry.event)
@@ -316,37 +319,36 @@ class BoxTimeline(ScrollView, can_focus=True):
         self._changed(index)
         return True
 
-    def apply_edit(self, edit: EventView | TimelineEntry, text: str | None = None) -> bool:
-        """Fold a ``msg.edit`` into the message it refers to.
+    def apply_edit(self, edit: EventView, text: str | None = None) -> bool:
+        """Fold a raw ``msg.edit`` into the message it refers to.
 
-        ``edit`` is the raw event with ``text`` its decrypted new text, or the
-        messenger's entry for it (its ``text``/``error`` are used). False when the
-        edited message is not loaded.
+        ``text`` is the decrypted new text; without it the edited message is opened
+        with :attr:`decrypt`. False when the edited message is not loaded.
         """
-        raw: EventView = getattr(edit, "event", edit)
-        error = getattr(edit, "error", None)
-        if text is None:
-            text = getattr(edit, "text", None)
-        index = self._by_id.get(raw.referrer_id or "")
+        index = self._by_id.get(edit.referrer_id or "")
         if index is None:
             return False
         target = self._items[index].entry
-        new_content = {"encrypted": (raw.content or {}).get("new_encrypted")}
-        if (raw.content or {}).get("new_public_key"):
-            new_content["public_key"] = raw.content["new_public_key"]
-        event = target.event.model_copy(
-            update={"content": new_content, "last_edited_at": raw.server_event_created_at}
-        )
-        return self.replace_entry(dataclasses.replace(target, event=event, text=text, error=error))
+        content = edit.content or {}
+        new_content = {"encrypted": content.get("new_encrypted")}
+        if content.get("new_public_key"):
+            new_content["public_key"] = content["new_public_key"]
+        event = target.event.model_copy(update={"content": new_content, "last_edited_at": edit.server_event_created_at})
+        if text is not None:
+            entry = dataclasses.replace(target, event=event, text=text, error=None)
+        elif self.decrypt is not None:
+            entry = self.decrypt(event)
+        else:
+            entry = dataclasses.replace(target, event=event, text=None, error=CANNOT_DECRYPT)
+        return self.replace_entry(entry)
 
     def apply_delete(self, delete: EventView) -> bool:
-        """Fold a ``msg.delete`` into the message it refers to (shown as deleted)."""
-        raw: EventView = getattr(delete, "event", delete)
-        index = self._by_id.get(raw.referrer_id or "")
+        """Fold a raw ``msg.delete`` into the message it refers to (shown as deleted)."""
+        index = self._by_id.get(delete.referrer_id or "")
         if index is None:
             return False
         target = self._items[index].entry
-        deleted = {"at_time": raw.server_event_created_at, "by_identity": raw.sender.model_dump()}
+        deleted = {"at_time": delete.server_event_created_at, "by_identity": delete.sender.model_dump()}
         event = target.event.model_copy(update={"content": {"deleted": deleted}})
         return self.replace_entry(dataclasses.replace(target, event=event, text=None, file=None, error=None))
 
@@ -503,27 +505,24 @@ class BoxTimeline(ScrollView, can_focus=True):
     def _event_strip(self, item: _Item, local: int, width: int, cursor: bool) -> Strip:
         event = item.entry.event
         sender_width = self._sender_width
-        indent = TIME_WIDTH + sender_width + 1
-        segments: list[Segment] = []
+        spans: list[Span] = []
         if local == 0:
             own = self.identity_id is not None and event.sender.id == self.identity_id
             name = clean_text(event.sender.display_name, single_line=True) if item.entry.is_message else "·"
-            gutter = [
-                Span(item.when.strftime("%H:%M").ljust(TIME_WIDTH), "timeline--time"),
-                *truncate_spans([Span(name, "timeline--own" if own else "timeline--sender")], sender_width),
-            ]
-            segments.extend(Segment(text, self._style(style)) for text, style in gutter)
-            indent -= sum(cell_len(text) for text, _ in gutter)
-        segments.append(Segment(" " * indent, self.rich_style))
+            spans.append(Span(item.when.strftime("%H:%M").ljust(TIME_WIDTH), "timeline--time"))
+            spans.extend(truncate_spans([Span(name, "timeline--own" if own else "timeline--sender")], sender_width))
+        indent = TIME_WIDTH + sender_width + 1 - sum(cell_len(text) for text, _ in spans)
+        spans.append(Span(" " * indent, "timeline--body"))
         if item.reply_to is not None:
-            body = self._reply_quote(item.reply_to) if local == 0 else self._body_rows(item)[local - 1]
+            spans.extend(self._reply_quote(item.reply_to) if local == 0 else self._body_rows(item)[local - 1])
         else:
-            body = self._body_rows(item)[local]
-        segments.extend(Segment(text, self._style(style)) for text, style in body)
-        strip = Strip(segments).adjust_cell_length(width, self.rich_style)
+            spans.extend(self._body_rows(item)[local])
         if cursor:
-            strip = strip.apply_style(Style(bgcolor=self._style("timeline--cursor").bgcolor))
-        return strip
+            highlight = Style(bgcolor=self._style("timeline--cursor").bgcolor)
+            segments = [Segment(text, self._style(style) + highlight) for text, style in spans]
+            return Strip(segments).adjust_cell_length(width, self.rich_style + highlight)
+        segments = [Segment(text, self._style(style)) for text, style in spans]
+        return Strip(segments).adjust_cell_length(width, self.rich_style)
 
     def _reply_quote(self, parent_id: str) -> list[Span]:
         index = self._by_id.get(parent_id)
@@ -555,8 +554,8 @@ class BoxTimeline(ScrollView, can_focus=True):
         start, end = self._rows_of(self._cursor)
         height = self.scrollable_content_region.height
         top = self.scroll_offset.y
-        if start < top:
-            self.scroll_to(y=start, animate=False, force=True)
+        if start < top:  # show the day separator above it too
+            self.scroll_to(y=self._offsets[self._cursor], animate=False, force=True)
         elif end > top + height:
             self.scroll_to(y=max(start, end - height) if end - start > height else end - height, animate=False, force=True)
 

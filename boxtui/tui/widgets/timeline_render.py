@@ -17,7 +17,7 @@ from typing import NamedTuple
 from rich.cells import cell_len, get_character_cell_size
 from rich.filesize import decimal
 
-from boxtui.messenger.models import TimelineEntry
+from boxtui.messenger.models import CANNOT_DECRYPT, TimelineEntry
 
 __all__ = [
     "Span",
@@ -82,7 +82,8 @@ def describe_entry(entry: TimelineEntry) -> list[Span]:
             return [Span(DELETED_TEXT, DELETED)]
         if entry.error is not None:
             what = "file" if kind == "msg.file" else "message"
-            return [Span(f"cannot decrypt this {what}: {clean_text(entry.error, single_line=True)}", UNDECRYPTABLE)]
+            reason = "" if entry.error == CANNOT_DECRYPT else f" ({clean_text(entry.error, single_line=True)})"
+            return [Span(f"cannot decrypt this {what}{reason}", UNDECRYPTABLE)]
         if kind == "msg.file":
             return _describe_file(entry)
         spans = [Span(clean_text(entry.text or ""), BODY)]
