@@ -66,7 +66,13 @@ async def test_upload_path_and_download_streamed(ada, bob, tmp_path):
 
 async def test_upload_bytes_and_async_iterable_with_reply(ada):
     box_id = await make_box(ada)
-    first = await upload(ada, box_id, b"small ciphertext")
+    reported = []
+
+    async def async_progress(done: int, total: int | None) -> None:
+        reported.append((done, total))
+
+    first = await upload(ada, box_id, b"small ciphertext", progress=async_progress)
+    assert reported[-1] == (16, 16)
     assert await ada.client.files.download_bytes(first.content["encrypted_file_id"]) == b"small ciphertext"
 
     parts = [os.urandom(100_000) for _ in range(5)]
