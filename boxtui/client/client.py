@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from pydantic import TypeAdapter, ValidationError
@@ -19,6 +19,9 @@ from boxtui.client.resources import (
     KeysResource,
     SavedFilesResource,
 )
+
+if TYPE_CHECKING:
+    from boxtui.client.realtime import RealtimeSubscription
 
 __all__ = ["BoxClient", "DEFAULT_TIMEOUT"]
 
@@ -81,11 +84,17 @@ class BoxClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    def realtime(self, identity_id: str, **options: Any):
-        """A realtime subscription for ``identity_id``; see :class:`RealtimeSubscription`."""
+    def realtime(self, identity_id: str, **options: Any) -> RealtimeSubscription:
+        """A realtime subscription for ``identity_id``; ``options`` as :class:`RealtimeSubscription` takes them."""
         from boxtui.client.realtime import RealtimeSubscription
 
         return RealtimeSubscription(self, identity_id, **options)
+
+    def forget_session(self) -> None:
+        """Drop the token, the CSRF token and the session cookies (after logout)."""
+        self.token = None
+        self.csrf_token = None
+        self._http.cookies.clear()
 
     # -- plumbing shared by the resources ------------------------------------------
 

@@ -180,7 +180,7 @@ async def test_reconnect_catches_up_exactly_once(live_server, live_user):
         live = await bob.client.events.post(box_id, "msg.text", {"encrypted": ciphertext()})
         assert (await _next_of(sub, "event.new")).object["id"] == live.id
 
-        live_server.kill()
+        await asyncio.to_thread(live_server.kill)
         assert (await _next(sub)).object == {"state": "reconnecting"}
 
         # Bob keeps writing while the server is down (same database, another process).
@@ -190,7 +190,7 @@ async def test_reconnect_catches_up_exactly_once(live_server, live_user):
                 missed = [await bob_offline.events.post(box_id, "msg.text", {"encrypted": ciphertext()}) for _ in range(3)]
                 missed.append(await bob_offline.events.post(quiet_box, "msg.text", {"encrypted": ciphertext()}))
 
-        live_server.start()
+        await asyncio.to_thread(live_server.start)  # the subscription keeps retrying meanwhile
         after = await bob.client.events.post(box_id, "msg.text", {"encrypted": ciphertext()})
 
         received: list[str] = []

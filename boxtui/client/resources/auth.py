@@ -35,9 +35,7 @@ class AuthResource(Resource):
         except Unauthorized:
             pass
         finally:
-            self._client.token = None
-            self._client.csrf_token = None
-            self._client._http.cookies.clear()
+            self._client.forget_session()
 
     async def session(self) -> SessionInfo:
         """The current session: identity, ACR, expiry, CSRF token."""
