@@ -1,0 +1,107 @@
+"""The CLI end to end: a real ``boxtui serve`` process, users as separate profiles,
+each step a ``python -m boxtui …`` subprocess (the issue's required scenario)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def events(profile, box: str) -> list[dict]:
+    return [json.loads(line) for line in profile.ok("events", box, "--json").splitlines()]
+
+
+def test_two_users_link_auto_invite_files_saved_and_restore(server_url, profiles, tmp_path):
+    ada, bob = profiles("ada"), profiles("bob")
+    ada.ok("--server", server_url, "signup", "--email", "ada@example.org", "--name", "Ada")
+    bob.ok("signup", "--server", server_url, "--email", "bob@example.org", "--name", "Bob")
+
+    # 1. an invitation link into a public box
+    team = ada.ok("create-box", "Team").strip()
+    ada.ok("access", "Team", "mode", "public")
+    link = ada.ok("invite", team).strip()
+    assert link.startswith(f"boxtui://127.0.0.1:{server_url.rsplit(':', 1)[1]}/boxes/{team}#")
+    assert bob.ok("join", link).strip() == team
+    ada.ok("send", "Team", "hello bob")
+    bob.ok("send", team, "-", stdin="hi ada,\nall well\n")
+    texts = [e["text"] for e in events(ada, "Team") if e["type"] == "msg.text"]
+    assert texts == ["hello bob", "hi ada,\nall well"]
+    assert [e["text"] for e in events(bob, "Team") if e["text"]] == texts
+
+    # 2. an auto-invite into a limited box, and a file through it
+    private = ada.ok("create-box", "Private").strip()
+    ada.ok("access", "Private", "add", "--email", "bob@example.org", "--auto-invite")
+    rules = [line.split("\t") for line in ada.ok("access", "Private", "list").splitlines()]
+    assert [r[1:] for r in rules] == [["identifier", "bob@example.org", "auto-invite"]]
+    boxes = {line.split("\t")[2]: line.split("\t") for line in bob.ok("boxes").splitlines()}
+    assert set(boxes) == {"Team", "Private"} and boxes["Private"][0] == private
+    payload = os.urandom(200_000) + "é\n".encode()
+    source = tmp_path / "report.bin"
+    source.write_bytes(payload)
+    file_event = ada.ok("upload", "Private", str(source)).strip()
+    [file_entry] = [e for e in events(bob, "Private") if e["type"] == "msg.file"]
+    assert file_entry["id"] == file_event
+    assert file_entry["file"] == {"name": "report.bin", "size": len(payload), "type": "application/octet-stream"}
+    downloads = tmp_path / "bob-downloads"
+    downloads.mkdir()
+    first = bob.ok("download", file_event, "-o", str(downloads)).strip()
+    second = bob.ok("download", file_event, "-o", str(downloads)).strip()
+    assert first.endswith("report.bin") and second.endswith("report (1).bin")
+    assert open(first, "rb").read() == payload
+
+    # 3. bob keeps it in his saved files and gets it back byte for byte
+    saved_id = bob.ok("saved", "save", file_event).strip()
+    [listed] = [line.split("\t") for line in bob.ok("saved", "ls").splitlines()]
+    assert listed[:3] == [saved_id, str(len(payload)), "report.bin"]
+    got = bob.ok("saved", "get", saved_id, "-o", str(tmp_path / "from-saved.bin")).strip()
+    assert open(got, "rb").read() == payload
+
+    # 4. ada on a new machine: same account, keys restored from the backup
+    laptop = profiles("ada-laptop")
+    laptop.ok("--server", server_url, "login", "--email", "ada@example.org")
+    assert [e["text"] for e in events(laptop, "Team") if e["text"]] == texts
+    [laptop_file] = [e for e in events(laptop, "Private") if e["type"] == "msg.file"]
+    assert laptop_file["file"]["name"] == "report.bin"
+    listing = laptop.ok("boxes").splitlines()
+    assert {line.split("\t")[2] for line in listing} == {"Team", "Private"}
+
+
+def test_errors_are_one_line_and_usage_is_exit_2(server_url, profiles, tmp_path):
+    ada = profiles("ada2")
+    nobody = profiles("nobody")
+    result = nobody.run("boxes")
+    assert (result.code, result.out) == (1, "")
+    assert result.err == "boxtui: not logged in: run boxtui login --email ADDRESS\n"
+    assert nobody.run("logout").code == 0
+
+    ada.ok("--server", server_url, "signup", "--email", "ada2@example.org", "--name", "Ada")
+    for args, message in [
+        (("send", "No such box", "hi"), "no box named 'No such box'"),
+        (("events", "00000000-0000-4000-8000-000000000000"), "the server refused (403"),
+        (("download", "00000000-0000-4000-8000-000000000000"), "the server refused (404"),
+        (("upload", "No such box", str(tmp_path / "missing")), "no box named"),
+        (("join", "https://example.org/not-a-link"), "bad invitation link"),
+        (("saved", "get", "00000000-0000-4000-8000-000000000000"), "no saved file"),
+    ]:
+        result = ada.run(*args)
+        assert result.code == 1, (args, result)
+        assert result.err.startswith(f"boxtui: {message}") and result.err.count("\n") == 1, result.err
+        assert "Traceback" not in result.err
+    ada.ok("create-box", "Mine")
+    result = ada.run("upload", "Mine", str(tmp_path / "missing.txt"))
+    assert (result.code, result.err.count("\n")) == (1, 1) and "cannot read" in result.err
+
+    wrong = ada.run("boxes", password=False)
+    assert wrong.code == 1 and "BOXTUI_PASSWORD" in wrong.err
+
+    for args in [("send",), ("frobnicate",), ("access", "Mine"), ("access", "Mine", "mode", "secret"), ("create-box",)]:
+        result = ada.run(*args)
+        assert result.code == 2, (args, result)
+        assert "usage: boxtui" in result.err and "Traceback" not in result.err
+
+    ada.ok("logout")
+    assert ada.run("boxes").code == 1
