@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 
 import pytest
 
@@ -125,3 +125,39 @@ async def test_email_ingest_can_be_turned_off(no_email_http):
     alice = await signup_login(http, "alice@example.com")
     box = await create_box(http, alice)
     assert_error(await send(http, alice, box["id"], eml()), 403, "forbidden", email_ingest="forbidden")
+
+
+async def test_nested_and_forwarded_attachments_and_long_bodies(http):
+    alice = await signup_login(http, "alice@example.com")
+    box, secret = await box_with_keys(http, alice)
+    forwarded = EmailMessage()
+    forwarded["From"] = "old@example.org"
+    forwarded["Subject"] = "Original"
+    forwarded.set_content("the original text")
+    related = MIMEPart()
+    related.set_content("see the picture")
+    related.add_related(b"\x89PNG fake image", maintype="image", subtype="png", cid="<pic@x>")
+    outer = EmailMessage()
+    outer["From"] = "fwd@example.org"
+    outer["Subject"] = "Fwd"
+    outer.set_content("x" * 30_000 + "END")  # longer than a msg.text may hold
+    outer.make_mixed()
+    outer.attach(related)  # an inline image one level down
+    outer.add_attachment(forwarded)
+
+    events = (await send(http, alice, box["id"], outer.as_bytes())).json()["events"]
+    assert [e["type"] for e in events] == ["msg.text", "msg.file", "msg.file", "msg.file"]
+    text = open_text(events[0]["content"]["encrypted"], secret)
+    assert len(events[0]["content"]["encrypted"]) < 64 * 1024
+    assert text.startswith("From: fwd@example.org\nSubject: Fwd\n\nxxx")
+    assert text.endswith("[The full message is attached as message.txt]")
+    found = {}
+    for event in events[1:]:
+        meta = open_file_metadata(event["content"]["encrypted"], secret)
+        blob = await http.get(f"/encrypted-files/{event['content']['encrypted_file_id']}", headers=alice["headers"])
+        found[meta.file_type] = (meta.file_name, decrypt_file(blob.content, meta.key))
+    assert found["text/plain"][0] == "message.txt"
+    assert found["text/plain"][1].decode().endswith("x" * 10 + "END")
+    assert found["image/png"][1] == b"\x89PNG fake image"
+    name, data = found["message/rfc822"]
+    assert name.endswith(".eml") and b"Subject: Original" in data and b"the original text" in data

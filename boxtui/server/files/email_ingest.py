@@ -20,6 +20,9 @@ from boxtui.crypto import FileMetadata, encrypt_file, seal_file_metadata, seal_t
 from boxtui.server.errors import BadRequest
 
 DEFAULT_ATTACHMENT_TYPE = "application/octet-stream"
+#: Plaintext bytes kept in the ``msg.text``; sealed, that is well under 64 KiB.
+MAX_TEXT_BYTES = 24 * 1024
+TRUNCATED_NOTE = "The full message is attached as message.txt"
 
 
 @dataclass(frozen=True)
@@ -87,8 +90,7 @@ def _part_text(part: EmailMessage) -> str:
     return content if isinstance(content, str) else ""
 
 
-def _body_text(message: EmailMessage) -> str:
-    body = message.get_body(preferencelist=("plain", "html"))
+def _body_text(body: EmailMessage | None) -> str:
     if body is None:
         return ""
     text = _part_text(body)
@@ -105,16 +107,47 @@ def _attachment_bytes(part: EmailMessage) -> bytes:
     return part.get_payload(decode=True) or b""
 
 
-def _attachments(message: EmailMessage) -> list[Attachment]:
-    if not message.is_multipart():
+def _is_attachment(part: EmailMessage) -> bool:
+    """A leaf part that is not body text: declared as one, named, or not text at all."""
+    if part.get_content_maintype() == "message":
+        return True
+    if part.get_content_disposition() == "attachment" or part.get_filename():
+        return True
+    return part.get_content_maintype() != "text"
+
+
+def _attachment_parts(part: EmailMessage, body: EmailMessage | None) -> list[EmailMessage]:
+    """Attachments anywhere in the MIME tree (a forwarded message counts as one)."""
+    if part is body:
         return []
+    if part.get_content_maintype() == "message":
+        return [part]
+    if part.is_multipart():
+        return [found for sub in part.iter_parts() for found in _attachment_parts(sub, body)]
+    return [part] if _is_attachment(part) else []
+
+
+def _attachments(message: EmailMessage, body: EmailMessage | None) -> list[Attachment]:
+    if message.get_content_maintype() != "multipart":
+        return []
+    parts = [found for sub in message.iter_parts() for found in _attachment_parts(sub, body)]
     found = []
-    for index, part in enumerate(message.iter_attachments(), start=1):
-        if part.is_multipart():
-            continue
+    for index, part in enumerate(parts, start=1):
         name = part.get_filename() or (f"forwarded-{index}.eml" if part.get_content_maintype() == "message" else f"attachment-{index}")
         found.append(Attachment(file_name=name, file_type=part.get_content_type() or DEFAULT_ATTACHMENT_TYPE, data=_attachment_bytes(part)))
     return found
+
+
+def _clip_text(text: str) -> tuple[str, Attachment | None]:
+    """Long mails keep their start in the message and travel whole as ``message.txt``.
+
+    A ``msg.text`` stays under the 64 KiB ``encrypted`` limit clients expect.
+    """
+    data = text.encode("utf-8")
+    if len(data) <= MAX_TEXT_BYTES:
+        return text, None
+    head = data[:MAX_TEXT_BYTES].decode("utf-8", "ignore")
+    return f"{head}\n\n[{TRUNCATED_NOTE}]", Attachment(file_name="message.txt", file_type="text/plain", data=data)
 
 
 def parse_email(raw: bytes) -> ParsedEmail:
@@ -127,8 +160,9 @@ def parse_email(raw: bytes) -> ParsedEmail:
     try:
         sender = str(message.get("From", "") or "").strip()
         subject = str(message.get("Subject", "") or "").strip()
-        text = f"From: {sender}\nSubject: {subject}\n\n{_body_text(message)}"
-        attachments = _attachments(message)
+        body = message.get_body(preferencelist=("plain", "html"))
+        text, full_text = _clip_text(f"From: {sender}\nSubject: {subject}\n\n{_body_text(body)}")
+        attachments = ([full_text] if full_text else []) + _attachments(message, body)
     # The stdlib parser is lenient but some broken MIME still raises deep inside it.
     except (email.errors.MessageError, LookupError, ValueError, TypeError, AttributeError, IndexError):
         raise BadRequest("the e-mail could not be parsed", {"body": "malformed"}, origin="body") from None
