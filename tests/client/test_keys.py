@@ -7,8 +7,9 @@ import uuid
 import pytest
 
 from boxtui.client import Forbidden, NotFound, PreconditionFailed
-from boxtui.core.wire import SecretStorage
+from boxtui.core.wire import CryptoAction, SecretStorage
 from boxtui.server.mailer import latest_code
+from tests.client.conftest import ciphertext, make_box, random_key
 
 
 async def test_secret_storage_versions(ada):
@@ -43,3 +44,21 @@ async def test_crypto_actions_empty_and_unknown(ada):
     assert await ada.client.keys.crypto_actions() == []
     with pytest.raises(NotFound):
         await ada.client.keys.delete_crypto_action(str(uuid.uuid4()))
+
+
+async def test_auto_invite_gives_a_crypto_action(ada, bob):
+    bob_key = random_key()
+    await bob.client.identities.update(bob.id, public_key=bob_key)
+    box_id = await make_box(ada)
+    sealed = ciphertext()
+    rule = {"type": "access.add", "content": {"restriction_type": "identifier", "value": bob.email, "auto_invite": True}, "extra": {bob_key: sealed}}
+    [added] = await ada.client.events.batch(box_id, [rule])
+    assert added.type == "access.add"
+
+    [action] = await bob.client.keys.crypto_actions()
+    assert isinstance(action, CryptoAction)
+    assert (action.type, action.box_id, action.encrypted) == ("invitation", box_id, sealed)
+    with pytest.raises(NotFound):
+        await ada.client.keys.delete_crypto_action(action.id)  # someone else's
+    await bob.client.keys.delete_crypto_action(action.id)
+    assert await bob.client.keys.crypto_actions() == []
