@@ -141,3 +141,21 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None,
     for key, value in details.items():
         assert body["details"].get(key) == value, body
     return body
+
+
+async def upload_file(http: httpx.AsyncClient, user: User, box_id: str, data: bytes = b"ciphertext bytes", **fields: str) -> dict[str, Any]:
+    """A ``msg.file`` through the upload route (PROTOCOL §5)."""
+    form = {"msg_encrypted_content": ciphertext(), "msg_public_key": random_key(), **fields}
+    response = await http.post(f"/boxes/{box_id}/encrypted-files", data=form, files={"encrypted_file": ("blob", data)}, headers=user.headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def box_with_member(http: httpx.AsyncClient) -> tuple[User, User, dict[str, Any]]:
+    """Alice (admin, ACR 2), Bob (ACR 2) who joined her box, and the box."""
+    alice = await signup_login(http, "alice@example.com", name="Alice")
+    bob = await signup_login(http, "bob@example.com", name="Bob")
+    box = await create_box(http, alice)
+    await invite(http, alice, box["id"], bob.email)
+    await join(http, bob, box["id"])
+    return alice, bob, box
