@@ -114,7 +114,9 @@ class BoxApp(App[int]):
         if self.started_local_server:
             self.notify(f"Started a local server at {self.server_url}", markup=False)
         session = self.profile.session
-        if session is not None and session.server_url == self.messenger.client.base_url:
+        if self.messenger.identity is not None and self.messenger.keystore is not None:
+            self.push_screen(MainScreen(self.messenger))  # handed over logged in and unlocked
+        elif session is not None and session.server_url == self.messenger.client.base_url:
             self.push_screen(UnlockScreen(self.messenger, session))
         else:
             self.push_screen(LoginScreen(self.messenger))

@@ -109,7 +109,6 @@ class MainScreen(Screen):
         self.box_list.focus_filter()
         self.load_boxes()
         self.listen()
-        self.process_crypto_actions()
 
     # --- boxes --------------------------------------------------------------------
 

@@ -1,0 +1,122 @@
+"""Sign up, log in (password, e-mail code), resume a saved session; failures are notifications."""
+
+from __future__ import annotations
+
+from boxtui.server.mailer import latest_code
+from boxtui.tui.app import BoxApp
+from boxtui.tui.screens.login import LoginScreen, UnlockScreen
+from boxtui.tui.screens.main import MainScreen
+
+from .conftest import PASSWORD, SIZE, notifications, screen_text, type_text, wait_for_notification, wait_until
+
+
+async def test_sign_up_then_the_boxes_screen(device) -> None:
+    app = BoxApp(device("ada"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert isinstance(app.screen, LoginScreen)
+        assert "Server: http://127.0.0.1:8642" in screen_text(app)
+        await pilot.click("#auth-tabs Tab#--content-tab-tab-signup")
+        await pilot.click("#signup-name")
+        await type_text(pilot, "Ada Lovelace")
+        await pilot.click("#signup-email")
+        await type_text(pilot, "ada@example.org")
+        await pilot.click("#signup-password")
+        await type_text(pilot, PASSWORD)
+        await pilot.click("#signup-confirm")
+        await type_text(pilot, PASSWORD)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="the main screen")
+        assert "Welcome, Ada Lovelace." in notifications(app)
+        assert "No box open" in screen_text(app)
+
+
+async def test_password_login_wrong_then_right(user, device) -> None:
+    await user("bob", home="bob-laptop")
+    app = BoxApp(device("bob-desktop"))
+    async with app.run_test(size=SIZE) as pilot:
+        await type_text(pilot, "bob@example.org")
+        await pilot.press("enter")
+        await type_text(pilot, "not the password")
+        await pilot.press("enter")
+        message = await wait_for_notification(pilot, "Login failed")
+        assert message == "Login failed: wrong e-mail or credentials"
+        assert isinstance(app.screen, LoginScreen)
+        password = app.screen.query_one("#login-password")
+        password.value = ""
+        password.focus()
+        await type_text(pilot, PASSWORD)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="the main screen")
+        assert "Welcome, Bob." in notifications(app)
+
+
+async def test_too_many_failures_are_explained(user, device) -> None:
+    await user("eve")
+    app = BoxApp(device("eve-2"))
+    async with app.run_test(size=SIZE) as pilot:
+        app.screen.query_one("#login-email").value = "eve@example.org"
+        app.screen.query_one("#login-password").value = "wrong password"
+        for attempt in range(11):
+            await pilot.click("#login-submit")
+            await wait_until(pilot, lambda: len(notifications(app)) > attempt, what=f"answer {attempt + 1}")
+        assert notifications(app)[-1] == "Login failed: too many attempts: wait a few minutes and try again"
+
+
+async def test_unreachable_server_is_a_notification(tmp_path) -> None:
+    from boxtui.messenger.profile import Profile
+
+    app = BoxApp(profile=Profile.load(tmp_path / "home"), server_url="http://127.0.0.1:9")
+    async with app.run_test(size=SIZE) as pilot:
+        app.screen.query_one("#login-email").value = "ada@example.org"
+        app.screen.query_one("#login-password").value = PASSWORD
+        await pilot.click("#login-submit")
+        message = await wait_for_notification(pilot, "Login failed")
+        assert message.startswith("Login failed: cannot reach the server")
+        assert isinstance(app.screen, LoginScreen)
+
+
+async def test_code_login_asks_for_the_key_store_password(user, device, sqlite_settings) -> None:
+    await user("cleo")
+    app = BoxApp(device("cleo-phone"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.click("#auth-tabs Tab#--content-tab-tab-code")
+        await pilot.click("#code-email")
+        await type_text(pilot, "cleo@example.org")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "A code was sent to cleo@example.org" in screen_text(app), what="the code sent")
+        code = latest_code(sqlite_settings.outbox_dir, "cleo@example.org")
+        await type_text(pilot, code)
+        await pilot.press("enter")
+        await type_text(pilot, PASSWORD)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="the main screen")
+        assert app.messenger.acr == 1
+
+
+async def test_saved_session_resumes_with_the_password(user, device) -> None:
+    ada = await user("ada")
+    await ada.create_box("Garden")
+    app = BoxApp(device("ada"))  # the same profile: session.json and the key store are there
+    async with app.run_test(size=SIZE) as pilot:
+        assert isinstance(app.screen, UnlockScreen)
+        assert "Welcome back, Ada <ada@example.org>" in screen_text(app)
+        await type_text(pilot, "wrong password")
+        await pilot.press("enter")
+        assert await wait_for_notification(pilot, "Login failed") == "Login failed: wrong password for the key store"
+        app.screen.query_one("#unlock-password").value = PASSWORD
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="the main screen")
+        await wait_until(pilot, lambda: "Garden" in screen_text(app), what="the box list")
+
+
+async def test_expired_session_goes_back_to_the_login(user, device) -> None:
+    ada = await user("ada")
+    await ada.client.auth.logout()  # the token is revoked on the server; session.json stays
+    ada.profile.save_session(ada.profile.session)
+    app = BoxApp(device("ada"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert isinstance(app.screen, UnlockScreen)
+        await type_text(pilot, PASSWORD)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen), what="the login screen")
+        assert "the saved session has expired: log in again" in notifications(app)
