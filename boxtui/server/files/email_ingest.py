@@ -16,7 +16,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from html.parser import HTMLParser
 
-from boxtui.crypto import FileMetadata, encrypt_file, seal_file_metadata, seal_text
+from boxtui.crypto import FileMetadata, encrypt_file, seal_file_metadata
 from boxtui.server.errors import BadRequest
 
 DEFAULT_ATTACHMENT_TYPE = "application/octet-stream"

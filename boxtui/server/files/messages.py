@@ -10,10 +10,9 @@ from boxtui.core.encoding import b64_decode_any
 from boxtui.crypto import seal_text
 from boxtui.server.auth.deps import Caller, require_uuid
 from boxtui.server.boxes import service as boxes_service
-from boxtui.server.boxes.models import BoxRow
+from boxtui.server.boxes.schemas import B64, PublicKey, StrictBody
 from boxtui.server.errors import Forbidden
 from boxtui.server.events.models import EventRow
-from boxtui.server.boxes.schemas import B64, PublicKey, StrictBody
 from boxtui.server.events.schemas import MAX_ENCRYPTED
 from boxtui.server.events.service import append_event, check_reply_target, ensure_open
 from boxtui.server.files.email_ingest import parse_email, seal_attachment
@@ -30,16 +29,14 @@ class FileMessageFields(StrictBody):
     referrer_id: str | None = None
 
 
-async def open_box_for_upload(db: AsyncSession, caller: Caller, box_id: str) -> BoxRow:
+async def check_box_before_upload(db: AsyncSession, caller: Caller, box_id: str) -> None:
     """Membership and lifecycle, checked before a byte of the body is read.
 
     Ends the transaction so no lock is held while the body streams in.
     """
     require_uuid(box_id, "box_id", "path")
-    box = await boxes_service.require_member(db, box_id, caller)
-    ensure_open(box)
+    ensure_open(await boxes_service.require_member(db, box_id, caller))
     await db.commit()
-    return box
 
 
 async def post_file_message(

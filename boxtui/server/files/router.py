@@ -28,7 +28,7 @@ def _hub(request: Request):
 @router.post("/boxes/{box_id}/encrypted-files", status_code=201)
 async def upload_file(request: Request, box_id: str, caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)):
     settings = request.app.state.settings
-    await messages.open_box_for_upload(db, caller, box_id)
+    await messages.check_box_before_upload(db, caller, box_id)
     form = await read_upload_form(
         request,
         service.blob_store(settings),
@@ -63,7 +63,7 @@ async def ingest_email(request: Request, box_id: str, caller: Caller = Depends(a
     kind, _ = parse_options_header(request.headers.get("content-type"))
     if kind != b"message/rfc822":
         raise UnsupportedMediaType("send the e-mail as message/rfc822", {"content-type": "invalid"}, origin="headers")
-    await messages.open_box_for_upload(db, caller, box_id)
+    await messages.check_box_before_upload(db, caller, box_id)
     raw = await read_limited_body(request, settings.max_upload_bytes)
     rows = await messages.ingest_email(db, settings, caller, box_id, raw)
     await publish_events(_hub(request), db, rows)

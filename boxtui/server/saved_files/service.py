@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from boxtui.core.timefmt import format_time
 from boxtui.core.wire import SavedFile
+from boxtui.server.auth.deps import require_uuid
 from boxtui.server.errors import Conflict, Forbidden, NotFound
 from boxtui.server.files import repository as files_repository
-from boxtui.server.auth.deps import require_uuid
 from boxtui.server.files.service import FileWrite, delete_orphan_blobs, require_non_empty
 from boxtui.server.files.uploads import UploadForm
 from boxtui.server.saved_files import repository
