@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
-from boxtui.client.errors import APIResponseError, error_from_response, transport_errors
+from boxtui.client.errors import APIConnectionError, APIResponseError, error_from_response, transport_errors
 from boxtui.client.resources import (
     AuthResource,
     BoxesResource,
@@ -65,7 +65,10 @@ class BoxClient:
         self.csrf_token: str | None = None
         # In bearer mode the login cookies must not be kept: a request with both is refused (§2).
         cookies = None if use_cookies else CookieJar(policy=_RefuseCookies())
-        self._http = httpx.AsyncClient(base_url=self.base_url, transport=transport, timeout=timeout, headers=headers, cookies=cookies)
+        try:
+            self._http = httpx.AsyncClient(base_url=self.base_url, transport=transport, timeout=timeout, headers=headers, cookies=cookies)
+        except httpx.InvalidURL as exc:
+            raise APIConnectionError(f"invalid server URL {base_url!r}: {exc}") from None
         self.auth = AuthResource(self)
         self.identities = IdentitiesResource(self)
         self.boxes = BoxesResource(self)
@@ -120,18 +123,16 @@ class BoxClient:
 
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send a request; return the (fully read) response or raise a :class:`BoxError`."""
-        request = self._build(method, path, **kwargs)
         with transport_errors(method, path):
-            response = await self._http.send(request)
+            response = await self._http.send(self._build(method, path, **kwargs))
         if response.is_error:
             raise error_from_response(response)
         return response
 
     async def send_stream(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send a request and return the response with its body not yet read (caller closes it)."""
-        request = self._build(method, path, **kwargs)
         with transport_errors(method, path):
-            response = await self._http.send(request, stream=True)
+            response = await self._http.send(self._build(method, path, **kwargs), stream=True)
         if response.is_error:
             try:
                 with transport_errors(method, path):

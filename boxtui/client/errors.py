@@ -215,5 +215,5 @@ def transport_errors(method: str, path: str) -> Iterator[None]:
         yield
     except httpx.TimeoutException as exc:
         raise APITimeoutError(f"{method} {path}: the server did not answer in time") from exc
-    except (httpx.HTTPError, httpx.StreamError) as exc:
+    except (httpx.HTTPError, httpx.StreamError, httpx.InvalidURL) as exc:
         raise APIConnectionError(f"{method} {path}: {exc.__class__.__name__}: {exc or 'connection failed'}") from exc

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -233,6 +234,14 @@ async def test_unreachable_server_is_a_connection_error():
     async with BoxClient(f"http://127.0.0.1:{_free_port()}") as client:
         with pytest.raises(APIConnectionError):
             await client.auth.session()
+        # a network failure is not fatal to a subscription: it says so and keeps retrying
+        async with client.realtime(str(uuid.uuid4())) as sub:
+            assert sub.state == "reconnecting"
+            assert (await _next(sub)).object == {"state": "reconnecting"}
+    for url in ("http://[::1", "localhost:8642"):
+        with pytest.raises(APIConnectionError):
+            async with BoxClient(url) as client:
+                await client.boxes.list_joined()
 
 
 async def test_silent_server_is_a_timeout():
