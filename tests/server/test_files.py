@@ -307,3 +307,28 @@ async def test_box_deletion_removes_its_blobs(http):
     assert not any(blob_path(http, f).exists() for f in gone)
     assert blob_files(http) == [blob_path(http, kept)]
     assert_error(await http.get(f"/encrypted-files/{gone[0]}", headers=alice["headers"]), 404)
+
+
+async def test_client_hanging_up_mid_upload_leaves_nothing(http):
+    alice = await signup_login(http, "alice@example.com")
+    box = await create_box(http, alice)
+    part = b'--b\r\nContent-Disposition: form-data; name="encrypted_file"; filename="x"\r\n\r\n' + os.urandom(1000)
+    incoming = [{"type": "http.request", "body": part, "more_body": True}]
+    sent: list[dict] = []
+
+    async def receive():
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    headers = [(b"authorization", alice["headers"]["Authorization"].encode()), (b"content-type", b"multipart/form-data; boundary=b")]
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": f"/boxes/{box['id']}/encrypted-files", "raw_path": b"", "query_string": b"", "root_path": "",
+        "headers": headers, "client": ("127.0.0.1", 1), "server": ("testserver", 80),
+    }
+    await http._transport.app(scope, receive, send)  # type: ignore[attr-defined]
+    assert sent[0]["status"] == 400
+    assert blob_files(http) == []
+    assert (await http.get(f"/boxes/{box['id']}/files", headers=alice["headers"])).json() == []
