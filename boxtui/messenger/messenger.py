@@ -29,23 +29,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email
-import email.policy
-import html
 import mimetypes
 import os
-import re
-import tempfile
 from collections.abc import Sequence
-from email.message import EmailMessage
-from html.parser import HTMLParser
 from pathlib import Path
 
 from boxtui.client.client import BoxClient
 from boxtui.client.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unauthorized
 from boxtui.client.streams import ProgressCallback
 from boxtui.core.encoding import b64_decode_any, b64u_encode
-from boxtui.core.wire import BoxView, EventView, Identity, IdentityView, SavedFile, Session
+from boxtui.core.wire import BoxView, EventView, Identity, IdentityView, SavedFile, SecretStorage, Session
 from boxtui.crypto import (
     CryptoError,
     FileMetadata,
@@ -77,6 +70,8 @@ from boxtui.crypto import (
 )
 from boxtui.crypto.vault import MEMLIMIT, OPSLIMIT
 
+from .downloads import write_new_file
+from .email_import import parse_email
 from .errors import KeyStoreLocked, MessengerError, NoBoxKey, NotLoggedIn
 from .models import (
     CANNOT_DECRYPT,
@@ -222,7 +217,7 @@ class Messenger:
 
     # === the key store =============================================================
 
-    def unlock_keystore(self, password: str, backup=None) -> KeyStore:
+    def unlock_keystore(self, password: str, backup: SecretStorage | None = None) -> KeyStore:
         """Open this device's key store (slow: Argon2id; call it from a thread).
 
         Without a local store: restore it from ``backup`` (a ``SecretStorage``) when
@@ -491,7 +486,7 @@ class Messenger:
         """Post an ``.eml`` message, encrypted on this device: a ``msg.text`` with
         From, Subject and the body, then each attachment as a ``msg.file`` replying to it."""
         raw = path_or_bytes if isinstance(path_or_bytes, bytes) else _read_file(Path(path_or_bytes))
-        parsed = _parse_email(raw)
+        parsed = parse_email(raw)
         text_event = await self.send_text(box_id, parsed.text)
         events = [text_event]
         for name, file_type, data in parsed.attachments:
@@ -770,137 +765,3 @@ def _read_file(path: Path) -> bytes:
 
 def _guess_type(name: str) -> str:
     return mimetypes.guess_type(name)[0] or "application/octet-stream"
-
-
-_UNSAFE_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f/\\]")
-
-
-def safe_file_name(name: str) -> str:
-    """A file name from someone else, made safe to create in a folder."""
-    cleaned = _UNSAFE_NAME_CHARS.sub("_", name).strip()
-    if cleaned in ("", ".", ".."):
-        return "download"
-    return cleaned[:255]
-
-
-def write_new_file(dest: Path, suggested_name: str, data: bytes) -> Path:
-    """Write ``data`` to a new file and return its path; never replaces a file.
-
-    ``dest`` is a folder (the file is named after ``suggested_name``) or a file path.
-    When the name is taken, ``name (1).ext``, ``name (2).ext``… The data goes to a
-    temporary file first and is linked under the final name only when complete.
-    """
-    if dest.is_dir():
-        target = dest / safe_file_name(suggested_name)
-    else:
-        target = dest
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".boxtui-", suffix=".part", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.chmod(tmp, 0o644 & ~_umask())
-            stem, suffix = _split_name(target.name)
-            for n in range(10_000):
-                candidate = target if n == 0 else target.with_name(f"{stem} ({n}){suffix}")
-                try:
-                    os.link(tmp, candidate)
-                except FileExistsError:
-                    continue
-                return candidate
-            raise MessengerError(f"too many files named like {target.name} in {target.parent}")
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-    except OSError as exc:
-        raise MessengerError(f"cannot write to {target.parent}: {exc.strerror or exc}") from None
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _split_name(name: str) -> tuple[str, str]:
-    """``("report", ".pdf")``; ``("archive", ".tar.gz")``; ``(".bashrc", "")``."""
-    if name.startswith(".") and name.count(".") == 1:
-        return name, ""
-    for double in (".tar.gz", ".tar.bz2", ".tar.xz"):
-        if name.lower().endswith(double) and len(name) > len(double):
-            return name[: -len(double)], name[-len(double) :]
-    stem, dot, ext = name.rpartition(".")
-    return (stem, dot + ext) if dot and stem else (name, "")
-
-
-# --- e-mail import ------------------------------------------------------------------
-
-
-class _ParsedEmail:
-    def __init__(self, text: str, attachments: list[tuple[str, str, bytes]]):
-        self.text = text
-        self.attachments = attachments
-
-
-def _parse_email(raw: bytes) -> _ParsedEmail:
-    """From, Subject and body as one text, plus ``(name, type, data)`` per attachment."""
-    if not raw.strip():
-        raise MessengerError("the e-mail file is empty")
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    assert isinstance(message, EmailMessage)
-    if not message.keys():
-        raise MessengerError("this is not an e-mail message (no headers)")
-    lines = []
-    for header in ("From", "To", "Date", "Subject"):
-        value = message.get(header)
-        if value:
-            lines.append(f"{header}: {value}")
-    body_part = message.get_body(preferencelist=("plain", "html"))
-    body = ""
-    if body_part is not None:
-        try:
-            body = body_part.get_content()
-        except (LookupError, ValueError):
-            payload = body_part.get_payload(decode=True) or b""
-            body = payload.decode("utf-8", "replace")
-        if body_part.get_content_type() == "text/html":
-            body = _html_to_text(body)
-    text = "\n".join(lines) + ("\n\n" + body.strip() if body.strip() else "")
-    attachments = []
-    for index, part in enumerate(message.iter_attachments(), 1):
-        data = part.get_payload(decode=True) or b""
-        name = part.get_filename() or f"attachment-{index}"
-        attachments.append((safe_file_name(name), part.get_content_type(), data))
-    return _ParsedEmail(text or "(empty e-mail)", attachments)
-
-
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs) -> None:
-        if tag in ("script", "style"):
-            self._skip += 1
-        elif tag in ("br", "p", "div", "li", "tr"):
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style") and self._skip:
-            self._skip -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.parts.append(data)
-
-
-def _html_to_text(markup: str) -> str:
-    parser = _TextExtractor()
-    parser.feed(markup)
-    parser.close()
-    text = html.unescape("".join(parser.parts))
-    return re.sub(r"\n{3,}", "\n\n", text)

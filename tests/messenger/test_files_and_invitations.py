@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from boxtui.messenger.errors import MessengerError
-from boxtui.messenger.messenger import Messenger, write_new_file
+from boxtui.messenger.downloads import write_new_file
+from boxtui.messenger.messenger import Messenger
 from tests.conftest import PASSWORD
 from tests.messenger.conftest import CHEAP_KDF
 
