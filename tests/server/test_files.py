@@ -6,6 +6,7 @@ are shared by the saved-files and e-mail tests.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -332,3 +333,16 @@ async def test_client_hanging_up_mid_upload_leaves_nothing(http):
     assert sent[0]["status"] == 400
     assert blob_files(http) == []
     assert (await http.get(f"/boxes/{box['id']}/files", headers=alice["headers"])).json() == []
+
+
+async def test_upload_is_announced_in_realtime(http):
+    alice = await signup_login(http, "alice@example.com")
+    box = await create_box(http, alice)
+    hub = http._transport.app.state.hub  # type: ignore[attr-defined]
+    socket = hub.connect(alice["id"])
+    try:
+        event = (await upload(http, alice, box)).json()
+        message = await asyncio.wait_for(socket.queue.get(), 5)
+        assert message == {"type": "event.new", "object": event}
+    finally:
+        hub.disconnect(socket)

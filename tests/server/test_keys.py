@@ -146,3 +146,13 @@ async def test_crypto_actions_are_own_oldest_first_and_deletable(http):
     assert_error(await http.delete("/crypto/actions/x", headers=bob["headers"]), 400, id="malformed")
     assert [a["id"] for a in (await http.get("/crypto/actions", headers=bob["headers"])).json()] == [actions[1]["id"]]
     assert_error(await http.get("/crypto/actions"), 401)
+
+
+async def test_a_link_share_cannot_serve_two_boxes(http):
+    alice = await signup_login(http, "alice@example.com")
+    box, pair, _, key_share = await box_with_link(http, alice)
+    response = await http.post("/boxes", json={"title": "Copy", "public_key": random_key(), "key_share": key_share}, headers=alice["headers"])
+    assert_error(response, 409, other_share_hash="conflict")
+    # The same box may re-send its own share.
+    await post_event(http, alice, box["id"], {"type": "state.key_share", "extra": key_share})
+    assert (await http.get(f"/box-key-shares/{key_share['other_share_hash']}", headers=alice["headers"])).status_code == 200
