@@ -423,8 +423,11 @@ class Messenger:
         return [self.decrypt_event(event) async for event in self.client.events.iterate(box_id)]
 
     def decrypt_event(self, event: EventView) -> TimelineEntry:
-        """The event with its text or file metadata opened (sync, cheap); never raises."""
-        if event.type not in _MESSAGE_TYPES:
+        """The event with its text or file metadata opened (sync, cheap); never raises.
+
+        A raw ``msg.edit`` (realtime) gets the new text of the message it refers to.
+        """
+        if event.type not in (*_MESSAGE_TYPES, "msg.edit"):
             return TimelineEntry(event)
         content = event.content or {}
         if "deleted" in content:
@@ -432,11 +435,11 @@ class Messenger:
         secret = self.keystore.box_secret_key(event.box_id) if self.keystore else None
         if secret is None:
             return TimelineEntry(event, error="no key for this box" if self.keystore else "key store locked")
-        encrypted = content.get("encrypted")
+        encrypted = content.get("new_encrypted" if event.type == "msg.edit" else "encrypted")
         if not isinstance(encrypted, str):
             return TimelineEntry(event, error=CANNOT_DECRYPT)
         try:
-            if event.type == "msg.text":
+            if event.type != "msg.file":
                 return TimelineEntry(event, text=open_text(encrypted, secret))
             return TimelineEntry(event, file=open_file_metadata(encrypted, secret))
         except CryptoError:

@@ -97,6 +97,10 @@ def describe_event(event: EventView) -> str:
             return f"{who} allowed {content.get('value', '?')}"
         case "access.rm":
             return f"{who} removed an access rule"
+        case "msg.edit":
+            return f"{who} edited a message"
+        case "msg.delete":
+            return f"{who} deleted a message"
         case _:
             return f"[{event.type}]"
 

@@ -16,7 +16,8 @@ async def test_create_box_send_edit_delete_and_read_back(user):
     assert ada.keystore.box_invitation_share(box.id) is not None
     first = await ada.send_text(box.id, "hello ✓")
     reply = await ada.send_text(box.id, "a reply", reply_to=first.id)
-    await ada.edit_text(box.id, first.id, "hello, edited")
+    edit = await ada.edit_text(box.id, first.id, "hello, edited")
+    assert ada.decrypt_event(edit).text == "hello, edited"  # as realtime delivers it
     await ada.delete_message(box.id, reply.id)
     entries = await ada.timeline_page(box.id, tail=True)
     assert [e.event.type for e in entries] == ["create", "msg.text", "msg.text"]

@@ -113,6 +113,9 @@ async def test_import_email_client_side(user, tmp_path):
     eml.write_bytes(b"Subject: only\n\n<p>Hi &amp; bye</p>")
     [event] = await ada.import_email(box.id, eml)
     assert ada.decrypt_event(event).text == "Subject: only\n\n<p>Hi &amp; bye</p>"
+    html_mail = b"Subject: News\nContent-Type: text/html\n\n<style>p{}</style><p>Hi &amp; bye</p><p>Ada</p>"
+    [event] = await ada.import_email(box.id, html_mail)
+    assert ada.decrypt_event(event).text == "Subject: News\n\nHi & bye\nAda"
     with pytest.raises(MessengerError, match="empty"):
         await ada.import_email(box.id, b"  ")
     with pytest.raises(MessengerError, match="no headers"):
