@@ -28,49 +28,10 @@ Everything returns typed models from :mod:`boxtui.core.wire` (plus
 with :mod:`boxtui.crypto` before they reach this client.
 """
 
+from boxtui.client import errors
 from boxtui.client.client import BoxClient
-from boxtui.client.errors import (
-    APIConnectionError,
-    APIResponseError,
-    APIStatusError,
-    APITimeoutError,
-    BadRequest,
-    BoxError,
-    Conflict,
-    Forbidden,
-    Gone,
-    InternalServerError,
-    MethodNotAllowed,
-    NotFound,
-    PreconditionFailed,
-    TooLarge,
-    TooManyRequests,
-    Unauthorized,
-    UnsupportedMediaType,
-)
-from boxtui.client.models import EventLookupError, GetByIdsItem
+from boxtui.client.errors import *  # noqa: F403 - the error tree is part of this package's API
+from boxtui.client.models import EventLookupFailure, GetByIdsItem
 from boxtui.client.realtime import RealtimeSubscription
 
-__all__ = [
-    "BoxClient",
-    "RealtimeSubscription",
-    "EventLookupError",
-    "GetByIdsItem",
-    "BoxError",
-    "APIConnectionError",
-    "APITimeoutError",
-    "APIResponseError",
-    "APIStatusError",
-    "BadRequest",
-    "Unauthorized",
-    "Forbidden",
-    "NotFound",
-    "MethodNotAllowed",
-    "Conflict",
-    "Gone",
-    "PreconditionFailed",
-    "TooLarge",
-    "UnsupportedMediaType",
-    "TooManyRequests",
-    "InternalServerError",
-]
+__all__ = ["BoxClient", "RealtimeSubscription", "EventLookupFailure", "GetByIdsItem", *errors.__all__]

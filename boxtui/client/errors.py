@@ -43,8 +43,6 @@ __all__ = [
     "UnsupportedMediaType",
     "TooManyRequests",
     "InternalServerError",
-    "error_from_response",
-    "transport_errors",
 ]
 
 #: The protocol's ``code`` for each status (PROTOCOL §1), used when a body is missing.

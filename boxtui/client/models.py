@@ -8,10 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from boxtui.core.wire import EventView
 
-__all__ = ["EventLookupError", "GetByIdsItem", "EventList", "SecretStorageVersion", "InvitationKeyShare"]
+__all__ = ["EventLookupFailure", "GetByIdsItem", "EventList", "SecretStorageVersion", "InvitationKeyShare"]
 
 
-class EventLookupError(BaseModel):
+class EventLookupFailure(BaseModel):
     """One failed item of ``GET /events?ids=…``: ``status`` 404 (unknown) or 403 (not a member)."""
 
     model_config = ConfigDict(extra="allow")
@@ -22,11 +22,11 @@ class EventLookupError(BaseModel):
 
 
 class _LookupItem(BaseModel):
-    error: EventLookupError
+    error: EventLookupFailure
 
 
 #: An item of ``get_many``: the event, or why it could not be had.
-GetByIdsItem = Union[EventView, EventLookupError]
+GetByIdsItem = Union[EventView, EventLookupFailure]
 
 
 class EventList(BaseModel):

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from boxtui.client import BadRequest, Conflict, EventLookupError, Forbidden, Gone, NotFound
+from boxtui.client import BadRequest, Conflict, EventLookupFailure, Forbidden, Gone, NotFound
 from boxtui.core.wire import EventView
 from tests.client.conftest import ciphertext, make_box, post_text, random_key
 
@@ -85,9 +85,9 @@ async def test_get_many_in_input_order_with_errors(ada, bob):
     unknown = str(uuid.uuid4())
     items = await ada.client.events.get_many([unknown, mine.id, theirs.id])
     assert len(items) == 3
-    assert isinstance(items[0], EventLookupError) and items[0].status == 404
+    assert isinstance(items[0], EventLookupFailure) and items[0].status == 404
     assert isinstance(items[1], EventView) and items[1].id == mine.id
-    assert isinstance(items[2], EventLookupError) and items[2].status == 403
+    assert isinstance(items[2], EventLookupFailure) and items[2].status == 403
     with pytest.raises(NotFound):
         await ada.client.events.get_many([unknown])
     with pytest.raises(BadRequest):

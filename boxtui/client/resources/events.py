@@ -71,7 +71,7 @@ class EventsResource(Resource):
         return await self._client.get_model(EventView, "GET", f"/events/{event_id}")
 
     async def get_many(self, ids: Sequence[str]) -> list[GetByIdsItem]:
-        """Events by id, in input order; an item the caller cannot have is an :class:`EventLookupError`.
+        """Events by id, in input order; an item the caller cannot have is an :class:`EventLookupFailure`.
 
         At most 100 ids; the server answers ``NotFound`` when none is found.
         """
