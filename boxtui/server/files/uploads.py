@@ -10,12 +10,12 @@ before a single byte is read.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from fastapi import Request
-from starlette.requests import ClientDisconnect
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
 
 from boxtui.server.errors import BadRequest, TooLarge, UnsupportedMediaType
 from boxtui.server.files.blobs import BlobStore, StagedBlob
@@ -39,7 +39,7 @@ async def _body_chunks(request: Request) -> AsyncIterator[bytes]:
         raise BadRequest("the client went away before the body was complete", {"body": "malformed"}, origin="body") from None
 
 
-def check_content_length(request: Request, limit: int) -> None:
+def _check_content_length(request: Request, limit: int) -> None:
     """``413`` at once when the announced body is over ``limit``; ``400`` when unreadable."""
     announced = request.headers.get("content-length")
     if announced is None:
@@ -52,14 +52,13 @@ def check_content_length(request: Request, limit: int) -> None:
 
 @dataclass
 class UploadForm:
-    """A parsed upload: text fields, and the staged file (or None when absent)."""
+    """A parsed upload: the staged file and the text fields."""
 
-    fields: dict[str, str] = field(default_factory=dict)
-    file: StagedBlob | None = None
+    file: StagedBlob
+    fields: dict[str, str]
 
     async def discard(self) -> None:
-        if self.file is not None:
-            await self.file.discard()
+        await self.file.discard()
 
 
 class _FormCollector:
@@ -165,7 +164,7 @@ async def read_upload_form(
     if not boundary:
         raise BadRequest("multipart body without a boundary", {"content-type": "malformed"}, origin="headers")
     body_limit = max_file_bytes + FORM_OVERHEAD_BYTES
-    check_content_length(request, body_limit)
+    _check_content_length(request, body_limit)
 
     collector = _FormCollector(file_field, text_fields, max_file_bytes)
     try:
@@ -193,12 +192,12 @@ async def read_upload_form(
     except BaseException:
         await staged.discard()
         raise
-    return UploadForm(fields=collector.fields, file=staged)
+    return UploadForm(file=staged, fields=collector.fields)
 
 
 async def read_limited_body(request: Request, limit: int) -> bytes:
     """The whole body in memory, ``413`` as soon as it passes ``limit``."""
-    check_content_length(request, limit)
+    _check_content_length(request, limit)
     body = bytearray()
     async for chunk in _body_chunks(request):
         body += chunk
