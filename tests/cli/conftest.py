@@ -33,9 +33,14 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server_url(tmp_path_factory) -> Iterator[str]:
+def server_data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("server")
+
+
+@pytest.fixture(scope="module")
+def server_url(server_data_dir: Path) -> Iterator[str]:
     """``boxtui serve`` on a free loopback port, for the whole module."""
-    data_dir = tmp_path_factory.mktemp("server")
+    data_dir = server_data_dir
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = open(data_dir / "server.log", "wb")
@@ -96,6 +101,14 @@ class Profile:
             timeout=90,
         )
         return Result(done.returncode, done.stdout, done.stderr)
+
+    def start(self, *args: str) -> subprocess.Popen:
+        """Start a verb that will read stdin (e.g. a login code) and return at once."""
+        env = clean_env(BOXTUI_HOME=str(self.home), BOXTUI_PASSWORD=self.password)
+        return subprocess.Popen(
+            [sys.executable, "-m", "boxtui", *args],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
 
     def ok(self, *args: str, stdin: str | None = None) -> str:
         """Run a verb that must succeed quietly; its stdout."""

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
+
+from boxtui.server.mailer import latest_code
 
 pytestmark = pytest.mark.e2e
 
@@ -105,3 +108,24 @@ def test_errors_are_one_line_and_usage_is_exit_2(server_url, profiles, tmp_path)
 
     ada.ok("logout")
     assert ada.run("boxes").code == 1
+
+
+def test_code_login_asks_for_the_mailed_code(server_url, server_data_dir, profiles):
+    ada = profiles("ada3")
+    ada.ok("--server", server_url, "signup", "--email", "ada3@example.org", "--name", "Ada")
+    box = ada.ok("create-box", "Notes").strip()
+    ada.ok("send", box, "first note")
+    phone = profiles("ada3-phone")
+    phone.home.joinpath("keystore.json").write_bytes(ada.home.joinpath("keystore.json").read_bytes())
+    before = latest_code(server_data_dir / "outbox", "ada3@example.org")
+    process = phone.start("--server", server_url, "login", "--email", "ada3@example.org", "--code")
+    deadline = time.monotonic() + 60
+    while (code := latest_code(server_data_dir / "outbox", "ada3@example.org")) in (None, before):
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+        time.sleep(0.1)
+    out, err = process.communicate(code + "\n", timeout=60)
+    assert process.returncode == 0, err
+    assert err == "A login code was sent to ada3@example.org.\n"
+    assert [e["text"] for e in events(phone, "Notes") if e["text"]] == ["first note"]
+    wrong = phone.run("--server", server_url, "login", "--email", "ada3@example.org", "--code", "000000")
+    assert wrong.code == 1 and wrong.err == "boxtui: wrong e-mail, password or code\n"

@@ -10,6 +10,7 @@ import pytest
 from boxtui.crypto import KeyStore, WrongPassphrase
 from boxtui.messenger.errors import NotLoggedIn
 from boxtui.messenger.messenger import Messenger
+from boxtui.server.mailer import latest_code
 from tests.conftest import PASSWORD
 from tests.messenger.conftest import CHEAP_KDF
 
@@ -75,22 +76,9 @@ async def test_code_login_unlocks_local_store_only(user, device, sqlite_app):
     client, _ = device("x")
     phone = Messenger(client, None, ada.profile, **CHEAP_KDF)
     await phone.request_code("ada@example.org")
-    code = _last_code(sqlite_app, "ada@example.org")
+    code = latest_code(sqlite_app.state.settings.outbox_dir, "ada@example.org")
     session = await phone.login_code("ada@example.org", code)
     assert session.acr == 1 and phone.keystore is None
     phone.unlock_keystore(PASSWORD)
     await phone.sync_keys()  # no backup at ACR 1, but no error either
     assert phone.keystore.identity_public_key == ada.keystore.identity_public_key
-
-
-def _last_code(app, email: str) -> str:
-    """The one-time code the server's mailer wrote to its outbox."""
-    import re
-
-    outbox = app.state.settings.outbox_dir
-    mails = sorted(outbox.glob("*"), key=lambda p: p.stat().st_mtime)
-    for mail in reversed(mails):
-        text = mail.read_text(errors="replace")
-        if email in text:
-            return re.search(r"\b(\d{6})\b", text).group(1)
-    raise AssertionError(f"no code mailed to {email}")
