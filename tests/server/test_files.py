@@ -200,6 +200,10 @@ async def test_bad_upload_forms_are_400_or_415_and_leave_nothing(http):
     assert_error(response, 400)
     response = await http.post(url, data={**good, "surprise": "1"}, files=blob, headers=alice["headers"])
     assert_error(response, 400, surprise="invalid")
+    response = await http.post(url, content=multipart_body("zz", good, [b"1"], file_field="msg_public_key"), headers={**alice["headers"], "Content-Type": "multipart/form-data; boundary=zz"})
+    assert_error(response, 400, msg_public_key="invalid")  # sent twice
+    response = await http.post(url, data={**good, "msg_encrypted_content": "A" * 70_000}, files=blob, headers=alice["headers"])
+    assert_error(response, 400, msg_encrypted_content="too_large")
     response = await http.post(url, json=good, headers=alice["headers"])
     assert_error(response, 415, "unsupported_media_type")
     response = await http.post(url, content=b"--zz\r\ngarbage", headers={**alice["headers"], "Content-Type": "multipart/form-data; boundary=zz"})
