@@ -215,6 +215,26 @@ async def test_reconnect_catches_up_exactly_once(live_server, live_user):
         assert sub.last_event_ids()[box_id] == final.id
 
 
+async def test_event_both_live_and_caught_up_arrives_once(live_user):
+    ada, bob = await live_user("ada"), await live_user("bob")
+    box_id = await _shared_box(ada, bob)
+    known = (await ada.client.events.list(box_id, tail=True, limit=1))[0].id
+    posted = []
+
+    async def boxes_to_catch_up() -> dict[str, str]:
+        # Runs once the socket is open and before the catch-up reads: the message goes
+        # out live on the socket *and* appears in the catch-up page.
+        if not posted:
+            posted.append(await bob.client.events.post(box_id, "msg.text", {"encrypted": ciphertext()}))
+        return {box_id: known}
+
+    async with ada.client.realtime(ada.id, catch_up_boxes=boxes_to_catch_up) as sub:
+        assert (await _next(sub)).object == {"state": "connected"}
+        assert (await _next_of(sub, "event.new")).object["id"] == posted[0].id
+        sentinel = await bob.client.events.post(box_id, "msg.text", {"encrypted": ciphertext()})
+        assert (await _next_of(sub, "event.new")).object["id"] == sentinel.id, "the live copy was dropped as a duplicate"
+
+
 async def test_streamed_transfer_over_tcp(live_user):
     ada = await live_user("ada")
     box = await ada.client.boxes.create("Big", random_key())
