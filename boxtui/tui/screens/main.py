@@ -41,8 +41,17 @@ PAGE_SIZE = 100
 
 def row_of(summary: BoxSummary) -> BoxRow:
     box = summary.box
-    activity = box.last_event.server_event_created_at if box.last_event else box.server_created_at
-    return BoxRow(box.id, box.title, summary.preview, summary.unread, activity, box.lifecycle == "closed")
+    last = box.last_event
+    activity = last.server_event_created_at if last else box.server_created_at
+    preview = preview_line(last, summary.preview) if last else ""
+    return BoxRow(box.id, box.title, preview, summary.unread, activity, box.lifecycle == "closed")
+
+
+def preview_line(event: EventView, summary: str) -> str:
+    """The box list's preview: "Sender: text" for a message, the sentence otherwise."""
+    text = " ".join(summary.split())
+    who = event.sender.display_name
+    return f"{who}: {text}" if event.type in ("msg.text", "msg.file") and who else text
 
 
 class MainScreen(Screen):
@@ -200,12 +209,16 @@ class MainScreen(Screen):
         box_id = self.current_box_id
         assert box_id is not None
         if target is not None and target.kind == "edit":
-            await self.messenger.edit_text(box_id, target.event_id, text)
+            edit = await self.messenger.edit_text(box_id, target.event_id, text)
+            if box_id == self.current_box_id:
+                self.timeline.apply_edit(edit, text=text)
         else:
             reply_to = target.event_id if target is not None else None
             event = await self.messenger.send_text(box_id, text, reply_to=reply_to)
+            entry = TimelineEntry(event=event, text=text)
+            self._touch_row(entry, counts=False)
             if box_id == self.current_box_id:
-                self.timeline.append_entry(TimelineEntry(event=event, text=text))
+                self.timeline.append_entry(entry)
         self.composer.clear()
 
     def on_composer_editor_requested(self, event: Composer.EditorRequested) -> None:
@@ -259,7 +272,9 @@ class MainScreen(Screen):
     @work(group="delete")
     @reported("Not deleted")
     async def delete_message(self, box_id: str, event_id: str) -> None:
-        await self.messenger.delete_message(box_id, event_id)
+        deletion = await self.messenger.delete_message(box_id, event_id)
+        if box_id == self.current_box_id:
+            self.timeline.apply_delete(deletion)
         self.notify("Message deleted.")
 
     def on_box_timeline_download_requested(self, event: BoxTimeline.DownloadRequested) -> None:
@@ -535,17 +550,11 @@ class MainScreen(Screen):
         row = self.box_list.row(event.box_id)
         if row is None or event.type in ("msg.edit", "msg.delete", "access.add", "access.rm"):
             return
-        row.preview = _preview(entry)
+        row.preview = preview_line(event, entry.summary)
         row.activity = event.server_event_created_at
         if event.type == "state.lifecycle":
             row.closed = (event.content or {}).get("state") == "closed"
         if counts and event.sender.id != self.my_id and event.type in UNREAD_TYPES:
             row.unread += 1
         self.box_list.upsert(row)
-
-
-def _preview(entry: TimelineEntry) -> str:
-    who = entry.event.sender.display_name
-    text = " ".join(entry.summary.split())
-    return f"{who}: {text}" if entry.is_message and who else text
 

@@ -94,9 +94,10 @@ class BoxList(Vertical):
     def filter_text(self) -> str:
         return self.query_one(Input).value
 
-    def _rebuild(self) -> None:
+    def _rebuild(self, *, keep_highlight: bool = True) -> None:
+        """Redraw the options; the highlight stays on its box, or goes to the best match."""
         options = self.query_one(OptionList)
-        current = options.highlighted_option.id if options.highlighted_option else None
+        current = options.highlighted_option.id if keep_highlight and options.highlighted_option else None
         query = self.filter_text.strip()
         rows = self.rows
         if query:
@@ -123,7 +124,7 @@ class BoxList(Vertical):
 
     @on(Input.Changed, "#box-filter")
     def _filter_changed(self) -> None:
-        self._rebuild()
+        self._rebuild(keep_highlight=False)
 
     @on(Input.Submitted, "#box-filter")
     def _filter_submitted(self) -> None:

@@ -47,9 +47,8 @@ class ComposerInput(TextArea):
 
     async def _on_key(self, event: events.Key) -> None:
         if event.key == "enter" and "enter" in self.app._keymap.get("composer.send", "enter").split(","):
-            # Let the key bubble to the "send" binding instead of inserting a newline.
-            return
-        await super()._on_key(event)
+            # Keep TextArea from inserting a newline; the key bubbles on to the "send" binding.
+            event.prevent_default()
 
     def action_send(self) -> None:
         self.post_message(self.Send())

@@ -1,0 +1,135 @@
+"""The main screen: create a box, send, reply, edit, delete; previews, unread badges, errors."""
+
+from __future__ import annotations
+
+from boxtui.tui.app import BoxApp
+from boxtui.tui.screens.dialogs import ConfirmDialog, NewBoxDialog
+from boxtui.tui.widgets.box_list import BoxList
+from boxtui.tui.widgets.composer import Composer
+from boxtui.tui.widgets.timeline import BoxTimeline
+
+from .conftest import SIZE, notifications, screen_text, type_text, wait_for_notification, wait_for_text, wait_until
+
+
+def timeline_text(app: BoxApp) -> str:
+    timeline = app.screen.query_one(BoxTimeline)
+    return "\n".join(timeline.render_line(y).text for y in range(timeline.size.height))
+
+
+async def test_create_box_send_reply_edit_delete(user) -> None:
+    ada = await user("ada")
+    app = BoxApp(ada)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: isinstance(app.screen, NewBoxDialog))
+        await type_text(pilot, "Holiday plans")
+        await pilot.press("enter")
+        await wait_for_notification(pilot, "Box “Holiday plans” created.")
+        header = app.screen.query_one("#box-header")
+        await wait_until(pilot, lambda: "Holiday plans" in header.render().plain, what="the header")
+        assert "1 member" in header.render().plain and "open" in header.render().plain
+        assert app.focused is app.screen.query_one(Composer).input
+
+        await type_text(pilot, "Shall we go to [bold]Lisbon[/]?")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "Shall we go to [bold]Lisbon[/]?" in timeline_text(app), what="the message")
+        assert app.screen.query_one(Composer).text == ""
+        row = app.screen.query_one(BoxList).row(app.screen.current_box_id)
+        assert row.preview == "Ada: Shall we go to [bold]Lisbon[/]?"
+
+        # Reply to it: the composer says so, and Escape would cancel.
+        app.screen.query_one(BoxTimeline).focus()
+        await pilot.press("r")
+        await wait_for_text(pilot, "Replying to: Shall we go to [bold]Lisbon[/]?")
+        await type_text(pilot, "Or Porto")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "Or Porto" in timeline_text(app), what="the reply")
+        assert "replying to Ada: Shall we go to" in timeline_text(app)
+        assert "Replying to" not in screen_text(app)
+
+        # Edit the reply: the composer is prefilled.
+        app.screen.query_one(BoxTimeline).focus()
+        await pilot.press("e")
+        await wait_for_text(pilot, "Editing: Or Porto")
+        assert app.screen.query_one(Composer).text == "Or Porto"
+        await type_text(pilot, " in May")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "Or Porto in May" in timeline_text(app), what="the edit")
+        assert "(edited)" in timeline_text(app)
+
+        # Delete it after confirming.
+        app.screen.query_one(BoxTimeline).focus()
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        assert "Delete this message?" in screen_text(app)
+        await pilot.click("#confirm-yes")
+        await wait_for_notification(pilot, "Message deleted.")
+        await wait_until(pilot, lambda: "message deleted" in timeline_text(app), what="the deleted mark")
+        assert "Or Porto in May" not in timeline_text(app)
+
+
+async def test_escape_cancels_a_reply_and_newline_key_keeps_typing(user) -> None:
+    ada = await user("ada")
+    box = await ada.create_box("Notes")
+    await ada.send_text(box.id, "first")
+    app = BoxApp(ada)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_text(pilot, "Notes")
+        await pilot.press("enter")  # the filter is focused: enter opens the top box
+        await wait_until(pilot, lambda: "first" in timeline_text(app), what="the timeline")
+        app.screen.query_one(BoxTimeline).focus()
+        await pilot.press("r")
+        await wait_for_text(pilot, "Replying to: first")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: "Replying to" not in screen_text(app), what="the reply cancelled")
+        await type_text(pilot, "line one")
+        await pilot.press("ctrl+j")
+        await type_text(pilot, "line two")
+        assert app.screen.query_one(Composer).text == "line one\nline two"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "line two" in timeline_text(app), what="the two-line message")
+        entries = app.screen.query_one(BoxTimeline).entries
+        assert entries[-1].text == "line one\nline two" and entries[-1].event.referrer_id is None
+
+
+async def test_box_list_is_most_recent_first_with_unread_badges_and_filter(user) -> None:
+    ada, bob = await user("ada"), await user("bob")
+    older = await ada.create_box("Older box")
+    newer = await ada.create_box("Newer box")
+    await ada.set_access_mode(older.id, True)
+    await bob.join_link(await ada.invitation_link(older.id))
+    await bob.send_text(older.id, "hello from bob")  # makes "Older box" the most recent
+    app = BoxApp(ada)
+    async with app.run_test(size=SIZE) as pilot:
+        boxes = app.screen.query_one(BoxList)
+        await wait_until(pilot, lambda: len(boxes.rows) == 2, what="the boxes")
+        assert [row.title for row in boxes.rows] == ["Older box", "Newer box"]
+        top = boxes.row(older.id)
+        assert top.preview == "Bob: hello from bob" and top.unread == 2  # bob's join and message
+        assert "hello from bob" in screen_text(app)
+
+        await type_text(pilot, "nwr")  # fuzzy filter
+        await wait_until(pilot, lambda: boxes.shown_ids == [newer.id], what="the filtered list")
+        await pilot.press("ctrl+u")  # clear the filter input
+        await wait_until(pilot, lambda: len(boxes.shown_ids) == 2, what="the full list")
+
+        await pilot.press("enter")  # opens the top box and acknowledges it
+        await wait_until(pilot, lambda: boxes.row(older.id).unread == 0, what="the unread reset")
+        assert (await ada.get_box(older.id)).events_count == 0
+
+
+async def test_posting_to_a_closed_box_is_refused_readably(user) -> None:
+    ada = await user("ada")
+    box = await ada.create_box("Archive")
+    app = BoxApp(ada)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_text(pilot, "Archive")
+        await pilot.press("enter")
+        header = app.screen.query_one("#box-header")
+        await wait_until(pilot, lambda: "Archive" in header.render().plain, what="the box open")
+        await ada.set_lifecycle(box.id, True)  # closed meanwhile (e.g. from another device)
+        await type_text(pilot, "too late")
+        await pilot.press("enter")
+        message = await wait_for_notification(pilot, "Not sent")
+        assert message == "Not sent: the box is closed: nothing can be posted"
+        assert app.screen.query_one(Composer).text == "too late"  # the draft is kept
