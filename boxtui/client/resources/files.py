@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import inspect
 import os
-from contextlib import aclosing
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any, BinaryIO, Union
 
