@@ -59,6 +59,8 @@ class BoxApp(App[int]):
         started_local_server: bool = False,
     ) -> None:
         super().__init__()
+        #: Close the client at exit only when this app made it.
+        self._owns_client = messenger is None
         if messenger is None:
             if profile is None or not server_url:
                 raise ValueError("BoxApp needs a messenger, or a profile and a server URL to build one")
@@ -122,7 +124,8 @@ class BoxApp(App[int]):
             self.push_screen(LoginScreen(self.messenger))
 
     async def on_unmount(self) -> None:
-        await self.messenger.client.aclose()
+        if self._owns_client:
+            await self.messenger.client.aclose()
 
     def on_session_started(self, message: SessionStarted) -> None:
         self.messenger = message.messenger

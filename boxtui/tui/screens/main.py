@@ -25,6 +25,7 @@ from textual.widgets import Footer
 
 from boxtui.core.wire import UNREAD_TYPES, BoxView, EventView, RealtimeMessage
 from boxtui.messenger.models import BoxSummary, TimelineEntry
+from boxtui.messenger.profile import Profile
 
 from ..messages import BoxesChanged, OpenBox
 from ..widgets.box_header import BoxHeader
@@ -52,6 +53,14 @@ def preview_line(event: EventView, summary: str) -> str:
     text = " ".join(summary.split())
     who = event.sender.display_name
     return f"{who}: {text}" if event.type in ("msg.text", "msg.file") and who else text
+
+
+def downloads_folder(profile: Profile) -> Path:
+    """The profile's downloads folder, created if needed (the messenger treats a
+    missing path as a file name)."""
+    folder = profile.downloads_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 class MainScreen(Screen):
@@ -289,7 +298,8 @@ class MainScreen(Screen):
         transfers = self.query_one(TransfersArea)
         transfer = await transfers.start(f"↓ {entry.file.file_name}")
         try:
-            dest = await self.messenger.download_file(entry.event, self.messenger.profile.downloads_dir, progress=transfer.report)
+            folder = downloads_folder(self.messenger.profile)
+            dest = await self.messenger.download_file(entry.event, folder, progress=transfer.report)
         finally:
             await transfers.finish(transfer)
         self.notify(f"Downloaded to {dest}", markup=False)
@@ -301,7 +311,8 @@ class MainScreen(Screen):
     @work(group="save")
     @reported("Not saved")
     async def save_file(self, entry: TimelineEntry) -> None:
-        await self.messenger.save_file(entry.event)
+        saved = await self.messenger.save_file(entry.event)
+        self.timeline.mark_saved(saved.encrypted_file_id, True)
         assert entry.file is not None
         self.notify(f"{entry.file.file_name} added to your saved files.", markup=False)
 

@@ -20,6 +20,7 @@ from boxtui.messenger.models import SavedEntry
 from ..widgets.transfers import TransfersArea
 from .dialogs import ConfirmDialog, UploadDialog
 from .feedback import reported
+from .main import downloads_folder
 
 
 class SavedFilesPanel(ModalScreen[None]):
@@ -96,9 +97,8 @@ class SavedFilesPanel(ModalScreen[None]):
         transfers = self.query_one(TransfersArea)
         transfer = await transfers.start(f"↓ {entry.meta.file_name}")
         try:
-            dest = await self.messenger.download_saved(
-                entry.saved.id, self.messenger.profile.downloads_dir, progress=transfer.report
-            )
+            folder = downloads_folder(self.messenger.profile)
+            dest = await self.messenger.download_saved(entry.saved.id, folder, progress=transfer.report)
         finally:
             await transfers.finish(transfer)
         self.notify(f"Downloaded to {dest}", markup=False)
