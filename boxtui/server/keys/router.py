@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from boxtui.core.wire import CryptoAction, KeyShare, PublicBox, SecretStorage
-from boxtui.server.auth.deps import Caller, acr1, acr2, get_caller, parse_body
+from boxtui.server.auth.deps import Caller, acr1, acr2, parse_body
+from boxtui.server.boxes.schemas import StrictBody
 from boxtui.server.db import get_db
 from boxtui.server.keys import service
 
 router = APIRouter(tags=["keys"])
 
 
-class SecretStoragePut(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SecretStoragePut(StrictBody):
+    """The client's key store, sealed with a key derived from the password."""
 
     data: str = Field(min_length=1, max_length=1 << 20)
 
@@ -38,12 +39,12 @@ async def public_box(request: Request, box_id: str, db: AsyncSession = Depends(g
 
 
 @router.get("/crypto/actions", response_model=list[CryptoAction])
-async def list_crypto_actions(caller: Caller = Depends(get_caller), db: AsyncSession = Depends(get_db)):
+async def list_crypto_actions(caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)):
     return await service.list_crypto_actions(db, caller.id)
 
 
 @router.delete("/crypto/actions/{action_id}", status_code=204)
-async def delete_crypto_action(action_id: str, caller: Caller = Depends(get_caller), db: AsyncSession = Depends(get_db)):
+async def delete_crypto_action(action_id: str, caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)):
     await service.delete_crypto_action(db, caller.id, action_id)
     return Response(status_code=204)
 
