@@ -72,7 +72,10 @@ def notifications(app: App) -> list[str]:
 
 
 def screen_text(app: App) -> str:
-    """Everything the current screen shows, as plain text."""
+    """Everything the terminal shows (a modal over the screens below it), as plain text."""
+    from textual._compositor import visible_screen_stack
+
+    visible_screen_stack.set(app._background_screens)
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
