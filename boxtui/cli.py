@@ -196,13 +196,17 @@ def _run_verb(args: argparse.Namespace) -> int:
 # --- helpers of the verbs -------------------------------------------------------------
 
 
-def _password(prompt: str = "Password: ") -> str:
+def _password(prompt: str = "Password: ", *, confirm: bool = False) -> str:
+    """``$BOXTUI_PASSWORD``, else asked on the terminal (twice with ``confirm``)."""
     password = os.environ.get(PASSWORD_ENV)
     if password:
         return password
     if not sys.stdin.isatty():
         raise UserError(f"no password: set {PASSWORD_ENV} or run in a terminal")
-    return getpass.getpass(prompt)
+    password = getpass.getpass(prompt)
+    if confirm and getpass.getpass("Password again: ") != password:
+        raise UserError("the two passwords differ")
+    return password
 
 
 async def _messenger(client: BoxClient, profile: Profile) -> Messenger:
@@ -271,7 +275,7 @@ def _entry_json(entry: TimelineEntry) -> dict[str, Any]:
 async def _cmd_signup(client: BoxClient, profile: Profile, args: argparse.Namespace) -> None:
     from boxtui.messenger.messenger import Messenger
 
-    await Messenger.signup(client, profile, args.email, _password(), args.name)
+    await Messenger.signup(client, profile, args.email, _password(confirm=True), args.name)
 
 
 async def _cmd_login(client: BoxClient, profile: Profile, args: argparse.Namespace) -> None:
