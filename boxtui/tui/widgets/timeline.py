@@ -55,6 +55,7 @@ from .timeline_render import REPLY, Span, clean_text, describe_entry, entry_snip
 __all__ = ["BoxTimeline"]
 
 TIME_WIDTH = 6  # "10:02 "
+BASE = "base"  # the widget's own style, in ``_style``
 
 
 @dataclasses.dataclass(slots=True)
@@ -64,6 +65,9 @@ class _Item:
     entry: TimelineEntry
     when: datetime
     version: int = 0
+    #: the wrapped body and the (width, version) it was wrapped for
+    body: list[list[Span]] = dataclasses.field(default_factory=list)
+    body_key: tuple[int, int] = (0, -1)
 
     @property
     def event_id(self) -> str:
@@ -211,8 +215,8 @@ class BoxTimeline(ScrollView, can_focus=True):
         self._has_older = False
         self._older_requested: str | None = None
         self._total_count: int | None = None
-        self._wrapped: LRUCache[tuple[str, int, int], list[list[Span]]] = LRUCache(4096)
         self._strips: LRUCache[tuple[Any, ...], Strip] = LRUCache(1024)
+        self._palette: dict[tuple[str, bool], Style] = {}
 
     # ------------------------------------------------------------------ data API
 
@@ -248,7 +252,6 @@ class BoxTimeline(ScrollView, can_focus=True):
         self._total_count = total_count
         self._older_requested = None
         self._update_has_older()
-        self._wrapped.clear()
         self._strips.clear()
         self._cursor = len(self._items) - 1
         self._relayout()
@@ -402,12 +405,11 @@ class BoxTimeline(ScrollView, can_focus=True):
         return index == 0 or self._items[index].when.date() != self._items[index - 1].when.date()
 
     def _body_rows(self, item: _Item) -> list[list[Span]]:
-        key = (item.event_id, item.version, self._body_width)
-        rows = self._wrapped.get(key)
-        if rows is None:
-            rows = wrap_spans(describe_entry(item.entry), self._body_width)
-            self._wrapped[key] = rows
-        return rows
+        key = (self._body_width, item.version)
+        if item.body_key != key:
+            item.body = wrap_spans(describe_entry(item.entry), self._body_width)
+            item.body_key = key
+        return item.body
 
     def _item_rows(self, index: int) -> int:
         item = self._items[index]
@@ -455,6 +457,7 @@ class BoxTimeline(ScrollView, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
+        self._palette.clear()
         self._strips.clear()
 
     def _index_at_row(self, row: int) -> int:
@@ -470,9 +473,8 @@ class BoxTimeline(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         row = self.scroll_offset.y + y
         width = self._width or self.size.width
-        base = self.rich_style
         if not self._items or row >= self.row_count or not self._offsets:
-            return Strip.blank(width, base)
+            return Strip.blank(width, self._style(BASE))
         index = self._index_at_row(row)
         item = self._items[index]
         local = row - self._offsets[index]
@@ -488,8 +490,15 @@ class BoxTimeline(ScrollView, can_focus=True):
             self._strips[key] = strip
         return strip
 
-    def _style(self, name: str) -> Style:
-        return self.get_component_rich_style(name)
+    def _style(self, name: str, cursor: bool = False) -> Style:
+        """A component's style (``BASE``: the widget's), over the cursor's background if asked."""
+        style = self._palette.get((name, cursor))
+        if style is None:
+            style = self.rich_style if name == BASE else self.get_component_rich_style(name)
+            if cursor:
+                style += Style(bgcolor=self.get_component_rich_style("timeline--cursor").bgcolor)
+            self._palette[name, cursor] = style
+        return style
 
     def _day_strip(self, day: date, width: int) -> Strip:
         key = ("day", day, width)
@@ -517,12 +526,12 @@ class BoxTimeline(ScrollView, can_focus=True):
             spans.extend(self._reply_quote(item.reply_to) if local == 0 else self._body_rows(item)[local - 1])
         else:
             spans.extend(self._body_rows(item)[local])
-        if cursor:
-            highlight = Style(bgcolor=self._style("timeline--cursor").bgcolor)
-            segments = [Segment(text, self._style(style) + highlight) for text, style in spans]
-            return Strip(segments).adjust_cell_length(width, self.rich_style + highlight)
-        segments = [Segment(text, self._style(style)) for text, style in spans]
-        return Strip(segments).adjust_cell_length(width, self.rich_style)
+        segments = [Segment(text, self._style(style, cursor)) for text, style in spans]
+        used = sum(cell_len(text) for text, _ in spans)
+        if used > width:  # only on very narrow terminals
+            return Strip(segments).crop(0, width)
+        segments.append(Segment(" " * (width - used), self._style(BASE, cursor)))
+        return Strip(segments, width)
 
     def _reply_quote(self, parent_id: str) -> list[Span]:
         index = self._by_id.get(parent_id)

@@ -1,0 +1,324 @@
+"""How the timeline scales: a box of 1,000 events against one of 100,000.
+
+For each size the script
+
+1. builds the box: the real server in-process signs Ada up and creates the box (real
+   keys), then the events are written straight into its SQLite database through the
+   server's own ORM model (``EventRow``), each a real ``msg.text`` sealed to the box key
+   with ``boxtui.crypto`` (300 distinct texts, reused; some long enough to wrap);
+2. starts a real ``boxtui serve`` process on that database;
+3. in a fresh process (so peak memory is the app's alone) resumes Ada's session with the
+   real messenger and runs the real ``BoxTimeline`` in ``App.run_test()``, loading pages
+   the way the main screen does (tail page first, then ``LoadOlder`` → ``timeline_page(
+   before=…)`` → ``prepend_entries``), and measures
+   - first paint: from the newest page's arrival (fetched and decrypted by the
+     messenger, timed apart) to the end of the first painted frame,
+   - per frame, over 400 page moves: the time spent in ``render_line`` (the widget's
+     own cost, with its row cache emptied before each frame so that every row is drawn
+     cold at both sizes) and the time from the key to the end of the painted frame
+     (including any page fetched from the server meanwhile); moves go up through the
+     history and turn back at its ends, so the 1k box is paged over and over while the
+     100k box is walked through 400 screens of it,
+   - peak memory: the peak RSS of that process (the app and messenger; the server
+     runs in its own process).
+
+It prints a table and the 100k/1k ratios against the targets (render cost within
+1.2×, first paint < 300 ms, < 200 MB). Figures only, no asserts. Run:
+``python benchmarks/timeline.py`` (about a minute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+
+from boxtui.client import BoxClient
+from boxtui.core.encoding import b64u_encode
+from boxtui.messenger.messenger import Messenger
+from boxtui.messenger.profile import Profile
+
+SIZES = (1_000, 100_000)
+PAGE = 200  # events per page fetched, like the main screen
+MOVES = 400  # page moves measured per size
+TERMINAL = (120, 40)
+PASSWORD = "benchmark password"
+DISTINCT_TEXTS = 300
+TARGETS = {"ratio": 1.2, "first_paint_ms": 300.0, "rss_mb": 200.0}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --------------------------------------------------------------------- building
+
+
+def sample_texts(rng: random.Random) -> list[str]:
+    words = "box key share link file meeting draft plan note reply edit later today morning team".split()
+    texts = []
+    for i in range(DISTINCT_TEXTS):
+        length = rng.choice((3, 6, 10, 25, 60)) if i % 7 else 90  # a few wrap over several rows
+        texts.append(f"#{i} " + " ".join(rng.choice(words) for _ in range(length)))
+    return texts
+
+
+async def build(size: int, root: Path, base_url: str) -> str:
+    """Sign up, create the box, bulk-write ``size - 1`` real encrypted messages; return the box id."""
+    from sqlalchemy import insert, select, update
+
+    from boxtui.crypto import seal_text
+    from boxtui.server.app import create_app
+    from boxtui.server.boxes.models import BoxRow
+    from boxtui.server.events.models import EventRow
+    from boxtui.server.settings import ServerSettings
+
+    settings = ServerSettings(data_dir=root / "server", argon2_time_cost=1, argon2_memory_kib=8192)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        async with BoxClient(base_url, transport=httpx.ASGITransport(app=app)) as client:
+            ada = await Messenger.signup(
+                client, Profile.load(root / "ada"), "ada@example.org", PASSWORD, "Ada", opslimit=1, memlimit=8192
+            )
+            box = await ada.create_box("Benchmark")
+            public = ada.box_public_key(box.id)
+        rng = random.Random(size)
+        sealed = [seal_text(text, public) for text in sample_texts(rng)]
+        public_b64 = b64u_encode(public)
+        async with app.state.sessionmaker() as db:
+            create = (await db.execute(select(EventRow).where(EventRow.box_id == box.id))).scalar_one()
+            start = create.created_at - timedelta(minutes=3 * size)
+            await db.execute(update(EventRow).where(EventRow.id == create.id).values(created_at=start))
+            batch = []
+            for i in range(1, size):
+                batch.append(
+                    dict(
+                        id=str(uuid.uuid4()),
+                        box_id=box.id,
+                        type="msg.text",
+                        sender_id=ada.identity_id,
+                        content={"encrypted": sealed[i % len(sealed)], "public_key": public_b64},
+                        created_at=start + timedelta(minutes=3 * i),
+                        visible=True,
+                        active=True,
+                    )
+                )
+                if len(batch) == 5000 or i == size - 1:
+                    await db.execute(insert(EventRow), batch)
+                    batch.clear()
+            last = (await db.execute(select(EventRow.seq).order_by(EventRow.seq.desc()).limit(1))).scalar_one()
+            await db.execute(update(BoxRow).where(BoxRow.id == box.id).values(last_event_seq=last))
+            await db.commit()
+    return box.id
+
+
+# --------------------------------------------------------------------- measuring
+
+
+async def measure(root: Path, base_url: str, box_id: str) -> dict:
+    from textual.app import App, ComposeResult
+
+    from boxtui.tui.widgets.timeline import BoxTimeline
+
+    class MeasuredTimeline(BoxTimeline):
+        """The real widget, timing each ``render_line`` call."""
+
+        render_seconds = 0.0
+        rows_rendered = 0
+        last_render_end = 0.0
+
+        def render_line(self, y: int):
+            start = time.perf_counter()
+            strip = super().render_line(y)
+            end = time.perf_counter()
+            MeasuredTimeline.render_seconds += end - start
+            MeasuredTimeline.rows_rendered += 1
+            MeasuredTimeline.last_render_end = end
+            return strip
+
+    class Bench(App):
+        def __init__(self, messenger: Messenger) -> None:
+            super().__init__()
+            self.messenger = messenger
+            self.pages_loaded = 0
+            self.fetch_seconds = 0.0
+
+        def compose(self) -> ComposeResult:
+            yield MeasuredTimeline(identity_id=self.messenger.identity_id)
+
+        async def on_box_timeline_load_older(self, message: BoxTimeline.LoadOlder) -> None:
+            start = time.perf_counter()
+            older = await self.messenger.timeline_page(box_id, before=message.before_event_id, limit=PAGE)
+            self.fetch_seconds += time.perf_counter() - start
+            self.pages_loaded += 1
+            message.timeline.prepend_entries(older)
+
+    async with BoxClient(base_url) as client:
+        messenger = await Messenger.resume(client, Profile.load(root / "ada"), password=PASSWORD)
+        app = Bench(messenger)
+        async with app.run_test(size=TERMINAL) as pilot:
+            timeline = app.query_one(MeasuredTimeline)
+            timeline.focus()
+            await pilot.pause()
+
+            await messenger.get_box(box_id)  # as the main screen does when a box opens
+            start = time.perf_counter()
+            page = await messenger.timeline_page(box_id, tail=True, limit=PAGE)
+            fetched = time.perf_counter()
+            timeline.set_entries(page, total_count=await messenger.count_events(box_id))
+            await pilot.pause()
+            first_paint = MeasuredTimeline.last_render_end - fetched
+
+            render_ms, frame_ms, rows_drawn = [], [], []
+            move = timeline.action_page_up
+            for _ in range(MOVES):
+                if timeline.cursor_index == 0 and not timeline.has_older:
+                    move = timeline.action_page_down
+                elif timeline.cursor_index == len(timeline.entries) - 1:
+                    move = timeline.action_page_up
+                timeline._strips.clear()  # every row of every frame drawn cold, at both sizes
+                MeasuredTimeline.render_seconds = 0.0
+                MeasuredTimeline.rows_rendered = 0
+                begin = time.perf_counter()
+                move()  # what pageup/pagedown run (pilot.press would add its idle waits)
+                for _ in range(2):  # LoadOlder bubbles up to the app, which fetches and prepends
+                    await pilot._wait_for_screen()
+                app.screen._on_timer_update()  # paint now rather than at the next tick
+                frame_ms.append((MeasuredTimeline.last_render_end - begin) * 1000)
+                render_ms.append(MeasuredTimeline.render_seconds * 1000)
+                rows_drawn.append(MeasuredTimeline.rows_rendered)
+
+            loaded = len(timeline.entries)
+
+        return {
+            "first_paint_ms": first_paint * 1000,
+            "first_fetch_ms": (fetched - start) * 1000,
+            "render_mean_ms": statistics.fmean(render_ms),
+            "render_p95_ms": statistics.quantiles(render_ms, n=20)[-1],
+            "row_us": 1000 * sum(render_ms) / max(1, sum(rows_drawn)),
+            "rows_per_frame": statistics.fmean(rows_drawn),
+            "frame_mean_ms": statistics.fmean(frame_ms),
+            "frame_p95_ms": statistics.quantiles(frame_ms, n=20)[-1],
+            "loaded_events": loaded,
+            "pages_loaded": app.pages_loaded + 1,
+            "fetch_ms_per_page": app.fetch_seconds * 1000 / max(1, app.pages_loaded),
+            "rows": timeline.row_count,
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+
+
+# --------------------------------------------------------------------- driver
+
+
+def run_size(size: int) -> dict:
+    root = Path(tempfile.mkdtemp(prefix=f"boxtui-bench-{size}-"))
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        began = time.perf_counter()
+        box_id = asyncio.run(build(size, root, base_url))
+        build_seconds = time.perf_counter() - began
+        server = subprocess.Popen(
+            [sys.executable, "-m", "boxtui", "serve", "--data-dir", str(root / "server"), "--port", str(port),
+             "--log-level", "warning"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the server did not start")
+                time.sleep(0.1)
+            child = subprocess.run(
+                [sys.executable, __file__, "--measure", str(root), base_url, box_id],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+        finally:
+            server.terminate()
+            server.wait(10)
+        result = json.loads(child.stdout.strip().splitlines()[-1])
+        result["build_s"] = build_seconds
+        return result
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def report(results: dict[int, dict]) -> None:
+    (small_size, small), (big_size, big) = sorted(results.items())
+    rows = [
+        ("newest page: fetch + decrypt (ms)", "first_fetch_ms", "{:.1f}"),
+        ("first paint after the page arrives (ms)", "first_paint_ms", "{:.1f}"),
+        ("render per frame, mean (ms)", "render_mean_ms", "{:.3f}"),
+        ("render per frame, p95 (ms)", "render_p95_ms", "{:.3f}"),
+        ("rows drawn per frame, mean", "rows_per_frame", "{:.1f}"),
+        ("render per row drawn (µs)", "row_us", "{:.1f}"),
+        ("key to painted frame, mean (ms)", "frame_mean_ms", "{:.1f}"),
+        ("key to painted frame, p95 (ms)", "frame_p95_ms", "{:.1f}"),
+        ("events loaded at the end", "loaded_events", "{:,}"),
+        ("pages fetched", "pages_loaded", "{}"),
+        ("server page fetch+decrypt (ms/page)", "fetch_ms_per_page", "{:.1f}"),
+        ("rows in the widget at the end", "rows", "{:,}"),
+        ("peak RSS (MB)", "rss_mb", "{:.1f}"),
+        ("building the box (s)", "build_s", "{:.1f}"),
+    ]
+    label_width = max(len(label) for label, _, _ in rows)
+    print(f"\nBoxTimeline, {MOVES} page moves at {TERMINAL[0]}x{TERMINAL[1]}, pages of {PAGE} events\n")
+    print(f"{'events in the box':{label_width}}  {small_size:>12,}  {big_size:>12,}")
+    for label, key, fmt in rows:
+        print(f"{label:{label_width}}  {fmt.format(small[key]):>12}  {fmt.format(big[key]):>12}")
+    print()
+    ratios = ", ".join(
+        f"{name} {big[key] / small[key]:.2f}x"
+        for name, key in (("per row", "row_us"), ("per frame mean", "render_mean_ms"), ("p95", "render_p95_ms"))
+    )
+    print(f"render cost {big_size:,}/{small_size:,}: {ratios}  (target <= {TARGETS['ratio']}x)")
+    paint = max(small["first_paint_ms"], big["first_paint_ms"])
+    print(f"first paint after the page arrives: {paint:.1f} ms at worst  (target < {TARGETS['first_paint_ms']:.0f} ms)")
+    rss = max(small["rss_mb"], big["rss_mb"])
+    print(f"peak RSS: {rss:.1f} MB at worst  (target < {TARGETS['rss_mb']:.0f} MB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--measure", nargs=3, metavar=("ROOT", "URL", "BOX"), help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", type=int, nargs=2, default=SIZES, help="the two box sizes (default 1000 100000)")
+    args = parser.parse_args()
+    if args.measure:
+        root, url, box_id = args.measure
+        print(json.dumps(asyncio.run(measure(Path(root), url, box_id))))
+        return
+    results = {}
+    for size in args.sizes:
+        print(f"{size:,} events: building and measuring …", flush=True)
+        results[size] = run_size(size)
+    report(results)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+    main()
