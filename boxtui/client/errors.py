@@ -25,6 +25,8 @@ from typing import Any
 
 import httpx
 
+from boxtui.core.wire import STATUS_CODES
+
 __all__ = [
     "BoxError",
     "APIConnectionError",
@@ -45,21 +47,6 @@ __all__ = [
     "InternalServerError",
 ]
 
-#: The protocol's ``code`` for each status (PROTOCOL §1), used when a body is missing.
-DEFAULT_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    410: "gone",
-    412: "precondition_failed",
-    413: "request_entity_too_large",
-    415: "unsupported_media_type",
-    429: "too_many_requests",
-    500: "internal",
-}
 
 
 class BoxError(Exception):
@@ -186,7 +173,7 @@ def error_class(status: int) -> type[APIStatusError]:
 def error_from_response(response: httpx.Response) -> APIStatusError:
     """Build the matching :class:`APIStatusError` from an error response (body already read)."""
     status = response.status_code
-    code = DEFAULT_CODES.get(status, "internal" if status >= 500 else "error")
+    code = STATUS_CODES.get(status, "internal" if status >= 500 else "error")
     desc = response.reason_phrase or ""
     details: dict[str, str] = {}
     origin = "not_defined"

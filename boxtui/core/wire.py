@@ -137,6 +137,23 @@ class SecretStorage(WireModel):
     data: str
 
 
+#: The protocol's error ``code`` for each HTTP status (PROTOCOL §1).
+STATUS_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    410: "gone",
+    412: "precondition_failed",
+    413: "request_entity_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+    500: "internal",
+}
+
+
 class ErrorBody(BaseModel):
     """The protocol's error format (PROTOCOL §1)."""
 

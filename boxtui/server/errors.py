@@ -15,22 +15,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from boxtui.core.wire import STATUS_CODES
+
 log = logging.getLogger("boxtui.server")
 
-STATUS_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    410: "gone",
-    412: "precondition_failed",
-    413: "request_entity_too_large",
-    415: "unsupported_media_type",
-    429: "too_many_requests",
-    500: "internal",
-}
 
 
 class ApiError(Exception):
