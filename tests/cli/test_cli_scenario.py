@@ -129,3 +129,33 @@ def test_code_login_asks_for_the_mailed_code(server_url, server_data_dir, profil
     assert [e["text"] for e in events(phone, "Notes") if e["text"]] == ["first note"]
     wrong = phone.run("--server", server_url, "login", "--email", "ada3@example.org", "--code", "000000")
     assert wrong.code == 1 and wrong.err == "boxtui: wrong e-mail, password or code\n"
+
+
+def test_forward_import_email_saved_put_rm_and_rotate(server_url, profiles, tmp_path):
+    ada = profiles("ada4")
+    ada.ok("--server", server_url, "signup", "--email", "ada4@example.org", "--name", "Ada")
+    inbox = ada.ok("create-box", "Inbox").strip()
+    archive = ada.ok("create-box", "Archive").strip()
+    eml = tmp_path / "mail.eml"
+    eml.write_bytes(
+        b"From: Grace <grace@example.net>\nSubject: Hello\nContent-Type: multipart/mixed; boundary=B\n\n"
+        b"--B\nContent-Type: text/plain\n\nBody text\n--B\nContent-Type: application/pdf\n"
+        b'Content-Disposition: attachment; filename="a.pdf"\n\n%PDF-1\n--B--\n'
+    )
+    text_id, file_id = ada.ok("import-email", "Inbox", str(eml)).split()
+    [copy_id] = ada.ok("forward", text_id, "Archive").split()
+    copied = [e for e in events(ada, archive) if e["id"] == copy_id]
+    assert copied[0]["text"] == "From: Grace <grace@example.net>\nSubject: Hello\n\nBody text"
+    inbox_files = [e["file"]["name"] for e in events(ada, inbox) if e["file"]]
+    assert inbox_files == ["a.pdf"] and file_id
+
+    local = tmp_path / "notes.txt"
+    local.write_text("kept privately")
+    saved_id = ada.ok("saved", "put", str(local)).strip()
+    assert ada.ok("saved", "ls").split("\t")[:3] == [saved_id, "14", "notes.txt"]
+    ada.ok("saved", "rm", saved_id)
+    assert ada.ok("saved", "ls") == ""
+
+    first = ada.ok("invite", "Inbox").strip()
+    rotated = ada.ok("invite", "Inbox", "--rotate").strip()
+    assert rotated != first and ada.ok("invite", inbox).strip() == rotated
