@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from boxtui import __version__
 from boxtui.server.db import make_engine, make_sessionmaker
 from boxtui.server.errors import install_error_handlers
+from boxtui.server.files.blobs import BlobStore
 from boxtui.server.migrate import upgrade_to_head
 from boxtui.server.settings import ServerSettings
 
@@ -23,6 +24,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     async def lifespan(app: FastAPI):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         settings.blob_dir.mkdir(parents=True, exist_ok=True)
+        if removed := BlobStore(settings.blob_dir).clear_staging():
+            log.info("removed %d half-written upload(s) left by an earlier stop", removed)
         engine = make_engine(settings.resolved_database_url)
         await upgrade_to_head(engine)
         app.state.engine = engine

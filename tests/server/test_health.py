@@ -17,3 +17,14 @@ async def test_openapi_is_served(http):
     response = await http.get("/openapi.json")
     assert response.status_code == 200
     assert response.json()["info"]["title"] == "boxtui"
+
+
+async def test_startup_clears_half_written_uploads(tmp_path):
+    from tests.conftest import _running, make_settings
+
+    settings = make_settings(tmp_path / "data")
+    leftover = settings.blob_dir / ".staging" / "crashed.part"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"half an upload")
+    async for _app in _running(settings):
+        assert not leftover.exists()

@@ -31,6 +31,14 @@ class BlobStore:
             raise ValueError(f"not a blob id: {file_id!r}")
         return self.root / file_id[:2] / file_id
 
+    def clear_staging(self) -> int:
+        """Remove uploads a crash left half-written; called once at startup."""
+        removed = 0
+        for leftover in (self.root / ".staging").glob("*.part"):
+            leftover.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
     async def stage(self) -> StagedBlob:
         """A new, empty staging file to stream an upload into."""
         staging = self.root / ".staging"
