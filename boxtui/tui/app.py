@@ -146,7 +146,7 @@ class BoxApp(App[int]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(binding_rows(self.binding_sections, self._keymap)))
+            self.push_screen(HelpScreen(binding_rows(self.binding_sections, self._keymap, self.get_key_display)))
 
     def action_settings(self) -> None:
         if not isinstance(self.screen, SettingsScreen):

@@ -7,12 +7,11 @@ overrides to :meth:`textual.app.App.set_keymap`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
-from textual.keys import format_key
 
 
 @dataclass(frozen=True)
@@ -58,17 +57,21 @@ def clean_overrides(overrides: Mapping[str, str], known: set[str]) -> tuple[dict
 
 
 def binding_rows(
-    sections: Iterable[tuple[str, type[DOMNode]]], keymap: Mapping[str, str]
+    sections: Iterable[tuple[str, type[DOMNode]]],
+    keymap: Mapping[str, str],
+    key_display: Callable[[Binding], str],
 ) -> list[BindingRow]:
-    """Rows for every binding of ``sections``, with the user's overrides applied."""
+    """Rows for every binding of ``sections``, with the user's overrides applied.
+
+    ``key_display`` is :meth:`textual.app.App.get_key_display`, so keys read as in the footer.
+    """
     rows: list[BindingRow] = []
     for section, owner in sections:
         for binding in bindings_of(owner):
             if not binding.description and not binding.id:
                 continue
             if binding.id and binding.id in keymap:
-                shown = ", ".join(format_key(k.strip()) for k in keymap[binding.id].split(","))
-            else:
-                shown = binding.key_display or ", ".join(format_key(k.strip()) for k in binding.key.split(","))
+                binding = binding.with_key(keymap[binding.id], key_display=None)
+            shown = ", ".join(key_display(binding.with_key(key.strip())) for key in binding.key.split(","))
             rows.append(BindingRow(section, binding.id or "", shown, binding.description or binding.action))
     return rows

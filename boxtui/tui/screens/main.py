@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
@@ -239,7 +239,9 @@ class MainScreen(Screen):
             with self.app.suspend():
                 subprocess.run([*shlex.split(editor), str(path)], check=False)
             self.composer.text = path.read_text(encoding="utf-8").rstrip("\n")
-        except Exception as exc:  # noqa: BLE001 - e.g. no terminal to hand over, editor missing
+        except SuspendNotSupported:
+            self.notify("This terminal cannot be handed over to an editor.", severity="warning")
+        except Exception as exc:  # noqa: BLE001 - e.g. the editor is missing
             notify_error(self, "Cannot open the editor", exc)
         finally:
             path.unlink(missing_ok=True)
