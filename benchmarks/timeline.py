@@ -2,11 +2,11 @@
 
 For each size the script
 
-1. builds the box: the real server in-process signs Ada up and creates the box (real
-   keys), then the events are written straight into its SQLite database through the
-   server's own ORM model (``EventRow``), each a real ``msg.text`` sealed to the box key
-   with ``boxtui.crypto`` (300 distinct texts, reused; some long enough to wrap);
-2. starts a real ``boxtui serve`` process on that database;
+1. starts a real ``boxtui serve`` process (the app's own local-server starter);
+2. builds the box: Ada signs up and creates the box through it (real keys), then the
+   events are written straight into its SQLite database through the server's own ORM
+   model (``EventRow``), each a real ``msg.text`` sealed to the box key with
+   ``boxtui.crypto`` (300 distinct texts, reused; some long enough to wrap);
 3. in a fresh process (so peak memory is the app's alone) resumes Ada's session with the
    real messenger and runs the real ``BoxTimeline`` in ``App.run_test()``, loading pages
    the way the main screen does (tail page first, then ``LoadOlder`` → ``timeline_page(
@@ -36,7 +36,6 @@ import os
 import random
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,6 +49,7 @@ import httpx
 
 from boxtui.client import BoxClient
 from boxtui.core.encoding import b64u_encode
+from boxtui.messenger.embedded import ensure_local_server, stop_local_server
 from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.profile import Profile
 
@@ -60,12 +60,6 @@ TERMINAL = (120, 40)
 PASSWORD = "benchmark password"
 DISTINCT_TEXTS = 300
 TARGETS = {"ratio": 1.2, "first_paint_ms": 300.0, "rss_mb": 200.0}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --------------------------------------------------------------------- building
@@ -80,29 +74,27 @@ def sample_texts(rng: random.Random) -> list[str]:
     return texts
 
 
-async def build(size: int, root: Path, base_url: str) -> str:
-    """Sign up, create the box, bulk-write ``size - 1`` real encrypted messages; return the box id."""
+async def build(size: int, profile: Profile, base_url: str) -> str:
+    """Sign Ada up and create the box through the server, then bulk-write ``size - 1``
+    real encrypted messages into its database; return the box id."""
     from sqlalchemy import insert, select, update
 
     from boxtui.crypto import seal_text
-    from boxtui.server.app import create_app
+    import boxtui.server.models  # noqa: F401 - every table, for the foreign keys
     from boxtui.server.boxes.models import BoxRow
+    from boxtui.server.db import make_engine, make_sessionmaker
     from boxtui.server.events.models import EventRow
     from boxtui.server.settings import ServerSettings
 
-    settings = ServerSettings(data_dir=root / "server", argon2_time_cost=1, argon2_memory_kib=8192)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        async with BoxClient(base_url, transport=httpx.ASGITransport(app=app)) as client:
-            ada = await Messenger.signup(
-                client, Profile.load(root / "ada"), "ada@example.org", PASSWORD, "Ada", opslimit=1, memlimit=8192
-            )
-            box = await ada.create_box("Benchmark")
-            public = ada.box_public_key(box.id)
-        rng = random.Random(size)
-        sealed = [seal_text(text, public) for text in sample_texts(rng)]
-        public_b64 = b64u_encode(public)
-        async with app.state.sessionmaker() as db:
+    async with BoxClient(base_url) as client:
+        ada = await Messenger.signup(client, profile, "ada@example.org", PASSWORD, "Ada", opslimit=1, memlimit=8192)
+        box = await ada.create_box("Benchmark")
+        public = ada.box_public_key(box.id)
+    sealed = [seal_text(text, public) for text in sample_texts(random.Random(size))]
+    public_b64 = b64u_encode(public)
+    engine = make_engine(ServerSettings(data_dir=profile.server_data_dir).resolved_database_url)
+    try:
+        async with make_sessionmaker(engine)() as db:
             create = (await db.execute(select(EventRow).where(EventRow.box_id == box.id))).scalar_one()
             start = create.created_at - timedelta(minutes=3 * size)
             await db.execute(update(EventRow).where(EventRow.id == create.id).values(created_at=start))
@@ -126,6 +118,8 @@ async def build(size: int, root: Path, base_url: str) -> str:
             last = (await db.execute(select(EventRow.seq).order_by(EventRow.seq.desc()).limit(1))).scalar_one()
             await db.execute(update(BoxRow).where(BoxRow.id == box.id).values(last_event_seq=last))
             await db.commit()
+    finally:
+        await engine.dispose()
     return box.id
 
 
@@ -210,9 +204,9 @@ async def measure(root: Path, base_url: str, box_id: str) -> dict:
         return {
             "first_paint_ms": first_paint * 1000,
             "first_fetch_ms": (fetched - start) * 1000,
-            "render_mean_ms": statistics.fmean(render_ms),
+            "render_median_ms": statistics.median(render_ms),
             "render_p95_ms": statistics.quantiles(render_ms, n=20)[-1],
-            "row_us": 1000 * sum(render_ms) / max(1, sum(rows_drawn)),
+            "row_us": statistics.median(1000 * ms / rows for ms, rows in zip(render_ms, rows_drawn) if rows),
             "rows_per_frame": statistics.fmean(rows_drawn),
             "frame_mean_ms": statistics.fmean(frame_ms),
             "frame_p95_ms": statistics.quantiles(frame_ms, n=20)[-1],
@@ -229,42 +223,24 @@ async def measure(root: Path, base_url: str, box_id: str) -> dict:
 
 def run_size(size: int) -> dict:
     root = Path(tempfile.mkdtemp(prefix=f"boxtui-bench-{size}-"))
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
+    profile = Profile.load(root / "ada")
     try:
+        base_url = ensure_local_server(profile)  # a real ``boxtui serve`` process
         began = time.perf_counter()
-        box_id = asyncio.run(build(size, root, base_url))
+        box_id = asyncio.run(build(size, profile, base_url))
         build_seconds = time.perf_counter() - began
-        server = subprocess.Popen(
-            [sys.executable, "-m", "boxtui", "serve", "--data-dir", str(root / "server"), "--port", str(port),
-             "--log-level", "warning"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        child = subprocess.run(
+            [sys.executable, __file__, "--measure", str(root), base_url, box_id],
+            capture_output=True,
+            text=True,
         )
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start")
-                time.sleep(0.1)
-            child = subprocess.run(
-                [sys.executable, __file__, "--measure", str(root), base_url, box_id],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-        finally:
-            server.terminate()
-            server.wait(10)
+        if child.returncode:
+            raise RuntimeError(f"measuring failed:\n{child.stderr}")
         result = json.loads(child.stdout.strip().splitlines()[-1])
         result["build_s"] = build_seconds
         return result
     finally:
+        stop_local_server(profile)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -273,10 +249,10 @@ def report(results: dict[int, dict]) -> None:
     rows = [
         ("newest page: fetch + decrypt (ms)", "first_fetch_ms", "{:.1f}"),
         ("first paint after the page arrives (ms)", "first_paint_ms", "{:.1f}"),
-        ("render per frame, mean (ms)", "render_mean_ms", "{:.3f}"),
+        ("render per frame, median (ms)", "render_median_ms", "{:.3f}"),
         ("render per frame, p95 (ms)", "render_p95_ms", "{:.3f}"),
         ("rows drawn per frame, mean", "rows_per_frame", "{:.1f}"),
-        ("render per row drawn (µs)", "row_us", "{:.1f}"),
+        ("render per row drawn, median (µs)", "row_us", "{:.1f}"),
         ("key to painted frame, mean (ms)", "frame_mean_ms", "{:.1f}"),
         ("key to painted frame, p95 (ms)", "frame_p95_ms", "{:.1f}"),
         ("events loaded at the end", "loaded_events", "{:,}"),
@@ -294,7 +270,7 @@ def report(results: dict[int, dict]) -> None:
     print()
     ratios = ", ".join(
         f"{name} {big[key] / small[key]:.2f}x"
-        for name, key in (("per row", "row_us"), ("per frame mean", "render_mean_ms"), ("p95", "render_p95_ms"))
+        for name, key in (("per row", "row_us"), ("per frame median", "render_median_ms"), ("p95", "render_p95_ms"))
     )
     print(f"render cost {big_size:,}/{small_size:,}: {ratios}  (target <= {TARGETS['ratio']}x)")
     paint = max(small["first_paint_ms"], big["first_paint_ms"])
