@@ -162,3 +162,43 @@ async def test_new_device_reads_boxes_from_backup(user, device):
     again = await Messenger.resume(client, ada.profile, PASSWORD, **CHEAP_KDF)
     assert again.keystore.box_secret_key(second.id) is not None
     assert (await ada.client.keys.secret_storage_get()).version >= 3
+
+
+async def test_two_live_devices_merge_each_others_box_keys(user, device):
+    ada = await user("ada")
+    client, profile = device("ada-2")
+    other = Messenger(client, None, profile, **CHEAP_KDF)
+    await other.login_password("ada@example.org", PASSWORD)
+    x = await ada.create_box("X")
+    y = await other.create_box("Y")  # merges X from the backup before uploading
+    assert other.keystore.box_secret_key(x.id) is not None
+    z = await ada.create_box("Z")  # merges Y the same way
+    assert ada.keystore.box_secret_key(y.id) is not None
+    backup = await ada.client.keys.secret_storage_get()
+    assert backup.data == ada.keystore.path.read_text()
+    await other.sync_keys()
+    assert {b for b in (x.id, y.id, z.id) if other.keystore.box_secret_key(b)} == {x.id, y.id, z.id}
+
+
+async def test_backup_race_gets_412_then_merges_and_retries(user, device, monkeypatch):
+    ada = await user("ada")
+    client, profile = device("ada-2")
+    other = Messenger(client, None, profile, **CHEAP_KDF)
+    await other.login_password("ada@example.org", PASSWORD)
+    real_get = ada.client.keys.secret_storage_get
+    raced, reads = [], []
+
+    async def get_then_other_device_writes():
+        answer = await real_get()
+        reads.append(answer.version)
+        if not raced:  # the other device backs up between ada's read and ada's write
+            raced.append(await other.create_box("Raced"))
+        return answer
+
+    monkeypatch.setattr(ada.client.keys, "secret_storage_get", get_then_other_device_writes)
+    mine = await ada.create_box("Mine")
+    assert len(reads) == 2 and reads[1] > reads[0]  # the first write got 412, the retry re-read
+    assert ada.keystore.box_secret_key(raced[0].id) is not None  # and merged before writing
+    monkeypatch.undo()
+    await other.sync_keys()
+    assert other.keystore.box_secret_key(mine.id) is not None
