@@ -159,3 +159,18 @@ def test_forward_import_email_saved_put_rm_and_rotate(server_url, profiles, tmp_
     first = ada.ok("invite", "Inbox").strip()
     rotated = ada.ok("invite", "Inbox", "--rotate").strip()
     assert rotated != first and ada.ok("invite", inbox).strip() == rotated
+
+
+def test_without_a_server_the_cli_starts_and_reuses_a_local_one(profiles):
+    from boxtui.messenger.embedded import stop_local_server
+    from boxtui.messenger.profile import Profile as UserProfile
+
+    solo = profiles("solo")
+    try:
+        first = solo.run("signup", "--email", "solo@example.org", "--name", "Solo")
+        assert first.code == 0, first.err
+        assert first.err.startswith("boxtui: started a local server at http://127.0.0.1:")
+        assert solo.ok("create-box", "Alone").strip()
+        assert [line.split("\t")[2] for line in solo.ok("boxes").splitlines()] == ["Alone"]
+    finally:
+        assert stop_local_server(UserProfile.load(solo.home))
