@@ -178,7 +178,7 @@ def _query_int(request: Request, name: str, default: int, maximum: int | None = 
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise BadRequest(f"{name} must be a non-negative integer", {name: "malformed"}, origin="query")
     value = int(raw)
     if maximum is not None and value > maximum:

@@ -13,7 +13,9 @@ import asyncio
 import hashlib
 import hmac
 import re
+import logging
 import secrets
+import smtplib
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -28,11 +30,13 @@ from boxtui.core.timefmt import format_time, utcnow
 from boxtui.server.auth import repository
 from boxtui.server.auth.deps import Caller, as_aware, hash_token
 from boxtui.server.auth.models import AuthSessionRow, IdentityRow, LoginCodeRow, LoginFailureRow
-from boxtui.server.errors import BadRequest, Conflict, TooManyRequests, Unauthorized
+from boxtui.server.errors import ApiError, BadRequest, Conflict, TooManyRequests, Unauthorized
 from boxtui.server.identities import repository as identities
 from boxtui.server.identities.service import own_identity
 from boxtui.server.mailer import send_login_code
 from boxtui.server.settings import ServerSettings
+
+log = logging.getLogger("boxtui.server.auth")
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
@@ -122,7 +126,11 @@ async def request_code(db: AsyncSession, settings: ServerSettings, email: str) -
     row.code_hash = _code_hash(row.id, code)
     db.add(row)
     await db.commit()
-    await send_login_code(settings, email, code)
+    try:
+        await send_login_code(settings, email, code)
+    except (OSError, smtplib.SMTPException) as exc:
+        log.error("could not send the login code to %s: %s", email, exc)
+        raise ApiError("the login code could not be sent; try again later") from None
 
 
 async def _fail(db: AsyncSession, email: str, client_addr: str, desc: str = "wrong e-mail or credentials") -> Unauthorized:

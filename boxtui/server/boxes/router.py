@@ -11,6 +11,7 @@ from boxtui.server.auth.deps import Caller, Page, acr1, acr2, get_page, parse_bo
 from boxtui.server.boxes import service
 from boxtui.server.boxes.schemas import CreateBoxBody, DeleteBoxBody
 from boxtui.server.db import get_db
+from boxtui.server.files.service import delete_orphan_blobs
 
 router = APIRouter(prefix="/boxes", tags=["boxes"])
 
@@ -51,8 +52,6 @@ async def delete_box(box_id: str, request: Request, caller: Caller = Depends(acr
     if hub is not None:
         await hub.publish(members, {"type": "box.delete", "object": {"id": box_id}})
     if file_ids:
-        from boxtui.server.files.service import delete_orphan_blobs
-
         await delete_orphan_blobs(db, request.app.state.settings, file_ids)
     return Response(status_code=204)
 

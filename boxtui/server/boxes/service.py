@@ -93,28 +93,32 @@ async def create_box(db: AsyncSession, caller: Caller, body: CreateBoxBody) -> B
     return box
 
 
-async def box_view(db: AsyncSession, box: BoxRow, viewer_id: str, unread: int | None = None) -> dict[str, Any]:
-    """The box view for ``viewer_id`` (PROTOCOL §3)."""
-    if unread is None:
-        membership = await repository.membership(db, box.id, viewer_id)
-        unread = membership.unread_count if membership is not None and membership.active else 0
-    last_event = None
-    if box.last_event_seq is not None:
-        rows = await events_repo.by_seqs(db, [box.last_event_seq])
-        if box.last_event_seq in rows:
-            last_event = await events_service.render_event(db, rows[box.last_event_seq], viewer_id)
-    creator = await identities.get(db, box.creator_id)
-    return {
-        "id": box.id,
-        "server_created_at": format_time(box.created_at),
-        "public_key": box.public_key,
-        "title": box.title,
-        "lifecycle": box.lifecycle,
-        "access_mode": box.access_mode,
-        "creator": identity_view(creator, viewer_id, box.creator_id),
-        "last_event": last_event,
-        "events_count": unread,
-    }
+async def box_views(db: AsyncSession, boxes: list[tuple[BoxRow, int]], viewer_id: str) -> list[dict[str, Any]]:
+    """Box views (PROTOCOL §3) of ``(box, unread count)`` pairs, as ``viewer_id`` sees them."""
+    last_rows = await events_repo.by_seqs(db, (box.last_event_seq for box, _ in boxes))
+    ordered = list(last_rows.values())
+    last_views = dict(zip((row.seq for row in ordered), await events_service.render_events(db, ordered, viewer_id)))
+    creators = await identities.many(db, (box.creator_id for box, _ in boxes))
+    return [
+        {
+            "id": box.id,
+            "server_created_at": format_time(box.created_at),
+            "public_key": box.public_key,
+            "title": box.title,
+            "lifecycle": box.lifecycle,
+            "access_mode": box.access_mode,
+            "creator": identity_view(creators[box.creator_id], viewer_id, box.creator_id),
+            "last_event": last_views.get(box.last_event_seq),
+            "events_count": unread,
+        }
+        for box, unread in boxes
+    ]
+
+
+async def box_view(db: AsyncSession, box: BoxRow, viewer_id: str) -> dict[str, Any]:
+    membership = await repository.membership(db, box.id, viewer_id)
+    unread = membership.unread_count if membership is not None and membership.active else 0
+    return (await box_views(db, [(box, unread)], viewer_id))[0]
 
 
 async def get_box(db: AsyncSession, caller: Caller, box_id: str) -> dict[str, Any]:
@@ -122,8 +126,7 @@ async def get_box(db: AsyncSession, caller: Caller, box_id: str) -> dict[str, An
 
 
 async def joined_boxes(db: AsyncSession, caller: Caller, page: Page) -> list[dict[str, Any]]:
-    rows = await repository.joined_boxes(db, caller.id, page.offset, page.limit)
-    return [await box_view(db, box, caller.id, unread) for box, unread in rows]
+    return await box_views(db, await repository.joined_boxes(db, caller.id, page.offset, page.limit), caller.id)
 
 
 async def count_joined(db: AsyncSession, caller: Caller) -> int:

@@ -15,7 +15,8 @@ MAX_SHARE_TARGETS = 100
 
 
 class EventBody(StrictBody):
-    type: str = Field(min_length=1, max_length=32)
+    #: Checked against the known types by the service (unknown → ``type: malformed``).
+    type: str
     content: dict[str, Any] | None = None
     referrer_id: str | None = None
     extra: dict[str, Any] | None = None

@@ -44,6 +44,7 @@ from boxtui.server.events import repository
 from boxtui.server.events.models import EventRow
 from boxtui.server.events.schemas import AccessAddContent, AccessModeContent, BatchBody, EditContent, EventBody, LifecycleContent, ShareBody, TextContent
 from boxtui.server.boxes.schemas import MAX_SHARE_FIELD, KeyShare
+from boxtui.server.files.service import delete_orphan_blobs
 from boxtui.server.identities import repository as identities
 from boxtui.server.identities.service import identity_view
 from boxtui.server.keys import repository as keys_repo
@@ -125,7 +126,7 @@ async def _referred_event(db: AsyncSession, box: BoxRow, referrer_id: str) -> Ev
 
 @dataclass
 class _RenderContext:
-    viewer_id: str
+    viewer_id: str | None
     identities: dict[str, IdentityRow]
     admins: dict[str, str]
     saved: set[str] = field(default_factory=set)
@@ -145,12 +146,18 @@ def _kicker_id(row: EventRow) -> str | None:
     return None
 
 
-async def _context(db: AsyncSession, rows: Sequence[EventRow], viewer_id: str) -> _RenderContext:
-    people = {r.sender_id for r in rows} | {r.deleted_by_id for r in rows if r.deleted_by_id}
-    people |= {k for k in map(_kicker_id, rows) if k}
+def _people(row: EventRow) -> set[str]:
+    """Identities shown in ``row``'s view."""
+    return {i for i in (row.sender_id, row.deleted_by_id, _kicker_id(row)) if i}
+
+
+async def _context(db: AsyncSession, rows: Sequence[EventRow], viewer_id: str | None) -> _RenderContext:
+    people = set().union(*map(_people, rows))
     boxes = {r.box_id for r in rows}
     admins = {box_id: box.creator_id for box_id in boxes if (box := await boxes_repo.get_box(db, box_id)) is not None}
-    saved = await repository.saved_file_ids(db, viewer_id, (r.file_id for r in rows if r.type == "msg.file"))
+    saved = set()
+    if viewer_id is not None:
+        saved = await repository.saved_file_ids(db, viewer_id, (r.file_id for r in rows if r.type == "msg.file"))
     return _RenderContext(viewer_id=viewer_id, identities=await identities.many(db, people), admins=admins, saved=saved)
 
 
@@ -180,15 +187,18 @@ def _view(row: EventRow, ctx: _RenderContext) -> dict[str, Any]:
     return view
 
 
-async def render_events(db: AsyncSession, rows: Sequence[EventRow], viewer_id: str) -> list[dict[str, Any]]:
-    """Event views as ``viewer_id`` sees them (folded, ``is_saved``, privacy rule)."""
+async def render_events(db: AsyncSession, rows: Sequence[EventRow], viewer_id: str | None) -> list[dict[str, Any]]:
+    """Event views as ``viewer_id`` sees them (folded, ``is_saved``, privacy rule).
+
+    ``viewer_id=None`` renders the view of a member who is neither admin nor shown.
+    """
     if not rows:
         return []
     ctx = await _context(db, rows, viewer_id)
     return [_view(row, ctx) for row in rows]
 
 
-async def render_event(db: AsyncSession, row: EventRow, viewer_id: str) -> dict[str, Any]:
+async def render_event(db: AsyncSession, row: EventRow, viewer_id: str | None) -> dict[str, Any]:
     return (await render_events(db, [row], viewer_id))[0]
 
 
@@ -200,15 +210,23 @@ async def audience(db: AsyncSession, row: EventRow, admin_id: str) -> set[str]:
 
 
 async def publish_events(hub, db: AsyncSession, rows: Iterable[EventRow]) -> None:
-    """Send ``event.new`` for each committed row to its audience, rendered per recipient."""
+    """Send ``event.new`` for each committed row to its audience, rendered per recipient.
+
+    Members who are neither the admin nor shown in the event (and have no ``is_saved``
+    of their own to see) share one rendering.
+    """
     if hub is None:
         return
     for row in rows:
         box = await boxes_repo.get_box(db, row.box_id)
         if box is None:
             continue
-        for recipient in sorted(await audience(db, row, box.creator_id)):
+        recipients = await audience(db, row, box.creator_id)
+        personal = {r for r in recipients if r == box.creator_id or r in _people(row) or row.type == "msg.file"}
+        for recipient in sorted(personal):
             await hub.publish([recipient], {"type": "event.new", "object": await render_event(db, row, recipient)})
+        if others := recipients - personal:
+            await hub.publish(sorted(others), {"type": "event.new", "object": await render_event(db, row, None)})
 
 
 async def publish_notifications(hub, notifications: Iterable[tuple[str, dict[str, Any]]]) -> None:
@@ -332,7 +350,7 @@ async def post_event(db: AsyncSession, caller: Caller, box_id: str, body: EventB
     type_ = ALIASES.get(body.type, body.type)
     body = body.model_copy(update={"type": type_})
     if type_ in SERVER_ONLY_TYPES or type_ not in _POSTERS:
-        raise BadRequest(f"events of type {body.type!r} cannot be posted here", {"type": "malformed"}, origin="body")
+        raise BadRequest(f"events of type {body.type[:40]!r} cannot be posted here", {"type": "malformed"}, origin="body")
     if type_ == "member.join":
         return await _join(db, caller, box_id, body)
     box = await boxes_service.require_member(db, box_id, caller)
@@ -641,6 +659,4 @@ async def after_commit(request_app, db: AsyncSession, outcome: Outcome) -> None:
     await publish_events(hub, db, outcome.published)
     await publish_notifications(hub, outcome.notifications)
     if outcome.orphan_file_ids:
-        from boxtui.server.files.service import delete_orphan_blobs
-
         await delete_orphan_blobs(db, request_app.state.settings, outcome.orphan_file_ids)
