@@ -1,4 +1,5 @@
-"""A box history made through the real server, for the timeline tests and snapshots.
+"""A box history made through the real server, and a bare app to show it in, for the
+timeline tests and snapshots.
 
 :func:`seed_history` runs the real server in-process (SQLite), signs up three people
 with the real messenger (real keys, real encryption), and makes one box go through
@@ -16,6 +17,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
+from textual import on
+from textual.app import App, ComposeResult
 
 from boxtui.client import BoxClient
 from boxtui.core.timefmt import format_time
@@ -24,6 +27,7 @@ from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.models import TimelineEntry
 from boxtui.messenger.profile import Profile
 from boxtui.server.app import create_app
+from boxtui.tui.widgets.timeline import BoxTimeline
 from tests.conftest import PASSWORD, make_settings
 
 #: Loopback, so invitation links may be plain http (the transport never dials it).
@@ -35,6 +39,29 @@ LONG_TEXT = (
 )
 FILE_NAME = "report-2026.pdf"
 FILE_SIZE = 123_456
+
+
+class TimelineHost(App):
+    """A bare app holding one timeline; records what the timeline posts."""
+
+    def __init__(self, **timeline_options) -> None:
+        super().__init__()
+        self.timeline_options = {"timezone": timezone.utc, **timeline_options}
+        self.load_requests: list[str] = []
+        self.actions: list[tuple[str, str]] = []
+
+    def compose(self) -> ComposeResult:
+        yield BoxTimeline(**self.timeline_options)
+
+    def on_mount(self) -> None:
+        self.query_one(BoxTimeline).focus()
+
+    def on_box_timeline_load_older(self, message: BoxTimeline.LoadOlder) -> None:
+        self.load_requests.append(message.before_event_id)
+
+    @on(BoxTimeline.EntryAction)
+    def record_action(self, message: BoxTimeline.EntryAction) -> None:
+        self.actions.append((type(message).__name__, message.entry.event.id))
 
 
 @dataclasses.dataclass
