@@ -9,11 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,52 +18,16 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from tests.server.helpers import User, create_box, invite, join, post_text, signup_login
+from tests.server.helpers import User, create_box, invite, join, post_text, serve_process, signup_login
 
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[dict[str, Any]]:
     data_dir = tmp_path_factory.mktemp("server") / "data"
-    port = _free_port()
-    env = {**os.environ, "BOXTUI_ARGON2_TIME_COST": "1", "BOXTUI_ARGON2_MEMORY_KIB": "8192", "BOXTUI_WS_PING_SECONDS": "5"}
-    log_path = data_dir.parent / "server.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "boxtui", "serve", "--port", str(port), "--data-dir", str(data_dir), "--log-level", "warning"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the server exited with {process.returncode}:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the server did not answer /healthz within 30 s:\n{log_path.read_text()}")
-            time.sleep(0.1)
-        yield {"base_url": base_url, "ws_url": f"ws://127.0.0.1:{port}", "outbox": data_dir / "outbox", "log": log_path}
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with serve_process(data_dir, env={"BOXTUI_WS_PING_SECONDS": "5"}) as url:
+        yield {"base_url": url, "ws_url": url.replace("http://", "ws://"), "outbox": data_dir / "outbox", "log": data_dir.parent / "server.log"}
 
 
 async def _next(ws: ClientConnection, match: Callable[[dict[str, Any]], bool], timeout: float = 5) -> dict[str, Any]:

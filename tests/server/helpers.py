@@ -6,7 +6,13 @@ and asserts the status it expects, so a test reads as the protocol story it tell
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,3 +165,53 @@ async def box_with_member(http: httpx.AsyncClient) -> tuple[User, User, dict[str
     await invite(http, alice, box["id"], bob.email)
     await join(http, bob, box["id"])
     return alice, bob, box
+
+
+#: Cheap password hashing for a server started by tests.
+FAST_SERVER_ENV = {"BOXTUI_ARGON2_TIME_COST": "1", "BOXTUI_ARGON2_MEMORY_KIB": "8192"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve_process(data_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 30) -> Iterator[str]:
+    """``python -m boxtui serve`` on a free loopback port until the block ends; yields its URL.
+
+    The process gets this environment without ``BOXTUI_*`` settings, plus
+    :data:`FAST_SERVER_ENV` and ``env``; its output goes to ``data_dir/../server.log``.
+    """
+    import pytest
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = data_dir.parent / "server.log"
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BOXTUI_")}
+    command = [sys.executable, "-m", "boxtui", "serve", "--port", str(port), "--data-dir", str(data_dir), "--log-level", "warning", *args]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**clean, **FAST_SERVER_ENV, **(env or {})})
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"boxtui serve exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"boxtui serve did not answer /healthz within {timeout} s:\n{log_path.read_text()[-4000:]}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -7,8 +7,11 @@ import hashlib
 import os
 import uuid
 
+from sqlalchemy import func, select
+
 from boxtui.core.encoding import b64u_encode
-from tests.server.helpers import assert_error, batch, ciphertext, create_box, invite, join, post_event, post_text, random_key, rule, signup_login
+from boxtui.server.models import BoxKeyShareRow, CryptoActionRow, EventRow, MembershipRow
+from tests.server.helpers import assert_error, batch, ciphertext, create_box, invite, join, post_event, post_text, random_key, rule, signup_login, upload_file
 
 
 def key_share() -> dict[str, str]:
@@ -195,10 +198,13 @@ async def test_accesses_admin_only_newest_first(http):
 async def test_delete_box(http):
     alice = await signup_login(http, "alice@example.com")
     bob = await signup_login(http, "bob@example.com")
-    box = await create_box(http, alice)
+    await http.patch(f"/identities/{bob.id}", json={"public_key": random_key()}, headers=bob.headers)
+    box = await create_box(http, alice, key_share=key_share())
     await invite(http, alice, box["id"], bob.email)
     await join(http, bob, box["id"])
     await post_text(http, bob, box["id"])
+    await post_event(http, alice, box["id"], {"type": "state.key_share", "extra": key_share()})  # a crypto action for Bob
+    file_event = await upload_file(http, bob, box["id"], b"blob")
     url = f"/boxes/{box['id']}"
     assert_error(await http.request("DELETE", url, json={"user_confirmation": "delete"}, headers=bob.headers), 403)
     assert_error(await http.request("DELETE", url, json={"user_confirmation": "yes"}, headers=alice.headers), 400, user_confirmation="invalid")
@@ -209,3 +215,10 @@ async def test_delete_box(http):
     assert_error(await http.get(url, headers=alice.headers), 403, reason="no_access")
     assert (await http.get("/boxes/joined", headers=bob.headers)).json() == []
     assert_error(await http.get(f"/boxes/{box['id']}/events", headers=bob.headers), 403)
+    assert (await http.get("/crypto/actions", headers=bob.headers)).json() == []
+    assert (await http.get(f"/encrypted-files/{file_event['content']['encrypted_file_id']}", headers=bob.headers)).status_code == 404
+    # Nothing of the box is left in the database.
+    async with http._transport.app.state.sessionmaker() as db:
+        for model in (EventRow, MembershipRow, BoxKeyShareRow, CryptoActionRow):
+            count = await db.scalar(select(func.count()).select_from(model).where(model.box_id == box["id"]))
+            assert count == 0, model.__name__

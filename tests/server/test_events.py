@@ -269,7 +269,7 @@ async def test_key_share_replaces_shares_and_queues_crypto_actions(http):
     url = f"/boxes/{box['id']}/events"
     await post_event(http, alice, box["id"], {"type": "state.key_share", "extra": first})
     event = await post_event(http, alice, box["id"], {"type": "state.key_share", "extra": second})
-    assert event["type"] == "state.key_share" and event["content"] is None
+    assert event["type"] == "state.key_share" and event["content"] is None and event["extra"] == second
     assert (await http.get(f"/box-key-shares/{first['other_share_hash']}", headers=bob.headers)).status_code == 404
     assert (await http.get(f"/box-key-shares/{second['other_share_hash']}", headers=bob.headers)).json()["share"] == second["misakey_share"]
     bob_actions = (await http.get("/crypto/actions", headers=bob.headers)).json()

@@ -32,6 +32,7 @@ async def test_patch_rules(http):
     assert_error(await http.patch(f"/identities/{alice.id}", json={"display_name": ""}, headers=alice.headers), 400, display_name="invalid")
     assert_error(await http.patch(f"/identities/{alice.id}", json={"display_name": None}, headers=alice.headers), 400)
     assert_error(await http.patch(f"/identities/{alice.id}", json={"email": "x@example.com"}, headers=alice.headers), 400, email="invalid")
+    assert_error(await http.patch(f"/identities/{alice.id}", json={"avatar_url": "javascript:alert(1)"}, headers=alice.headers), 400, avatar_url="invalid")
 
 
 async def test_pubkey_lookup(http):

@@ -182,7 +182,7 @@ def _view(row: EventRow, ctx: _RenderContext) -> dict[str, Any]:
     view["content"] = content
     if row.type == "msg.file":
         view["is_saved"] = row.file_id in ctx.saved
-    if row.type == "access.add" and row.extra:
+    if row.type in ("access.add", "state.key_share") and row.extra:
         view["extra"] = row.extra
     return view
 

@@ -61,6 +61,13 @@ class IdentityPatch(BaseModel):
     avatar_url: str | None = Field(default=None, max_length=2048)
     public_key: str | None = None
 
+    @field_validator("avatar_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("avatar_url must be an http(s) URL")
+        return value
+
     @field_validator("public_key")
     @classmethod
     def _key(cls, value: str | None) -> str | None:
