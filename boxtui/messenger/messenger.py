@@ -151,7 +151,7 @@ class Messenger:
             info = await client.auth.session()
         except Unauthorized:
             profile.clear_session()
-            raise NotLoggedIn("the saved session has expired: log in again") from None
+            raise NotLoggedIn("the saved session has expired") from None
         messenger.identity = info.identity
         messenger.acr = info.acr
         if password is not None:
