@@ -82,7 +82,7 @@ class Result:
 
 
 @dataclass
-class Profile:
+class UserHome:
     """One user's ``BOXTUI_HOME`` on this machine: ``run("send", box, "hi")``."""
 
     home: Path
@@ -120,9 +120,9 @@ class Profile:
 
 @pytest.fixture
 def profiles(tmp_path) -> callable:
-    def make(name: str) -> Profile:
+    def make(name: str) -> UserHome:
         home = tmp_path / name
         home.mkdir()
-        return Profile(home)
+        return UserHome(home)
 
     return make

@@ -163,7 +163,7 @@ def test_forward_import_email_saved_put_rm_and_rotate(server_url, profiles, tmp_
 
 def test_without_a_server_the_cli_starts_and_reuses_a_local_one(profiles):
     from boxtui.messenger.embedded import stop_local_server
-    from boxtui.messenger.profile import Profile as UserProfile
+    from boxtui.messenger.profile import Profile
 
     solo = profiles("solo")
     try:
@@ -173,4 +173,4 @@ def test_without_a_server_the_cli_starts_and_reuses_a_local_one(profiles):
         assert solo.ok("create-box", "Alone").strip()
         assert [line.split("\t")[2] for line in solo.ok("boxes").splitlines()] == ["Alone"]
     finally:
-        assert stop_local_server(UserProfile.load(solo.home))
+        assert stop_local_server(Profile.load(solo.home))
