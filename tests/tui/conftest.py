@@ -67,8 +67,21 @@ def user(device) -> Callable[[str], Awaitable[Messenger]]:
     return make
 
 
+@pytest.fixture(autouse=True)
+def keep_notifications(monkeypatch) -> None:
+    """Keep every notification an app shows (on screen they expire after a few seconds)."""
+    show = App._on_notify
+
+    def record(app: App, event: events.Event) -> None:
+        app.__dict__.setdefault("shown_notifications", []).append(event.notification.message)
+        show(app, event)
+
+    monkeypatch.setattr(App, "_on_notify", record)
+
+
 def notifications(app: App) -> list[str]:
-    return [n.message for n in app._notifications]
+    """Every notification the app has shown, oldest first."""
+    return list(app.__dict__.get("shown_notifications", []))
 
 
 def screen_text(app: App) -> str:

@@ -320,7 +320,9 @@ class MainScreen(Screen):
 
     def on_box_timeline_forward_requested(self, event: BoxTimeline.ForwardRequested) -> None:
         entry = event.entry
-        targets = [(row.box_id, row.title) for row in self.box_list.rows if not row.closed]
+        targets = [
+            (row.box_id, row.title) for row in self.box_list.rows if not row.closed and row.box_id != entry.event.box_id
+        ]
         if not targets:
             self.notify("No box to forward to.", severity="warning")
             return
@@ -464,6 +466,9 @@ class MainScreen(Screen):
         await self.messenger.set_lifecycle(box_id, closed)
         self.boxes[box_id] = await self.messenger.get_box(box_id)
         self._show_header()
+        if row := self.box_list.row(box_id):
+            row.closed = closed
+            self.box_list.upsert(row)
         self.notify("The box is closed: read-only for everyone." if closed else "The box is open again.")
 
     def action_toggle_access_mode(self) -> None:
