@@ -1,0 +1,222 @@
+"""Write SVG screenshots of every screen of the real app into ``screenshots/``.
+
+Starts a real ``boxtui serve`` process (the app's own local-server starter) on a
+scratch folder, seeds it through the real messenger (two people, two boxes, messages,
+a reply, an edit, a saved file, access rules), then drives the real ``BoxApp`` with
+Pilot through each screen and saves what the terminal shows with
+``app.save_screenshot``. A screen that cannot be reached is skipped with a note.
+
+Run: ``python scripts/screenshots.py`` (about half a minute).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.widgets import Input, ProgressBar
+
+from boxtui.client import BoxClient
+from boxtui.core.timefmt import format_time
+from boxtui.messenger.embedded import ensure_local_server, stop_local_server
+from boxtui.messenger.messenger import Messenger
+from boxtui.messenger.models import AccessChange
+from boxtui.messenger.profile import Profile
+from boxtui.tui.app import BoxApp
+from boxtui.tui.messages import OpenBox
+from boxtui.tui.screens.main import MainScreen
+from boxtui.tui.widgets.timeline import BoxTimeline
+
+OUT = Path(__file__).resolve().parents[1] / "screenshots"
+SIZE = (120, 36)
+PASSWORD = "correct horse battery"
+KDF = {"opslimit": 1, "memlimit": 8192 * 1024}  # the key stores open at once
+#: The times shown in the timeline (the events are real; their times are made stable).
+SHOWN_FROM = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+
+
+async def seed(url: str, root: Path) -> Path:
+    """Ada's and Bob's accounts and boxes; returns the big file used for the upload shot."""
+    async with BoxClient(url) as ada_client, BoxClient(url) as bob_client:
+        ada = await Messenger.signup(ada_client, Profile.load(root / "ada"), "ada@example.org", PASSWORD, "Ada Lovelace", **KDF)
+        bob = await Messenger.signup(bob_client, Profile.load(root / "bob"), "bob@example.org", PASSWORD, "Bob Kahn", **KDF)
+        boxes = {}
+        for title in ("Release 1.0", "Plans"):
+            box = (await ada.create_box(title)).id
+            await ada.apply_access_batch(
+                box, add=[AccessChange("identifier", "bob@example.org"), AccessChange("email_domain", "example.org")]
+            )
+            await bob.join_link(await ada.invitation_link(box))
+            boxes[title] = box
+        await bob.send_text(boxes["Release 1.0"], "Is the release still on for Friday?")
+        plans = boxes["Plans"]
+        question = await ada.send_text(plans, "Shall we meet on Thursday to go through the plans?")
+        await bob.send_text(plans, "Thursday works. 10h in the small room?", reply_to=question.id)
+        typo = await ada.send_text(plans, "Grat, I'll bring the drafts.")
+        await ada.edit_text(plans, typo.id, "Great, I'll bring the drafts.")
+        drafts = root / "drafts-v3.pdf"
+        drafts.write_bytes(b"%PDF-1.7\n" + bytes(180_000))
+        shared = await ada.upload_file(plans, drafts)
+        await bob.save_file(shared.id)
+        await bob.send_text(
+            plans,
+            "Read them on the train. Section 2 needs a second look; the rest is fine. "
+            "I left notes in the margin, see you Thursday.",
+        )
+    big = root / "site-backup.tar"
+    big.write_bytes(bytes(96 * 1024 * 1024))
+    return big
+
+
+async def until(pilot: Pilot, predicate: Callable[[], object], what: str, timeout: float = 15.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await pilot.pause(0.02)
+
+
+def shoot(app: BoxApp, name: str) -> None:
+    app.clear_notifications()
+    app.save_screenshot(f"{name}.svg", str(OUT))
+    print(f"  wrote screenshots/{name}.svg")
+
+
+async def screen_shot(pilot: Pilot, name: str, open_it: Callable[[], Awaitable[None]], ready: Callable[[], object]) -> None:
+    """Open a screen, wait until it shows what it should, save it, close it."""
+    app = pilot.app
+    try:
+        await open_it()
+        await until(pilot, ready, name)
+        await pilot.pause()
+        shoot(app, name)
+    except Exception as exc:  # noqa: BLE001 - one missing screen must not stop the others
+        print(f"  skipped {name}: {exc.__class__.__name__}: {exc}")
+    while not isinstance(app.screen, MainScreen) and len(app.screen_stack) > 2:
+        app.pop_screen()
+    await pilot.pause()
+
+
+async def drive(url: str, root: Path, big_file: Path) -> None:
+    fresh = BoxApp(profile=Profile.load(root / "newcomer"), server_url=url)
+    async with fresh.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: fresh.screen.query("#login-email"), "the login screen")
+        fresh.screen.query_one("#login-email", Input).value = "grace@example.org"
+        await pilot.pause()
+        shoot(fresh, "login")
+
+    app = BoxApp(profile=Profile.load(root / "ada"), server_url=url)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.screen.query("#unlock-password"), "the unlock screen")
+        shoot(app, "unlock")
+        app.screen.query_one("#unlock-password", Input).value = PASSWORD
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+        main = app.screen
+        await until(pilot, lambda: len(main.box_list.rows) == 2, "the box list")
+        main.post_message(OpenBox(next(row.box_id for row in main.box_list.rows if row.title == "Plans")))
+        timeline = main.query_one(BoxTimeline)
+        await until(pilot, lambda: len(timeline.entries) >= 7, "the Plans timeline")
+        timeline.timezone = timezone.utc
+        timeline.set_entries(
+            [replace(e, event=e.event.model_copy(update=_stable_times(i, e.event))) for i, e in enumerate(timeline.entries)]
+        )
+        timeline.focus()
+        await pilot.press("up")
+        await pilot.pause()
+        shoot(app, "main")
+
+        async def press(*keys: str) -> None:
+            await pilot.press(*keys)
+
+        def on(screen_name: str) -> Callable[[], bool]:
+            return lambda: type(app.screen).__name__ == screen_name
+
+        async def new_box() -> None:
+            await press("ctrl+n")
+            await until(pilot, lambda: app.screen.query(Input), "the new-box dialog")
+            app.screen.query_one(Input).value = "Garden club"
+
+        await screen_shot(pilot, "new-box", new_box, on("NewBoxDialog"))
+        await screen_shot(pilot, "invitation", lambda: press("ctrl+l"), lambda: on("InvitationDialog")() and "/boxes/" in _text(app))
+        await screen_shot(pilot, "access-manager", lambda: press("ctrl+r"), lambda: on("AccessManagerScreen")() and "example.org" in _text(app))
+        await screen_shot(pilot, "members", lambda: press("ctrl+b"), lambda: on("MembersScreen")() and "Bob Kahn" in _text(app))
+        await screen_shot(pilot, "settings", lambda: press("f2"), on("SettingsScreen"))
+        await screen_shot(pilot, "help", lambda: press("f1"), on("HelpScreen"))
+
+        await shoot_upload_in_progress(pilot, big_file)
+
+    bob = BoxApp(profile=Profile.load(root / "bob"), server_url=url)
+    async with bob.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: bob.screen.query("#unlock-password"), "Bob's unlock screen")
+        bob.screen.query_one("#unlock-password", Input).value = PASSWORD
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(bob.screen, MainScreen), "Bob's main screen")
+        await screen_shot(pilot, "saved-files", lambda: pilot.press("ctrl+s"),
+                          lambda: type(bob.screen).__name__ == "SavedFilesPanel" and "drafts-v3.pdf" in _text(bob))
+
+
+async def shoot_upload_in_progress(pilot: Pilot, big_file: Path) -> None:
+    """The upload dialog half-way. Over loopback the whole upload goes out between two
+    frames, so the shot is taken from the progress bar's own update, at about 50%."""
+    app = pilot.app
+    original_update = ProgressBar.update
+    shot: list[bool] = []
+
+    def update(bar: ProgressBar, **changes) -> None:
+        original_update(bar, **changes)
+        if not shot and bar.id == "upload-progress" and 0.4 < (bar.percentage or 0) < 0.8:
+            shot.append(True)
+            shoot(app, "upload-progress")
+
+    ProgressBar.update = update
+    try:
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: app.screen.query("#upload-path"), "the upload dialog")
+        app.screen.query_one("#upload-path", Input).value = str(big_file)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen), "the upload to finish", timeout=60)
+        if not shot:
+            print("  skipped upload-progress: no progress report between 40% and 80%")
+    finally:
+        ProgressBar.update = original_update
+
+
+def _stable_times(index: int, event) -> dict:
+    when = format_time(SHOWN_FROM + index * timedelta(minutes=6))
+    return {"server_event_created_at": when, **({"last_edited_at": when} if event.last_edited_at else {})}
+
+
+def _text(app: BoxApp) -> str:
+    """What the terminal shows, as plain text."""
+    from textual._compositor import visible_screen_stack
+
+    visible_screen_stack.set(app._background_screens)
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def main() -> int:
+    OUT.mkdir(exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="boxtui-screenshots-"))
+    owner = Profile.load(root / "server")
+    try:
+        url = ensure_local_server(owner)
+        print(f"server: {url}")
+        big_file = asyncio.run(seed(url, root))
+        asyncio.run(drive(url, root, big_file))
+    finally:
+        stop_local_server(owner)
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
