@@ -389,7 +389,7 @@ async def test_share_text_and_file(http):
     assert (await http.head(f"/boxes/{target['id']}/events", headers=bob.headers)).headers["x-total-count"] == "3"
     assert_error(await http.post(f"/events/{uuid.uuid4()}/shares", json={"targets": [{"box_id": target["id"], "content": content}]}, headers=bob.headers), 404)
     assert_error(await http.post(f"/events/{text['id']}/shares", json={"targets": []}, headers=bob.headers), 400, targets="required")
-    assert_error(await http.post(f"/events/{text['id']}/shares", json={"targets": [{"box_id": "x", "content": content}]}, headers=bob.headers), 400)
+    assert_error(await http.post(f"/events/{text['id']}/shares", json={"targets": [{"box_id": "x", "content": content}]}, headers=bob.headers), 400, **{"targets.0.box_id": "malformed"})
     eve = await signup_login(http, "eve@example.com")
     eve_box = await create_box(http, eve)
     assert_error(await http.post(f"/events/{text['id']}/shares", json={"targets": [{"box_id": eve_box["id"], "content": content}]}, headers=eve.headers), 403)

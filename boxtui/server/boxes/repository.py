@@ -13,6 +13,13 @@ async def get_box(db: AsyncSession, box_id: str) -> BoxRow | None:
     return await db.get(BoxRow, box_id)
 
 
+async def lock_box(db: AsyncSession, box_id: str) -> None:
+    """Hold the box row until the transaction ends, so one box's events are written one
+    at a time and commit in ``seq`` order (on PostgreSQL; SQLite writers are serial anyway).
+    """
+    await db.execute(select(BoxRow.id).where(BoxRow.id == box_id).with_for_update())
+
+
 async def membership(db: AsyncSession, box_id: str, identity_id: str) -> MembershipRow | None:
     query = select(MembershipRow).where(MembershipRow.box_id == box_id, MembershipRow.identity_id == identity_id)
     return (await db.execute(query)).scalar_one_or_none()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from boxtui.core.ids import is_uuid
 from boxtui.server.boxes.schemas import B64, PublicKey, StrictBody
@@ -59,7 +60,7 @@ class ShareTarget(StrictBody):
     @classmethod
     def _box_id(cls, value: str) -> str:
         if not is_uuid(value):
-            raise ValueError("box_id is not a valid id")
+            raise PydanticCustomError("uuid_parsing", "box_id is not a valid id")  # → "malformed"
         return value
 
 

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from boxtui.core.ids import is_uuid, new_id
@@ -75,6 +74,8 @@ async def append_event(
     """Write one event (flush, no commit) and keep the box's activity and unread counts."""
     if visible is None:
         visible = type not in HIDDEN_TYPES
+    # A reader paging with ``after=`` must never see seq N+1 committed before seq N.
+    await boxes_repo.lock_box(db, box.id)
     row = EventRow(
         id=new_id(),
         box_id=box.id,
@@ -417,6 +418,7 @@ async def _join(db: AsyncSession, caller: Caller, box_id: str, body: EventBody) 
     box = await boxes_repo.get_box(db, box_id)
     if box is None:
         raise boxes_service.no_access()
+    await boxes_repo.lock_box(db, box.id)  # racing joins of one person: the later ones see the first
     membership = await boxes_repo.membership(db, box.id, caller.id)
     if membership is not None and membership.active:
         raise Conflict("you are already a member of this box", {"type": "conflict"}, origin="body")
@@ -432,11 +434,7 @@ async def _join(db: AsyncSession, caller: Caller, box_id: str, body: EventBody) 
     if not any(r.content.get("restriction_type") == "identifier" and r.content.get("value") == caller.identity.email for r in await repository.active_rules(db, box.id)):
         rule = await append_event(db, box, "access.add", caller.id, content={"restriction_type": "identifier", "value": caller.identity.email})
         published.append(rule)
-    try:
-        await db.commit()
-    except IntegrityError:  # a concurrent join of the same identity won the race
-        await db.rollback()
-        raise Conflict("you are already a member of this box", {"type": "conflict"}, origin="body") from None
+    await db.commit()
     return Outcome([row], published)
 
 
@@ -639,6 +637,8 @@ async def share_event(db: AsyncSession, caller: Caller, event_id: str, body: Sha
     if not body.targets:
         raise BadRequest("targets cannot be empty", {"targets": "required"}, origin="body")
     rows: list[EventRow] = []
+    for box_id in sorted({t.box_id for t in body.targets}):  # one lock order: no deadlocks
+        await boxes_repo.lock_box(db, box_id)
     for index, target in enumerate(body.targets):
         box = await boxes_service.require_member(db, target.box_id, caller)
         ensure_open(box)
