@@ -8,40 +8,25 @@ Helpers wait for what a user would see (screen text, notifications), never for i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import httpx
 import pytest
 from textual import events
 from textual.app import App
+from textual.command import CommandPalette
 from textual.pilot import Pilot
+from textual.widgets import DataTable
 
-from boxtui.client.client import BoxClient
 from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.profile import Profile
 from boxtui.tui.app import BoxApp
+from boxtui.tui.widgets.box_list import BoxList
+from boxtui.tui.widgets.timeline import BoxTimeline
 from tests.conftest import PASSWORD
+from tests.messenger.conftest import CHEAP_KDF, new_client  # noqa: F401 - new_client is a fixture
 
-#: Lowest Argon2id cost libsodium accepts: key stores open in milliseconds.
-CHEAP_KDF = {"opslimit": 1, "memlimit": 8192 * 1024}
-#: Loopback, so invitation links may be plain http (the transport never dials it).
-BASE_URL = "http://127.0.0.1:8642"
 SIZE = (120, 36)
-
-
-@pytest.fixture
-async def new_client(sqlite_app) -> AsyncIterator[Callable[[], BoxClient]]:
-    clients: list[BoxClient] = []
-
-    def make() -> BoxClient:
-        client = BoxClient(BASE_URL, transport=httpx.ASGITransport(app=sqlite_app))
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.aclose()
 
 
 @pytest.fixture
@@ -122,8 +107,36 @@ async def type_text(pilot: Pilot, text: str) -> None:
     await pilot.pause()
 
 
-def make_app(messenger: Messenger) -> BoxApp:
-    return BoxApp(messenger)
+def timeline_text(app: App) -> str:
+    """What the open box's timeline shows."""
+    timeline = app.screen.query_one(BoxTimeline)
+    return "\n".join(timeline.render_line(y).text for y in range(timeline.size.height))
 
 
-__all__ = ["PASSWORD", "SIZE", "notifications", "screen_text", "wait_until", "wait_for_notification", "wait_for_text", "type_text"]
+def table_rows(table: DataTable) -> list[list[str]]:
+    """A table's cells as plain text."""
+    return [[str(getattr(cell, "plain", cell)) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def header_text(app: App) -> str:
+    return app.screen.query_one("#box-header").render().plain
+
+
+async def open_box(pilot: Pilot, app: BoxApp, title: str) -> None:
+    """Find a box with the filter and open it (as a user types its name and Enter)."""
+    await wait_for_text(pilot, title)
+    box_filter = app.screen.query_one(BoxList).query_one("#box-filter")
+    box_filter.focus()
+    box_filter.value = title
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: title in header_text(app), what=f"{title} open")
+    box_filter.value = ""
+
+
+async def run_command(pilot: Pilot, app: BoxApp, text: str, shown: str | None = None) -> None:
+    """Pick ``text`` in the command palette (waiting for ``shown`` in the list)."""
+    await pilot.press("ctrl+p")
+    await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette), what="the command palette")
+    await type_text(pilot, text)
+    await wait_for_text(pilot, shown or text)
+    await pilot.press("enter")

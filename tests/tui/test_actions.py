@@ -3,7 +3,6 @@ delete; and what happens when the server stops accepting the session."""
 
 from __future__ import annotations
 
-from textual.command import CommandPalette
 from textual.widgets import SelectionList
 
 from boxtui.tui.app import BoxApp
@@ -12,26 +11,7 @@ from boxtui.tui.screens.login import LoginScreen
 from boxtui.tui.widgets.box_list import BoxList
 from boxtui.tui.widgets.timeline import BoxTimeline
 
-from .conftest import SIZE, notifications, type_text, wait_for_notification, wait_for_text, wait_until
-
-
-async def open_box(pilot, app: BoxApp, title: str) -> None:
-    await wait_for_text(pilot, title)
-    box_filter = app.screen.query_one(BoxList).query_one("#box-filter")
-    box_filter.focus()
-    box_filter.value = title
-    await pilot.press("enter")
-    header = app.screen.query_one("#box-header")
-    await wait_until(pilot, lambda: title in header.render().plain, what=f"{title} open")
-    box_filter.value = ""
-
-
-async def run_command(pilot, app: BoxApp, text: str) -> None:
-    await pilot.press("ctrl+p")
-    await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
-    await type_text(pilot, text)
-    await wait_for_text(pilot, text)
-    await pilot.press("enter")
+from .conftest import SIZE, notifications, open_box, run_command, type_text, wait_for_notification, wait_for_text, wait_until
 
 
 async def test_forward_and_copy(user) -> None:

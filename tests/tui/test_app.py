@@ -15,7 +15,7 @@ from boxtui.tui.screens.help import HelpScreen
 from boxtui.tui.screens.login import LoginScreen
 from boxtui.tui.screens.settings import SettingsScreen
 
-from .conftest import SIZE, notifications, screen_text, type_text, wait_for_notification, wait_for_text, wait_until
+from .conftest import SIZE, notifications, run_command, screen_text, table_rows, type_text, wait_for_notification, wait_for_text, wait_until
 
 
 async def test_settings_are_saved_and_apply_at_once_and_next_time(user, device) -> None:
@@ -73,8 +73,7 @@ async def test_help_lists_every_binding_with_its_id(user) -> None:
         await pilot.press("f1")
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
         table = app.screen.query_one(DataTable)
-        rows = [[str(getattr(c, "plain", c)) for c in table.get_row_at(i)] for i in range(table.row_count)]
-        by_id = {row[3]: row for row in rows}
+        by_id = {row[3]: row for row in table_rows(table)}
         for binding_id in ("app.quit", "app.help", "main.new_box", "main.join", "main.upload", "composer.send",
                            "composer.newline", "composer.editor", "timeline.reply", "timeline.edit", "timeline.delete",
                            "timeline.download", "timeline.save", "timeline.forward", "timeline.copy", "access.apply",
@@ -101,11 +100,7 @@ async def test_command_palette_switches_boxes_by_fuzzy_name_and_runs_actions(use
         header = app.screen.query_one("#box-header")
         await wait_until(pilot, lambda: "Gardening" in header.render().plain, what="Gardening open")
 
-        await pilot.press("ctrl+p")
-        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
-        await type_text(pilot, "new box")
-        await wait_for_text(pilot, "Create a box")
-        await pilot.press("enter")
+        await run_command(pilot, app, "new box", shown="Create a box")
         await wait_until(pilot, lambda: isinstance(app.screen, NewBoxDialog), what="the new-box dialog")
 
 
@@ -113,11 +108,7 @@ async def test_log_out_from_the_palette(user) -> None:
     ada = await user("ada")
     app = BoxApp(ada)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("ctrl+p")
-        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
-        await type_text(pilot, "log out")
-        await wait_for_text(pilot, "End this session")
-        await pilot.press("enter")
+        await run_command(pilot, app, "log out", shown="End this session")
         await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen), what="the login screen")
         assert "You are logged out." in notifications(app)
     assert ada.profile.session is None

@@ -10,18 +10,7 @@ from boxtui.tui.screens.dialogs import ConfirmDialog, InvitationDialog, JoinDial
 from boxtui.tui.screens.members import MembersScreen
 from boxtui.tui.widgets.box_list import BoxList
 
-from .conftest import SIZE, notifications, screen_text, type_text, wait_for_notification, wait_for_text, wait_until
-
-
-def cells(table: DataTable) -> list[list[str]]:
-    return [[str(getattr(cell, "plain", cell)) for cell in table.get_row_at(i)] for i in range(table.row_count)]
-
-
-async def open_first_box(pilot, app: BoxApp, title: str) -> None:
-    await wait_for_text(pilot, title)
-    await pilot.press("enter")
-    header = app.screen.query_one("#box-header")
-    await wait_until(pilot, lambda: title in header.render().plain, what=f"{title} open")
+from .conftest import SIZE, notifications, open_box, screen_text, table_rows, type_text, wait_for_notification, wait_for_text, wait_until
 
 
 async def test_invitation_link_copy_rotate_and_join(user) -> None:
@@ -30,14 +19,14 @@ async def test_invitation_link_copy_rotate_and_join(user) -> None:
     await ada.set_access_mode(box.id, True)
     ada_app = BoxApp(ada)
     async with ada_app.run_test(size=SIZE) as pilot:
-        await open_first_box(pilot, ada_app, "Book club")
+        await open_box(pilot, ada_app, "Book club")
         await pilot.press("ctrl+l")
         await wait_until(pilot, lambda: isinstance(ada_app.screen, InvitationDialog))
         dialog = ada_app.screen
         await wait_until(pilot, lambda: dialog.link, what="the link")
         first_link = dialog.link
-        assert first_link.startswith(f"boxtui://127.0.0.1:8642/boxes/{box.id}#")
-        assert f"boxtui://127.0.0.1:8642/boxes/{box.id}" in screen_text(ada_app)
+        assert first_link.startswith(f"boxtui://127.0.0.1/boxes/{box.id}#")
+        assert f"boxtui://127.0.0.1/boxes/{box.id}" in screen_text(ada_app)
         await pilot.press("c")
         assert ada_app.clipboard == first_link
         await wait_for_notification(pilot, "Invitation link copied to the clipboard.")
@@ -76,12 +65,12 @@ async def test_members_screen(user) -> None:
     await bob.join_link(await ada.invitation_link(box.id))
     app = BoxApp(ada)
     async with app.run_test(size=SIZE) as pilot:
-        await open_first_box(pilot, app, "Team")
+        await open_box(pilot, app, "Team")
         await pilot.press("ctrl+b")
         await wait_until(pilot, lambda: isinstance(app.screen, MembersScreen))
         table = app.screen.query_one(DataTable)
         await wait_until(pilot, lambda: table.row_count == 2, what="two members")
-        assert cells(table) == [["Ada", "ada@example.org", "admin"], ["Bob", "bob@example.org", "member"]]
+        assert table_rows(table) == [["Ada", "ada@example.org", "admin"], ["Bob", "bob@example.org", "member"]]
         assert "2 members" in screen_text(app)
         await pilot.press("escape")
         await wait_until(pilot, lambda: not isinstance(app.screen, MembersScreen))
@@ -97,20 +86,20 @@ async def test_access_manager_applies_one_batch_and_shows_who_was_kicked(user) -
     await ada.set_access_mode(box.id, False)  # limited: only the rules let people in
     app = BoxApp(ada)
     async with app.run_test(size=SIZE) as pilot:
-        await open_first_box(pilot, app, "Board")
+        await open_box(pilot, app, "Board")
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: isinstance(app.screen, AccessManagerScreen))
         screen = app.screen
         table = screen.query_one(DataTable)
         await wait_until(pilot, lambda: table.row_count == 2, what="the rules")
-        assert sorted(row[1] for row in cells(table)) == ["bob@example.org", "carol@example.org"]
+        assert sorted(row[1] for row in table_rows(table)) == ["bob@example.org", "carol@example.org"]
 
         # Stage: remove bob's rule, add a domain, add a bad value (refused on the spot).
         table.focus()
-        bob_row = next(i for i, row in enumerate(cells(table)) if row[1] == "bob@example.org")
+        bob_row = next(i for i, row in enumerate(table_rows(table)) if row[1] == "bob@example.org")
         table.move_cursor(row=bob_row)
         await pilot.press("x")
-        assert cells(table)[bob_row][3] == "remove"
+        assert table_rows(table)[bob_row][3] == "remove"
         screen.query_one("#access-kind").value = "email_domain"
         screen.query_one("#access-value").focus()
         await type_text(pilot, "not a domain")
@@ -120,14 +109,14 @@ async def test_access_manager_applies_one_batch_and_shows_who_was_kicked(user) -
         await type_text(pilot, "partner.org")
         await pilot.press("enter")
         await wait_until(pilot, lambda: table.row_count == 3, what="the staged addition")
-        assert cells(table)[2] == ["domain", "partner.org", "", "add"]
+        assert table_rows(table)[2] == ["domain", "partner.org", "", "add"]
         assert "2 changes staged" in screen_text(app)
 
         await pilot.click("#access-apply")
         message = await wait_for_notification(pilot, "Applied.")
         assert message == "Applied. Removed from the box: Bob."
         await wait_for_text(pilot, "Removed from the box: Bob.")
-        await wait_until(pilot, lambda: sorted(row[1] for row in cells(table)) == ["carol@example.org", "partner.org"], what="the new rules")
+        await wait_until(pilot, lambda: sorted(row[1] for row in table_rows(table)) == ["carol@example.org", "partner.org"], what="the new rules")
         assert "No changes staged." in screen_text(app)
     assert [m.display_name for m in await ada.members(box.id)] == ["Ada", "Carol"]
 
@@ -139,7 +128,7 @@ async def test_access_manager_is_for_the_admin_only(user) -> None:
     await bob.join_link(await ada.invitation_link(box.id))
     app = BoxApp(bob)
     async with app.run_test(size=SIZE) as pilot:
-        await open_first_box(pilot, app, "Club")
+        await open_box(pilot, app, "Club")
         await pilot.press("ctrl+r")
         await wait_for_notification(pilot, "Only the box's admin manages its access rules.")
         assert not isinstance(app.screen, AccessManagerScreen)

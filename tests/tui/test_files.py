@@ -12,13 +12,9 @@ from boxtui.tui.screens.saved import SavedFilesPanel
 from boxtui.tui.widgets.timeline import BoxTimeline
 from boxtui.tui.widgets.transfers import Transfer
 
-from .conftest import SIZE, notifications, screen_text, type_text, wait_for_notification, wait_for_text, wait_until
+from .conftest import SIZE, notifications, screen_text, table_rows, type_text, wait_for_notification, wait_for_text, wait_until
 
 CONTENT = bytes(range(256)) * 4096  # 1 MiB: several chunks, so progress moves
-
-
-def table_text(table: DataTable) -> list[list[str]]:
-    return [[str(getattr(cell, "plain", cell)) for cell in table.get_row_at(i)] for i in range(table.row_count)]
 
 
 async def test_upload_download_and_save_a_file(user, tmp_path: Path) -> None:
@@ -85,7 +81,7 @@ async def test_saved_files_panel(user, tmp_path: Path) -> None:
         panel = app.screen
         table = panel.query_one(DataTable)
         await wait_for_text(pilot, "1 saved file")
-        assert table_text(table)[0][:2] == ["notes.txt", "17 bytes"]
+        assert table_rows(table)[0][:2] == ["notes.txt", "17 bytes"]
 
         # Download the selected one.
         await pilot.press("d")
@@ -100,7 +96,7 @@ async def test_saved_files_panel(user, tmp_path: Path) -> None:
         await wait_for_notification(pilot, "Uploaded photo.jpg.")
         await wait_until(pilot, lambda: app.screen is panel and table.row_count == 2, what="two saved files")
         await wait_for_text(pilot, "2 saved files")
-        assert sorted(row[0] for row in table_text(table)) == ["notes.txt", "photo.jpg"]
+        assert sorted(row[0] for row in table_rows(table)) == ["notes.txt", "photo.jpg"]
 
         # Delete one after confirming.
         table.focus()

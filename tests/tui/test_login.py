@@ -14,7 +14,7 @@ async def test_sign_up_then_the_boxes_screen(device) -> None:
     app = BoxApp(device("ada"))
     async with app.run_test(size=SIZE) as pilot:
         assert isinstance(app.screen, LoginScreen)
-        assert "Server: http://127.0.0.1:8642" in screen_text(app)
+        assert "Server: http://127.0.0.1" in screen_text(app)
         await pilot.click("#auth-tabs Tab#--content-tab-tab-signup")
         await pilot.click("#signup-name")
         await type_text(pilot, "Ada Lovelace")

@@ -8,12 +8,7 @@ from boxtui.tui.widgets.box_list import BoxList
 from boxtui.tui.widgets.composer import Composer
 from boxtui.tui.widgets.timeline import BoxTimeline
 
-from .conftest import SIZE, notifications, screen_text, type_text, wait_for_notification, wait_for_text, wait_until
-
-
-def timeline_text(app: BoxApp) -> str:
-    timeline = app.screen.query_one(BoxTimeline)
-    return "\n".join(timeline.render_line(y).text for y in range(timeline.size.height))
+from .conftest import SIZE, screen_text, timeline_text, type_text, wait_for_notification, wait_for_text, wait_until
 
 
 async def test_create_box_send_reply_edit_delete(user) -> None:

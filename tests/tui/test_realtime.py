@@ -19,20 +19,11 @@ from boxtui.messenger.profile import Profile
 from boxtui.tui.app import BoxApp
 from boxtui.tui.widgets.box_list import BoxList
 from boxtui.tui.widgets.timeline import BoxTimeline
-from tests.client.test_live_server import ServerProcess, _free_port
+from tests.client.test_live_server import live_server  # noqa: F401 - a module-scoped fixture: one server here
 
-from .conftest import CHEAP_KDF, PASSWORD, SIZE, wait_for_notification, wait_until
+from .conftest import CHEAP_KDF, PASSWORD, SIZE, timeline_text, wait_for_notification, wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory) -> ServerProcess:
-    root = tmp_path_factory.mktemp("tui-live")
-    server = ServerProcess(root / "data", _free_port())
-    server.start()
-    yield server
-    server.kill()
 
 
 @pytest.fixture
@@ -51,11 +42,6 @@ async def live_user(live_server, tmp_path: Path):
     yield make
     for client in clients:
         await client.aclose()
-
-
-def timeline_text(app: BoxApp) -> str:
-    timeline = app.screen.query_one(BoxTimeline)
-    return "\n".join(timeline.render_line(y).text for y in range(timeline.size.height))
 
 
 async def test_live_updates(live_user) -> None:
