@@ -34,3 +34,15 @@ async def test_racing_joins_of_one_person(http):
     assert sorted(r.status_code for r in responses) == [201, 409, 409, 409]
     members = (await http.get(f"/boxes/{box['id']}/members", headers=alice.headers)).json()
     assert [m["id"] for m in members] == [alice.id, bob.id]
+
+
+async def test_racing_deletes_of_one_message(http):
+    alice, bob, box = await box_with_member(http)
+    message = (await http.post(f"/boxes/{box['id']}/events", json={"type": "msg.text", "content": {"encrypted": "AAAA"}}, headers=bob.headers)).json()
+    body = {"type": "msg.delete", "referrer_id": message["id"]}
+    responses = await asyncio.gather(
+        http.post(f"/boxes/{box['id']}/events", json=body, headers=bob.headers),
+        http.post(f"/boxes/{box['id']}/events", json=body, headers=alice.headers),
+        http.post(f"/boxes/{box['id']}/events", json=body, headers=bob.headers),
+    )
+    assert sorted(r.status_code for r in responses) == [201, 410, 410]

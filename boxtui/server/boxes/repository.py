@@ -13,11 +13,15 @@ async def get_box(db: AsyncSession, box_id: str) -> BoxRow | None:
     return await db.get(BoxRow, box_id)
 
 
-async def lock_box(db: AsyncSession, box_id: str) -> None:
-    """Hold the box row until the transaction ends, so one box's events are written one
-    at a time and commit in ``seq`` order (on PostgreSQL; SQLite writers are serial anyway).
+async def lock_box(db: AsyncSession, box_id: str) -> BoxRow | None:
+    """Lock the box row until the transaction ends and reload it.
+
+    One box's writes then run one at a time on PostgreSQL (SQLite writers are serial
+    anyway): rules are checked against fresh rows, and events commit in ``seq`` order.
+    Pending changes are flushed first (autoflush), so reloading loses nothing.
     """
-    await db.execute(select(BoxRow.id).where(BoxRow.id == box_id).with_for_update())
+    query = select(BoxRow).where(BoxRow.id == box_id).with_for_update().execution_options(populate_existing=True)
+    return (await db.execute(query)).scalar_one_or_none()
 
 
 async def membership(db: AsyncSession, box_id: str, identity_id: str) -> MembershipRow | None:

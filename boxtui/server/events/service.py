@@ -38,11 +38,11 @@ from boxtui.server.auth.service import EMAIL_RE
 from boxtui.server.boxes import repository as boxes_repo
 from boxtui.server.boxes import service as boxes_service
 from boxtui.server.boxes.models import BoxRow, MembershipRow
+from boxtui.server.boxes.schemas import MAX_SHARE_FIELD, KeyShare
 from boxtui.server.errors import BadRequest, Conflict, Forbidden, Gone, NotFound
 from boxtui.server.events import repository
 from boxtui.server.events.models import EventRow
 from boxtui.server.events.schemas import AccessAddContent, AccessModeContent, BatchBody, EditContent, EventBody, LifecycleContent, ShareBody, TextContent
-from boxtui.server.boxes.schemas import MAX_SHARE_FIELD, KeyShare
 from boxtui.server.files.service import delete_orphan_blobs
 from boxtui.server.identities import repository as identities
 from boxtui.server.identities.service import identity_view
@@ -354,7 +354,8 @@ async def post_event(db: AsyncSession, caller: Caller, box_id: str, body: EventB
         raise BadRequest(f"events of type {body.type[:40]!r} cannot be posted here", {"type": "malformed"}, origin="body")
     if type_ == "member.join":
         return await _join(db, caller, box_id, body)
-    box = await boxes_service.require_member(db, box_id, caller)
+    await boxes_service.require_member(db, box_id, caller)
+    box = await boxes_repo.lock_box(db, box_id)  # checks below see the latest state
     outcome = await _POSTERS[type_](db, caller, box, body)
     await db.commit()
     return outcome
@@ -415,10 +416,9 @@ async def _join(db: AsyncSession, caller: Caller, box_id: str, body: EventBody) 
     _no_content(body)
     _no_referrer(body)
     _no_extra(body)
-    box = await boxes_repo.get_box(db, box_id)
+    box = await boxes_repo.lock_box(db, box_id)  # racing joins of one person: the later ones see the first
     if box is None:
         raise boxes_service.no_access()
-    await boxes_repo.lock_box(db, box.id)  # racing joins of one person: the later ones see the first
     membership = await boxes_repo.membership(db, box.id, caller.id)
     if membership is not None and membership.active:
         raise Conflict("you are already a member of this box", {"type": "conflict"}, origin="body")
@@ -530,7 +530,8 @@ def _normalize_rule_value(restriction_type: str, value: str, index: int) -> str:
 
 async def apply_access_batch(db: AsyncSession, caller: Caller, box_id: str, body: BatchBody) -> Outcome:
     """All-or-nothing rule changes, then the kick pass, in one transaction."""
-    box = await boxes_service.require_admin(db, box_id, caller)
+    await boxes_service.require_admin(db, box_id, caller)
+    box = await boxes_repo.lock_box(db, box_id)
     if body.batch_type != "accesses":
         raise BadRequest("batch_type must be accesses", {"batch_type": "invalid"}, origin="body")
     if not body.events:
