@@ -26,8 +26,8 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[dict[str, Any]]:
     data_dir = tmp_path_factory.mktemp("server") / "data"
-    with serve_process(data_dir, env={"BOXTUI_WS_PING_SECONDS": "5"}) as url:
-        yield {"base_url": url, "ws_url": url.replace("http://", "ws://"), "outbox": data_dir / "outbox", "log": data_dir.parent / "server.log"}
+    with serve_process(data_dir, env={"BOXTUI_WS_PING_SECONDS": "5"}) as process:
+        yield {"base_url": process.url, "ws_url": process.ws_url, "outbox": data_dir / "outbox", "log": process.log}
 
 
 async def _next(ws: ClientConnection, match: Callable[[dict[str, Any]], bool], timeout: float = 5) -> dict[str, Any]:
@@ -119,3 +119,30 @@ async def test_socket_refused_without_token_or_for_someone_else(server):
 
 def test_server_log_has_no_tracebacks(server):
     assert "Traceback" not in Path(server["log"]).read_text()
+
+
+@pytest.mark.redis
+async def test_two_server_processes_share_events_through_redis(tmp_path):
+    import redis
+
+    try:
+        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"no Redis answers at 127.0.0.1:6379: {exc}")
+    data_dir = tmp_path / "data"
+    redis_args = ("--redis-url", "redis://127.0.0.1:6379/0")
+    # One database (SQLite in WAL mode) and one Redis behind two processes.
+    with serve_process(data_dir, *redis_args) as first_process, serve_process(data_dir, *redis_args) as second_process:
+        async with httpx.AsyncClient(base_url=first_process.url, timeout=10) as first, httpx.AsyncClient(base_url=second_process.url, timeout=10) as second:
+            alice = await signup_login(first, "alice@example.com")
+            bob = await signup_login(second, "bob@example.com")
+            box = await create_box(first, alice)
+            await invite(first, alice, box["id"], bob.email)
+            await join(second, bob, box["id"])
+            server = {"ws_url": first_process.ws_url}
+            async with _socket(server, alice) as alice_ws:
+                message = await post_text(second, bob, box["id"])
+                got = await _next(alice_ws, lambda m: m["type"] == "event.new" and m["object"]["type"] == "msg.text")
+                assert got["object"]["id"] == message["id"]
+    for process in (first_process, second_process):
+        assert "Traceback" not in process.log.read_text()

@@ -177,18 +177,28 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class ServerProcess:
+    url: str
+    log: Path
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://", 1)
+
+
 @contextlib.contextmanager
-def serve_process(data_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 30) -> Iterator[str]:
-    """``python -m boxtui serve`` on a free loopback port until the block ends; yields its URL.
+def serve_process(data_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 30) -> Iterator[ServerProcess]:
+    """``python -m boxtui serve`` on a free loopback port until the block ends.
 
     The process gets this environment without ``BOXTUI_*`` settings, plus
-    :data:`FAST_SERVER_ENV` and ``env``; its output goes to ``data_dir/../server.log``.
+    :data:`FAST_SERVER_ENV` and ``env``; its output goes to ``data_dir/../server-<port>.log``.
     """
     import pytest
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log_path = data_dir.parent / "server.log"
+    log_path = data_dir.parent / f"server-{port}.log"
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     clean = {k: v for k, v in os.environ.items() if not k.startswith("BOXTUI_")}
     command = [sys.executable, "-m", "boxtui", "serve", "--port", str(port), "--data-dir", str(data_dir), "--log-level", "warning", *args]
@@ -207,7 +217,7 @@ def serve_process(data_dir: Path, *args: str, env: dict[str, str] | None = None,
             if time.monotonic() > deadline:
                 pytest.fail(f"boxtui serve did not answer /healthz within {timeout} s:\n{log_path.read_text()[-4000:]}")
             time.sleep(0.1)
-        yield url
+        yield ServerProcess(url=url, log=log_path)
     finally:
         process.terminate()
         try:
