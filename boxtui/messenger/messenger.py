@@ -492,8 +492,10 @@ class Messenger:
         parsed = parse_email(raw)
         text_event = await self.send_text(box_id, parsed.text)
         events = [text_event]
-        for name, file_type, data in parsed.attachments:
-            events.append(await self._upload_bytes(box_id, data, name, file_type, None, text_event.id))
+        for attachment in parsed.attachments:
+            events.append(
+                await self._upload_bytes(box_id, attachment.data, attachment.file_name, attachment.file_type, None, text_event.id)
+            )
         return events
 
     # === files =====================================================================

@@ -75,7 +75,7 @@ async def test_html_only_email_and_plain_single_part(http):
 
     bare = b"Subject: only a subject\r\n\r\nbody\r\n"
     events = (await send(http, alice, box["id"], bare)).json()["events"]
-    assert open_text(events[0]["content"]["encrypted"], secret) == "From: \nSubject: only a subject\n\nbody"
+    assert open_text(events[0]["content"]["encrypted"], secret) == "Subject: only a subject\n\nbody"
 
 
 async def test_email_errors(http):
