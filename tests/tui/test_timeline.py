@@ -98,6 +98,10 @@ async def test_untrusted_text_is_never_markup_and_undecryptable_is_dimmed(histor
         body = [segment for segment in strip if segment.text.strip() and "[bold]" in segment.text]
         assert body and all(not segment.style.bold and not segment.style.link for segment in body)
 
+        control = rows_of(timeline, history.ids["control"])
+        assert "�[31mred�[0m �evil�" in control[0] and control[0].endswith(" end 日本語")
+        assert "\x1b" not in "".join(segment.text for segment in timeline.render_line(0))
+
         timeline.select_event(history.ids["undecryptable"])
         start, _ = timeline._rows_of(timeline.cursor_index)
         timeline.action_cursor_up()  # the cursor's own highlight aside
@@ -165,6 +169,10 @@ async def test_actions_post_messages_for_the_current_event(history: History) -> 
         await pilot.press("w", "s", "y")
         assert app.actions == [("DownloadRequested", history.ids["file"]), ("SaveRequested", history.ids["file"])]
         app.actions.clear()
+        control = rows_of(timeline, history.ids["control"])
+        assert "�[31mred�[0m �evil�" in control[0] and control[0].endswith(" end 日本語")
+        assert "\x1b" not in "".join(segment.text for segment in timeline.render_line(0))
+
         timeline.select_event(history.ids["undecryptable"])
         await pilot.press("r", "y", "e")
         timeline.action_first()  # "create": nothing to act on

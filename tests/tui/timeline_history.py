@@ -37,6 +37,8 @@ LONG_TEXT = (
     "This message is long enough to wrap over several rows of the timeline, because it "
     "keeps going with words and more words until the line is full and then some more."
 )
+#: Terminal escapes, a bidi override and wide characters: drawn, never obeyed.
+CONTROL_TEXT = "\x1b[31mred\x1b[0m \u202eevil\u202c\tend 日本語"
 FILE_NAME = "report-2026.pdf"
 FILE_SIZE = 123_456
 
@@ -103,6 +105,7 @@ async def _seed(tmp: Path) -> History:
         await bob.join_link(link)
         ids["markup"] = (await ada.send_text(box, MARKUP_TEXT)).id
         ids["reply"] = (await bob.send_text(box, "Sounds good to me", reply_to=ids["markup"])).id
+        ids["control"] = (await bob.send_text(box, CONTROL_TEXT)).id
         ids["long"] = (await ada.send_text(box, LONG_TEXT)).id
         ids["edited"] = (await ada.send_text(box, "Meeting at 10h")).id
         ids["deleted"] = (await ada.send_text(box, "Oops, wrong box")).id

@@ -112,15 +112,21 @@ class BoxList(Vertical):
             options.highlighted = 0
 
     def _prompt(self, row: BoxRow) -> Text:
-        text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(row.title, style="bold")
+        """Two lines, each cut to the list's width: title and badge, then the preview."""
+        width = max(8, self.query_one(OptionList).scrollable_content_region.width - 2)
+        badge = Text(f" {row.unread} ", style="bold reverse") if row.unread else Text()
+        title = Text(row.title, style="bold")
         if row.closed:
-            text.append(" (closed)", style="dim")
-        if row.unread:
-            text.append(f"  {row.unread}", style="bold reverse")
-        text.append("\n")
-        text.append(row.preview or " ", style="dim")
-        return text
+            title.append(" (closed)", style="dim")
+        title.truncate(max(1, width - badge.cell_len - 1), overflow="ellipsis")
+        title.append(" " * max(1, width - title.cell_len - badge.cell_len))
+        title.append_text(badge)
+        preview = Text(" ".join(row.preview.split()) or " ", style="dim")
+        preview.truncate(width, overflow="ellipsis")
+        return Text("\n").join([title, preview])
+
+    def on_resize(self) -> None:
+        self._rebuild()
 
     @on(Input.Changed, "#box-filter")
     def _filter_changed(self) -> None:

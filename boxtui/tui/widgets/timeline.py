@@ -5,13 +5,14 @@ Design (DESIGN.md "The timeline is one Line-API widget"): :class:`BoxTimeline` i
 events it holds, and ``render_line(y)`` builds the ``Strip`` of one row only. There is
 never one widget per event.
 
-An event may wrap over several rows, so the widget keeps, per loaded event, its row
-count at the current width in a flat list plus the prefix sums of those counts:
-``render_line`` finds the event of a row by bisection (O(log n) in the *loaded*
-events, never in the history) and then reads two ``LRUCache``\\ s: wrapped body lines
-per (event version, width) and finished strips per row. Row counts are computed once
-per event when it arrives (and again only when the width changes or the event is
-edited), which costs O(page) per page, not per frame. The widget only holds the pages
+Why rows and not one row per event: a message may be long, and a chat reads best
+wrapped. So the widget keeps, per loaded event, its wrapped body at the current width
+(computed when the event arrives, and again only when the width changes or the event
+is edited: O(page) per page, never per frame), its row count in a flat list, and the
+prefix sums of those counts. ``render_line`` finds the event of a row by bisection
+(O(log n) in the *loaded* events, independent of the history's size) and keeps the
+finished strips in a ``textual.cache.LRUCache``. Decrypted texts arrive with the
+messenger's entries (one page at a time) and live in them. The widget only holds the pages
 the main screen has loaded: when the cursor or the scroll position nears the top it
 posts :class:`BoxTimeline.LoadOlder` once per page, and the screen answers with
 :meth:`BoxTimeline.prepend_entries`, which keeps the cursor on the same event and the
@@ -47,7 +48,6 @@ from textual.strip import Strip
 
 from boxtui.core.timefmt import parse_time
 from boxtui.core.wire import EventView
-
 from boxtui.messenger.models import CANNOT_DECRYPT, TimelineEntry
 
 from .timeline_render import REPLY, Span, clean_text, describe_entry, entry_snippet, truncate_spans, wrap_spans
@@ -270,11 +270,11 @@ class BoxTimeline(ScrollView, can_focus=True):
             self._has_older = False
             return
         rows_before = self.row_count
+        laid_out = len(self._counts) == len(self._items) > 0 and self._width == self._content_width()
         self._items[:0] = fresh
         self._reindex()
         self._cursor += len(fresh)
-        if self._width == self._content_width() and len(self._counts) == len(self._items) - len(fresh) > 0:
-            # count only the new rows (and the old first event, whose day row may go)
+        if laid_out:  # count only the new rows (and the old first event, whose day row may go)
             self._counts[:1] = [self._item_rows(i) for i in range(len(fresh) + 1)]
             self._rebuild_offsets()
         else:

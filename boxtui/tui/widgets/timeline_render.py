@@ -11,7 +11,7 @@ control characters are replaced and nothing is parsed as markup.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from rich.cells import cell_len, get_character_cell_size
@@ -174,12 +174,12 @@ def wrap_spans(spans: Sequence[Span], width: int) -> list[list[Span]]:
     return rows or [[Span("", BODY)]]
 
 
-def truncate_spans(spans: Sequence[Span], width: int, measure: Callable[[str], int] = cell_len) -> list[Span]:
+def truncate_spans(spans: Sequence[Span], width: int) -> list[Span]:
     """Cut spans to one line of at most ``width`` cells, ending with "…" when cut."""
     out: list[Span] = []
     used = 0
     for text, style in spans:
-        size = measure(text)
+        size = cell_len(text)
         if used + size <= width:
             out.append(Span(text, style))
             used += size
