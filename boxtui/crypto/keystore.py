@@ -15,21 +15,27 @@ so crypto actions and saved files sealed to them can still be opened.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 import nacl.utils
 import platformdirs
 
 from boxtui.core.encoding import b64u_encode
+from boxtui.core.files import write_private_atomic
 
 from ._format import KEY_SIZE, check_bytes, field, js_dumps, parse_json, read_b64
 from .errors import DecryptionError, KeyStoreCorrupted, KeyStoreError
 from .files import key_fingerprint
 from .keys import BoxKeyPair, generate_box_keypair
-from .vault import MEMLIMIT, OPSLIMIT, PasswordKey, derive_password_key, seal_with_key, unlock
+from .vault import (
+    MEMLIMIT,
+    OPSLIMIT,
+    PasswordKey,
+    derive_password_key,
+    seal_with_key,
+    unlock,
+)
 
 __all__ = ["KeyStore", "default_keystore_path"]
 
@@ -288,22 +294,6 @@ def _key(obj: object, name: str) -> bytes:
 def _write_atomic(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` (mode 0600) so that a crash leaves old or new."""
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as file:  # mkstemp makes it 0600
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_private_atomic(path, data)
     except OSError as exc:
         raise KeyStoreError(f"cannot write the key store {path}: {exc.strerror or exc}") from exc

@@ -14,13 +14,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import platformdirs
+
+from boxtui.core.files import write_private_atomic
 
 __all__ = ["Profile", "ProfileConfig", "SavedSession", "ProfileError", "HOME_ENV"]
 
@@ -247,17 +248,6 @@ class Profile:
 def write_private_file(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` atomically (temp file, fsync, rename), mode 0600."""
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                file.write(text)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        write_private_atomic(path, text.encode("utf-8"))
     except OSError as exc:
         raise ProfileError(f"cannot write {path}: {exc.strerror or exc}") from None
