@@ -125,6 +125,7 @@ async def drive(url: str, root: Path, big_file: Path) -> None:
         main.post_message(OpenBox(next(row.box_id for row in main.box_list.rows if row.title == "Plans")))
         timeline = main.query_one(BoxTimeline)
         await until(pilot, lambda: len(timeline.entries) >= 7, "the Plans timeline")
+        await until(pilot, lambda: main.header.connection == "connected", "the realtime link")
         timeline.timezone = timezone.utc
         timeline.set_entries(
             [replace(e, event=e.event.model_copy(update=_stable_times(i, e.event))) for i, e in enumerate(timeline.entries)]

@@ -105,6 +105,7 @@ def test_main_screen_with_an_open_box(snap_compare, seeded_server) -> None:
         screen.post_message(OpenBox(next(row.box_id for row in screen.box_list.rows if row.title == "Plans")))
         timeline = screen.query_one(BoxTimeline)
         await wait_until(pilot, lambda: len(timeline.entries) >= 6, what="the Plans timeline")
+        await wait_until(pilot, lambda: screen.header.connection == "connected", what="the realtime link")
         timeline.timezone = timezone.utc
         timeline.set_entries(at_fixed_times(timeline.entries, FIXED_START, timedelta(minutes=4)))
         app.clear_notifications()

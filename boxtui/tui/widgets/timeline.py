@@ -64,6 +64,7 @@ class _Item:
 
     entry: TimelineEntry
     when: datetime
+    clock: str  # "HH:MM" of ``when``
     version: int = 0
     #: the wrapped body and the (width, version) it was wrapped for
     body: list[list[Span]] = dataclasses.field(default_factory=list)
@@ -377,7 +378,7 @@ class BoxTimeline(ScrollView, can_focus=True):
 
     def _make_item(self, entry: TimelineEntry) -> _Item:
         when = parse_time(entry.event.server_event_created_at).astimezone(self.timezone)
-        return _Item(entry, when)
+        return _Item(entry, when, when.strftime("%H:%M"))
 
     def _reindex(self) -> None:
         self._by_id = {item.event_id: index for index, item in enumerate(self._items)}
@@ -518,7 +519,7 @@ class BoxTimeline(ScrollView, can_focus=True):
         if local == 0:
             own = self.identity_id is not None and event.sender.id == self.identity_id
             name = clean_text(event.sender.display_name, single_line=True) if item.entry.is_message else "·"
-            spans.append(Span(item.when.strftime("%H:%M").ljust(TIME_WIDTH), "timeline--time"))
+            spans.append(Span(item.clock.ljust(TIME_WIDTH), "timeline--time"))
             spans.extend(truncate_spans([Span(name, "timeline--own" if own else "timeline--sender")], sender_width))
         indent = TIME_WIDTH + sender_width + 1 - sum(cell_len(text) for text, _ in spans)
         spans.append(Span(" " * indent, "timeline--body"))
