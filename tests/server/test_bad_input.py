@@ -109,3 +109,8 @@ async def test_body_over_the_json_limit_is_413(http, world):
 async def test_head_errors_have_no_body(http, world):
     response = await http.head(f"/boxes/{world['box']}/events")
     assert response.status_code == 401 and response.content == b""
+
+
+async def test_wrong_method_is_405_in_the_error_format(http, world):
+    response = await http.put(f"/boxes/{world['box']}/events", json={}, headers=world["alice"].headers)
+    assert_error(response, 405, "method_not_allowed")
