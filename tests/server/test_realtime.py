@@ -11,7 +11,7 @@ import contextlib
 
 import pytest
 
-from boxtui.server.realtime.hub import Hub, RedisHub
+from boxtui.server.realtime.hub import Hub, RedisHub, start_hub
 from tests.conftest import asgi_client, make_settings
 from tests.server.helpers import batch, box_with_member, create_box, post_event, post_text, signup_login
 
@@ -135,3 +135,17 @@ async def test_redis_fan_out_between_two_server_processes(tmp_path):
                 assert bob_ws.queue.qsize() == 1 and alice_ws.queue.empty()
             finally:
                 second.state.hub.disconnect(bob_ws)
+
+
+async def test_unreachable_redis_is_a_clear_startup_error(tmp_path):
+    settings = make_settings(tmp_path / "data", redis_url=f"redis://127.0.0.1:{_closed_port()}/0")
+    with pytest.raises(RuntimeError, match="cannot reach Redis"):
+        await start_hub(settings)
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

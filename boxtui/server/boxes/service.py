@@ -174,3 +174,13 @@ async def count_accesses(db: AsyncSession, caller: Caller, box_id: str) -> int:
 async def ack(db: AsyncSession, caller_id: str, box: BoxRow) -> None:
     await repository.reset_unread(db, box.id, caller_id)
     await db.commit()
+
+
+async def ack_if_member(db: AsyncSession, identity_id: str, box_id: str) -> bool:
+    """The realtime ``ack``: reset the unread count if ``identity_id`` is an active member."""
+    membership = await repository.membership(db, box_id, identity_id)
+    if membership is None or not membership.active:
+        return False
+    await repository.reset_unread(db, box_id, identity_id)
+    await db.commit()
+    return True

@@ -91,7 +91,11 @@ class RedisHub(Hub):
         self._ready = asyncio.Event()
 
     async def start(self) -> None:
-        await self._redis.ping()
+        try:
+            await self._redis.ping()
+        except Exception as exc:  # noqa: BLE001 - any failure: say which setting is wrong
+            await self._redis.aclose()
+            raise RuntimeError(f"cannot reach Redis at the configured redis_url: {exc}") from None
         self._listener = asyncio.create_task(self._listen(), name="boxtui-redis-hub")
         await asyncio.wait_for(self._ready.wait(), timeout=10)
 

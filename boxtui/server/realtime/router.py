@@ -20,7 +20,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from boxtui.core.ids import is_uuid
 from boxtui.server.auth.deps import extract_token, resolve_token
-from boxtui.server.boxes import repository as boxes_repo
+from boxtui.server.boxes import service as boxes_service
 from boxtui.server.errors import ApiError
 from boxtui.server.realtime.hub import Subscription
 
@@ -53,10 +53,7 @@ async def _ack(websocket: WebSocket, identity_id: str, message: Any) -> None:
     if not is_uuid(box_id):
         return
     async with websocket.app.state.sessionmaker() as db:
-        membership = await boxes_repo.membership(db, box_id, identity_id)
-        if membership is not None and membership.active:
-            await boxes_repo.reset_unread(db, box_id, identity_id)
-            await db.commit()
+        await boxes_service.ack_if_member(db, identity_id, box_id)
 
 
 async def _send_loop(websocket: WebSocket, subscription: Subscription) -> None:
