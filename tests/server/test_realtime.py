@@ -13,7 +13,7 @@ import pytest
 
 from boxtui.server.realtime.hub import Hub, RedisHub, start_hub
 from tests.conftest import asgi_client, make_settings
-from tests.server.helpers import batch, box_with_member, create_box, post_event, post_text, signup_login
+from tests.server.helpers import batch, box_with_member, create_box, free_port, post_event, post_text, signup_login
 
 
 def drain(subscription) -> list[dict]:
@@ -138,14 +138,6 @@ async def test_redis_fan_out_between_two_server_processes(tmp_path):
 
 
 async def test_unreachable_redis_is_a_clear_startup_error(tmp_path):
-    settings = make_settings(tmp_path / "data", redis_url=f"redis://127.0.0.1:{_closed_port()}/0")
+    settings = make_settings(tmp_path / "data", redis_url=f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
     with pytest.raises(RuntimeError, match="cannot reach Redis"):
         await start_hub(settings)
-
-
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
