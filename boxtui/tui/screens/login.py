@@ -190,6 +190,10 @@ class LoginScreen(_AuthScreen):
 
     # --- sign up ------------------------------------------------------------------
 
+    @on(Input.Submitted, "#signup-name, #signup-email, #signup-password")
+    def _next_field(self) -> None:
+        self.focus_next()
+
     @on(Input.Submitted, "#signup-confirm")
     @on(Button.Pressed, "#signup-submit")
     def _signup(self) -> None:

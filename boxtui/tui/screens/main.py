@@ -21,7 +21,7 @@ from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Footer, Static
 
 from boxtui.core.wire import UNREAD_TYPES, BoxView, EventView, RealtimeMessage
 from boxtui.messenger.models import BoxSummary, TimelineEntry
@@ -35,6 +35,12 @@ from ..widgets.timeline import BoxTimeline
 from ..widgets.transfers import TransfersArea
 from .dialogs import ConfirmDialog, ForwardDialog, InvitationDialog, JoinDialog, NewBoxDialog, UploadDialog
 from .feedback import notify_error, reported
+
+NO_BOX_HINT = """\
+Pick a box on the left (type to filter, Enter opens it).
+
+ctrl+n  create a box        ctrl+o  join one with an invitation link
+ctrl+p  every command       f1      all the keys"""
 
 #: Events fetched when a box opens, and per "load older" page.
 PAGE_SIZE = 100
@@ -91,8 +97,9 @@ class MainScreen(Screen):
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
             yield BoxList(id="boxes")
-            with Vertical(id="conversation"):
+            with Vertical(id="conversation", classes="-no-box"):
                 yield BoxHeader(id="box-header")
+                yield Static(NO_BOX_HINT, id="no-box-hint")
                 yield BoxTimeline(id="timeline", identity_id=self.my_id, decrypt=self.messenger.decrypt_event)
                 yield TransfersArea(id="transfers")
                 yield Composer(id="composer")
@@ -181,6 +188,7 @@ class MainScreen(Screen):
 
     def _show_header(self) -> None:
         box = self.current_box
+        self.query_one("#conversation").set_class(box is None, "-no-box")
         if box is None:
             self.header.clear_box()
         else:
@@ -574,5 +582,7 @@ class MainScreen(Screen):
             row.closed = (event.content or {}).get("state") == "closed"
         if counts and event.sender.id != self.my_id and event.type in UNREAD_TYPES:
             row.unread += 1
+            if entry.is_message:
+                self.app.bell()
         self.box_list.upsert(row)
 
