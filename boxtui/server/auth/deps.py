@@ -139,9 +139,13 @@ async def read_json(request: Request) -> Any:
     if not raw.strip():
         raise BadRequest("a JSON body is required", {"body": "required"}, origin="body")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequest("the body is not valid JSON", {"body": "malformed"}, origin="body") from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
