@@ -165,9 +165,20 @@ async def test_actions_post_messages_for_the_current_event(history: History) -> 
         await pilot.press("e", "r")
         assert app.actions == [("ReplyRequested", others_text)]  # only one's own messages are edited
         app.actions.clear()
-        timeline.select_event(history.ids["file"])
+        timeline.select_event(history.ids["other_file"])
         await pilot.press("w", "s", "y")
-        assert app.actions == [("DownloadRequested", history.ids["file"]), ("SaveRequested", history.ids["file"])]
+        assert app.actions == [("DownloadRequested", history.ids["other_file"]), ("SaveRequested", history.ids["other_file"])]
+        app.actions.clear()
+        timeline.select_event(history.ids["file"])  # already in Ada's saved files
+        await pilot.press("s", "w")
+        assert app.actions == [("DownloadRequested", history.ids["file"])]
+        app.actions.clear()
+        # saving it (realtime ``file.saved``) marks the row and retires the verb
+        other = history.entry("other_file").event
+        timeline.mark_saved(other.content["encrypted_file_id"], True)
+        assert rows_of(timeline, other.id)[1].endswith("★ saved")
+        await pilot.press("s")
+        assert app.actions == []
         app.actions.clear()
         control = rows_of(timeline, history.ids["control"])
         assert "�[31mred�[0m �evil�" in control[0] and control[0].endswith(" end 日本語")

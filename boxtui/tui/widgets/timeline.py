@@ -358,7 +358,7 @@ class BoxTimeline(ScrollView, can_focus=True):
 
     def mark_saved(self, encrypted_file_id: str, is_saved: bool) -> None:
         """Show or hide the ★ saved mark on the files holding this blob."""
-        for index, item in enumerate(self._items):
+        for item in self._items:
             event = item.entry.event
             if event.type == "msg.file" and (event.content or {}).get("encrypted_file_id") == encrypted_file_id:
                 if bool(event.is_saved) != is_saved:
@@ -419,8 +419,9 @@ class BoxTimeline(ScrollView, can_focus=True):
     def _relayout(self, start: int = 0) -> None:
         """Recount rows from item ``start`` on (all of them when the width changed)."""
         width = self._content_width()
-        if width <= 0:
-            return  # not laid out yet: on_resize does it
+        if width <= 0:  # not laid out (or hidden): on_resize lays it out
+            self._width, self._counts, self._offsets = 0, [], []
+            return
         if width != self._width:
             self._width = width
             start = 0
@@ -566,8 +567,8 @@ class BoxTimeline(ScrollView, can_focus=True):
         top = self.scroll_offset.y
         if start < top:  # show the day separator above it too
             self.scroll_to(y=self._offsets[self._cursor], animate=False, force=True)
-        elif end > top + height:
-            self.scroll_to(y=max(start, end - height) if end - start > height else end - height, animate=False, force=True)
+        elif end > top + height:  # its last row at the bottom, or its first at the top if taller
+            self.scroll_to(y=start if end - start > height else end - height, animate=False, force=True)
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
@@ -639,8 +640,10 @@ class BoxTimeline(ScrollView, can_focus=True):
             return readable and event.type == "msg.text" and own
         if action == "delete":
             return entry.is_message and not entry.deleted
-        if action in ("download", "save"):
+        if action == "download":
             return readable and event.type == "msg.file" and entry.file is not None
+        if action == "save":
+            return readable and event.type == "msg.file" and entry.file is not None and not event.is_saved
         return readable and event.type == "msg.text" and entry.text is not None  # copy
 
     def _request(self, message_type: type[EntryAction]) -> None:
