@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.server.helpers import User, create_box, invite, join, post_text, serve_process, signup_login
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[dict[str, Any]]:
     data_dir = tmp_path_factory.mktemp("server") / "data"
-    with serve_process(data_dir, env={"BOXTUI_WS_PING_SECONDS": "5"}) as process:
+    with serve_process(data_dir, env={"BOXTUI_WS_PING_SECONDS": "1"}) as process:
         yield {"base_url": process.url, "ws_url": process.ws_url, "outbox": data_dir / "outbox", "log": process.log}
 
 
@@ -115,6 +115,13 @@ async def test_socket_refused_without_token_or_for_someone_else(server):
     # The session cookies work as well as the bearer header.
     async with connect(url, additional_headers={"Cookie": f"accesstoken={cookie_token}; tokentype=bearer"}, open_timeout=5) as ws:
         await ws.ping()
+        # Logging out closes the socket of that session (checked every ws_ping_seconds).
+        async with httpx.AsyncClient(base_url=server["base_url"], timeout=10) as http:
+            assert (await http.post("/auth/logout", headers={"Authorization": f"Bearer {cookie_token}"})).status_code == 204
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(10):
+                await ws.recv()
+        assert closed.value.rcvd.code == 4401
 
 
 def test_server_log_has_no_tracebacks(server):

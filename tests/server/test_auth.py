@@ -173,3 +173,12 @@ async def test_bad_bodies(http):
     assert_error(await http.post("/auth/code"), 400, body="required")
     big = b'{"email": "' + b"a" * (1 << 20) + b'"}'
     assert_error(await http.post("/auth/code", content=big, headers={"content-type": "application/json"}), 413, "request_entity_too_large")
+
+
+async def test_code_requests_are_limited_per_email(http):
+    for _ in range(10):
+        assert (await http.post("/auth/code", json={"email": "frank@example.com"})).status_code == 204
+    assert_error(await http.post("/auth/code", json={"email": "frank@example.com"}), 429, "too_many_requests")
+    # The last code sent still works.
+    code = latest_code(outbox_of(http), "frank@example.com")
+    assert (await http.post("/auth/login", json={"email": "frank@example.com", "code": code})).status_code == 200

@@ -33,3 +33,8 @@ async def live_code(db: AsyncSession, identity_id: str) -> LoginCodeRow | None:
         .limit(1)
     )
     return (await db.execute(query)).scalar_one_or_none()
+
+
+async def count_codes_since(db: AsyncSession, identity_id: str, since: datetime) -> int:
+    query = select(func.count()).select_from(LoginCodeRow).where(LoginCodeRow.identity_id == identity_id, LoginCodeRow.created_at > since)
+    return int((await db.execute(query)).scalar_one())

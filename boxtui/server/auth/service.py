@@ -2,7 +2,8 @@
 
 Passwords are Argon2id hashes (argon2-cffi, costs from the settings, computed in a
 thread). Login codes are 6 digits, stored as a SHA-256 keyed by the code row id,
-live ``code_ttl_seconds`` and die after ``code_max_attempts`` wrong tries. Every
+live ``code_ttl_seconds`` and die after ``code_max_attempts`` wrong tries; at most
+``login_max_failures`` codes are sent per e-mail within the failure window. Every
 failed login is recorded; ``login_max_failures`` failures for one (e-mail, client
 address) within the window answer 429 until the window has passed.
 """
@@ -119,9 +120,12 @@ async def request_code(db: AsyncSession, settings: ServerSettings, email: str) -
     except IntegrityError:  # created by a concurrent request
         await db.rollback()
         identity = await ensure_identity(db, email)
+    now = utcnow()
+    window_start = now - timedelta(seconds=settings.login_failure_window_seconds)
+    if await repository.count_codes_since(db, identity.id, window_start) >= settings.login_max_failures:
+        raise TooManyRequests("too many codes asked for this e-mail; try again later", {"email": "forbidden"}, origin="body")
     await repository.retire_codes(db, identity.id)
     code = f"{secrets.randbelow(10**6):06d}"
-    now = utcnow()
     row = LoginCodeRow(id=new_id(), identity_id=identity.id, created_at=now, expires_at=now + timedelta(seconds=settings.code_ttl_seconds), attempts=0, consumed=False)
     row.code_hash = _code_hash(row.id, code)
     db.add(row)

@@ -6,7 +6,9 @@ and must belong to ``identity_id``; otherwise it is closed before being accepted
 token, 4403 for another identity's socket. Server → client messages are the hub's
 envelopes ``{"type", "object"}``; client → server, ``{"type": "ack", "object":
 {"box_id"}}`` resets that box's unread count. Keep-alive pings are WebSocket ping
-frames sent by uvicorn every ``settings.ws_ping_seconds`` (see ``boxtui serve``).
+frames sent by uvicorn every ``settings.ws_ping_seconds`` (see ``boxtui serve``); at
+the same pace the socket's session is checked again, and a socket whose session was
+revoked (logout) or expired is closed with 4401.
 """
 
 from __future__ import annotations
@@ -33,17 +35,28 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_TRY_AGAIN = 1013
 
 
-async def _authenticate(websocket: WebSocket, identity_id: str) -> int | None:
-    """None when the socket may open, else the close code to refuse it with."""
+async def _authenticate(websocket: WebSocket, identity_id: str) -> tuple[int | None, str]:
+    """(None, token) when the socket may open, else (the close code to refuse it with, "")."""
     if not is_uuid(identity_id):
-        return CLOSE_FORBIDDEN
+        return CLOSE_FORBIDDEN, ""
     async with websocket.app.state.sessionmaker() as db:
         try:
             token, _ = extract_token(websocket.headers, websocket.cookies, "GET")
             caller = await resolve_token(db, token)
         except ApiError:
-            return CLOSE_UNAUTHORIZED
-    return None if caller.id == identity_id else CLOSE_FORBIDDEN
+            return CLOSE_UNAUTHORIZED, ""
+    return (None, token) if caller.id == identity_id else (CLOSE_FORBIDDEN, "")
+
+
+async def _session_ends(websocket: WebSocket, token: str) -> None:
+    """Return once the socket's session is revoked (logout) or expired."""
+    while True:
+        await asyncio.sleep(websocket.app.state.settings.ws_ping_seconds)
+        async with websocket.app.state.sessionmaker() as db:
+            try:
+                await resolve_token(db, token)
+            except ApiError:
+                return
 
 
 async def _ack(websocket: WebSocket, identity_id: str, message: Any) -> None:
@@ -72,7 +85,7 @@ async def _receive_loop(websocket: WebSocket, identity_id: str) -> None:
 
 @router.websocket("/box-users/{identity_id}/ws")
 async def realtime_socket(websocket: WebSocket, identity_id: str) -> None:
-    refusal = await _authenticate(websocket, identity_id)
+    refusal, token = await _authenticate(websocket, identity_id)
     if refusal is not None:
         await websocket.close(code=refusal)
         return
@@ -84,6 +97,7 @@ async def realtime_socket(websocket: WebSocket, identity_id: str) -> None:
             asyncio.create_task(_send_loop(websocket, subscription)),
             asyncio.create_task(_receive_loop(websocket, identity_id)),
             asyncio.create_task(subscription.overflowed.wait()),
+            asyncio.create_task(_session_ends(websocket, token)),
         ]
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
@@ -94,6 +108,9 @@ async def realtime_socket(websocket: WebSocket, identity_id: str) -> None:
         if tasks[2] in done:
             with contextlib.suppress(Exception):
                 await websocket.close(code=CLOSE_TRY_AGAIN, reason="too far behind: reconnect and catch up")
+        if tasks[3] in done:
+            with contextlib.suppress(Exception):
+                await websocket.close(code=CLOSE_UNAUTHORIZED, reason="the session has ended")
         for task in done:
             exc = task.exception()
             if exc is not None and not isinstance(exc, (WebSocketDisconnect, RuntimeError)):
