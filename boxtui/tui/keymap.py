@@ -31,7 +31,7 @@ def bindings_of(owner: type[DOMNode]) -> list[Binding]:
     for base in owner.__mro__:
         for item in base.__dict__.get("BINDINGS", []):
             binding = _as_binding(item)
-            key = binding.id or f"{binding.key}:{binding.action}"
+            key = f"{binding.key}:{binding.action}"  # a subclass's binding hides its base's
             if key not in seen:
                 seen.add(key)
                 found.append(binding)

@@ -46,6 +46,11 @@ class AccessManagerScreen(ModalScreen[BatchResult | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide", id="access-dialog"):
             yield Label(Text(f"Who may join {self.box.title}"), classes="dialog-title")
+            yield Static(
+                "x marks the selected rule for removal (again: keep it). Stage additions below; "
+                "ctrl+a or Apply sends every change as one batch. Members no rule matches are removed.",
+                classes="dialog-help",
+            )
             yield DataTable(id="access-rules", cursor_type="row")
             with Horizontal(id="access-add-row"):
                 yield Select(KINDS, value="identifier", allow_blank=False, id="access-kind")
@@ -93,9 +98,13 @@ class AccessManagerScreen(ModalScreen[BatchResult | None]):
                 key=f"staged-{index}",
             )
         pending = len(self.staged_adds) + len(self.staged_removals)
-        self.query_one("#access-pending", Static).update(
-            f"{pending} change{'s' if pending != 1 else ''} staged; Apply sends them as one batch." if pending else "No changes staged."
-        )
+        if pending:
+            status = f"{pending} change{'s' if pending != 1 else ''} staged; Apply sends them as one batch."
+        elif not self.rules:
+            status = "No access rules yet. No changes staged."
+        else:
+            status = "No changes staged."
+        self.query_one("#access-pending", Static).update(status)
         self.query_one("#access-apply", Button).disabled = not pending
 
     @on(Input.Submitted, "#access-value")
