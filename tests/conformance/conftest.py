@@ -1,4 +1,8 @@
-"""Fixtures of the conformance suite: real ``boxtui serve`` processes on SQLite, shared per worker."""
+"""Fixtures of the conformance suite: real ``boxtui serve`` processes on SQLite, shared per worker.
+
+The three servers are launched together (start-up is mostly Python imports, so they
+overlap well) and each fixture waits only for the one it hands out.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +10,38 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conformance.proto import Server, User, make_user, start_server, stop_server
+from tests.conformance.proto import Server, User, launch_server, make_user, stop_server, wait_ready
 
 
 @pytest.fixture(scope="session")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """The server with default settings."""
-    server = start_server(tmp_path_factory.mktemp("conf") / "data")
-    yield server
-    stop_server(server)
+def _servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Server]]:
+    root = tmp_path_factory.mktemp("conformance")
+    servers = {
+        # default settings
+        "default": launch_server(root / "default"),
+        # a 4 KiB upload limit and a 6 KiB quota per identity
+        "small": launch_server(root / "small", "--max-upload-bytes", "4096", "--quota-bytes", "6144"),
+        # e-mail ingest turned off
+        "noingest": launch_server(root / "noingest", "--no-email-ingest"),
+    }
+    yield servers
+    for server in servers.values():
+        stop_server(server)
 
 
 @pytest.fixture(scope="session")
-def small_srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server with a 4 KiB upload limit and a 6 KiB quota per identity."""
-    server = start_server(tmp_path_factory.mktemp("conf-small") / "data", "--max-upload-bytes", "4096", "--quota-bytes", "6144")
-    yield server
-    stop_server(server)
+def srv(_servers: dict[str, Server]) -> Server:
+    return wait_ready(_servers["default"])
 
 
 @pytest.fixture(scope="session")
-def noingest_srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server with e-mail ingest turned off."""
-    server = start_server(tmp_path_factory.mktemp("conf-noingest") / "data", "--no-email-ingest")
-    yield server
-    stop_server(server)
+def small_srv(_servers: dict[str, Server]) -> Server:
+    return wait_ready(_servers["small"])
+
+
+@pytest.fixture(scope="session")
+def noingest_srv(_servers: dict[str, Server]) -> Server:
+    return wait_ready(_servers["noingest"])
 
 
 @pytest.fixture()

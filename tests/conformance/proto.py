@@ -149,7 +149,8 @@ class Server:
         return max(found)[2]
 
 
-def start_server(data_dir: Path, *extra: str) -> Server:
+def launch_server(data_dir: Path, *extra: str) -> Server:
+    """Starts ``boxtui serve`` without waiting for it (see :func:`wait_ready`)."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "BOXTUI_ARGON2_TIME_COST": "1", "BOXTUI_ARGON2_MEMORY_KIB": "8192"}
@@ -161,21 +162,24 @@ def start_server(data_dir: Path, *extra: str) -> Server:
             stderr=subprocess.STDOUT,
             env=env,
         )
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    return Server(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", data_dir, process, log_path)
+
+
+def wait_ready(server: Server, timeout: float = 60) -> Server:
+    """Waits until the server answers ``/healthz``; raises with its log if it does not."""
+    deadline = time.monotonic() + timeout
     while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()}")
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.log.read_text()}")
         try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                break
+            if httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200:
+                return server
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"server did not answer /healthz:\n{log_path.read_text()}")
+            server.process.kill()
+            raise RuntimeError(f"server did not answer /healthz:\n{server.log.read_text()}")
         time.sleep(0.05)
-    return Server(base_url, f"ws://127.0.0.1:{port}", data_dir, process, log_path)
 
 
 def stop_server(server: Server) -> None:
