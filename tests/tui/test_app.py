@@ -136,3 +136,11 @@ def test_make_app_uses_the_configured_server(tmp_path: Path) -> None:
     assert app.server_url == "http://127.0.0.1:9" and not app.started_local_server
     app = make_app("http://127.0.0.1:10", tmp_path)
     assert app.server_url == "http://127.0.0.1:10"
+
+
+async def test_a_started_local_server_is_announced(tmp_path: Path) -> None:
+    app = BoxApp(profile=Profile.load(tmp_path), server_url="http://127.0.0.1:9", started_local_server=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert "Started a local server at http://127.0.0.1:9" in notifications(app)
+        assert isinstance(app.screen, LoginScreen)

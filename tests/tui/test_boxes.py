@@ -10,7 +10,18 @@ from boxtui.tui.screens.dialogs import ConfirmDialog, InvitationDialog, JoinDial
 from boxtui.tui.screens.members import MembersScreen
 from boxtui.tui.widgets.box_list import BoxList
 
-from .conftest import SIZE, notifications, open_box, screen_text, table_rows, type_text, wait_for_notification, wait_for_text, wait_until
+from .conftest import (
+    SIZE,
+    header_text,
+    notifications,
+    open_box,
+    screen_text,
+    table_rows,
+    type_text,
+    wait_for_notification,
+    wait_for_text,
+    wait_until,
+)
 
 
 async def test_invitation_link_copy_rotate_and_join(user) -> None:
@@ -133,3 +144,27 @@ async def test_access_manager_is_for_the_admin_only(user) -> None:
         await wait_for_notification(pilot, "Only the box's admin manages its access rules.")
         assert not isinstance(app.screen, AccessManagerScreen)
         assert not [n for n in notifications(app) if "Error" in n]
+
+
+async def test_hostile_names_and_titles_are_shown_literally(user, device) -> None:
+    ada = device("ada")
+    await ada.client.auth.signup("ada@example.org", "correct horse battery", "[b]Ada[/b] [link=x]")
+    await ada.login_password("ada@example.org", "correct horse battery")
+    box = await ada.create_box("[red]Box[/red] [@click=app.quit]x[/]")
+    await ada.send_text(box.id, "[blink]hello[/blink]")
+    app = BoxApp(ada)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_text(pilot, "[red]Box[/red] [@click=app.…")  # the list cuts long titles
+        assert "[b]Ada[/b] [link=x]: [blink]hello[/blink]" in app.screen.query_one(BoxList).row(box.id).preview
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "[red]Box[/red]" in header_text(app), what="the box open")
+        await pilot.press("ctrl+b")
+        await wait_until(pilot, lambda: isinstance(app.screen, MembersScreen))
+        table = app.screen.query_one(DataTable)
+        await wait_until(pilot, lambda: table.row_count == 1, what="the member")
+        assert table_rows(table)[0][0] == "[b]Ada[/b] [link=x]"
+        assert "Members of [red]Box[/red] [@click=app.quit]x[/]" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.press("ctrl+l")
+        await wait_until(pilot, lambda: isinstance(app.screen, InvitationDialog))
+        await wait_for_text(pilot, "Invitation to [red]Box[/red] [@click=app.quit]x[/]")
