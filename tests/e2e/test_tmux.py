@@ -74,8 +74,8 @@ class Terminal:
 
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory) -> Iterator[str]:
-    with serve_process(tmp_path_factory.mktemp("tmux-server") / "data") as url:
-        yield url
+    with serve_process(tmp_path_factory.mktemp("tmux-server") / "data") as server:
+        yield server.url
 
 
 @pytest.fixture

@@ -25,7 +25,8 @@ from boxtui.tui.messages import OpenBox
 from boxtui.tui.screens.main import MainScreen
 from boxtui.tui.widgets.timeline import BoxTimeline
 from tests.conftest import PASSWORD
-from tests.tui.conftest import CHEAP_KDF, SIZE, wait_until
+from tests.messenger.conftest import CHEAP_KDF
+from tests.tui.conftest import SIZE, wait_until
 from tests.tui.timeline_history import FIXED_START, TimelineHost, at_fixed_times, shared_history
 
 
