@@ -29,6 +29,7 @@ from boxtui.messenger.profile import Profile
 from boxtui.server.app import create_app
 from boxtui.tui.widgets.timeline import BoxTimeline
 from tests.conftest import PASSWORD, make_settings
+from tests.messenger.conftest import CHEAP_KDF
 
 #: Loopback, so invitation links may be plain http (the transport never dials it).
 BASE_URL = "http://127.0.0.1:8642"
@@ -90,7 +91,7 @@ def messenger_client(app) -> BoxClient:
 async def sign_up(stack: AsyncExitStack, app, home: Path, name: str) -> Messenger:
     client = await stack.enter_async_context(messenger_client(app))
     return await Messenger.signup(
-        client, Profile.load(home / name), f"{name}@example.org", PASSWORD, name.title(), opslimit=1, memlimit=8192
+        client, Profile.load(home / name), f"{name}@example.org", PASSWORD, name.title(), **CHEAP_KDF
     )
 
 
