@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from boxtui.tui.app import BoxApp
+from boxtui.tui.screens.main import PAGE_SIZE
 from boxtui.tui.screens.dialogs import ConfirmDialog, NewBoxDialog
 from boxtui.tui.widgets.box_list import BoxList
 from boxtui.tui.widgets.composer import Composer
@@ -128,3 +131,20 @@ async def test_posting_to_a_closed_box_is_refused_readably(user) -> None:
         message = await wait_for_notification(pilot, "Not sent")
         assert message == "Not sent: the box is closed: nothing can be posted"
         assert app.screen.query_one(Composer).text == "too late"  # the draft is kept
+
+
+async def test_older_messages_load_when_scrolling_up(user) -> None:
+    ada = await user("ada")
+    box = await ada.create_box("Long history")
+    await asyncio.gather(*(ada.send_text(box.id, f"message {n}") for n in range(120)))
+    app = BoxApp(ada)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_text(pilot, "Long history")
+        await pilot.press("enter")
+        timeline = app.screen.query_one(BoxTimeline)
+        await wait_until(pilot, lambda: len(timeline.entries) == PAGE_SIZE, what="the first page")
+        timeline.focus()
+        await pilot.press("home")
+        await wait_until(pilot, lambda: len(timeline.entries) == 121, what="the older page")
+        assert timeline.entries[0].event.type == "create"
+        assert {entry.text for entry in timeline.entries[1:]} == {f"message {n}" for n in range(120)}
