@@ -114,3 +114,20 @@ async def test_head_errors_have_no_body(http, world):
 async def test_wrong_method_is_405_in_the_error_format(http, world):
     response = await http.put(f"/boxes/{world['box']}/events", json={}, headers=world["alice"].headers)
     assert_error(response, 405, "method_not_allowed")
+
+
+async def test_nul_characters_are_refused(http, world):
+    alice = world["alice"]
+    cases = [
+        ("POST", "/auth/signup", {"email": "nul\u0000@example.com", "password": "long enough pw", "display_name": "N"}),
+        ("POST", "/auth/code", {"email": "a\u0000b@example.com"}),
+        ("POST", "/boxes", {"title": "a\u0000b", "public_key": "x"}),
+        ("PATCH", f"/identities/{world['me']}", {"display_name": "a\u0000"}),
+        ("POST", f"/boxes/{world['box']}/events", {"type": "msg.text", "content": {"encrypted": "AAAA", "k\u0000": 1}}),
+    ]
+    for method, url, body in cases:
+        response = await http.request(method, url, json=body, headers=alice.headers)  # NUL travels as \u0000
+        assert_error(response, 400, body="invalid")
+    lookup = await http.get("/identities/pubkey", params={"identifier_value": "a\x00b@example.com"}, headers=alice.headers)
+    assert_error(lookup, 400, identifier_value="invalid")
+

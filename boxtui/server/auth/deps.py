@@ -139,9 +139,23 @@ async def read_json(request: Request) -> Any:
     if not raw.strip():
         raise BadRequest("a JSON body is required", {"body": "required"}, origin="body")
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        data = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequest("the body is not valid JSON", {"body": "malformed"}, origin="body") from None
+    if _has_nul(data):
+        # No text column takes U+0000 (PostgreSQL refuses it), and no field needs it.
+        raise BadRequest("the body contains a NUL character", {"body": "invalid"}, origin="body")
+    return data
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _reject_constant(name: str) -> Any:

@@ -25,6 +25,8 @@ async def get_pubkey(request: Request, caller: Caller = Depends(acr2), db: Async
     email = request.query_params.get("identifier_value", "").strip()
     if not email:
         raise BadRequest("identifier_value is required", {"identifier_value": "required"}, origin="query")
+    if "\x00" in email or len(email) > 320:
+        raise BadRequest("identifier_value is not an e-mail address", {"identifier_value": "invalid"}, origin="query")
     return await service.public_keys_for(db, email)
 
 
