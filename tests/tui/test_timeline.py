@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import timedelta, timezone
 
+from contextlib import AsyncExitStack
+
 import pytest
 from textual.binding import Binding
 
@@ -289,26 +291,36 @@ async def test_resize_rewraps_and_keeps_the_cursor(history: History) -> None:
 
 
 class PagingHost(Host):
-    """Answers LoadOlder like the main screen: a real page from the server."""
+    """Answers LoadOlder and LoadNewer like the main screen: real pages from the server."""
 
-    def __init__(self, messenger, box_id: str, page: int) -> None:
-        super().__init__()
+    def __init__(self, messenger, box_id: str, page: int, **timeline_options) -> None:
+        super().__init__(**timeline_options)
         self.messenger, self.box_id, self.page = messenger, box_id, page
+        self.newer_requests: list[str] = []
 
     async def on_box_timeline_load_older(self, message: BoxTimeline.LoadOlder) -> None:
         # (Host's handler runs too and records the request)
         older = await self.messenger.timeline_page(self.box_id, before=message.before_event_id, limit=self.page)
         message.timeline.prepend_entries(older)
 
+    async def on_box_timeline_load_newer(self, message: BoxTimeline.LoadNewer) -> None:
+        self.newer_requests.append(message.after_event_id)
+        newer = await self.messenger.timeline_page(self.box_id, after=message.after_event_id, limit=self.page)
+        message.timeline.extend_entries(newer)
+
+
+async def post_messages(sqlite_app, tmp_path, stack, count: int):
+    """Ada and a box of ``count`` messages ("message 0" …), through the real server."""
+    ada = await sign_up(stack, sqlite_app, tmp_path, "ada")
+    box = (await ada.create_box("Long")).id
+    for i in range(count):
+        await ada.send_text(box, f"message {i}")
+    return ada, box
+
 
 async def test_older_pages_load_near_the_top_and_keep_the_cursor(sqlite_app, tmp_path) -> None:
-    from contextlib import AsyncExitStack
-
     async with AsyncExitStack() as stack:
-        ada = await sign_up(stack, sqlite_app, tmp_path, "ada")
-        box = (await ada.create_box("Long")).id
-        for i in range(60):
-            await ada.send_text(box, f"message {i}")
+        ada, box = await post_messages(sqlite_app, tmp_path, stack, 60)
         page = 25
         app = PagingHost(ada, box, page)
         async with app.run_test(size=(80, 10)) as pilot:
@@ -341,3 +353,39 @@ async def test_older_pages_load_near_the_top_and_keep_the_cursor(sqlite_app, tmp
             await pilot.pause()
             assert len(app.load_requests) == 2
 
+
+
+async def test_a_bounded_window_drops_far_pages_and_fetches_them_again(sqlite_app, tmp_path) -> None:
+    async with AsyncExitStack() as stack:
+        ada, box = await post_messages(sqlite_app, tmp_path, stack, 80)
+        page, window = 10, 45
+        app = PagingHost(ada, box, page, max_loaded=window)
+        async with app.run_test(size=(80, 10)) as pilot:
+            timeline = app.query_one(BoxTimeline)
+            timeline.LOAD_MARGIN_EVENTS = 5  # a window of a few pages needs a small margin
+            timeline.set_entries(await ada.timeline_page(box, tail=True, limit=page))
+            await pilot.pause()
+
+            # all the way up: never more than the window, the newest pages dropped
+            while timeline.has_older or timeline.cursor_index:
+                await pilot.press("pageup")
+                await pilot.pause()
+                assert len(timeline.entries) <= window + page
+            assert timeline.entries[0].event.type == "create"
+            assert timeline.has_newer and timeline.entries[-1].text != "message 79"
+
+            # a message arriving meanwhile is not glued below a gap: it comes with its page
+            late = await ada.send_text(box, "message 80")
+            timeline.append_entry(ada.decrypt_event(late))
+            assert late.id not in {e.event.id for e in timeline.entries}
+
+            # all the way down again: the dropped pages come back from the server, in order
+            seen = [e.text for e in timeline.entries if e.text]
+            while timeline.has_newer or timeline.cursor_index < len(timeline.entries) - 1:
+                await pilot.press("pagedown")
+                await pilot.pause()
+                assert len(timeline.entries) <= window + page
+                seen.extend(e.text for e in timeline.entries if e.text and e.text not in seen)
+            assert seen == [f"message {i}" for i in range(81)]
+            assert timeline.entries[-1].event.id == late.id and not timeline.has_newer
+            assert len(app.newer_requests) == len(set(app.newer_requests)) >= 2

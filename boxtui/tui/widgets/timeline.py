@@ -16,7 +16,9 @@ messenger's entries (one page at a time) and live in them. The widget only holds
 the main screen has loaded: when the cursor or the scroll position nears the top it
 posts :class:`BoxTimeline.LoadOlder` once per page, and the screen answers with
 :meth:`BoxTimeline.prepend_entries`, which keeps the cursor on the same event and the
-same rows on screen.
+same rows on screen. With ``max_loaded`` the loaded window stays bounded however far one
+pages: the events farthest from the view are dropped and :class:`BoxTimeline.LoadNewer`
+(answered with :meth:`BoxTimeline.extend_entries`) brings newer ones back.
 
 Rows: a day separator before the first event of each day; then per event the first row
 carries the time and sender columns, an optional reply quote row
@@ -157,6 +159,21 @@ class BoxTimeline(ScrollView, can_focus=True):
         def control(self) -> BoxTimeline:
             return self.timeline
 
+    class LoadNewer(Message):
+        """Fetch the page after ``after_event_id`` and hand it to ``extend_entries``.
+
+        Only posted when ``max_loaded`` dropped newer events to keep the window small.
+        """
+
+        def __init__(self, timeline: BoxTimeline, after_event_id: str) -> None:
+            super().__init__()
+            self.timeline = timeline
+            self.after_event_id = after_event_id
+
+        @property
+        def control(self) -> BoxTimeline:
+            return self.timeline
+
     class EntryAction(Message):
         """A key asked for something to be done with the event under the cursor."""
 
@@ -196,17 +213,23 @@ class BoxTimeline(ScrollView, can_focus=True):
         identity_id: str | None = None,
         decrypt: Callable[[EventView], TimelineEntry] | None = None,
         timezone: tzinfo | None = None,
+        max_loaded: int | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         """``identity_id`` marks own messages (and limits editing to them);
         ``decrypt`` opens an edited message (``Messenger.decrypt_event``);
-        ``timezone`` for times and day separators (``None``: the local zone)."""
+        ``timezone`` for times and day separators (``None``: the local zone);
+        ``max_loaded`` bounds the events held: paging on drops those farthest away and
+        :class:`LoadNewer` brings newer ones back (``None``: keep every page loaded); make
+        it several pages. The events near the view are never dropped, so a window may
+        briefly hold up to a page more."""
         super().__init__(name=name, id=id, classes=classes)
         self.identity_id = identity_id
         self.decrypt = decrypt
         self.timezone = timezone
+        self.max_loaded = max_loaded
         self._items: list[_Item] = []
         self._by_id: dict[str, int] = {}
         self._counts: list[int] = []  # rows of each item at ``_width`` (incl. day row)
@@ -214,8 +237,9 @@ class BoxTimeline(ScrollView, can_focus=True):
         self._width = 0
         self._cursor = -1
         self._has_older = False
+        self._has_newer = False
         self._older_requested: str | None = None
-        self._total_count: int | None = None
+        self._newer_requested: str | None = None
         self._strips: LRUCache[tuple[Any, ...], Strip] = LRUCache(1024)
         self._palette: dict[tuple[str, bool], Style] = {}
 
@@ -246,19 +270,24 @@ class BoxTimeline(ScrollView, can_focus=True):
         """Whether older events exist on the server that are not loaded."""
         return self._has_older
 
+    @property
+    def has_newer(self) -> bool:
+        """Whether newer events were dropped (``max_loaded``) and must be fetched again."""
+        return self._has_newer
+
     def set_entries(self, entries: Iterable[TimelineEntry], total_count: int | None = None) -> None:
         """Show a (new) box's latest page; the cursor goes to the newest event."""
         self._items = [self._make_item(entry) for entry in entries]
         self._reindex()
-        self._total_count = total_count
-        self._older_requested = None
-        self._update_has_older()
+        self._older_requested = self._newer_requested = None
+        self._has_older = self._older_exist() and (total_count is None or len(self._items) < total_count)
+        self._has_newer = False
         self._strips.clear()
         self._cursor = len(self._items) - 1
         self._relayout()
         self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
         self.refresh()
-        self._maybe_load_older()
+        self._maybe_load()
 
     def prepend_entries(self, older: Iterable[TimelineEntry]) -> None:
         """Add an older page above; the cursor and the rows on screen stay put.
@@ -280,9 +309,60 @@ class BoxTimeline(ScrollView, can_focus=True):
             self._rebuild_offsets()
         else:
             self._relayout()
-        self._update_has_older()
+        self._has_older = self._older_exist()
         self.scroll_to(y=self.scroll_y + self.row_count - rows_before, animate=False, force=True)
+        if self.max_loaded is not None and len(self._items) > self.max_loaded:
+            self._drop_newest(len(self._items) - self.max_loaded)
         self.refresh()
+
+    def extend_entries(self, newer: Iterable[TimelineEntry]) -> None:
+        """Add a newer page below (the answer to :class:`LoadNewer`); the rows on screen
+        stay put. An empty page means the newest events are loaded again."""
+        fresh = [self._make_item(e) for e in newer if e.event.id not in self._by_id]
+        self._newer_requested = None
+        if not fresh:
+            self._has_newer = False
+            return
+        start = len(self._items)
+        self._items.extend(fresh)
+        self._by_id.update((item.event_id, index) for index, item in enumerate(fresh, start))
+        self._relayout(start)
+        if self.max_loaded is not None and len(self._items) > self.max_loaded:
+            self._drop_oldest(len(self._items) - self.max_loaded)
+        self.refresh()
+
+    def _keep_near_view(self) -> int:
+        """Events kept between the cursor and a dropped end, so that the view is not near
+        that end at once (which would ask for what was just dropped)."""
+        return self.LOAD_MARGIN_EVENTS + 2 * self.scrollable_content_region.height
+
+    def _drop_newest(self, count: int) -> None:
+        """Forget up to ``count`` newest events, well below the view."""
+        count = min(count, len(self._items) - 1 - self._cursor - self._keep_near_view())
+        if count <= 0:
+            return
+        for item in self._items[-count:]:
+            del self._by_id[item.event_id]
+        del self._items[-count:]
+        if self._counts:
+            del self._counts[-count:]
+            self._rebuild_offsets()
+        self._has_newer = True
+
+    def _drop_oldest(self, count: int) -> None:
+        """Forget up to ``count`` oldest events, well above the view, keeping the view still."""
+        count = min(count, self._cursor - self._keep_near_view())
+        if count <= 0:
+            return
+        top_in_view = self._rows_of(self._cursor)[0] - self.scroll_y if self._counts else 0
+        del self._items[:count]
+        self._reindex()
+        self._cursor -= count
+        self._relayout()
+        if self._counts:
+            self.scroll_to(y=self._rows_of(self._cursor)[0] - top_in_view, animate=False, force=True)
+        self._has_older = True
+        self._older_requested = None
 
     def append_entry(self, entry: TimelineEntry) -> None:
         """Add a new event at the bottom (realtime); stays pinned to the bottom if it was.
@@ -297,14 +377,12 @@ class BoxTimeline(ScrollView, can_focus=True):
         if kind == "msg.delete":
             self.apply_delete(entry.event)
             return
-        if self.replace_entry(entry):
-            return
+        if self.replace_entry(entry) or self._has_newer:
+            return  # (with newer events not loaded, this one comes with them)
         pinned = self.is_vertical_scroll_end or not self._items
         follow = self._cursor == len(self._items) - 1
         self._items.append(self._make_item(entry))
         self._by_id[entry.event.id] = len(self._items) - 1
-        if self._total_count is not None:
-            self._total_count += 1
         self._relayout(start=len(self._items) - 1)
         if follow:
             self._move_cursor(len(self._items) - 1, scroll=False)
@@ -383,13 +461,9 @@ class BoxTimeline(ScrollView, can_focus=True):
     def _reindex(self) -> None:
         self._by_id = {item.event_id: index for index, item in enumerate(self._items)}
 
-    def _update_has_older(self) -> None:
-        if not self._items or self._items[0].entry.event.type == "create":
-            self._has_older = False
-        elif self._total_count is not None:
-            self._has_older = len(self._items) < self._total_count
-        else:
-            self._has_older = True
+    def _older_exist(self) -> bool:
+        """Every box starts with its ``create`` event: older events exist until it is loaded."""
+        return bool(self._items) and self._items[0].entry.event.type != "create"
 
     @property
     def _body_width(self) -> int:
@@ -455,7 +529,7 @@ class BoxTimeline(ScrollView, can_focus=True):
             self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
         else:
             self.scroll_to(y=self._offsets[anchor] - offset_in_view, animate=False, force=True)
-        self._maybe_load_older()
+        self._maybe_load()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -559,7 +633,7 @@ class BoxTimeline(ScrollView, can_focus=True):
         if scroll and self._width:
             self._scroll_to_cursor()
         self.refresh_bindings()
-        self._maybe_load_older()
+        self._maybe_load()
 
     def _scroll_to_cursor(self) -> None:
         start, end = self._rows_of(self._cursor)
@@ -572,20 +646,23 @@ class BoxTimeline(ScrollView, can_focus=True):
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
-        self._maybe_load_older()
+        self._maybe_load()
 
-    def _maybe_load_older(self) -> None:
-        if not self._has_older or not self._items or not self.is_mounted:
+    def _maybe_load(self) -> None:
+        """Ask for the page above (or below) once the cursor or the view nears that end."""
+        if not self._items or not self.is_mounted:
             return
-        first_id = self._items[0].event_id
-        if self._older_requested == first_id:
-            return
-        near_top = self._cursor < self.LOAD_MARGIN_EVENTS or (
-            self._width and self.scroll_y <= self.LOAD_MARGIN_SCREENS * self.scrollable_content_region.height
-        )
-        if near_top:
-            self._older_requested = first_id
-            self.post_message(self.LoadOlder(self, first_id))
+        margin = self.LOAD_MARGIN_SCREENS * self.scrollable_content_region.height if self._width else 0
+        first_id, last_id = self._items[0].event_id, self._items[-1].event_id
+        if self._has_older and self._older_requested != first_id:
+            if self._cursor < self.LOAD_MARGIN_EVENTS or (self._width and self.scroll_y <= margin):
+                self._older_requested = first_id
+                self.post_message(self.LoadOlder(self, first_id))
+        if self._has_newer and self._newer_requested != last_id:
+            near_bottom = self._width and self.scroll_y >= self.max_scroll_y - margin
+            if self._cursor >= len(self._items) - self.LOAD_MARGIN_EVENTS or near_bottom:
+                self._newer_requested = last_id
+                self.post_message(self.LoadNewer(self, last_id))
 
     def action_cursor_up(self) -> None:
         self._move_cursor(self._cursor - 1)
