@@ -8,10 +8,19 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from boxtui import __version__
+from boxtui.server.auth.router import router as auth
+from boxtui.server.boxes.router import router as boxes
 from boxtui.server.db import make_engine, make_sessionmaker
 from boxtui.server.errors import install_error_handlers
+from boxtui.server.events.router import router as events
 from boxtui.server.files.blobs import BlobStore
+from boxtui.server.files.router import router as files
+from boxtui.server.identities.router import router as identities
+from boxtui.server.keys.router import router as keys
 from boxtui.server.migrate import upgrade_to_head
+from boxtui.server.realtime.hub import start_hub
+from boxtui.server.realtime.router import router as realtime
+from boxtui.server.saved_files.router import router as saved_files
 from boxtui.server.settings import ServerSettings
 
 log = logging.getLogger("boxtui.server")
@@ -50,25 +59,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
 
 def _include_routers(app: FastAPI) -> None:
-    """Each domain contributes one router; added here as the domains land."""
-    import importlib
-
-    for domain in ("auth", "identities", "boxes", "events", "files", "saved_files", "keys", "realtime"):
-        try:
-            module = importlib.import_module(f"boxtui.server.{domain}.router")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"boxtui.server.{domain}.router" or exc.name == f"boxtui.server.{domain}":
-                continue
-            raise
-        app.include_router(module.router)
+    for router in (auth, identities, boxes, events, files, saved_files, keys, realtime):
+        app.include_router(router)
 
 
 async def _start_services(app: FastAPI, settings: ServerSettings) -> None:
-    """Realtime hub, blob store, mailer: wired by their domains (see realtime/)."""
-    try:
-        from boxtui.server.realtime.hub import start_hub
-    except ModuleNotFoundError:
-        return
     app.state.hub = await start_hub(settings)
 
 
