@@ -126,7 +126,7 @@ async def build(size: int, profile: Profile, base_url: str) -> str:
 # --------------------------------------------------------------------- measuring
 
 
-async def measure(root: Path, base_url: str, box_id: str) -> dict:
+async def measure(root: Path, base_url: str, box_id: str, moves: int, max_loaded: int | None) -> dict:
     from textual.app import App, ComposeResult
 
     from boxtui.tui.widgets.timeline import BoxTimeline
@@ -155,7 +155,7 @@ async def measure(root: Path, base_url: str, box_id: str) -> dict:
             self.fetch_seconds = 0.0
 
         def compose(self) -> ComposeResult:
-            yield MeasuredTimeline(identity_id=self.messenger.identity_id)
+            yield MeasuredTimeline(identity_id=self.messenger.identity_id, max_loaded=max_loaded)
 
         async def on_box_timeline_load_older(self, message: BoxTimeline.LoadOlder) -> None:
             start = time.perf_counter()
@@ -163,6 +163,13 @@ async def measure(root: Path, base_url: str, box_id: str) -> dict:
             self.fetch_seconds += time.perf_counter() - start
             self.pages_loaded += 1
             message.timeline.prepend_entries(older)
+
+        async def on_box_timeline_load_newer(self, message: BoxTimeline.LoadNewer) -> None:
+            start = time.perf_counter()
+            newer = await self.messenger.timeline_page(box_id, after=message.after_event_id, limit=PAGE)
+            self.fetch_seconds += time.perf_counter() - start
+            self.pages_loaded += 1
+            message.timeline.extend_entries(newer)
 
     async with BoxClient(base_url) as client:
         messenger = await Messenger.resume(client, Profile.load(root / "ada"), password=PASSWORD)
@@ -182,10 +189,10 @@ async def measure(root: Path, base_url: str, box_id: str) -> dict:
 
             render_ms, frame_ms, rows_drawn = [], [], []
             move = timeline.action_page_up
-            for _ in range(MOVES):
+            for _ in range(moves):
                 if timeline.cursor_index == 0 and not timeline.has_older:
                     move = timeline.action_page_down
-                elif timeline.cursor_index == len(timeline.entries) - 1:
+                elif timeline.cursor_index == len(timeline.entries) - 1 and not timeline.has_newer:
                     move = timeline.action_page_up
                 timeline._strips.clear()  # every row of every frame drawn cold, at both sizes
                 MeasuredTimeline.render_seconds = 0.0
@@ -221,7 +228,7 @@ async def measure(root: Path, base_url: str, box_id: str) -> dict:
 # --------------------------------------------------------------------- driver
 
 
-def run_size(size: int) -> dict:
+def run_size(size: int, options: list[str]) -> dict:
     root = Path(tempfile.mkdtemp(prefix=f"boxtui-bench-{size}-"))
     profile = Profile.load(root / "ada")
     try:
@@ -230,7 +237,7 @@ def run_size(size: int) -> dict:
         box_id = asyncio.run(build(size, profile, base_url))
         build_seconds = time.perf_counter() - began
         child = subprocess.run(
-            [sys.executable, __file__, "--measure", str(root), base_url, box_id],
+            [sys.executable, __file__, "--measure", str(root), base_url, box_id, *options],
             capture_output=True,
             text=True,
         )
@@ -244,7 +251,7 @@ def run_size(size: int) -> dict:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def report(results: dict[int, dict]) -> None:
+def report(results: dict[int, dict], moves: int, max_loaded: int | None) -> None:
     (small_size, small), (big_size, big) = sorted(results.items())
     rows = [
         ("newest page: fetch + decrypt (ms)", "first_fetch_ms", "{:.1f}"),
@@ -263,7 +270,8 @@ def report(results: dict[int, dict]) -> None:
         ("building the box (s)", "build_s", "{:.1f}"),
     ]
     label_width = max(len(label) for label, _, _ in rows)
-    print(f"\nBoxTimeline, {MOVES} page moves at {TERMINAL[0]}x{TERMINAL[1]}, pages of {PAGE} events\n")
+    window = f", at most {max_loaded:,} events held" if max_loaded else ", every page kept (as the app does)"
+    print(f"\nBoxTimeline, {moves} page moves at {TERMINAL[0]}x{TERMINAL[1]}, pages of {PAGE} events{window}\n")
     print(f"{'events in the box':{label_width}}  {small_size:>12,}  {big_size:>12,}")
     for label, key, fmt in rows:
         print(f"{label:{label_width}}  {fmt.format(small[key]):>12}  {fmt.format(big[key]):>12}")
@@ -283,16 +291,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--measure", nargs=3, metavar=("ROOT", "URL", "BOX"), help=argparse.SUPPRESS)
     parser.add_argument("--sizes", type=int, nargs=2, default=SIZES, help="the two box sizes (default 1000 100000)")
+    parser.add_argument("--moves", type=int, default=MOVES, help=f"page moves per size (default {MOVES})")
+    parser.add_argument("--max-loaded", type=int, default=None, help="BoxTimeline(max_loaded=…): a bounded window")
     args = parser.parse_args()
     if args.measure:
         root, url, box_id = args.measure
-        print(json.dumps(asyncio.run(measure(Path(root), url, box_id))))
+        print(json.dumps(asyncio.run(measure(Path(root), url, box_id, args.moves, args.max_loaded))))
         return
+    options = ["--moves", str(args.moves)] + (["--max-loaded", str(args.max_loaded)] if args.max_loaded else [])
     results = {}
     for size in args.sizes:
         print(f"{size:,} events: building and measuring …", flush=True)
-        results[size] = run_size(size)
-    report(results)
+        results[size] = run_size(size, options)
+    report(results, args.moves, args.max_loaded)
 
 
 if __name__ == "__main__":
