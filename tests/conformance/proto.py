@@ -41,9 +41,20 @@ ERROR_CODES = {
     500: "internal",
 }
 ORIGINS = {"body", "query", "path", "headers", "cookies", "acr", "not_defined"}
-REASONS = {"malformed", "required", "invalid", "forbidden", "conflict", "not_found", "expired", "too_large"}
+REASONS = {
+    "malformed",
+    "required",
+    "invalid",
+    "forbidden",
+    "conflict",
+    "not_found",
+    "expired",
+    "too_large",
+}
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
-UUID4_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+UUID4_RE = re.compile(
+    r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+)
 B64U_RE = re.compile(r"^[A-Za-z0-9_-]*$")
 
 
@@ -73,9 +84,17 @@ def key_share() -> dict[str, str]:
     }
 
 
-def assert_error(resp: httpx.Response, status: int, *, origin: str | None = None, details: dict[str, str] | None = None) -> dict[str, Any]:
+def assert_error(
+    resp: httpx.Response,
+    status: int,
+    *,
+    origin: str | None = None,
+    details: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """The response is the §1 error body with this status (and origin/details when given)."""
-    assert resp.status_code == status, f"expected {status}, got {resp.status_code}: {resp.text[:500]}"
+    assert resp.status_code == status, (
+        f"expected {status}, got {resp.status_code}: {resp.text[:500]}"
+    )
     body = resp.json()
     assert set(body) == {"code", "origin", "desc", "details"}, body
     assert body["code"] == ERROR_CODES[status], body
@@ -91,8 +110,19 @@ def assert_error(resp: httpx.Response, status: int, *, origin: str | None = None
     return body
 
 
-def assert_identity_view(view: dict[str, Any], *, identity_id: str | None = None, email_shown: str | None = None) -> None:
-    assert set(view) == {"id", "display_name", "avatar_url", "identifier_value", "identifier_kind"}, view
+def assert_identity_view(
+    view: dict[str, Any],
+    *,
+    identity_id: str | None = None,
+    email_shown: str | None = None,
+) -> None:
+    assert set(view) == {
+        "id",
+        "display_name",
+        "avatar_url",
+        "identifier_value",
+        "identifier_kind",
+    }, view
     if identity_id:
         assert view["id"] == identity_id
     if email_shown is None:
@@ -100,10 +130,15 @@ def assert_identity_view(view: dict[str, Any], *, identity_id: str | None = None
     if email_shown == "":
         assert view["identifier_value"] == "" and view["identifier_kind"] == "", view
     else:
-        assert view["identifier_value"] == email_shown and view["identifier_kind"] == "email", view
+        assert (
+            view["identifier_value"] == email_shown
+            and view["identifier_kind"] == "email"
+        ), view
 
 
-def mime_with_attachments(count: int = 1, *, subject: str = "Hello", text: str = "plain body") -> bytes:
+def mime_with_attachments(
+    count: int = 1, *, subject: str = "Hello", text: str = "plain body"
+) -> bytes:
     """An RFC 822 message with a text body and ``count`` small attachments."""
     message = EmailMessage()
     message["From"] = "Sender <sender@mail.example>"
@@ -111,7 +146,12 @@ def mime_with_attachments(count: int = 1, *, subject: str = "Hello", text: str =
     message["Subject"] = subject
     message.set_content(text)
     for i in range(count):
-        message.add_attachment(f"attachment {i}".encode(), maintype="application", subtype="octet-stream", filename=f"a{i}.bin")
+        message.add_attachment(
+            f"attachment {i}".encode(),
+            maintype="application",
+            subtype="octet-stream",
+            filename=f"a{i}.bin",
+        )
     return message.as_bytes()
 
 
@@ -141,7 +181,11 @@ class Server:
             if str(message["To"]).strip().lower() != address.lower():
                 continue
             body = message.get_body(preferencelist=("plain",))
-            text = str(message["Subject"] or "") + "\n" + (body.get_content() if body else "")
+            text = (
+                str(message["Subject"] or "")
+                + "\n"
+                + (body.get_content() if body else "")
+            )
             match = re.search(r"\b(\d{6})\b", text)
             assert match, f"no 6-digit code in {path}"
             found.append((path.stat().st_mtime_ns, path.name, match.group(1)))
@@ -153,16 +197,38 @@ def launch_server(data_dir: Path, *extra: str) -> Server:
     """Starts ``boxtui serve`` without waiting for it (see :func:`wait_ready`)."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "BOXTUI_ARGON2_TIME_COST": "1", "BOXTUI_ARGON2_MEMORY_KIB": "8192"}
+    env = {
+        **os.environ,
+        "BOXTUI_ARGON2_TIME_COST": "1",
+        "BOXTUI_ARGON2_MEMORY_KIB": "8192",
+    }
     log_path = data_dir.parent / f"{data_dir.name}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "boxtui", "serve", "--port", str(port), "--data-dir", str(data_dir), "--log-level", "warning", *extra],
+            [
+                sys.executable,
+                "-m",
+                "boxtui",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+                "--log-level",
+                "warning",
+                *extra,
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
         )
-    return Server(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", data_dir, process, log_path)
+    return Server(
+        f"http://127.0.0.1:{port}",
+        f"ws://127.0.0.1:{port}",
+        data_dir,
+        process,
+        log_path,
+    )
 
 
 def wait_ready(server: Server, timeout: float = 60) -> Server:
@@ -170,7 +236,9 @@ def wait_ready(server: Server, timeout: float = 60) -> Server:
     deadline = time.monotonic() + timeout
     while True:
         if server.process.poll() is not None:
-            raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.log.read_text()}")
+            raise RuntimeError(
+                f"server exited with {server.process.returncode}:\n{server.log.read_text()}"
+            )
         try:
             if httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200:
                 return server
@@ -178,7 +246,9 @@ def wait_ready(server: Server, timeout: float = 60) -> Server:
             pass
         if time.monotonic() > deadline:
             server.process.kill()
-            raise RuntimeError(f"server did not answer /healthz:\n{server.log.read_text()}")
+            raise RuntimeError(
+                f"server did not answer /healthz:\n{server.log.read_text()}"
+            )
         time.sleep(0.05)
 
 
@@ -205,38 +275,77 @@ class User:
     password: str = PASSWORD
 
     def box(self, title: str = "conformance box", **extra: Any) -> dict[str, Any]:
-        resp = self.http.post("/boxes", json={"title": title, "public_key": new_pubkey(), **extra})
+        resp = self.http.post(
+            "/boxes", json={"title": title, "public_key": new_pubkey(), **extra}
+        )
         assert resp.status_code == 201, resp.text
         return resp.json()
 
-    def post(self, box_id: str, type_: str, content: dict[str, Any] | None = None, **extra: Any) -> httpx.Response:
+    def post(
+        self,
+        box_id: str,
+        type_: str,
+        content: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> httpx.Response:
         body: dict[str, Any] = {"type": type_, **extra}
         if content is not None:
             body["content"] = content
         return self.http.post(f"/boxes/{box_id}/events", json=body)
 
     def text(self, box_id: str, **extra: Any) -> dict[str, Any]:
-        resp = self.post(box_id, "msg.text", {"encrypted": ciphertext(), "public_key": new_pubkey()}, **extra)
+        resp = self.post(
+            box_id,
+            "msg.text",
+            {"encrypted": ciphertext(), "public_key": new_pubkey()},
+            **extra,
+        )
         assert resp.status_code == 201, resp.text
         return resp.json()
 
     def batch(self, box_id: str, events: list[dict[str, Any]]) -> httpx.Response:
-        return self.http.post(f"/boxes/{box_id}/batch-events", json={"batch_type": "accesses", "events": events})
+        return self.http.post(
+            f"/boxes/{box_id}/batch-events",
+            json={"batch_type": "accesses", "events": events},
+        )
 
     def allow(self, box_id: str, address: str) -> dict[str, Any]:
-        resp = self.batch(box_id, [{"type": "access.add", "content": {"restriction_type": "identifier", "value": address}}])
+        resp = self.batch(
+            box_id,
+            [
+                {
+                    "type": "access.add",
+                    "content": {"restriction_type": "identifier", "value": address},
+                }
+            ],
+        )
         assert resp.status_code == 201, resp.text
         return resp.json()[0]
 
-    def upload(self, box_id: str, blob: bytes = b"ciphertext-blob", **form: str) -> httpx.Response:
-        data = {"msg_encrypted_content": ciphertext(), "msg_public_key": new_pubkey(), **form}
-        return self.http.post(f"/boxes/{box_id}/encrypted-files", data=data, files={"encrypted_file": ("blob", blob, "application/octet-stream")})
+    def upload(
+        self, box_id: str, blob: bytes = b"ciphertext-blob", **form: str
+    ) -> httpx.Response:
+        data = {
+            "msg_encrypted_content": ciphertext(),
+            "msg_public_key": new_pubkey(),
+            **form,
+        }
+        return self.http.post(
+            f"/boxes/{box_id}/encrypted-files",
+            data=data,
+            files={"encrypted_file": ("blob", blob, "application/octet-stream")},
+        )
 
 
-def signup(server: Server, address: str | None = None, *, name: str = "Conformance") -> tuple[str, httpx.Response]:
+def signup(
+    server: Server, address: str | None = None, *, name: str = "Conformance"
+) -> tuple[str, httpx.Response]:
     address = address or unique_email()
     with server.client() as http:
-        resp = http.post("/auth/signup", json={"email": address, "password": PASSWORD, "display_name": name})
+        resp = http.post(
+            "/auth/signup",
+            json={"email": address, "password": PASSWORD, "display_name": name},
+        )
     return address, resp
 
 
@@ -247,12 +356,25 @@ def make_user(server: Server, *, acr: int = 2, name: str = "Conformance") -> Use
         _, resp = signup(server, address, name=name)
         assert resp.status_code == 201, resp.text
         with server.client() as http:
-            login = http.post("/auth/login", json={"email": address, "password": PASSWORD})
+            login = http.post(
+                "/auth/login", json={"email": address, "password": PASSWORD}
+            )
     else:
         with server.client() as http:
             assert http.post("/auth/code", json={"email": address}).status_code == 204
-            login = http.post("/auth/login", json={"email": address, "code": server.latest_code(address)})
+            login = http.post(
+                "/auth/login",
+                json={"email": address, "code": server.latest_code(address)},
+            )
     assert login.status_code == 200, login.text
     body = login.json()
     client = server.client(headers={"Authorization": f"Bearer {body['access_token']}"})
-    return User(server, address, body["identity"]["id"], body["access_token"], body["acr"], body, client)
+    return User(
+        server,
+        address,
+        body["identity"]["id"],
+        body["access_token"],
+        body["acr"],
+        body,
+        client,
+    )

@@ -13,7 +13,6 @@ from tests.conformance.proto import (
     Server,
     User,
     assert_error,
-    assert_identity_view,
     make_user,
     mime_with_attachments,
     new_pubkey,
@@ -30,7 +29,15 @@ def test_healthz_needs_no_auth(srv: Server) -> None:
     assert resp.status_code == 200 and resp.json() == {"status": "ok"}
 
 
-@pytest.mark.parametrize("path", ["/boxes/not-a-uuid", "/boxes/not-a-uuid/events", "/events/123", "/encrypted-files/zzz"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/boxes/not-a-uuid",
+        "/boxes/not-a-uuid/events",
+        "/events/123",
+        "/encrypted-files/zzz",
+    ],
+)
 def test_malformed_id_in_path_is_400_malformed(alice: User, path: str) -> None:
     body = assert_error(alice.http.get(path), 400)
     assert "malformed" in body["details"].values(), body
@@ -43,23 +50,43 @@ def test_upper_case_or_non_v4_uuid_is_malformed(alice: User) -> None:
 
 def test_malformed_id_in_query_is_400_malformed(alice: User) -> None:
     box = alice.box()
-    body = assert_error(alice.http.get(f"/boxes/{box['id']}/events", params={"after": "nope"}), 400)
+    body = assert_error(
+        alice.http.get(f"/boxes/{box['id']}/events", params={"after": "nope"}), 400
+    )
     assert "malformed" in body["details"].values(), body
-    body = assert_error(alice.http.get("/box-key-shares/encrypted-invitation-key-share", params={"box_id": "nope"}), 400)
+    body = assert_error(
+        alice.http.get(
+            "/box-key-shares/encrypted-invitation-key-share", params={"box_id": "nope"}
+        ),
+        400,
+    )
     assert "malformed" in body["details"].values(), body
 
 
 def test_malformed_id_in_body_is_400_malformed(alice: User) -> None:
     box = alice.box()
-    resp = alice.post(box["id"], "msg.text", {"encrypted": "abc"}, referrer_id="not-an-id")
+    resp = alice.post(
+        box["id"], "msg.text", {"encrypted": "abc"}, referrer_id="not-an-id"
+    )
     body = assert_error(resp, 400)
     assert "malformed" in body["details"].values(), body
 
 
-@pytest.mark.parametrize("params", [{"limit": "-1"}, {"offset": "-1"}, {"limit": "1001"}, {"limit": "abc"}, {"offset": "1.5"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": "-1"},
+        {"offset": "-1"},
+        {"limit": "1001"},
+        {"limit": "abc"},
+        {"offset": "1.5"},
+    ],
+)
 def test_bad_pagination_is_400(alice: User, params: dict[str, str]) -> None:
     box = alice.box()
-    assert_error(alice.http.get(f"/boxes/{box['id']}/events", params=params), 400, origin="query")
+    assert_error(
+        alice.http.get(f"/boxes/{box['id']}/events", params=params), 400, origin="query"
+    )
     assert_error(alice.http.get("/boxes/joined", params=params), 400, origin="query")
 
 
@@ -70,14 +97,23 @@ def test_limit_1000_is_allowed(alice: User) -> None:
 def test_default_limit_is_500(alice: User) -> None:
     box = alice.box()
     # One e-mail with 499 attachments: create + msg.text + 499 msg.file = 501 visible events.
-    resp = alice.http.post(f"/boxes/{box['id']}/email", content=mime_with_attachments(499), headers={"Content-Type": "message/rfc822"})
+    resp = alice.http.post(
+        f"/boxes/{box['id']}/email",
+        content=mime_with_attachments(499),
+        headers={"Content-Type": "message/rfc822"},
+    )
     assert resp.status_code == 201, resp.text[:300]
     page = alice.http.get(f"/boxes/{box['id']}/events").json()
     assert len(page) == 500
     assert page[0]["type"] == "create"
-    assert alice.http.head(f"/boxes/{box['id']}/events").headers["X-Total-Count"] == "501"
+    assert (
+        alice.http.head(f"/boxes/{box['id']}/events").headers["X-Total-Count"] == "501"
+    )
     assert len(alice.http.get(f"/boxes/{box['id']}/files").json()) == 499
-    assert len(alice.http.get(f"/boxes/{box['id']}/files", params={"limit": 1000}).json()) == 499
+    assert (
+        len(alice.http.get(f"/boxes/{box['id']}/files", params={"limit": 1000}).json())
+        == 499
+    )
 
 
 def test_events_cursors_always_chronological(alice: User) -> None:
@@ -85,13 +121,21 @@ def test_events_cursors_always_chronological(alice: User) -> None:
     texts = [alice.text(box["id"]) for _ in range(6)]
     all_ids = [e["id"] for e in alice.http.get(f"/boxes/{box['id']}/events").json()]
     assert all_ids[1:] == [t["id"] for t in texts]
-    after = alice.http.get(f"/boxes/{box['id']}/events", params={"after": texts[1]["id"], "limit": 2}).json()
+    after = alice.http.get(
+        f"/boxes/{box['id']}/events", params={"after": texts[1]["id"], "limit": 2}
+    ).json()
     assert [e["id"] for e in after] == [texts[2]["id"], texts[3]["id"]]
-    before = alice.http.get(f"/boxes/{box['id']}/events", params={"before": texts[4]["id"], "limit": 2}).json()
+    before = alice.http.get(
+        f"/boxes/{box['id']}/events", params={"before": texts[4]["id"], "limit": 2}
+    ).json()
     assert [e["id"] for e in before] == [texts[2]["id"], texts[3]["id"]]
-    tail = alice.http.get(f"/boxes/{box['id']}/events", params={"tail": "true", "limit": 3}).json()
+    tail = alice.http.get(
+        f"/boxes/{box['id']}/events", params={"tail": "true", "limit": 3}
+    ).json()
     assert [e["id"] for e in tail] == [t["id"] for t in texts[3:]]
-    offset = alice.http.get(f"/boxes/{box['id']}/events", params={"offset": 2, "limit": 2}).json()
+    offset = alice.http.get(
+        f"/boxes/{box['id']}/events", params={"offset": 2, "limit": 2}
+    ).json()
     assert [e["id"] for e in offset] == [texts[1]["id"], texts[2]["id"]]
 
 
@@ -126,15 +170,32 @@ def test_head_errors_have_no_body(alice: User, bob: User) -> None:
 
 def test_validation_errors_are_400_never_422(alice: User) -> None:
     assert_error(alice.http.post("/boxes", json={"title": "x"}), 400)  # missing field
-    assert_error(alice.http.post("/boxes", json={"title": "x", "public_key": new_pubkey(), "bogus": 1}), 400)  # unknown field
-    assert_error(alice.http.post("/boxes", json={"title": 5, "public_key": new_pubkey()}), 400)  # wrong type
-    assert_error(alice.http.post("/boxes", json={"title": "x" * 51, "public_key": new_pubkey()}), 400)  # bad length
-    assert_error(alice.http.post("/boxes", content=b"{not json", headers={"Content-Type": "application/json"}), 400)
+    assert_error(
+        alice.http.post(
+            "/boxes", json={"title": "x", "public_key": new_pubkey(), "bogus": 1}
+        ),
+        400,
+    )  # unknown field
+    assert_error(
+        alice.http.post("/boxes", json={"title": 5, "public_key": new_pubkey()}), 400
+    )  # wrong type
+    assert_error(
+        alice.http.post("/boxes", json={"title": "x" * 51, "public_key": new_pubkey()}),
+        400,
+    )  # bad length
+    assert_error(
+        alice.http.post(
+            "/boxes", content=b"{not json", headers={"Content-Type": "application/json"}
+        ),
+        400,
+    )
     assert_error(alice.http.post("/boxes", json=[1, 2]), 400)
 
 
 def test_missing_field_detail_is_required(alice: User) -> None:
-    body = assert_error(alice.http.post("/boxes", json={"title": "x"}), 400, origin="body")
+    body = assert_error(
+        alice.http.post("/boxes", json={"title": "x"}), 400, origin="body"
+    )
     assert body["details"].get("public_key") == "required", body
 
 
@@ -158,7 +219,7 @@ def test_wrong_method_is_405_error_body(alice: User) -> None:
 
 
 def test_signup_201_identity(srv: Server) -> None:
-    address, resp = signup(srv, name="Signup")
+    _address, resp = signup(srv, name="Signup")
     assert resp.status_code == 201, resp.text
     body = resp.json()
     assert UUID4_RE.match(body["id"]), body
@@ -181,16 +242,32 @@ def test_signup_duplicate_email_case_insensitive_409(srv: Server) -> None:
 
 def test_signup_short_password_400(srv: Server) -> None:
     with srv.client() as http:
-        resp = http.post("/auth/signup", json={"email": unique_email(), "password": "1234567", "display_name": "x"})
+        resp = http.post(
+            "/auth/signup",
+            json={"email": unique_email(), "password": "1234567", "display_name": "x"},
+        )
     assert_error(resp, 400, origin="body")
     with srv.client() as http:
-        resp = http.post("/auth/signup", json={"email": unique_email(), "password": "12345678", "display_name": "x"})
+        resp = http.post(
+            "/auth/signup",
+            json={"email": unique_email(), "password": "12345678", "display_name": "x"},
+        )
     assert resp.status_code == 201
 
 
 def test_signup_bad_email_400(srv: Server) -> None:
     with srv.client() as http:
-        assert_error(http.post("/auth/signup", json={"email": "not-an-email", "password": PASSWORD, "display_name": "x"}), 400)
+        assert_error(
+            http.post(
+                "/auth/signup",
+                json={
+                    "email": "not-an-email",
+                    "password": PASSWORD,
+                    "display_name": "x",
+                },
+            ),
+            400,
+        )
 
 
 def test_login_with_password_body_and_cookies(srv: Server) -> None:
@@ -199,7 +276,14 @@ def test_login_with_password_body_and_cookies(srv: Server) -> None:
         login = http.post("/auth/login", json={"email": address, "password": PASSWORD})
     assert login.status_code == 200, login.text
     body = login.json()
-    assert set(body) == {"access_token", "token_type", "acr", "expires_at", "csrf_token", "identity"}, body
+    assert set(body) == {
+        "access_token",
+        "token_type",
+        "acr",
+        "expires_at",
+        "csrf_token",
+        "identity",
+    }, body
     assert body["token_type"] == "bearer"
     assert body["acr"] == 2 and isinstance(body["acr"], int)
     assert TIME_RE.match(body["expires_at"]), body
@@ -231,7 +315,9 @@ def test_code_flow_for_account_is_acr1(srv: Server) -> None:
     address, _ = signup(srv)
     with srv.client() as http:
         assert http.post("/auth/code", json={"email": address}).status_code == 204
-        login = http.post("/auth/login", json={"email": address, "code": srv.latest_code(address)})
+        login = http.post(
+            "/auth/login", json={"email": address, "code": srv.latest_code(address)}
+        )
     assert login.status_code == 200 and login.json()["acr"] == 1
 
 
@@ -241,9 +327,16 @@ def test_code_single_use_and_wrong_code(srv: Server) -> None:
         http.post("/auth/code", json={"email": address})
         code = srv.latest_code(address)
         wrong = "000000" if code != "000000" else "111111"
-        assert_error(http.post("/auth/login", json={"email": address, "code": wrong}), 401)
-        assert http.post("/auth/login", json={"email": address, "code": code}).status_code == 200
-        assert_error(http.post("/auth/login", json={"email": address, "code": code}), 401)
+        assert_error(
+            http.post("/auth/login", json={"email": address, "code": wrong}), 401
+        )
+        assert (
+            http.post("/auth/login", json={"email": address, "code": code}).status_code
+            == 200
+        )
+        assert_error(
+            http.post("/auth/login", json={"email": address, "code": code}), 401
+        )
 
 
 def test_code_dies_after_5_wrong_tries(srv: Server) -> None:
@@ -253,15 +346,30 @@ def test_code_dies_after_5_wrong_tries(srv: Server) -> None:
         code = srv.latest_code(address)
         wrong = "000000" if code != "000000" else "111111"
         for _ in range(5):
-            assert_error(http.post("/auth/login", json={"email": address, "code": wrong}), 401)
-        assert_error(http.post("/auth/login", json={"email": address, "code": code}), 401)
+            assert_error(
+                http.post("/auth/login", json={"email": address, "code": wrong}), 401
+            )
+        assert_error(
+            http.post("/auth/login", json={"email": address, "code": code}), 401
+        )
 
 
 def test_wrong_credentials_401_same_for_unknown(srv: Server) -> None:
     address, _ = signup(srv)
     with srv.client() as http:
-        wrong = assert_error(http.post("/auth/login", json={"email": address, "password": "wrong-password"}), 401)
-        unknown = assert_error(http.post("/auth/login", json={"email": unique_email(), "password": "wrong-password"}), 401)
+        wrong = assert_error(
+            http.post(
+                "/auth/login", json={"email": address, "password": "wrong-password"}
+            ),
+            401,
+        )
+        unknown = assert_error(
+            http.post(
+                "/auth/login",
+                json={"email": unique_email(), "password": "wrong-password"},
+            ),
+            401,
+        )
     assert wrong == unknown
 
 
@@ -269,24 +377,44 @@ def test_password_login_for_identity_without_account_401(srv: Server) -> None:
     address = unique_email()
     with srv.client() as http:
         http.post("/auth/code", json={"email": address})
-        assert_error(http.post("/auth/login", json={"email": address, "password": PASSWORD}), 401)
+        assert_error(
+            http.post("/auth/login", json={"email": address, "password": PASSWORD}), 401
+        )
 
 
 def test_429_after_10_failures(srv: Server) -> None:
     address, _ = signup(srv)
     with srv.client() as http:
         for _ in range(10):
-            assert_error(http.post("/auth/login", json={"email": address, "password": "wrong-password"}), 401)
-        assert_error(http.post("/auth/login", json={"email": address, "password": "wrong-password"}), 429)
+            assert_error(
+                http.post(
+                    "/auth/login", json={"email": address, "password": "wrong-password"}
+                ),
+                401,
+            )
+        assert_error(
+            http.post(
+                "/auth/login", json={"email": address, "password": "wrong-password"}
+            ),
+            429,
+        )
         # Locked even with the right password for that pair.
-        assert_error(http.post("/auth/login", json={"email": address, "password": PASSWORD}), 429)
+        assert_error(
+            http.post("/auth/login", json={"email": address, "password": PASSWORD}), 429
+        )
 
 
 def test_login_body_needs_password_xor_code(srv: Server) -> None:
     address, _ = signup(srv)
     with srv.client() as http:
         assert_error(http.post("/auth/login", json={"email": address}), 400)
-        assert_error(http.post("/auth/login", json={"email": address, "password": PASSWORD, "code": "123456"}), 400)
+        assert_error(
+            http.post(
+                "/auth/login",
+                json={"email": address, "password": PASSWORD, "code": "123456"},
+            ),
+            400,
+        )
 
 
 def test_logout_revokes(srv: Server) -> None:
@@ -308,7 +436,10 @@ def test_no_auth_401(srv: Server) -> None:
     with srv.client() as http:
         assert_error(http.get("/identities/me"), 401)
         assert_error(http.get("/boxes/joined"), 401)
-        assert_error(http.get("/identities/me", headers={"Authorization": "Bearer nonsense"}), 401)
+        assert_error(
+            http.get("/identities/me", headers={"Authorization": "Bearer nonsense"}),
+            401,
+        )
 
 
 def _cookie_client(srv: Server, user: User):  # type: ignore[no-untyped-def]
@@ -322,39 +453,87 @@ def test_cookie_auth_and_csrf(srv: Server, alice: User) -> None:
     csrf = alice.login["csrf_token"]
     with _cookie_client(srv, alice) as http:
         assert http.get("/identities/me").status_code == 200  # safe: no CSRF needed
-        assert_error(http.post("/boxes", json={"title": "t", "public_key": new_pubkey()}), 400)
-        assert_error(http.post("/boxes", json={"title": "t", "public_key": new_pubkey()}, headers={"X-CSRF-Token": "wrong"}), 403)
-        ok = http.post("/boxes", json={"title": "t", "public_key": new_pubkey()}, headers={"X-CSRF-Token": csrf})
+        assert_error(
+            http.post("/boxes", json={"title": "t", "public_key": new_pubkey()}), 400
+        )
+        assert_error(
+            http.post(
+                "/boxes",
+                json={"title": "t", "public_key": new_pubkey()},
+                headers={"X-CSRF-Token": "wrong"},
+            ),
+            403,
+        )
+        ok = http.post(
+            "/boxes",
+            json={"title": "t", "public_key": new_pubkey()},
+            headers={"X-CSRF-Token": csrf},
+        )
         assert ok.status_code == 201, ok.text
-        assert_error(http.patch(f"/identities/{alice.id}", json={"display_name": "A"}), 400)
+        assert_error(
+            http.patch(f"/identities/{alice.id}", json={"display_name": "A"}), 400
+        )
         assert_error(http.put(f"/boxes/{ok.json()['id']}/new-events-count/ack"), 400)
         assert_error(http.delete("/crypto/actions/" + str(uuid.uuid4())), 400)
 
 
 def test_bearer_skips_csrf(alice: User) -> None:
-    assert alice.http.post("/boxes", json={"title": "t", "public_key": new_pubkey()}).status_code == 201
+    assert (
+        alice.http.post(
+            "/boxes", json={"title": "t", "public_key": new_pubkey()}
+        ).status_code
+        == 201
+    )
 
 
 def test_bearer_and_cookies_together_401(srv: Server, alice: User) -> None:
     with _cookie_client(srv, alice) as http:
-        resp = http.get("/identities/me", headers={"Authorization": f"Bearer {alice.token}"})
+        resp = http.get(
+            "/identities/me", headers={"Authorization": f"Bearer {alice.token}"}
+        )
     assert_error(resp, 401)
 
 
 def test_acr_too_low_403_origin_acr(srv: Server) -> None:
     user = make_user(srv, acr=1)
     box = user.box()
-    resp = user.http.post(f"/boxes/{box['id']}/batch-events", json={"batch_type": "accesses", "events": [
-        {"type": "access.add", "content": {"restriction_type": "identifier", "value": "a@b.example"}}]})
-    assert_error(resp, 403, origin="acr", details={"acr": "forbidden", "required_acr": "2"})
+    resp = user.http.post(
+        f"/boxes/{box['id']}/batch-events",
+        json={
+            "batch_type": "accesses",
+            "events": [
+                {
+                    "type": "access.add",
+                    "content": {
+                        "restriction_type": "identifier",
+                        "value": "a@b.example",
+                    },
+                }
+            ],
+        },
+    )
+    assert_error(
+        resp, 403, origin="acr", details={"acr": "forbidden", "required_acr": "2"}
+    )
     for method, path in [
         ("GET", "/saved-files?identity_id=" + user.id),
         ("GET", "/crypto/secret-storage"),
         ("GET", "/identities/pubkey?identifier_value=a@b.example"),
     ]:
-        assert_error(user.http.request(method, path), 403, origin="acr", details={"acr": "forbidden", "required_acr": "2"})
-    assert_error(user.http.request("DELETE", f"/boxes/{box['id']}", json={"user_confirmation": "delete"}), 403,
-                 origin="acr", details={"acr": "forbidden", "required_acr": "2"})
+        assert_error(
+            user.http.request(method, path),
+            403,
+            origin="acr",
+            details={"acr": "forbidden", "required_acr": "2"},
+        )
+    assert_error(
+        user.http.request(
+            "DELETE", f"/boxes/{box['id']}", json={"user_confirmation": "delete"}
+        ),
+        403,
+        origin="acr",
+        details={"acr": "forbidden", "required_acr": "2"},
+    )
 
 
 def test_acr1_may_use_boxes_events(srv: Server) -> None:
@@ -378,7 +557,14 @@ def test_identities_me(alice: User) -> None:
 
 def test_patch_identity_self(alice: User) -> None:
     key = new_pubkey()
-    resp = alice.http.patch(f"/identities/{alice.id}", json={"display_name": "Alice 2", "avatar_url": "https://a.example/x.png", "public_key": key})
+    resp = alice.http.patch(
+        f"/identities/{alice.id}",
+        json={
+            "display_name": "Alice 2",
+            "avatar_url": "https://a.example/x.png",
+            "public_key": key,
+        },
+    )
     assert resp.status_code == 200, resp.text
     me = alice.http.get("/identities/me").json()
     assert me["display_name"] == "Alice 2"
@@ -386,19 +572,38 @@ def test_patch_identity_self(alice: User) -> None:
 
 
 def test_patch_identity_other_403(alice: User, bob: User) -> None:
-    assert_error(alice.http.patch(f"/identities/{bob.id}", json={"display_name": "x"}), 403)
+    assert_error(
+        alice.http.patch(f"/identities/{bob.id}", json={"display_name": "x"}), 403
+    )
 
 
 def test_patch_identity_bad_key_400(alice: User) -> None:
-    assert_error(alice.http.patch(f"/identities/{alice.id}", json={"public_key": "!!!"}), 400)
-    assert_error(alice.http.patch(f"/identities/{alice.id}", json={"unknown": "x"}), 400)
+    assert_error(
+        alice.http.patch(f"/identities/{alice.id}", json={"public_key": "!!!"}), 400
+    )
+    assert_error(
+        alice.http.patch(f"/identities/{alice.id}", json={"unknown": "x"}), 400
+    )
 
 
 def test_pubkey_lookup(alice: User, bob: User) -> None:
-    assert alice.http.get("/identities/pubkey", params={"identifier_value": bob.email}).json() == []
+    assert (
+        alice.http.get(
+            "/identities/pubkey", params={"identifier_value": bob.email}
+        ).json()
+        == []
+    )
     key = new_pubkey()
-    assert bob.http.patch(f"/identities/{bob.id}", json={"public_key": key}).status_code == 200
+    assert (
+        bob.http.patch(f"/identities/{bob.id}", json={"public_key": key}).status_code
+        == 200
+    )
     resp = alice.http.get("/identities/pubkey", params={"identifier_value": bob.email})
     assert resp.status_code == 200
     assert resp.json() == [key]
-    assert alice.http.get("/identities/pubkey", params={"identifier_value": unique_email()}).json() == []
+    assert (
+        alice.http.get(
+            "/identities/pubkey", params={"identifier_value": unique_email()}
+        ).json()
+        == []
+    )

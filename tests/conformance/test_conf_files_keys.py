@@ -31,7 +31,9 @@ def test_upload_and_download(alice: User, bob: User) -> None:
     assert resp.status_code == 201, resp.text
     event = resp.json()
     assert event["type"] == "msg.file" and event["box_id"] == box["id"]
-    assert event["content"]["encrypted"] == meta and event["content"]["public_key"] == key
+    assert (
+        event["content"]["encrypted"] == meta and event["content"]["public_key"] == key
+    )
     file_id = event["content"]["encrypted_file_id"]
     assert UUID4_RE.match(file_id)
     download = alice.http.get(f"/encrypted-files/{file_id}")
@@ -54,9 +56,17 @@ def test_upload_errors(alice: User, bob: User) -> None:
     box = alice.box()
     assert_error(alice.upload(box["id"], b""), 400)
     assert_error(bob.upload(box["id"]), 403)
-    missing = alice.http.post(f"/boxes/{box['id']}/encrypted-files", data={"msg_encrypted_content": ciphertext()}, files={"encrypted_file": ("b", b"xx")})
+    missing = alice.http.post(
+        f"/boxes/{box['id']}/encrypted-files",
+        data={"msg_encrypted_content": ciphertext()},
+        files={"encrypted_file": ("b", b"xx")},
+    )
     assert_error(missing, 400)
-    no_file = alice.http.post(f"/boxes/{box['id']}/encrypted-files", data={"msg_encrypted_content": ciphertext(), "msg_public_key": new_pubkey()}, files={"other": ("b", b"xx")})
+    no_file = alice.http.post(
+        f"/boxes/{box['id']}/encrypted-files",
+        data={"msg_encrypted_content": ciphertext(), "msg_public_key": new_pubkey()},
+        files={"other": ("b", b"xx")},
+    )
     assert_error(no_file, 400)
     assert alice.http.get(f"/boxes/{box['id']}/files").json() == []
 
@@ -67,7 +77,9 @@ def test_upload_too_large_413_and_quota_403(small_srv: Server) -> None:
     assert_error(user.upload(box["id"], os.urandom(5000)), 413)
     assert user.upload(box["id"], os.urandom(3000)).status_code == 201
     assert user.upload(box["id"], os.urandom(3000)).status_code == 201
-    assert_error(user.upload(box["id"], os.urandom(3000)), 403, details={"quota": "forbidden"})
+    assert_error(
+        user.upload(box["id"], os.urandom(3000)), 403, details={"quota": "forbidden"}
+    )
     assert len(user.http.get(f"/boxes/{box['id']}/files").json()) == 2
 
 
@@ -76,9 +88,21 @@ def test_blob_deleted_with_last_reference(alice: User) -> None:
     event = alice.upload(box["id"]).json()
     file_id = event["content"]["encrypted_file_id"]
     other = alice.box()
-    shared = alice.http.post(f"/events/{event['id']}/shares", json={"targets": [{"box_id": other["id"], "content": {"encrypted": ciphertext(), "public_key": new_pubkey()}}]}).json()["events"][0]
+    shared = alice.http.post(
+        f"/events/{event['id']}/shares",
+        json={
+            "targets": [
+                {
+                    "box_id": other["id"],
+                    "content": {"encrypted": ciphertext(), "public_key": new_pubkey()},
+                }
+            ]
+        },
+    ).json()["events"][0]
     alice.post(box["id"], "msg.delete", referrer_id=event["id"])
-    assert alice.http.get(f"/encrypted-files/{file_id}").status_code == 200  # still referred by the share
+    assert (
+        alice.http.get(f"/encrypted-files/{file_id}").status_code == 200
+    )  # still referred by the share
     alice.post(other["id"], "msg.delete", referrer_id=shared["id"])
     assert_error(alice.http.get(f"/encrypted-files/{file_id}"), 404)
 
@@ -86,7 +110,9 @@ def test_blob_deleted_with_last_reference(alice: User) -> None:
 def test_blob_deleted_with_box(alice: User) -> None:
     box = alice.box()
     file_id = alice.upload(box["id"]).json()["content"]["encrypted_file_id"]
-    alice.http.request("DELETE", f"/boxes/{box['id']}", json={"user_confirmation": "delete"})
+    alice.http.request(
+        "DELETE", f"/boxes/{box['id']}", json={"user_confirmation": "delete"}
+    )
     assert_error(alice.http.get(f"/encrypted-files/{file_id}"), 404)
 
 
@@ -94,7 +120,13 @@ def test_blob_deleted_with_box(alice: User) -> None:
 
 
 def _save(user: User, file_id: str, **over: Any) -> Any:
-    body = {"encrypted_file_id": file_id, "identity_id": user.id, "encrypted_metadata": ciphertext(), "key_fingerprint": b64u(os.urandom(64)), **over}
+    body = {
+        "encrypted_file_id": file_id,
+        "identity_id": user.id,
+        "encrypted_metadata": ciphertext(),
+        "key_fingerprint": b64u(os.urandom(64)),
+        **over,
+    }
     return user.http.post("/saved-files", json=body)
 
 
@@ -102,12 +134,23 @@ def test_saved_files_flow(alice: User, bob: User) -> None:
     box = alice.box()
     event = alice.upload(box["id"]).json()
     file_id = event["content"]["encrypted_file_id"]
-    resp = _save(alice, file_id, id=str(uuid.uuid4()), created_at="2000-01-01T00:00:00.000000Z")
+    resp = _save(
+        alice, file_id, id=str(uuid.uuid4()), created_at="2000-01-01T00:00:00.000000Z"
+    )
     assert resp.status_code == 201, resp.text
     saved = resp.json()
-    assert set(saved) == {"id", "encrypted_file_id", "identity_id", "encrypted_metadata", "key_fingerprint", "created_at"}
+    assert set(saved) == {
+        "id",
+        "encrypted_file_id",
+        "identity_id",
+        "encrypted_metadata",
+        "key_fingerprint",
+        "created_at",
+    }
     assert saved["encrypted_file_id"] == file_id and saved["identity_id"] == alice.id
-    assert TIME_RE.match(saved["created_at"]) and not saved["created_at"].startswith("2000")
+    assert TIME_RE.match(saved["created_at"]) and not saved["created_at"].startswith(
+        "2000"
+    )
     assert_error(_save(alice, file_id), 409)
     assert_error(_save(alice, str(uuid.uuid4())), 404)
     assert_error(_save(bob, file_id), 403)
@@ -118,8 +161,16 @@ def test_saved_files_flow(alice: User, bob: User) -> None:
     box2_file = alice.upload(box["id"]).json()["content"]["encrypted_file_id"]
     newer = _save(alice, box2_file).json()
     page = alice.http.get("/saved-files", params={"identity_id": alice.id})
-    assert page.status_code == 200 and [s["id"] for s in page.json()] == [newer["id"], saved["id"]]
-    assert alice.http.head("/saved-files", params={"identity_id": alice.id}).headers["X-Total-Count"] == "2"
+    assert page.status_code == 200 and [s["id"] for s in page.json()] == [
+        newer["id"],
+        saved["id"],
+    ]
+    assert (
+        alice.http.head("/saved-files", params={"identity_id": alice.id}).headers[
+            "X-Total-Count"
+        ]
+        == "2"
+    )
     assert_error(alice.http.get("/saved-files", params={"identity_id": bob.id}), 403)
     # delete; the blob stays while the message refers to it
     assert_error(bob.http.delete(f"/saved-files/{saved['id']}"), 403)
@@ -136,8 +187,12 @@ def test_saved_copy_outlives_message_and_box(alice: User, bob: User) -> None:
     event = alice.upload(box["id"], b"keep me").json()
     file_id = event["content"]["encrypted_file_id"]
     saved = _save(bob, file_id).json()
-    alice.http.request("DELETE", f"/boxes/{box['id']}", json={"user_confirmation": "delete"})
-    assert bob.http.get(f"/encrypted-files/{file_id}").content == b"keep me"  # owner of a saved copy
+    alice.http.request(
+        "DELETE", f"/boxes/{box['id']}", json={"user_confirmation": "delete"}
+    )
+    assert (
+        bob.http.get(f"/encrypted-files/{file_id}").content == b"keep me"
+    )  # owner of a saved copy
     assert_error(alice.http.get(f"/encrypted-files/{file_id}"), 403)
     bob.http.delete(f"/saved-files/{saved['id']}")
     assert_error(bob.http.get(f"/encrypted-files/{file_id}"), 404)
@@ -145,19 +200,48 @@ def test_saved_copy_outlives_message_and_box(alice: User, bob: User) -> None:
 
 def test_direct_saved_upload(alice: User, bob: User) -> None:
     form = {"encrypted_metadata": ciphertext(), "key_fingerprint": b64u(os.urandom(64))}
-    resp = alice.http.post(f"/box-users/{alice.id}/saved-files", data=form, files={"encrypted_file": ("b", b"direct")})
+    resp = alice.http.post(
+        f"/box-users/{alice.id}/saved-files",
+        data=form,
+        files={"encrypted_file": ("b", b"direct")},
+    )
     assert resp.status_code == 201, resp.text
     saved = resp.json()
     assert saved["identity_id"] == alice.id
-    assert alice.http.get(f"/encrypted-files/{saved['encrypted_file_id']}").content == b"direct"
-    assert_error(bob.http.post(f"/box-users/{alice.id}/saved-files", data=form, files={"encrypted_file": ("b", b"x")}), 403)
-    assert_error(alice.http.post(f"/box-users/{alice.id}/saved-files", data=form, files={"encrypted_file": ("b", b"")}), 400)
+    assert (
+        alice.http.get(f"/encrypted-files/{saved['encrypted_file_id']}").content
+        == b"direct"
+    )
+    assert_error(
+        bob.http.post(
+            f"/box-users/{alice.id}/saved-files",
+            data=form,
+            files={"encrypted_file": ("b", b"x")},
+        ),
+        403,
+    )
+    assert_error(
+        alice.http.post(
+            f"/box-users/{alice.id}/saved-files",
+            data=form,
+            files={"encrypted_file": ("b", b"")},
+        ),
+        400,
+    )
 
 
 def test_saved_files_need_acr2(srv: Server) -> None:
     guest = make_user(srv, acr=1)
     form = {"encrypted_metadata": ciphertext(), "key_fingerprint": b64u(os.urandom(64))}
-    assert_error(guest.http.post(f"/box-users/{guest.id}/saved-files", data=form, files={"encrypted_file": ("b", b"x")}), 403, origin="acr")
+    assert_error(
+        guest.http.post(
+            f"/box-users/{guest.id}/saved-files",
+            data=form,
+            files={"encrypted_file": ("b", b"x")},
+        ),
+        403,
+        origin="acr",
+    )
     assert_error(guest.http.delete(f"/saved-files/{uuid.uuid4()}"), 403, origin="acr")
     assert_error(_save(guest, str(uuid.uuid4())), 403, origin="acr")
 
@@ -170,15 +254,33 @@ def test_key_shares(alice: User, bob: User) -> None:
     box = alice.box(key_share=share)
     resp = alice.http.get(f"/box-key-shares/{share['other_share_hash']}")
     assert resp.status_code == 200
-    assert resp.json() == {"other_share_hash": share["other_share_hash"], "share": share["misakey_share"], "box_id": box["id"]}
-    assert_error(alice.http.get(f"/box-key-shares/{b64u(hashlib.sha512(b'nope').digest())}"), 404)
+    assert resp.json() == {
+        "other_share_hash": share["other_share_hash"],
+        "share": share["misakey_share"],
+        "box_id": box["id"],
+    }
+    assert_error(
+        alice.http.get(f"/box-key-shares/{b64u(hashlib.sha512(b'nope').digest())}"), 404
+    )
     assert_error(bob.http.get(f"/box-key-shares/{share['other_share_hash']}"), 403)
-    enc = alice.http.get("/box-key-shares/encrypted-invitation-key-share", params={"box_id": box["id"]})
+    enc = alice.http.get(
+        "/box-key-shares/encrypted-invitation-key-share", params={"box_id": box["id"]}
+    )
     assert enc.status_code == 200
-    assert enc.json() == {"encrypted_invitation_key_share": share["encrypted_invitation_key_share"]}
-    assert_error(bob.http.get("/box-key-shares/encrypted-invitation-key-share", params={"box_id": box["id"]}), 403)
+    assert enc.json() == {
+        "encrypted_invitation_key_share": share["encrypted_invitation_key_share"]
+    }
+    assert_error(
+        bob.http.get(
+            "/box-key-shares/encrypted-invitation-key-share",
+            params={"box_id": box["id"]},
+        ),
+        403,
+    )
     plain = alice.box()
-    assert alice.http.get("/box-key-shares/encrypted-invitation-key-share", params={"box_id": plain["id"]}).json() == {"encrypted_invitation_key_share": None}
+    assert alice.http.get(
+        "/box-key-shares/encrypted-invitation-key-share", params={"box_id": plain["id"]}
+    ).json() == {"encrypted_invitation_key_share": None}
 
 
 def test_key_share_rotation_and_actions(alice: User, bob: User, carol: User) -> None:
@@ -193,14 +295,21 @@ def test_key_share_rotation_and_actions(alice: User, bob: User, carol: User) -> 
     event = alice.post(box["id"], "state.key_share", extra=new)
     assert event.status_code == 201
     assert event.json()["content"] is None
-    assert_error(alice.http.get(f"/box-key-shares/{share['other_share_hash']}"), 404)  # old link stops working
-    assert alice.http.get(f"/box-key-shares/{new['other_share_hash']}").json()["share"] == new["misakey_share"]
+    assert_error(
+        alice.http.get(f"/box-key-shares/{share['other_share_hash']}"), 404
+    )  # old link stops working
+    assert (
+        alice.http.get(f"/box-key-shares/{new['other_share_hash']}").json()["share"]
+        == new["misakey_share"]
+    )
     actions = bob.http.get("/crypto/actions").json()
     assert [a["type"] for a in actions] == ["set_box_key_share"]
     assert actions[0]["box_id"] == box["id"]
     assert actions[0]["encrypted"] == new["encrypted_invitation_key_share"]
     assert carol.http.get("/crypto/actions").json() == []  # no identity key
-    assert alice.http.get("/crypto/actions").json() == []  # not the other members' sender
+    assert (
+        alice.http.get("/crypto/actions").json() == []
+    )  # not the other members' sender
     assert_error(alice.http.delete(f"/crypto/actions/{actions[0]['id']}"), 404)
     assert_error(bob.http.delete(f"/crypto/actions/{uuid.uuid4()}"), 404)
     resp = bob.http.delete(f"/crypto/actions/{actions[0]['id']}")
@@ -213,8 +322,23 @@ def test_crypto_actions_oldest_first(alice: User, bob: User) -> None:
     bob.http.patch(f"/identities/{bob.id}", json={"public_key": key})
     boxes = [alice.box(f"b{i}") for i in range(3)]
     for box in boxes:
-        alice.batch(box["id"], [{"type": "access.add", "content": {"restriction_type": "identifier", "value": bob.email, "auto_invite": True}, "extra": {key: ciphertext()}}])
-    assert [a["box_id"] for a in bob.http.get("/crypto/actions").json()] == [b["id"] for b in boxes]
+        alice.batch(
+            box["id"],
+            [
+                {
+                    "type": "access.add",
+                    "content": {
+                        "restriction_type": "identifier",
+                        "value": bob.email,
+                        "auto_invite": True,
+                    },
+                    "extra": {key: ciphertext()},
+                }
+            ],
+        )
+    assert [a["box_id"] for a in bob.http.get("/crypto/actions").json()] == [
+        b["id"] for b in boxes
+    ]
 
 
 def test_secret_storage(alice: User) -> None:
@@ -225,10 +349,30 @@ def test_secret_storage(alice: User) -> None:
     assert got.status_code == 200 and got.json() == {"version": 1, "data": "blob-1"}
     assert got.headers["ETag"] == '"1"'
     assert_error(alice.http.put("/crypto/secret-storage", json={"data": "blob-2"}), 412)
-    assert_error(alice.http.put("/crypto/secret-storage", json={"data": "blob-2"}, headers={"If-Match": '"7"'}), 412)
-    second = alice.http.put("/crypto/secret-storage", json={"data": "blob-2"}, headers={"If-Match": '"1"'})
+    assert_error(
+        alice.http.put(
+            "/crypto/secret-storage",
+            json={"data": "blob-2"},
+            headers={"If-Match": '"7"'},
+        ),
+        412,
+    )
+    second = alice.http.put(
+        "/crypto/secret-storage", json={"data": "blob-2"}, headers={"If-Match": '"1"'}
+    )
     assert second.status_code == 200 and second.json() == {"version": 2}
     assert alice.http.get("/crypto/secret-storage").headers["ETag"] == '"2"'
-    assert_error(alice.http.put("/crypto/secret-storage", json={"data": "blob-3"}, headers={"If-Match": '"1"'}), 412)
-    assert_error(alice.http.put("/crypto/secret-storage", json={"wrong": 1}, headers={"If-Match": '"2"'}), 400)
-
+    assert_error(
+        alice.http.put(
+            "/crypto/secret-storage",
+            json={"data": "blob-3"},
+            headers={"If-Match": '"1"'},
+        ),
+        412,
+    )
+    assert_error(
+        alice.http.put(
+            "/crypto/secret-storage", json={"wrong": 1}, headers={"If-Match": '"2"'}
+        ),
+        400,
+    )

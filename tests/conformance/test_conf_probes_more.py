@@ -30,25 +30,64 @@ from tests.conformance.proto import (
 def test_error_origins(srv: Server, alice: User) -> None:
     box = alice.box()
     assert_error(alice.http.get("/boxes/zzz"), 400, origin="path")
-    assert_error(alice.http.get(f"/boxes/{box['id']}/events", params={"after": "zzz"}), 400, origin="query")
-    assert_error(alice.http.get(f"/boxes/{box['id']}/events", params={"limit": "-5"}), 400, origin="query")
+    assert_error(
+        alice.http.get(f"/boxes/{box['id']}/events", params={"after": "zzz"}),
+        400,
+        origin="query",
+    )
+    assert_error(
+        alice.http.get(f"/boxes/{box['id']}/events", params={"limit": "-5"}),
+        400,
+        origin="query",
+    )
     assert_error(alice.http.post("/boxes", json={"title": "x"}), 400, origin="body")
-    assert_error(alice.post(box["id"], "msg.text", {"encrypted": ciphertext()}, referrer_id="zzz"), 400, origin="body")
+    assert_error(
+        alice.post(
+            box["id"], "msg.text", {"encrypted": ciphertext()}, referrer_id="zzz"
+        ),
+        400,
+        origin="body",
+    )
     with srv.client() as http:
         http.cookies.set("accesstoken", alice.token)
         http.cookies.set("tokentype", "bearer")
-        assert_error(http.post("/boxes", json={"title": "t", "public_key": new_pubkey()}), 400, origin="headers")
-        assert_error(http.post("/boxes", json={"title": "t", "public_key": new_pubkey()}, headers={"X-CSRF-Token": "bad"}), 403, origin="headers")
+        assert_error(
+            http.post("/boxes", json={"title": "t", "public_key": new_pubkey()}),
+            400,
+            origin="headers",
+        )
+        assert_error(
+            http.post(
+                "/boxes",
+                json={"title": "t", "public_key": new_pubkey()},
+                headers={"X-CSRF-Token": "bad"},
+            ),
+            403,
+            origin="headers",
+        )
 
 
 def test_box_title_invalid_detail(alice: User) -> None:
-    body = assert_error(alice.http.post("/boxes", json={"title": "x" * 51, "public_key": new_pubkey()}), 400, origin="body")
+    body = assert_error(
+        alice.http.post("/boxes", json={"title": "x" * 51, "public_key": new_pubkey()}),
+        400,
+        origin="body",
+    )
     assert "title" in body["details"], body
 
 
 def test_type_detail_for_unpostable(alice: User) -> None:
     box = alice.box()
-    assert_error(alice.post(box["id"], "create", {"public_key": new_pubkey(), "title": "t", "state": "open"}), 400, origin="body", details={"type": "malformed"})
+    assert_error(
+        alice.post(
+            box["id"],
+            "create",
+            {"public_key": new_pubkey(), "title": "t", "state": "open"},
+        ),
+        400,
+        origin="body",
+        details={"type": "malformed"},
+    )
 
 
 # --- identities without account -------------------------------------------------------------------
@@ -59,11 +98,21 @@ def test_code_identity_can_then_sign_up(srv: Server) -> None:
     address = unique_email()
     with srv.client() as http:
         http.post("/auth/code", json={"email": address})
-        first = http.post("/auth/login", json={"email": address, "code": srv.latest_code(address)}).json()
-        resp = http.post("/auth/signup", json={"email": address, "password": PASSWORD, "display_name": "Later"})
+        first = http.post(
+            "/auth/login", json={"email": address, "code": srv.latest_code(address)}
+        ).json()
+        resp = http.post(
+            "/auth/signup",
+            json={"email": address, "password": PASSWORD, "display_name": "Later"},
+        )
         assert resp.status_code == 201, resp.text
         assert resp.json()["id"] == first["identity"]["id"]
-        assert http.post("/auth/login", json={"email": address, "password": PASSWORD}).json()["acr"] == 2
+        assert (
+            http.post(
+                "/auth/login", json={"email": address, "password": PASSWORD}
+            ).json()["acr"]
+            == 2
+        )
 
 
 def test_invited_by_email_before_any_login(alice: User, srv: Server) -> None:
@@ -72,9 +121,18 @@ def test_invited_by_email_before_any_login(alice: User, srv: Server) -> None:
     alice.allow(box["id"], address)
     with srv.client() as http:
         http.post("/auth/code", json={"email": address})
-        login = http.post("/auth/login", json={"email": address, "code": srv.latest_code(address)}).json()
-    with srv.client(headers={"Authorization": f"Bearer {login['access_token']}"}) as http:
-        assert http.post(f"/boxes/{box['id']}/events", json={"type": "member.join"}).status_code == 201
+        login = http.post(
+            "/auth/login", json={"email": address, "code": srv.latest_code(address)}
+        ).json()
+    with srv.client(
+        headers={"Authorization": f"Bearer {login['access_token']}"}
+    ) as http:
+        assert (
+            http.post(
+                f"/boxes/{box['id']}/events", json={"type": "member.join"}
+            ).status_code
+            == 201
+        )
 
 
 # --- events, more edges -----------------------------------------------------------------------------
@@ -83,7 +141,15 @@ def test_invited_by_email_before_any_login(alice: User, srv: Server) -> None:
 def test_edit_message_of_other_box_404(alice: User) -> None:
     box, other = alice.box(), alice.box()
     message = alice.text(other["id"])
-    assert_error(alice.post(box["id"], "msg.edit", {"new_encrypted": ciphertext()}, referrer_id=message["id"]), 404)
+    assert_error(
+        alice.post(
+            box["id"],
+            "msg.edit",
+            {"new_encrypted": ciphertext()},
+            referrer_id=message["id"],
+        ),
+        404,
+    )
     assert_error(alice.post(box["id"], "msg.delete", referrer_id=message["id"]), 404)
 
 
@@ -123,22 +189,55 @@ def test_key_share_action_names_member_key(alice: User, bob: User) -> None:
 def test_share_file_content_rules(alice: User) -> None:
     source, target = alice.box(), alice.box()
     upload = alice.upload(source["id"]).json()
-    assert_error(alice.http.post(f"/events/{upload['id']}/shares", json={"targets": [{"box_id": target["id"], "content": {}}]}), 400)
-    assert_error(alice.http.post(f"/events/{upload['id']}/shares", json={"targets": [{"box_id": target["id"], "content": {"encrypted": ciphertext(), "public_key": new_pubkey(), "encrypted_file_id": str(uuid.uuid4())}}]}), 400)
+    assert_error(
+        alice.http.post(
+            f"/events/{upload['id']}/shares",
+            json={"targets": [{"box_id": target["id"], "content": {}}]},
+        ),
+        400,
+    )
+    assert_error(
+        alice.http.post(
+            f"/events/{upload['id']}/shares",
+            json={
+                "targets": [
+                    {
+                        "box_id": target["id"],
+                        "content": {
+                            "encrypted": ciphertext(),
+                            "public_key": new_pubkey(),
+                            "encrypted_file_id": str(uuid.uuid4()),
+                        },
+                    }
+                ]
+            },
+        ),
+        400,
+    )
 
 
 def test_saved_file_of_deleted_message_403_or_404(alice: User) -> None:
     box = alice.box()
     event = alice.upload(box["id"]).json()
     alice.post(box["id"], "msg.delete", referrer_id=event["id"])
-    resp = alice.http.post("/saved-files", json={"encrypted_file_id": event["content"]["encrypted_file_id"], "identity_id": alice.id, "encrypted_metadata": ciphertext(), "key_fingerprint": b64u(os.urandom(64))})
+    resp = alice.http.post(
+        "/saved-files",
+        json={
+            "encrypted_file_id": event["content"]["encrypted_file_id"],
+            "identity_id": alice.id,
+            "encrypted_metadata": ciphertext(),
+            "key_fingerprint": b64u(os.urandom(64)),
+        },
+    )
     assert_error(resp, 404)  # the blob is gone
 
 
 # --- realtime: the sender and the kicked get their events ------------------------------------------
 
 
-async def _next(ws: ClientConnection, match: Callable[[dict[str, Any]], bool], timeout: float = 5) -> dict[str, Any]:
+async def _next(
+    ws: ClientConnection, match: Callable[[dict[str, Any]], bool], timeout: float = 5
+) -> dict[str, Any]:
     async with asyncio.timeout(timeout):
         while True:
             message = json.loads(await ws.recv())
@@ -147,33 +246,56 @@ async def _next(ws: ClientConnection, match: Callable[[dict[str, Any]], bool], t
 
 
 def _ws(srv: Server, user: User):  # type: ignore[no-untyped-def]
-    return connect(f"{srv.ws_url}/box-users/{user.id}/ws", additional_headers={"Authorization": f"Bearer {user.token}"}, open_timeout=5)
+    return connect(
+        f"{srv.ws_url}/box-users/{user.id}/ws",
+        additional_headers={"Authorization": f"Bearer {user.token}"},
+        open_timeout=5,
+    )
 
 
-async def test_realtime_sender_gets_join_and_kicked_gets_kick(srv: Server, alice: User, bob: User) -> None:
+async def test_realtime_sender_gets_join_and_kicked_gets_kick(
+    srv: Server, alice: User, bob: User
+) -> None:
     box = alice.box()
     rule = alice.allow(box["id"], bob.email)
     async with _ws(srv, bob) as bob_ws, _ws(srv, alice) as alice_ws:
         join = bob.post(box["id"], "member.join").json()
-        got = await _next(bob_ws, lambda m: m["type"] == "event.new" and m["object"]["id"] == join["id"])
+        got = await _next(
+            bob_ws,
+            lambda m: m["type"] == "event.new" and m["object"]["id"] == join["id"],
+        )
         assert got["object"]["type"] == "member.join"
         alice.batch(box["id"], [{"type": "access.rm", "referrer_id": rule["id"]}])
-        kick = await _next(alice_ws, lambda m: m["type"] == "event.new" and m["object"]["type"] == "member.kick")
+        kick = await _next(
+            alice_ws,
+            lambda m: m["type"] == "event.new" and m["object"]["type"] == "member.kick",
+        )
         assert kick["object"]["sender"]["id"] == bob.id
-        got = await _next(bob_ws, lambda m: m["type"] == "event.new" and m["object"]["type"] == "member.kick")
+        got = await _next(
+            bob_ws,
+            lambda m: m["type"] == "event.new" and m["object"]["type"] == "member.kick",
+        )
         assert got["object"]["id"] == kick["object"]["id"]
 
 
-async def test_realtime_upload_and_state_events(srv: Server, alice: User, bob: User) -> None:
+async def test_realtime_upload_and_state_events(
+    srv: Server, alice: User, bob: User
+) -> None:
     box = alice.box()
     alice.allow(box["id"], bob.email)
     bob.post(box["id"], "member.join")
     async with _ws(srv, bob) as bob_ws:
         upload = alice.upload(box["id"]).json()
-        got = await _next(bob_ws, lambda m: m["type"] == "event.new" and m["object"]["id"] == upload["id"])
+        got = await _next(
+            bob_ws,
+            lambda m: m["type"] == "event.new" and m["object"]["id"] == upload["id"],
+        )
         assert got["object"]["type"] == "msg.file"
         state = alice.post(box["id"], "state.lifecycle", {"state": "closed"}).json()
-        await _next(bob_ws, lambda m: m["type"] == "event.new" and m["object"]["id"] == state["id"])
+        await _next(
+            bob_ws,
+            lambda m: m["type"] == "event.new" and m["object"]["id"] == state["id"],
+        )
 
 
 async def test_realtime_email_ingest_and_share(srv: Server, alice: User) -> None:
@@ -182,26 +304,60 @@ async def test_realtime_email_ingest_and_share(srv: Server, alice: User) -> None
     box, source = alice.box(), alice.box()
     message = alice.text(source["id"])
     async with _ws(srv, alice) as ws:
-        events = alice.http.post(f"/boxes/{box['id']}/email", content=mime_with_attachments(1), headers={"Content-Type": "message/rfc822"}).json()["events"]
+        events = alice.http.post(
+            f"/boxes/{box['id']}/email",
+            content=mime_with_attachments(1),
+            headers={"Content-Type": "message/rfc822"},
+        ).json()["events"]
         for event in events:
-            await _next(ws, lambda m, e=event: m["type"] == "event.new" and m["object"]["id"] == e["id"])
-        shared = alice.http.post(f"/events/{message['id']}/shares", json={"targets": [{"box_id": box["id"], "content": {"encrypted": ciphertext()}}]}).json()["events"][0]
-        await _next(ws, lambda m: m["type"] == "event.new" and m["object"]["id"] == shared["id"])
+            await _next(
+                ws,
+                lambda m, e=event: (
+                    m["type"] == "event.new" and m["object"]["id"] == e["id"]
+                ),
+            )
+        shared = alice.http.post(
+            f"/events/{message['id']}/shares",
+            json={
+                "targets": [
+                    {"box_id": box["id"], "content": {"encrypted": ciphertext()}}
+                ]
+            },
+        ).json()["events"][0]
+        await _next(
+            ws, lambda m: m["type"] == "event.new" and m["object"]["id"] == shared["id"]
+        )
 
 
-async def test_realtime_direct_saved_upload_file_saved(srv: Server, alice: User) -> None:
+async def test_realtime_direct_saved_upload_file_saved(
+    srv: Server, alice: User
+) -> None:
     async with _ws(srv, alice) as ws:
-        form = {"encrypted_metadata": ciphertext(), "key_fingerprint": b64u(os.urandom(64))}
-        saved = alice.http.post(f"/box-users/{alice.id}/saved-files", data=form, files={"encrypted_file": ("b", b"x")}).json()
+        form = {
+            "encrypted_metadata": ciphertext(),
+            "key_fingerprint": b64u(os.urandom(64)),
+        }
+        saved = alice.http.post(
+            f"/box-users/{alice.id}/saved-files",
+            data=form,
+            files={"encrypted_file": ("b", b"x")},
+        ).json()
         got = await _next(ws, lambda m: m["type"] == "file.saved")
-        assert got["object"] == {"encrypted_file_id": saved["encrypted_file_id"], "is_saved": True}
+        assert got["object"] == {
+            "encrypted_file_id": saved["encrypted_file_id"],
+            "is_saved": True,
+        }
 
 
 async def test_realtime_bad_id_refused(srv: Server, alice: User) -> None:
     from websockets.exceptions import InvalidStatus
 
     try:
-        async with connect(f"{srv.ws_url}/box-users/not-a-uuid/ws", additional_headers={"Authorization": f"Bearer {alice.token}"}, open_timeout=5):
+        async with connect(
+            f"{srv.ws_url}/box-users/not-a-uuid/ws",
+            additional_headers={"Authorization": f"Bearer {alice.token}"},
+            open_timeout=5,
+        ):
             raise AssertionError("handshake accepted")
     except InvalidStatus:
         pass
