@@ -177,10 +177,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@dataclass(frozen=True)
-class ServerProcess:
-    url: str
+class ServerProcess(str):
+    """A running server: its base URL (this string itself), its log file and websocket URL."""
+
     log: Path
+
+    def __new__(cls, url: str, log: Path) -> ServerProcess:
+        process = super().__new__(cls, url)
+        process.log = log
+        return process
+
+    @property
+    def url(self) -> str:
+        return str(self)
 
     @property
     def ws_url(self) -> str:
@@ -217,7 +226,7 @@ def serve_process(data_dir: Path, *args: str, env: dict[str, str] | None = None,
             if time.monotonic() > deadline:
                 pytest.fail(f"boxtui serve did not answer /healthz within {timeout} s:\n{log_path.read_text()[-4000:]}")
             time.sleep(0.1)
-        yield ServerProcess(url=url, log=log_path)
+        yield ServerProcess(url, log_path)
     finally:
         process.terminate()
         try:
