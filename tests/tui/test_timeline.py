@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta, timezone
 
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import pytest
 from textual.binding import Binding
@@ -26,6 +26,17 @@ from tests.tui.timeline_history import (
     shared_history,
     sign_up,
 )
+
+
+@asynccontextmanager
+async def showing(entries, size: tuple[int, int], **timeline_options):
+    """A host app of ``size`` showing ``entries``: ``(app, pilot, timeline)``."""
+    app = Host(**timeline_options)
+    async with app.run_test(size=size) as pilot:
+        timeline = app.query_one(BoxTimeline)
+        timeline.set_entries(entries)
+        await pilot.pause()
+        yield app, pilot, timeline
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +59,7 @@ def rows_of(timeline: BoxTimeline, event_id: str) -> list[str]:
 
 
 async def test_renders_every_event_type(history: History) -> None:
-    app = Host(identity_id=history.ada.identity_id)
-    async with app.run_test(size=(110, 50)) as pilot:
-        timeline = app.query_one(BoxTimeline)
-        timeline.set_entries(history.before)
-        await pilot.pause()
+    async with showing(history.before, (110, 50), identity_id=history.ada.identity_id) as (app, pilot, timeline):
         screen = "\n".join(shown(timeline))
         day = parse_time(history.before[0].event.server_event_created_at).astimezone(timezone.utc)
         assert screen.splitlines()[0].strip("─ ") == f"{day:%A} {day.day} {day:%B %Y}"
@@ -88,11 +95,7 @@ async def test_renders_every_event_type(history: History) -> None:
 
 
 async def test_untrusted_text_is_never_markup_and_undecryptable_is_dimmed(history: History) -> None:
-    app = Host()
-    async with app.run_test(size=(110, 50)) as pilot:
-        timeline = app.query_one(BoxTimeline)
-        timeline.set_entries(history.before)
-        await pilot.pause()
+    async with showing(history.before, (110, 50)) as (app, pilot, timeline):
         timeline.select_event(history.ids["markup"])
         start, _ = timeline._rows_of(timeline.cursor_index)
         strip = timeline.render_line(start - timeline.scroll_offset.y)
@@ -113,11 +116,7 @@ async def test_untrusted_text_is_never_markup_and_undecryptable_is_dimmed(histor
 
 
 async def test_cursor_moves_with_keys(history: History) -> None:
-    app = Host()
-    async with app.run_test(size=(100, 12)) as pilot:
-        timeline = app.query_one(BoxTimeline)
-        timeline.set_entries(history.before)
-        await pilot.pause()
+    async with showing(history.before, (100, 12)) as (app, pilot, timeline):
         entries = history.before
         assert timeline.current_entry.event.id == entries[-1].event.id
         assert timeline.is_vertical_scroll_end
@@ -147,11 +146,7 @@ async def test_cursor_moves_with_keys(history: History) -> None:
 
 
 async def test_actions_post_messages_for_the_current_event(history: History) -> None:
-    app = Host(identity_id=history.ada.identity_id)
-    async with app.run_test(size=(100, 30)) as pilot:
-        timeline = app.query_one(BoxTimeline)
-        timeline.set_entries(history.before)
-        await pilot.pause()
+    async with showing(history.before, (100, 30), identity_id=history.ada.identity_id) as (app, pilot, timeline):
         own_text, others_text = history.ids["markup"], history.ids["reply"]
         timeline.select_event(own_text)
         await pilot.press("r", "e", "d", "y", "f", "w", "s")
@@ -198,15 +193,10 @@ async def test_actions_post_messages_for_the_current_event(history: History) -> 
 
 async def test_edit_and_delete_patch_rows_like_the_server_folds_them(history: History) -> None:
     after_without_late = [e for e in history.after if e.event.id != history.ids["late"]]
-    app = Host(decrypt=history.ada.decrypt_event)
-    expected_app = Host()
-    async with app.run_test(size=(100, 40)) as pilot, expected_app.run_test(size=(100, 40)) as expected_pilot:
-        timeline = app.query_one(BoxTimeline)
-        timeline.set_entries(history.before)
-        expected = expected_app.query_one(BoxTimeline)
-        expected.set_entries(after_without_late)
-        await pilot.pause()
-        await expected_pilot.pause()
+    async with (
+        showing(history.before, (100, 40), decrypt=history.ada.decrypt_event) as (_, pilot, timeline),
+        showing(after_without_late, (100, 40)) as (_, expected_pilot, expected),
+    ):
         assert rows_of(timeline, history.ids["edited"])[0].endswith("Meeting at 10h")
         # the raw events, as the realtime socket delivers them
         timeline.append_entry(history.ada.decrypt_event(history.edit))
@@ -231,11 +221,7 @@ async def test_edit_and_delete_patch_rows_like_the_server_folds_them(history: Hi
 
 
 async def test_append_stays_pinned_to_the_bottom_only_when_it_was(history: History) -> None:
-    app = Host()
-    async with app.run_test(size=(100, 12)) as pilot:
-        timeline = app.query_one(BoxTimeline)
-        timeline.set_entries(history.before)
-        await pilot.pause()
+    async with showing(history.before, (100, 12)) as (app, pilot, timeline):
         timeline.append_entry(history.late)
         await pilot.pause()
         assert timeline.is_vertical_scroll_end
@@ -275,11 +261,7 @@ async def test_day_separators(history: History) -> None:
 
 
 async def test_resize_rewraps_and_keeps_the_cursor(history: History) -> None:
-    app = Host()
-    async with app.run_test(size=(120, 30)) as pilot:
-        timeline = app.query_one(BoxTimeline)
-        timeline.set_entries(history.before)
-        await pilot.pause()
+    async with showing(history.before, (120, 30)) as (app, pilot, timeline):
         wide = len(rows_of(timeline, history.ids["long"]))
         await pilot.resize_terminal(60, 30)
         await pilot.pause()

@@ -81,6 +81,18 @@ class _Item:
         return self.entry.event.referrer_id if self.entry.is_message else None
 
 
+class _TimelineMessage(Message):
+    """A message from a timeline (``control`` is the timeline, for ``@on`` selectors)."""
+
+    def __init__(self, timeline: BoxTimeline) -> None:
+        super().__init__()
+        self.timeline = timeline
+
+    @property
+    def control(self) -> BoxTimeline:
+        return self.timeline
+
+
 class BoxTimeline(ScrollView, can_focus=True):
     """The events of one box, chronological, with a cursor on one event."""
 
@@ -147,44 +159,29 @@ class BoxTimeline(ScrollView, can_focus=True):
     #: … or the first row shown is within this many screens of the top.
     LOAD_MARGIN_SCREENS: ClassVar[int] = 1
 
-    class LoadOlder(Message):
+    class LoadOlder(_TimelineMessage):
         """Fetch the page before ``before_event_id`` and hand it to ``prepend_entries``."""
 
         def __init__(self, timeline: BoxTimeline, before_event_id: str) -> None:
-            super().__init__()
-            self.timeline = timeline
+            super().__init__(timeline)
             self.before_event_id = before_event_id
 
-        @property
-        def control(self) -> BoxTimeline:
-            return self.timeline
-
-    class LoadNewer(Message):
+    class LoadNewer(_TimelineMessage):
         """Fetch the page after ``after_event_id`` and hand it to ``extend_entries``.
 
         Only posted when ``max_loaded`` dropped newer events to keep the window small.
         """
 
         def __init__(self, timeline: BoxTimeline, after_event_id: str) -> None:
-            super().__init__()
-            self.timeline = timeline
+            super().__init__(timeline)
             self.after_event_id = after_event_id
 
-        @property
-        def control(self) -> BoxTimeline:
-            return self.timeline
-
-    class EntryAction(Message):
+    class EntryAction(_TimelineMessage):
         """A key asked for something to be done with the event under the cursor."""
 
         def __init__(self, timeline: BoxTimeline, entry: TimelineEntry) -> None:
-            super().__init__()
-            self.timeline = timeline
+            super().__init__(timeline)
             self.entry = entry
-
-        @property
-        def control(self) -> BoxTimeline:
-            return self.timeline
 
     class ReplyRequested(EntryAction):
         """Reply to this message."""
