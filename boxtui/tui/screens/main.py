@@ -85,6 +85,8 @@ class MainScreen(Screen):
         Binding("f2", "settings", "Settings", id="main.settings"),
     ]
 
+    AUTO_FOCUS = "#box-filter"
+
     def __init__(self, messenger: Any) -> None:
         super().__init__()
         self.messenger = messenger
@@ -131,7 +133,6 @@ class MainScreen(Screen):
         return self.boxes.get(self.current_box_id) if self.current_box_id else None
 
     def on_mount(self) -> None:
-        self.box_list.focus_filter()
         self.load_boxes()
         self.listen()
 

@@ -9,6 +9,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.fuzzy import Matcher
 from textual.message import Message
 from textual.widgets import Input, OptionList
@@ -96,7 +97,10 @@ class BoxList(Vertical):
 
     def _rebuild(self, *, keep_highlight: bool = True) -> None:
         """Redraw the options; the highlight stays on its box, or goes to the best match."""
-        options = self.query_one(OptionList)
+        try:
+            options = self.query_one(OptionList)
+        except NoMatches:
+            return  # not composed yet: on_mount draws the rows
         current = options.highlighted_option.id if keep_highlight and options.highlighted_option else None
         query = self.filter_text.strip()
         rows = self.rows
@@ -124,6 +128,11 @@ class BoxList(Vertical):
         preview = Text(" ".join(row.preview.split()) or " ", style="dim")
         preview.truncate(width, overflow="ellipsis")
         return Text("\n").join([title, preview])
+
+    def on_mount(self) -> None:
+        self._rebuild()
+        if self.screen.focused is None:
+            self.focus_filter()
 
     def on_resize(self) -> None:
         self._rebuild()
