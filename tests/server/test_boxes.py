@@ -222,3 +222,15 @@ async def test_delete_box(http):
         for model in (EventRow, MembershipRow, BoxKeyShareRow, CryptoActionRow):
             count = await db.scalar(select(func.count()).select_from(model).where(model.box_id == box["id"]))
             assert count == 0, model.__name__
+
+
+async def test_key_share_fields_are_b64u(http):
+    alice = await signup_login(http, "alice@example.com")
+    share = key_share()
+    padded_hash = base64.b64encode(base64.urlsafe_b64decode(share["other_share_hash"] + "==")).decode()
+    for bad in ({"other_share_hash": padded_hash}, {"misakey_share": base64.b64encode(os.urandom(32)).decode() + "+/"}):
+        response = await http.post("/boxes", json={"title": "t", "public_key": random_key(), "key_share": {**share, **bad}}, headers=alice.headers)
+        body = assert_error(response, 400)
+        assert set(body["details"]) == {f"key_share.{field}" for field in bad}
+    # encrypted_invitation_key_share takes either alphabet.
+    await create_box(http, alice, key_share={**share, "encrypted_invitation_key_share": base64.b64encode(os.urandom(40)).decode()})

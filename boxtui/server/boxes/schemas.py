@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from boxtui.core.encoding import b64_decode_any
-from boxtui.server.identities.service import check_public_key
+from boxtui.server.identities.service import check_public_key, decode_b64u
 
 MAX_SHARE_FIELD = 64 * 1024
 SHA512_BYTES = 64
@@ -27,8 +27,15 @@ def _check_b64(value: str) -> str:
     return value
 
 
-#: Either base64 alphabet, padded or not (``encrypted*`` fields, shares).
+def _check_b64u(value: str) -> str:
+    decode_b64u(value)
+    return value
+
+
+#: Either base64 alphabet, padded or not (``encrypted*`` fields).
 B64 = Annotated[str, AfterValidator(_check_b64)]
+#: URL-safe base64 without padding (keys, shares, hashes: PROTOCOL §1).
+B64U = Annotated[str, AfterValidator(_check_b64u)]
 #: A b64u X25519 public key (32 bytes).
 PublicKey = Annotated[str, AfterValidator(check_public_key)]
 
@@ -36,14 +43,14 @@ PublicKey = Annotated[str, AfterValidator(check_public_key)]
 class KeyShare(StrictBody):
     """The server half of an invitation link (PROTOCOL §7)."""
 
-    misakey_share: B64 = Field(min_length=1, max_length=MAX_SHARE_FIELD)
-    other_share_hash: B64 = Field(min_length=1, max_length=128)
+    misakey_share: B64U = Field(min_length=1, max_length=MAX_SHARE_FIELD)
+    other_share_hash: B64U = Field(min_length=1, max_length=128)
     encrypted_invitation_key_share: B64 = Field(min_length=1, max_length=MAX_SHARE_FIELD)
 
     @field_validator("other_share_hash")
     @classmethod
     def _hash(cls, value: str) -> str:
-        if len(b64_decode_any(value)) != SHA512_BYTES:
+        if len(decode_b64u(value)) != SHA512_BYTES:
             raise ValueError("other_share_hash must be a SHA-512 (64 bytes)")
         return value
 

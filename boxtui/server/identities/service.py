@@ -20,15 +20,19 @@ from boxtui.server.identities import repository
 KEY_BYTES = 32
 
 
+def decode_b64u(value: str) -> bytes:
+    """Decode b64u (URL-safe, unpadded: PROTOCOL §1); raises ``ValueError`` otherwise."""
+    if "+" in value or "/" in value or "=" in value:
+        raise ValueError("must be URL-safe base64 without padding")
+    try:
+        return b64_decode_any(value)
+    except ValueError:
+        raise ValueError("not base64") from None
+
+
 def check_public_key(value: str) -> str:
     """A b64u X25519 public key (32 bytes); raises ``ValueError`` otherwise."""
-    if "+" in value or "/" in value or "=" in value:
-        raise ValueError("public_key must be URL-safe base64 without padding")
-    try:
-        raw = b64_decode_any(value)
-    except ValueError:
-        raise ValueError("public_key is not base64") from None
-    if len(raw) != KEY_BYTES:
+    if len(decode_b64u(value)) != KEY_BYTES:
         raise ValueError("public_key must be 32 bytes")
     return value
 
