@@ -2,6 +2,7 @@
 
 Every helper talks HTTP to the app (in-process ``http`` fixture or a real process)
 and asserts the status it expects, so a test reads as the protocol story it tells.
+``serve_process`` runs ``boxtui serve`` as a real process for end-to-end tests.
 """
 
 from __future__ import annotations
