@@ -11,7 +11,7 @@ from boxtui.tui.screens.login import LoginScreen
 from boxtui.tui.widgets.box_list import BoxList
 from boxtui.tui.widgets.timeline import BoxTimeline
 
-from .conftest import SIZE, notifications, open_box, run_command, type_text, wait_for_notification, wait_for_text, wait_until
+from .conftest import SIZE, open_box, run_command, type_text, wait_for_notification, wait_for_text, wait_until
 
 
 async def test_forward_and_copy(user) -> None:
@@ -107,4 +107,4 @@ async def test_revoked_session_returns_to_the_login(user) -> None:
         await type_text(pilot, "Too late")
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen), what="the login screen")
-        assert any(n.startswith("Box not created: ") for n in notifications(app))
+        await wait_for_notification(pilot, "Box not created: ")

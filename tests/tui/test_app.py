@@ -15,7 +15,7 @@ from boxtui.tui.screens.help import HelpScreen
 from boxtui.tui.screens.login import LoginScreen
 from boxtui.tui.screens.settings import SettingsScreen
 
-from .conftest import SIZE, notifications, run_command, screen_text, table_rows, type_text, wait_for_notification, wait_for_text, wait_until
+from .conftest import SIZE, run_command, screen_text, table_rows, type_text, wait_for_notification, wait_for_text, wait_until
 
 
 async def test_settings_are_saved_and_apply_at_once_and_next_time(user, device) -> None:
@@ -60,9 +60,8 @@ async def test_unknown_config_entries_are_reported_not_fatal(device) -> None:
     messenger.profile.config.keymap = {"bogus.id": "f9", "app.help": "f10"}
     app = BoxApp(messenger)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        assert "Unknown theme 'no-such-theme' in the config; using the default." in notifications(app)
-        assert "No binding has the id: bogus.id (see f1)." in notifications(app)
+        await wait_for_notification(pilot, "Unknown theme 'no-such-theme' in the config; using the default.")
+        await wait_for_notification(pilot, "No binding has the id: bogus.id (see f1).")
         await pilot.press("f10")
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), what="help on the remapped key")
 
@@ -110,7 +109,7 @@ async def test_log_out_from_the_palette(user) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await run_command(pilot, app, "log out", shown="End this session")
         await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen), what="the login screen")
-        assert "You are logged out." in notifications(app)
+        await wait_for_notification(pilot, "You are logged out.")
     assert ada.profile.session is None
 
 
@@ -141,6 +140,5 @@ def test_make_app_uses_the_configured_server(tmp_path: Path) -> None:
 async def test_a_started_local_server_is_announced(tmp_path: Path) -> None:
     app = BoxApp(profile=Profile.load(tmp_path), server_url="http://127.0.0.1:9", started_local_server=True)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        assert "Started a local server at http://127.0.0.1:9" in notifications(app)
+        await wait_for_notification(pilot, "Started a local server at http://127.0.0.1:9")
         assert isinstance(app.screen, LoginScreen)

@@ -22,7 +22,7 @@ async def test_sign_up_then_the_boxes_screen(device) -> None:
             await type_text(pilot, value)
             await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="the main screen")
-        assert "Welcome, Ada Lovelace." in notifications(app)
+        await wait_for_notification(pilot, "Welcome, Ada Lovelace.")
         assert "No box open" in screen_text(app)
 
 
@@ -43,7 +43,7 @@ async def test_password_login_wrong_then_right(user, device) -> None:
         await type_text(pilot, PASSWORD)
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="the main screen")
-        assert "Welcome, Bob." in notifications(app)
+        await wait_for_notification(pilot, "Welcome, Bob.")
 
 
 async def test_too_many_failures_are_explained(user, device) -> None:
@@ -116,4 +116,4 @@ async def test_expired_session_goes_back_to_the_login(user, device) -> None:
         await type_text(pilot, PASSWORD)
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen), what="the login screen")
-        assert any(n.startswith("the saved session has expired") for n in notifications(app))
+        await wait_for_notification(pilot, "the saved session has expired")
