@@ -8,6 +8,7 @@ and never held in memory whole; its ``Content-Length`` is sent when the size is 
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 import secrets
@@ -30,11 +31,17 @@ ProgressCallback = Callable[[int, Union[int, None]], Union[None, Awaitable[None]
 
 
 async def report_progress(progress: ProgressCallback | None, done: int, total: int | None) -> None:
+    """Tell ``progress`` how far a transfer is, then let the event loop run.
+
+    Over a fast link (loopback) every chunk is ready at once and a transfer would
+    never hand control back, so a progress bar would jump from 0 to 100%.
+    """
     if progress is None:
         return
     result = progress(done, total)
     if inspect.isawaitable(result):
         await result
+    await asyncio.sleep(0)
 
 
 def _source(data: UploadData, size: int | None) -> tuple[AsyncIterator[bytes], int | None]:

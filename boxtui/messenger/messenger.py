@@ -414,9 +414,10 @@ class Messenger:
         tail: bool = False,
         limit: int = 100,
     ) -> list[TimelineEntry]:
-        """One page of the box's events, oldest first, each decrypted."""
+        """One page of the box's events, oldest first, each decrypted (in a thread:
+        a page of a few hundred messages is tens of milliseconds of NaCl)."""
         events = await self.client.events.list(box_id, before=before, after=after, tail=tail, limit=limit)
-        return [self.decrypt_event(event) for event in events]
+        return await asyncio.to_thread(lambda: [self.decrypt_event(event) for event in events])
 
     async def all_events(self, box_id: str) -> list[TimelineEntry]:
         """Every event of the box, oldest first, decrypted."""
