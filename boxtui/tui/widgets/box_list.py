@@ -31,10 +31,16 @@ class BoxRow:
 class BoxList(Vertical):
     """A filter input over an option list of boxes; posts :class:`BoxList.Chosen`."""
 
+    COMPONENT_CLASSES = {"box-list--title", "box-list--preview", "box-list--unread", "box-list--closed"}
+
     DEFAULT_CSS = """
     BoxList { width: 32; }
     BoxList > Input { border: tall $panel; }
     BoxList > OptionList { height: 1fr; border: none; }
+    BoxList .box-list--title { text-style: bold; }
+    BoxList .box-list--preview { color: $text-muted; }
+    BoxList .box-list--unread { background: $accent; color: $text; text-style: bold; }
+    BoxList .box-list--closed { color: $text-muted; text-style: italic; }
     """
 
     BINDINGS = [
@@ -118,14 +124,15 @@ class BoxList(Vertical):
     def _prompt(self, row: BoxRow) -> Text:
         """Two lines, each cut to the list's width: title and badge, then the preview."""
         width = max(8, self.query_one(OptionList).scrollable_content_region.width - 2)
-        badge = Text(f" {row.unread} ", style="bold reverse") if row.unread else Text()
-        title = Text(row.title, style="bold")
+        style = self.get_component_rich_style
+        badge = Text(f" {row.unread} ", style=style("box-list--unread")) if row.unread else Text()
+        title = Text(row.title, style=style("box-list--title"))
         if row.closed:
-            title.append(" (closed)", style="dim")
+            title.append(" (closed)", style=style("box-list--closed"))
         title.truncate(max(1, width - badge.cell_len - 1), overflow="ellipsis")
         title.append(" " * max(1, width - title.cell_len - badge.cell_len))
         title.append_text(badge)
-        preview = Text(" ".join(row.preview.split()) or " ", style="dim")
+        preview = Text(" ".join(row.preview.split()) or " ", style=style("box-list--preview"))
         preview.truncate(width, overflow="ellipsis")
         return Text("\n").join([title, preview])
 
@@ -136,6 +143,10 @@ class BoxList(Vertical):
 
     def on_resize(self) -> None:
         self._rebuild()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._rebuild()  # the rows carry the component styles of the theme in force
 
     @on(Input.Changed, "#box-filter")
     def _filter_changed(self) -> None:
