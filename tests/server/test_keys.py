@@ -156,3 +156,13 @@ async def test_a_link_share_cannot_serve_two_boxes(http):
     # The same box may re-send its own share.
     await post_event(http, alice, box["id"], {"type": "state.key_share", "extra": key_share})
     assert (await http.get(f"/box-key-shares/{key_share['other_share_hash']}", headers=alice["headers"])).status_code == 200
+
+
+async def test_crypto_actions_page_and_count(http):
+    user = await signup_login(http, "pager@example.org")
+    assert (await http.get("/crypto/actions", params={"limit": "2"}, headers=user["headers"])).json() == []
+    head = await http.head("/crypto/actions", headers=user["headers"])
+    assert head.status_code == 204 and head.headers["X-Total-Count"] == "0" and head.content == b""
+    for params in ({"limit": "-1"}, {"limit": "1001"}, {"offset": "x"}):
+        response = await http.get("/crypto/actions", params=params, headers=user["headers"])
+        assert response.status_code == 400 and response.json()["code"] == "bad_request"

@@ -5,7 +5,7 @@ Functions flush but never commit: the calling service owns the transaction.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from boxtui.core.ids import new_id
@@ -81,11 +81,21 @@ async def add_crypto_action(
     return row
 
 
-async def crypto_actions_of(db: AsyncSession, identity_id: str) -> list[CryptoActionRow]:
+async def crypto_actions_of(db: AsyncSession, identity_id: str, offset: int, limit: int) -> list[CryptoActionRow]:
     rows = await db.scalars(
-        select(CryptoActionRow).where(CryptoActionRow.identity_id == identity_id).order_by(CryptoActionRow.seq)
+        select(CryptoActionRow)
+        .where(CryptoActionRow.identity_id == identity_id)
+        .order_by(CryptoActionRow.seq)
+        .offset(offset)
+        .limit(limit)
     )
     return list(rows)
+
+
+async def count_crypto_actions(db: AsyncSession, identity_id: str) -> int:
+    return await db.scalar(
+        select(func.count()).select_from(CryptoActionRow).where(CryptoActionRow.identity_id == identity_id)
+    )
 
 
 async def delete_crypto_action(db: AsyncSession, identity_id: str, action_id: str) -> bool:

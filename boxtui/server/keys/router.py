@@ -7,7 +7,7 @@ from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from boxtui.core.wire import CryptoAction, KeyShare, PublicBox, SecretStorage
-from boxtui.server.auth.deps import Caller, acr1, acr2, parse_body
+from boxtui.server.auth.deps import Caller, Page, acr1, acr2, get_page, parse_body
 from boxtui.server.boxes.schemas import StrictBody
 from boxtui.server.db import get_db
 from boxtui.server.keys import service
@@ -39,8 +39,16 @@ async def public_box(request: Request, box_id: str, db: AsyncSession = Depends(g
 
 
 @router.get("/crypto/actions", response_model=list[CryptoAction])
-async def list_crypto_actions(caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)):
-    return await service.list_crypto_actions(db, caller.id)
+async def list_crypto_actions(
+    caller: Caller = Depends(acr1), page: Page = Depends(get_page), db: AsyncSession = Depends(get_db)
+):
+    return await service.list_crypto_actions(db, caller.id, page.offset, page.limit)
+
+
+@router.head("/crypto/actions", status_code=204)
+async def count_crypto_actions(caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)):
+    total = await service.count_crypto_actions(db, caller.id)
+    return Response(status_code=204, headers={"X-Total-Count": str(total)})
 
 
 @router.delete("/crypto/actions/{action_id}", status_code=204)

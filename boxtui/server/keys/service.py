@@ -95,8 +95,13 @@ async def public_box(db: AsyncSession, box_id: str, other_share_hash: str | None
     return PublicBox(title=box.title, creator=identity_view(creator, None))
 
 
-async def list_crypto_actions(db: AsyncSession, caller_id: str) -> list[CryptoAction]:
-    return [crypto_action_view(row) for row in await repository.crypto_actions_of(db, caller_id)]
+async def list_crypto_actions(db: AsyncSession, caller_id: str, offset: int, limit: int) -> list[CryptoAction]:
+    rows = await repository.crypto_actions_of(db, caller_id, offset, limit)
+    return [crypto_action_view(row) for row in rows]
+
+
+async def count_crypto_actions(db: AsyncSession, caller_id: str) -> int:
+    return await repository.count_crypto_actions(db, caller_id)
 
 
 async def delete_crypto_action(db: AsyncSession, caller_id: str, action_id: str) -> None:

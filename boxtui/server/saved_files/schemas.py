@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from boxtui.server.boxes.schemas import B64U
 from boxtui.server.files.uploads import MAX_FIELD_BYTES
 
 
@@ -15,7 +16,7 @@ class SavedFileFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     encrypted_metadata: str = Field(min_length=1, max_length=MAX_FIELD_BYTES)
-    key_fingerprint: str = Field(min_length=1, max_length=128)
+    key_fingerprint: B64U = Field(min_length=1, max_length=128)
 
 
 class SavedFileCreate(SavedFileFields):
