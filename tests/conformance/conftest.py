@@ -27,7 +27,11 @@ from tests.conformance.proto import (
 def _servers() -> Iterator[dict[str, Server]]:
     # Data on tmpfs where there is one: SQLite's fsyncs dominate otherwise.
     shm = Path("/dev/shm")
-    root = Path(tempfile.mkdtemp(prefix="boxtui-conformance-", dir=shm if shm.is_dir() else None))
+    root = Path(
+        tempfile.mkdtemp(
+            prefix="boxtui-conformance-", dir=shm if shm.is_dir() else None
+        )
+    )
     servers = {
         # default settings
         "default": launch_server(root / "default"),

@@ -6,9 +6,11 @@ alone, so a disagreement between the two shows up as a failing assertion.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import email
 import hashlib
+import json
 import os
 import re
 import socket
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -24,6 +27,7 @@ from typing import Any
 
 import httpx
 from nacl.public import PrivateKey
+from websockets.asyncio.client import ClientConnection, connect
 
 PASSWORD = "conformance-password-1"
 ERROR_CODES = {
@@ -310,17 +314,29 @@ class User:
         )
 
     def allow(self, box_id: str, address: str) -> dict[str, Any]:
-        resp = self.batch(
-            box_id,
-            [
-                {
-                    "type": "access.add",
-                    "content": {"restriction_type": "identifier", "value": address},
-                }
-            ],
-        )
+        resp = self.batch(box_id, [access_add(address)])
         assert resp.status_code == 201, resp.text
         return resp.json()[0]
+
+    def save(self, file_id: str, **over: Any) -> httpx.Response:
+        """``POST /saved-files`` of ``file_id`` for this identity (fields in ``over`` replace the defaults)."""
+        return self.http.post(
+            "/saved-files",
+            json={
+                "encrypted_file_id": file_id,
+                "identity_id": self.id,
+                **saved_form(),
+                **over,
+            },
+        )
+
+    def save_upload(self, blob: bytes, owner_id: str | None = None) -> httpx.Response:
+        """``POST /box-users/{id}/saved-files``: a direct upload to saved files."""
+        return self.http.post(
+            f"/box-users/{owner_id or self.id}/saved-files",
+            data=saved_form(),
+            files={"encrypted_file": ("blob", blob)},
+        )
 
     def upload(
         self, box_id: str, blob: bytes = b"ciphertext-blob", **form: str
@@ -335,6 +351,24 @@ class User:
             data=data,
             files={"encrypted_file": ("blob", blob, "application/octet-stream")},
         )
+
+
+def access_add(value: str, kind: str = "identifier", **content: Any) -> dict[str, Any]:
+    """An ``access.add`` batch item (§4.1)."""
+    return {
+        "type": "access.add",
+        "content": {"restriction_type": kind, "value": value, **content},
+    }
+
+
+def auto_invite(
+    address: str, invitee_key: str, encrypted: str | None = None
+) -> dict[str, Any]:
+    """An auto-invite ``access.add``: ``extra`` maps the invitee's identity key to the sealed invitation."""
+    return {
+        **access_add(address, auto_invite=True),
+        "extra": {invitee_key: encrypted or ciphertext()},
+    }
 
 
 def signup(
@@ -378,3 +412,52 @@ def make_user(server: Server, *, acr: int = 2, name: str = "Conformance") -> Use
         body,
         client,
     )
+
+
+def saved_form() -> dict[str, str]:
+    """The §6 saved-file fields besides the file: sealed metadata and a vault key fingerprint."""
+    return {"encrypted_metadata": ciphertext(), "key_fingerprint": b64u(os.urandom(64))}
+
+
+def cookie_client(server: Server, user: User) -> httpx.Client:
+    """A client authenticated by the two cookies (no bearer header, no CSRF header)."""
+    http = server.client()
+    http.cookies.set("accesstoken", user.token)
+    http.cookies.set("tokentype", "bearer")
+    return http
+
+
+def open_socket(
+    server: Server, user: User, headers: dict[str, str] | None = None
+) -> Any:
+    """``connect(...)`` to ``user``'s realtime socket, bearer-authenticated unless ``headers`` say otherwise."""
+    return connect(
+        f"{server.ws_url}/box-users/{user.id}/ws",
+        additional_headers={"Authorization": f"Bearer {user.token}"}
+        if headers is None
+        else headers,
+        open_timeout=5,
+    )
+
+
+async def next_message(
+    ws: ClientConnection, match: Callable[[dict[str, Any]], bool], timeout: float = 5
+) -> dict[str, Any]:
+    """The next §9 envelope satisfying ``match`` (others are skipped)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            message = json.loads(await ws.recv())
+            assert set(message) == {"type", "object"}, message
+            if match(message):
+                return message
+
+
+async def collect(ws: ClientConnection, seconds: float) -> list[dict[str, Any]]:
+    """Every envelope that arrives within ``seconds``."""
+    got: list[dict[str, Any]] = []
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                got.append(json.loads(await ws.recv()))
+    except TimeoutError:
+        return got

@@ -8,19 +8,13 @@ from typing import Any
 from tests.conformance.proto import (
     Server,
     User,
+    access_add,
     assert_error,
     ciphertext,
     make_user,
     mime_with_attachments,
     new_pubkey,
 )
-
-
-def _add(value: str, kind: str = "identifier", **content: Any) -> dict[str, Any]:
-    return {
-        "type": "access.add",
-        "content": {"restriction_type": kind, "value": value, **content},
-    }
 
 
 def _rules(user: User, box_id: str) -> list[dict[str, Any]]:
@@ -34,7 +28,11 @@ def test_batch_bare_array_in_order(alice: User) -> None:
     box = alice.box()
     resp = alice.batch(
         box["id"],
-        [_add("a@x.example"), _add("x.example", "email_domain"), _add("b@x.example")],
+        [
+            access_add("a@x.example"),
+            access_add("x.example", "email_domain"),
+            access_add("b@x.example"),
+        ],
     )
     assert resp.status_code == 201
     body = resp.json()
@@ -65,7 +63,10 @@ def test_batch_kicks_follow_created_events(alice: User, bob: User, carol: User) 
     carol.post(box["id"], "member.join")
     resp = alice.batch(
         box["id"],
-        [{"type": "access.rm", "referrer_id": rule_b["id"]}, _add("new@x.example")],
+        [
+            {"type": "access.rm", "referrer_id": rule_b["id"]},
+            access_add("new@x.example"),
+        ],
     )
     assert resp.status_code == 201
     body = resp.json()
@@ -92,7 +93,7 @@ def test_batch_no_kick_when_public_or_domain_still_matches(
 ) -> None:
     box = alice.box()
     domain = bob.email.split("@")[1]
-    alice.batch(box["id"], [_add(domain, "email_domain")])
+    alice.batch(box["id"], [access_add(domain, "email_domain")])
     bob.post(box["id"], "member.join")
     identifier_rule = next(
         r
@@ -129,7 +130,7 @@ def test_batch_validation(alice: User, bob: User) -> None:
     assert_error(
         alice.http.post(
             f"/boxes/{box['id']}/batch-events",
-            json={"batch_type": "other", "events": [_add("a@x.example")]},
+            json={"batch_type": "other", "events": [access_add("a@x.example")]},
         ),
         400,
     )
@@ -138,17 +139,18 @@ def test_batch_validation(alice: User, bob: User) -> None:
         alice.batch(
             box["id"],
             [
-                _add("a@x.example"),
+                access_add("a@x.example"),
                 {"type": "msg.text", "content": {"encrypted": ciphertext()}},
             ],
         ),
         400,
     )
-    assert_error(alice.batch(box["id"], [_add("a@x.example", "bogus")]), 400)
+    assert_error(alice.batch(box["id"], [access_add("a@x.example", "bogus")]), 400)
     assert _rules(alice, box["id"]) == []
     alice.allow(box["id"], "a@x.example")
     assert_error(
-        alice.batch(box["id"], [_add("b@x.example"), _add("a@x.example")]), 409
+        alice.batch(box["id"], [access_add("b@x.example"), access_add("a@x.example")]),
+        409,
     )
     assert len(_rules(alice, box["id"])) == 1
     # access.rm needs a referrer that is an access.add of this box
@@ -163,8 +165,8 @@ def test_batch_non_admin_and_unknown_box_403(alice: User, bob: User) -> None:
     box = alice.box()
     alice.allow(box["id"], bob.email)
     bob.post(box["id"], "member.join")
-    assert_error(bob.batch(box["id"], [_add("c@x.example")]), 403)
-    assert_error(alice.batch(str(uuid.uuid4()), [_add("c@x.example")]), 403)
+    assert_error(bob.batch(box["id"], [access_add("c@x.example")]), 403)
+    assert_error(alice.batch(str(uuid.uuid4()), [access_add("c@x.example")]), 403)
 
 
 def test_auto_invite(alice: User, bob: User) -> None:
@@ -173,7 +175,7 @@ def test_auto_invite(alice: User, bob: User) -> None:
     assert_error(
         alice.batch(
             box["id"],
-            [_add(bob.email, auto_invite=True) | {"extra": {key: ciphertext()}}],
+            [access_add(bob.email, auto_invite=True) | {"extra": {key: ciphertext()}}],
         ),
         409,
     )  # no key yet
@@ -182,30 +184,34 @@ def test_auto_invite(alice: User, bob: User) -> None:
         alice.batch(
             box["id"],
             [
-                _add(bob.email, auto_invite=True)
+                access_add(bob.email, auto_invite=True)
                 | {"extra": {new_pubkey(): ciphertext()}}
             ],
         ),
         400,
     )
-    assert_error(alice.batch(box["id"], [_add(bob.email, auto_invite=True)]), 400)
+    assert_error(alice.batch(box["id"], [access_add(bob.email, auto_invite=True)]), 400)
     assert_error(
         alice.batch(
             box["id"],
             [
-                _add(bob.email, auto_invite=True)
+                access_add(bob.email, auto_invite=True)
                 | {"extra": {key: ciphertext(), new_pubkey(): ciphertext()}}
             ],
         ),
         400,
     )
     assert_error(
-        alice.batch(box["id"], [_add(bob.email) | {"extra": {key: ciphertext()}}]), 400
+        alice.batch(
+            box["id"], [access_add(bob.email) | {"extra": {key: ciphertext()}}]
+        ),
+        400,
     )
     assert _rules(alice, box["id"]) == []
     invitation = ciphertext()
     resp = alice.batch(
-        box["id"], [_add(bob.email, auto_invite=True) | {"extra": {key: invitation}}]
+        box["id"],
+        [access_add(bob.email, auto_invite=True) | {"extra": {key: invitation}}],
     )
     assert resp.status_code == 201, resp.text
     actions = bob.http.get("/crypto/actions").json()

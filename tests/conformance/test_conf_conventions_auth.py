@@ -13,6 +13,7 @@ from tests.conformance.proto import (
     Server,
     User,
     assert_error,
+    cookie_client,
     make_user,
     mime_with_attachments,
     new_pubkey,
@@ -442,16 +443,9 @@ def test_no_auth_401(srv: Server) -> None:
         )
 
 
-def _cookie_client(srv: Server, user: User):  # type: ignore[no-untyped-def]
-    http = srv.client()
-    http.cookies.set("accesstoken", user.token)
-    http.cookies.set("tokentype", "bearer")
-    return http
-
-
 def test_cookie_auth_and_csrf(srv: Server, alice: User) -> None:
     csrf = alice.login["csrf_token"]
-    with _cookie_client(srv, alice) as http:
+    with cookie_client(srv, alice) as http:
         assert http.get("/identities/me").status_code == 200  # safe: no CSRF needed
         assert_error(
             http.post("/boxes", json={"title": "t", "public_key": new_pubkey()}), 400
@@ -487,7 +481,7 @@ def test_bearer_skips_csrf(alice: User) -> None:
 
 
 def test_bearer_and_cookies_together_401(srv: Server, alice: User) -> None:
-    with _cookie_client(srv, alice) as http:
+    with cookie_client(srv, alice) as http:
         resp = http.get(
             "/identities/me", headers={"Authorization": f"Bearer {alice.token}"}
         )

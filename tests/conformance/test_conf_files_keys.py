@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from typing import Any
 
 from tests.conformance.proto import (
     TIME_RE,
@@ -13,6 +12,7 @@ from tests.conformance.proto import (
     Server,
     User,
     assert_error,
+    auto_invite,
     b64u,
     ciphertext,
     key_share,
@@ -119,23 +119,12 @@ def test_blob_deleted_with_box(alice: User) -> None:
 # --- §6 -------------------------------------------------------------------------------------
 
 
-def _save(user: User, file_id: str, **over: Any) -> Any:
-    body = {
-        "encrypted_file_id": file_id,
-        "identity_id": user.id,
-        "encrypted_metadata": ciphertext(),
-        "key_fingerprint": b64u(os.urandom(64)),
-        **over,
-    }
-    return user.http.post("/saved-files", json=body)
-
-
 def test_saved_files_flow(alice: User, bob: User) -> None:
     box = alice.box()
     event = alice.upload(box["id"]).json()
     file_id = event["content"]["encrypted_file_id"]
-    resp = _save(
-        alice, file_id, id=str(uuid.uuid4()), created_at="2000-01-01T00:00:00.000000Z"
+    resp = alice.save(
+        file_id, id=str(uuid.uuid4()), created_at="2000-01-01T00:00:00.000000Z"
     )
     assert resp.status_code == 201, resp.text
     saved = resp.json()
@@ -151,15 +140,15 @@ def test_saved_files_flow(alice: User, bob: User) -> None:
     assert TIME_RE.match(saved["created_at"]) and not saved["created_at"].startswith(
         "2000"
     )
-    assert_error(_save(alice, file_id), 409)
-    assert_error(_save(alice, str(uuid.uuid4())), 404)
-    assert_error(_save(bob, file_id), 403)
-    assert_error(_save(alice, file_id, identity_id=bob.id), 403)
+    assert_error(alice.save(file_id), 409)
+    assert_error(alice.save(str(uuid.uuid4())), 404)
+    assert_error(bob.save(file_id), 403)
+    assert_error(alice.save(file_id, identity_id=bob.id), 403)
     listed = alice.http.get(f"/boxes/{box['id']}/events").json()[-1]
     assert listed.get("is_saved", listed["content"].get("is_saved")) is True
     # list, count
     box2_file = alice.upload(box["id"]).json()["content"]["encrypted_file_id"]
-    newer = _save(alice, box2_file).json()
+    newer = alice.save(box2_file).json()
     page = alice.http.get("/saved-files", params={"identity_id": alice.id})
     assert page.status_code == 200 and [s["id"] for s in page.json()] == [
         newer["id"],
@@ -186,7 +175,7 @@ def test_saved_copy_outlives_message_and_box(alice: User, bob: User) -> None:
     bob.post(box["id"], "member.join")
     event = alice.upload(box["id"], b"keep me").json()
     file_id = event["content"]["encrypted_file_id"]
-    saved = _save(bob, file_id).json()
+    saved = bob.save(file_id).json()
     alice.http.request(
         "DELETE", f"/boxes/{box['id']}", json={"user_confirmation": "delete"}
     )
@@ -199,12 +188,7 @@ def test_saved_copy_outlives_message_and_box(alice: User, bob: User) -> None:
 
 
 def test_direct_saved_upload(alice: User, bob: User) -> None:
-    form = {"encrypted_metadata": ciphertext(), "key_fingerprint": b64u(os.urandom(64))}
-    resp = alice.http.post(
-        f"/box-users/{alice.id}/saved-files",
-        data=form,
-        files={"encrypted_file": ("b", b"direct")},
-    )
+    resp = alice.save_upload(b"direct")
     assert resp.status_code == 201, resp.text
     saved = resp.json()
     assert saved["identity_id"] == alice.id
@@ -213,37 +197,24 @@ def test_direct_saved_upload(alice: User, bob: User) -> None:
         == b"direct"
     )
     assert_error(
-        bob.http.post(
-            f"/box-users/{alice.id}/saved-files",
-            data=form,
-            files={"encrypted_file": ("b", b"x")},
-        ),
+        bob.save_upload(b"x", alice.id),
         403,
     )
     assert_error(
-        alice.http.post(
-            f"/box-users/{alice.id}/saved-files",
-            data=form,
-            files={"encrypted_file": ("b", b"")},
-        ),
+        alice.save_upload(b""),
         400,
     )
 
 
 def test_saved_files_need_acr2(srv: Server) -> None:
     guest = make_user(srv, acr=1)
-    form = {"encrypted_metadata": ciphertext(), "key_fingerprint": b64u(os.urandom(64))}
     assert_error(
-        guest.http.post(
-            f"/box-users/{guest.id}/saved-files",
-            data=form,
-            files={"encrypted_file": ("b", b"x")},
-        ),
+        guest.save_upload(b"x"),
         403,
         origin="acr",
     )
     assert_error(guest.http.delete(f"/saved-files/{uuid.uuid4()}"), 403, origin="acr")
-    assert_error(_save(guest, str(uuid.uuid4())), 403, origin="acr")
+    assert_error(guest.save(str(uuid.uuid4())), 403, origin="acr")
 
 
 # --- §7 keys --------------------------------------------------------------------------------
@@ -324,17 +295,7 @@ def test_crypto_actions_oldest_first(alice: User, bob: User) -> None:
     for box in boxes:
         alice.batch(
             box["id"],
-            [
-                {
-                    "type": "access.add",
-                    "content": {
-                        "restriction_type": "identifier",
-                        "value": bob.email,
-                        "auto_invite": True,
-                    },
-                    "extra": {key: ciphertext()},
-                }
-            ],
+            [auto_invite(bob.email, key)],
         )
     assert [a["box_id"] for a in bob.http.get("/crypto/actions").json()] == [
         b["id"] for b in boxes

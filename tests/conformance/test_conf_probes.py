@@ -14,12 +14,14 @@ from tests.conformance.proto import (
     User,
     assert_error,
     assert_identity_view,
+    auto_invite,
     b64u,
     ciphertext,
     key_share,
     make_user,
     mime_with_attachments,
     new_pubkey,
+    saved_form,
     signup,
     unique_email,
 )
@@ -132,7 +134,7 @@ def test_malformed_ids_in_paths(alice: User) -> None:
         )
     )
     _has_malformed(alice.upload("zzz"))
-    form = {"encrypted_metadata": ciphertext(), "key_fingerprint": b64u(os.urandom(64))}
+    form = saved_form()
     _has_malformed(
         alice.http.post(
             "/box-users/zzz/saved-files",
@@ -144,17 +146,7 @@ def test_malformed_ids_in_paths(alice: User) -> None:
 
 def test_malformed_ids_in_bodies(alice: User) -> None:
     box = alice.box()
-    _has_malformed(
-        alice.http.post(
-            "/saved-files",
-            json={
-                "encrypted_file_id": "zzz",
-                "identity_id": alice.id,
-                "encrypted_metadata": ciphertext(),
-                "key_fingerprint": b64u(os.urandom(64)),
-            },
-        )
-    )
+    _has_malformed(alice.save("zzz"))
     _has_malformed(
         alice.http.post(
             "/saved-files",
@@ -567,30 +559,14 @@ def test_saved_files_list_needs_identity_id(alice: User) -> None:
 
 def test_direct_saved_upload_limits(small_srv: Server) -> None:
     user = make_user(small_srv)
-    form = {"encrypted_metadata": ciphertext(), "key_fingerprint": b64u(os.urandom(64))}
     assert_error(
-        user.http.post(
-            f"/box-users/{user.id}/saved-files",
-            data=form,
-            files={"encrypted_file": ("b", os.urandom(5000))},
-        ),
+        user.save_upload(os.urandom(5000)),
         413,
     )
     for _ in range(2):
-        assert (
-            user.http.post(
-                f"/box-users/{user.id}/saved-files",
-                data=form,
-                files={"encrypted_file": ("b", os.urandom(3000))},
-            ).status_code
-            == 201
-        )
+        assert user.save_upload(os.urandom(3000)).status_code == 201
     assert_error(
-        user.http.post(
-            f"/box-users/{user.id}/saved-files",
-            data=form,
-            files={"encrypted_file": ("b", os.urandom(3000))},
-        ),
+        user.save_upload(os.urandom(3000)),
         403,
         details={"quota": "forbidden"},
     )
@@ -613,17 +589,7 @@ def test_crypto_action_shape_and_time(alice: User, bob: User) -> None:
     box = alice.box()
     alice.batch(
         box["id"],
-        [
-            {
-                "type": "access.add",
-                "content": {
-                    "restriction_type": "identifier",
-                    "value": bob.email,
-                    "auto_invite": True,
-                },
-                "extra": {key: ciphertext()},
-            }
-        ],
+        [auto_invite(bob.email, key)],
     )
     action = bob.http.get("/crypto/actions").json()[0]
     assert TIME_RE.match(action["created_at"])

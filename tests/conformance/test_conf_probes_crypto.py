@@ -6,7 +6,6 @@ import base64
 import hashlib
 import json
 import uuid
-from typing import Any
 
 from nacl.public import Box, PrivateKey, PublicKey
 from nacl.secret import SecretBox
@@ -14,6 +13,7 @@ from nacl.secret import SecretBox
 from tests.conformance.proto import (
     Server,
     User,
+    access_add,
     assert_error,
     b64u,
     ciphertext,
@@ -89,22 +89,21 @@ def test_email_ingest_writes_section8_ciphertext(alice: User) -> None:
 # --- batches: duplicates inside one batch -----------------------------------------------------------
 
 
-def _add(value: str, kind: str = "identifier") -> dict[str, Any]:
-    return {"type": "access.add", "content": {"restriction_type": kind, "value": value}}
-
-
 def test_duplicate_rule_inside_one_batch_409(alice: User) -> None:
     box = alice.box()
     assert_error(
-        alice.batch(box["id"], [_add("same@x.example"), _add("same@x.example")]), 409
+        alice.batch(
+            box["id"], [access_add("same@x.example"), access_add("same@x.example")]
+        ),
+        409,
     )
     assert alice.http.get(f"/boxes/{box['id']}/accesses").json() == []
 
 
 def test_duplicate_domain_rule_409(alice: User) -> None:
     box = alice.box()
-    alice.batch(box["id"], [_add("x.example", "email_domain")])
-    assert_error(alice.batch(box["id"], [_add("x.example", "email_domain")]), 409)
+    alice.batch(box["id"], [access_add("x.example", "email_domain")])
+    assert_error(alice.batch(box["id"], [access_add("x.example", "email_domain")]), 409)
 
 
 def test_rm_twice_in_one_batch_404(alice: User) -> None:

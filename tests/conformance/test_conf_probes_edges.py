@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from tests.conformance.proto import (
@@ -18,8 +17,10 @@ from tests.conformance.proto import (
     User,
     assert_error,
     ciphertext,
+    collect,
     make_user,
     new_pubkey,
+    open_socket,
     unique_email,
 )
 
@@ -161,31 +162,22 @@ def test_upload_file_as_plain_field_400(alice: User) -> None:
 # --- sockets ---------------------------------------------------------------------------------------
 
 
-async def _silent(ws, box_id: str, timeout: float = 0.7) -> None:  # type: ignore[no-untyped-def]
-    """No event.new of ``box_id`` arrives within ``timeout``."""
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                message = json.loads(await ws.recv())
-                assert not (
-                    message["type"] == "event.new"
-                    and message["object"]["box_id"] == box_id
-                    and message["object"]["type"] == "msg.text"
-                ), message
-    except TimeoutError:
-        pass
+def _no_text_of(messages: list[dict], box_id: str) -> bool:
+    return not any(
+        m["type"] == "event.new"
+        and m["object"]["box_id"] == box_id
+        and m["object"]["type"] == "msg.text"
+        for m in messages
+    )
 
 
 async def test_socket_bearer_and_cookies_refused(srv: Server, alice: User) -> None:
+    both = {
+        "Authorization": f"Bearer {alice.token}",
+        "Cookie": f"accesstoken={alice.token}; tokentype=bearer",
+    }
     with pytest.raises(InvalidStatus):
-        async with connect(
-            f"{srv.ws_url}/box-users/{alice.id}/ws",
-            additional_headers={
-                "Authorization": f"Bearer {alice.token}",
-                "Cookie": f"accesstoken={alice.token}; tokentype=bearer",
-            },
-            open_timeout=5,
-        ):
+        async with open_socket(srv, alice, both):
             pass
 
 
@@ -197,31 +189,19 @@ async def test_socket_after_kick_and_leave_silent(
     alice.allow(box["id"], carol.email)
     bob.post(box["id"], "member.join")
     carol.post(box["id"], "member.join")
-    async with (
-        connect(
-            f"{srv.ws_url}/box-users/{bob.id}/ws",
-            additional_headers={"Authorization": f"Bearer {bob.token}"},
-        ) as bob_ws,
-        connect(
-            f"{srv.ws_url}/box-users/{carol.id}/ws",
-            additional_headers={"Authorization": f"Bearer {carol.token}"},
-        ) as carol_ws,
-    ):
+    async with open_socket(srv, bob) as bob_ws, open_socket(srv, carol) as carol_ws:
         alice.batch(box["id"], [{"type": "access.rm", "referrer_id": rule["id"]}])
         carol.post(box["id"], "member.leave")
         alice.text(box["id"])
-        await _silent(bob_ws, box["id"])
-        await _silent(carol_ws, box["id"])
+        assert _no_text_of(await collect(bob_ws, 0.7), box["id"])
+        assert _no_text_of(await collect(carol_ws, 0.3), box["id"])
 
 
 async def test_socket_ack_of_foreign_box_ignored(
     srv: Server, alice: User, bob: User
 ) -> None:
     box = bob.box()
-    async with connect(
-        f"{srv.ws_url}/box-users/{alice.id}/ws",
-        additional_headers={"Authorization": f"Bearer {alice.token}"},
-    ) as ws:
+    async with open_socket(srv, alice) as ws:
         await ws.send(json.dumps({"type": "ack", "object": {"box_id": box["id"]}}))
         await ws.send(json.dumps({"type": "ack", "object": {"box_id": "zzz"}}))
         await ws.send("not json")

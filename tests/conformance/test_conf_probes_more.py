@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
 import uuid
-from collections.abc import Callable
-from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 
 from tests.conformance.proto import (
     PASSWORD,
     Server,
     User,
     assert_error,
-    b64u,
     ciphertext,
     key_share,
     make_user,
     new_pubkey,
+    next_message,
+    open_socket,
     unique_email,
 )
 
@@ -220,37 +216,11 @@ def test_saved_file_of_deleted_message_403_or_404(alice: User) -> None:
     box = alice.box()
     event = alice.upload(box["id"]).json()
     alice.post(box["id"], "msg.delete", referrer_id=event["id"])
-    resp = alice.http.post(
-        "/saved-files",
-        json={
-            "encrypted_file_id": event["content"]["encrypted_file_id"],
-            "identity_id": alice.id,
-            "encrypted_metadata": ciphertext(),
-            "key_fingerprint": b64u(os.urandom(64)),
-        },
-    )
+    resp = alice.save(event["content"]["encrypted_file_id"])
     assert_error(resp, 404)  # the blob is gone
 
 
 # --- realtime: the sender and the kicked get their events ------------------------------------------
-
-
-async def _next(
-    ws: ClientConnection, match: Callable[[dict[str, Any]], bool], timeout: float = 5
-) -> dict[str, Any]:
-    async with asyncio.timeout(timeout):
-        while True:
-            message = json.loads(await ws.recv())
-            if match(message):
-                return message
-
-
-def _ws(srv: Server, user: User):  # type: ignore[no-untyped-def]
-    return connect(
-        f"{srv.ws_url}/box-users/{user.id}/ws",
-        additional_headers={"Authorization": f"Bearer {user.token}"},
-        open_timeout=5,
-    )
 
 
 async def test_realtime_sender_gets_join_and_kicked_gets_kick(
@@ -258,20 +228,20 @@ async def test_realtime_sender_gets_join_and_kicked_gets_kick(
 ) -> None:
     box = alice.box()
     rule = alice.allow(box["id"], bob.email)
-    async with _ws(srv, bob) as bob_ws, _ws(srv, alice) as alice_ws:
+    async with open_socket(srv, bob) as bob_ws, open_socket(srv, alice) as alice_ws:
         join = bob.post(box["id"], "member.join").json()
-        got = await _next(
+        got = await next_message(
             bob_ws,
             lambda m: m["type"] == "event.new" and m["object"]["id"] == join["id"],
         )
         assert got["object"]["type"] == "member.join"
         alice.batch(box["id"], [{"type": "access.rm", "referrer_id": rule["id"]}])
-        kick = await _next(
+        kick = await next_message(
             alice_ws,
             lambda m: m["type"] == "event.new" and m["object"]["type"] == "member.kick",
         )
         assert kick["object"]["sender"]["id"] == bob.id
-        got = await _next(
+        got = await next_message(
             bob_ws,
             lambda m: m["type"] == "event.new" and m["object"]["type"] == "member.kick",
         )
@@ -284,15 +254,15 @@ async def test_realtime_upload_and_state_events(
     box = alice.box()
     alice.allow(box["id"], bob.email)
     bob.post(box["id"], "member.join")
-    async with _ws(srv, bob) as bob_ws:
+    async with open_socket(srv, bob) as bob_ws:
         upload = alice.upload(box["id"]).json()
-        got = await _next(
+        got = await next_message(
             bob_ws,
             lambda m: m["type"] == "event.new" and m["object"]["id"] == upload["id"],
         )
         assert got["object"]["type"] == "msg.file"
         state = alice.post(box["id"], "state.lifecycle", {"state": "closed"}).json()
-        await _next(
+        await next_message(
             bob_ws,
             lambda m: m["type"] == "event.new" and m["object"]["id"] == state["id"],
         )
@@ -303,14 +273,14 @@ async def test_realtime_email_ingest_and_share(srv: Server, alice: User) -> None
 
     box, source = alice.box(), alice.box()
     message = alice.text(source["id"])
-    async with _ws(srv, alice) as ws:
+    async with open_socket(srv, alice) as ws:
         events = alice.http.post(
             f"/boxes/{box['id']}/email",
             content=mime_with_attachments(1),
             headers={"Content-Type": "message/rfc822"},
         ).json()["events"]
         for event in events:
-            await _next(
+            await next_message(
                 ws,
                 lambda m, e=event: (
                     m["type"] == "event.new" and m["object"]["id"] == e["id"]
@@ -324,7 +294,7 @@ async def test_realtime_email_ingest_and_share(srv: Server, alice: User) -> None
                 ]
             },
         ).json()["events"][0]
-        await _next(
+        await next_message(
             ws, lambda m: m["type"] == "event.new" and m["object"]["id"] == shared["id"]
         )
 
@@ -332,17 +302,9 @@ async def test_realtime_email_ingest_and_share(srv: Server, alice: User) -> None
 async def test_realtime_direct_saved_upload_file_saved(
     srv: Server, alice: User
 ) -> None:
-    async with _ws(srv, alice) as ws:
-        form = {
-            "encrypted_metadata": ciphertext(),
-            "key_fingerprint": b64u(os.urandom(64)),
-        }
-        saved = alice.http.post(
-            f"/box-users/{alice.id}/saved-files",
-            data=form,
-            files={"encrypted_file": ("b", b"x")},
-        ).json()
-        got = await _next(ws, lambda m: m["type"] == "file.saved")
+    async with open_socket(srv, alice) as ws:
+        saved = alice.save_upload(b"x").json()
+        got = await next_message(ws, lambda m: m["type"] == "file.saved")
         assert got["object"] == {
             "encrypted_file_id": saved["encrypted_file_id"],
             "is_saved": True,
@@ -369,7 +331,7 @@ async def test_realtime_logout_token_refused(srv: Server) -> None:
     user = make_user(srv)
     user.http.post("/auth/logout")
     try:
-        async with _ws(srv, user):
+        async with open_socket(srv, user):
             raise AssertionError("handshake accepted")
     except InvalidStatus:
         pass

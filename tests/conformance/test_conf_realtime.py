@@ -4,41 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from tests.conformance.proto import (
     Server,
     User,
-    b64u,
+    auto_invite,
     ciphertext,
     make_user,
     new_pubkey,
+    next_message,
+    open_socket,
 )
-
-
-def _socket(srv: Server, user: User, headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-    return connect(
-        f"{srv.ws_url}/box-users/{user.id}/ws",
-        additional_headers=headers or {"Authorization": f"Bearer {user.token}"},
-        open_timeout=5,
-    )
-
-
-async def _next(
-    ws: ClientConnection, match: Callable[[dict[str, Any]], bool], timeout: float = 5
-) -> dict[str, Any]:
-    async with asyncio.timeout(timeout):
-        while True:
-            message = json.loads(await ws.recv())
-            assert set(message) == {"type", "object"}, message
-            if match(message):
-                return message
 
 
 def _event(type_: str, **fields: Any) -> Callable[[dict[str, Any]], bool]:
@@ -56,16 +37,12 @@ async def test_handshake_refused(srv: Server, alice: User, bob: User) -> None:
         ({}, alice),
     ]:
         with pytest.raises(InvalidStatus):
-            async with connect(
-                f"{srv.ws_url}/box-users/{user.id}/ws",
-                additional_headers=headers,
-                open_timeout=5,
-            ):
+            async with open_socket(srv, user, headers):
                 pass
 
 
 async def test_cookie_socket(srv: Server, alice: User) -> None:
-    async with _socket(
+    async with open_socket(
         srv, alice, {"Cookie": f"accesstoken={alice.token}; tokentype=bearer"}
     ) as ws:
         await ws.ping()
@@ -76,23 +53,25 @@ async def test_event_fanout_edits_deletes_ack(
 ) -> None:
     box = alice.box()
     alice.allow(box["id"], bob.email)
-    async with _socket(srv, alice) as alice_ws, _socket(srv, bob) as bob_ws:
+    async with open_socket(srv, alice) as alice_ws, open_socket(srv, bob) as bob_ws:
         bob.post(box["id"], "member.join")
-        await _next(alice_ws, _event("member.join", box_id=box["id"]))
+        await next_message(alice_ws, _event("member.join", box_id=box["id"]))
         message = bob.text(box["id"])
-        got = await _next(alice_ws, _event("msg.text", id=message["id"]))
+        got = await next_message(alice_ws, _event("msg.text", id=message["id"]))
         assert got["object"] == message
-        await _next(bob_ws, _event("msg.text", id=message["id"]))  # the sender too
+        await next_message(
+            bob_ws, _event("msg.text", id=message["id"])
+        )  # the sender too
         edit = bob.post(
             box["id"],
             "msg.edit",
             {"new_encrypted": ciphertext()},
             referrer_id=message["id"],
         ).json()
-        raw = await _next(alice_ws, _event("msg.edit", id=edit["id"]))
+        raw = await next_message(alice_ws, _event("msg.edit", id=edit["id"]))
         assert raw["object"]["referrer_id"] == message["id"]
         delete = bob.post(box["id"], "msg.delete", referrer_id=message["id"]).json()
-        raw = await _next(alice_ws, _event("msg.delete", id=delete["id"]))
+        raw = await next_message(alice_ws, _event("msg.delete", id=delete["id"]))
         assert raw["object"]["referrer_id"] == message["id"]
         bob.text(box["id"])
         assert alice.http.get(f"/boxes/{box['id']}").json()["events_count"] >= 1
@@ -108,11 +87,11 @@ async def test_event_fanout_edits_deletes_ack(
 
 async def test_non_member_gets_nothing(srv: Server, alice: User, bob: User) -> None:
     box = alice.box()
-    async with _socket(srv, bob) as bob_ws:
+    async with open_socket(srv, bob) as bob_ws:
         alice.text(box["id"])
         bobs = bob.box()
         bob.text(bobs["id"])
-        got = await _next(
+        got = await next_message(
             bob_ws,
             lambda m: (
                 m["type"] == "event.new"
@@ -128,9 +107,9 @@ async def test_kick_notification_and_box_delete(
     box = alice.box("Kick box")
     rule = alice.allow(box["id"], bob.email)
     bob.post(box["id"], "member.join")
-    async with _socket(srv, bob) as bob_ws:
+    async with open_socket(srv, bob) as bob_ws:
         alice.batch(box["id"], [{"type": "access.rm", "referrer_id": rule["id"]}])
-        note = await _next(bob_ws, lambda m: m["type"] == "notification")
+        note = await next_message(bob_ws, lambda m: m["type"] == "notification")
         assert note["object"] == {
             "type": "member.kick",
             "details": {"box_id": box["id"], "title": "Kick box"},
@@ -138,14 +117,14 @@ async def test_kick_notification_and_box_delete(
     other = alice.box()
     alice.allow(other["id"], bob.email)
     bob.post(other["id"], "member.join")
-    async with _socket(srv, bob) as bob_ws, _socket(srv, alice) as alice_ws:
+    async with open_socket(srv, bob) as bob_ws, open_socket(srv, alice) as alice_ws:
         alice.http.request(
             "DELETE", f"/boxes/{other['id']}", json={"user_confirmation": "delete"}
         )
-        assert (await _next(bob_ws, lambda m: m["type"] == "box.delete"))["object"] == {
-            "id": other["id"]
-        }
-        assert (await _next(alice_ws, lambda m: m["type"] == "box.delete"))[
+        assert (await next_message(bob_ws, lambda m: m["type"] == "box.delete"))[
+            "object"
+        ] == {"id": other["id"]}
+        assert (await next_message(alice_ws, lambda m: m["type"] == "box.delete"))[
             "object"
         ] == {"id": other["id"]}
 
@@ -154,23 +133,13 @@ async def test_auto_invite_notification(srv: Server, alice: User, bob: User) -> 
     key = new_pubkey()
     bob.http.patch(f"/identities/{bob.id}", json={"public_key": key})
     box = alice.box("Invite box")
-    async with _socket(srv, bob) as bob_ws:
+    async with open_socket(srv, bob) as bob_ws:
         resp = alice.batch(
             box["id"],
-            [
-                {
-                    "type": "access.add",
-                    "content": {
-                        "restriction_type": "identifier",
-                        "value": bob.email,
-                        "auto_invite": True,
-                    },
-                    "extra": {key: ciphertext()},
-                }
-            ],
+            [auto_invite(bob.email, key)],
         )
         assert resp.status_code == 201
-        note = await _next(bob_ws, lambda m: m["type"] == "notification")
+        note = await next_message(bob_ws, lambda m: m["type"] == "notification")
         action = bob.http.get("/crypto/actions").json()[0]
         assert note["object"] == {
             "type": "box.auto_invite",
@@ -185,26 +154,18 @@ async def test_auto_invite_notification(srv: Server, alice: User, bob: User) -> 
 async def test_file_saved(srv: Server, alice: User) -> None:
     box = alice.box()
     file_id = alice.upload(box["id"]).json()["content"]["encrypted_file_id"]
-    async with _socket(srv, alice) as ws:
-        saved = alice.http.post(
-            "/saved-files",
-            json={
-                "encrypted_file_id": file_id,
-                "identity_id": alice.id,
-                "encrypted_metadata": ciphertext(),
-                "key_fingerprint": b64u(os.urandom(64)),
-            },
-        ).json()
-        got = await _next(ws, lambda m: m["type"] == "file.saved")
+    async with open_socket(srv, alice) as ws:
+        saved = alice.save(file_id).json()
+        got = await next_message(ws, lambda m: m["type"] == "file.saved")
         assert got["object"] == {"encrypted_file_id": file_id, "is_saved": True}
         alice.http.delete(f"/saved-files/{saved['id']}")
-        got = await _next(ws, lambda m: m["type"] == "file.saved")
+        got = await next_message(ws, lambda m: m["type"] == "file.saved")
         assert got["object"] == {"encrypted_file_id": file_id, "is_saved": False}
 
 
 async def test_acr1_socket(srv: Server) -> None:
     guest = make_user(srv, acr=1)
-    async with _socket(srv, guest) as ws:
+    async with open_socket(srv, guest) as ws:
         box = guest.box()
         guest.text(box["id"])
-        await _next(ws, _event("msg.text", box_id=box["id"]))
+        await next_message(ws, _event("msg.text", box_id=box["id"]))
