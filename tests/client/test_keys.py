@@ -56,6 +56,8 @@ async def test_auto_invite_gives_a_crypto_action(ada, bob):
     assert added.type == "access.add"
 
     [action] = await bob.client.keys.crypto_actions()
+    assert await bob.client.keys.count_crypto_actions() == 1
+    assert await bob.client.keys.crypto_actions(offset=1) == []
     assert isinstance(action, CryptoAction)
     assert (action.type, action.box_id, action.encrypted) == ("invitation", box_id, sealed)
     with pytest.raises(NotFound):

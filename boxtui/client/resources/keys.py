@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from boxtui.client.errors import NotFound
 from boxtui.client.models import InvitationKeyShare, SecretStorageVersion
-from boxtui.client.resources._base import Resource
+from boxtui.client.resources._base import Resource, page_params
 from boxtui.core.wire import CryptoAction, KeyShare, SecretStorage
 
 
@@ -20,9 +20,12 @@ class KeysResource(Resource):
         )
         return answer.encrypted_invitation_key_share
 
-    async def crypto_actions(self) -> list[CryptoAction]:
-        """The caller's pending crypto actions, oldest first."""
-        return await self._client.get_model(list[CryptoAction], "GET", "/crypto/actions")
+    async def crypto_actions(self, offset: int | None = None, limit: int | None = None) -> list[CryptoAction]:
+        """The caller's pending crypto actions, oldest first (one page)."""
+        return await self._client.get_model(list[CryptoAction], "GET", "/crypto/actions", params=page_params(offset, limit))
+
+    async def count_crypto_actions(self) -> int:
+        return await self._client.count("/crypto/actions")
 
     async def delete_crypto_action(self, action_id: str) -> None:
         await self._client.request("DELETE", f"/crypto/actions/{action_id}")
