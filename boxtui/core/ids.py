@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import uuid
 
-_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+#: Lower-case UUID version 4 (RFC 4122 variant): anything else is "malformed".
+_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
 def new_id() -> str:

@@ -119,6 +119,8 @@ async def test_direct_upload_download_and_blob_removal(http):
 
     assert_error(await direct_upload(http, alice, b"", 400), 400, encrypted_file="invalid")
     assert_error(await direct_upload(http, alice, b"x", 400, key_fingerprint=""), 400)
+    # PostgreSQL cannot store a NUL: a 400 on both backends, not a 500 on one.
+    assert_error(await direct_upload(http, alice, b"x", 400, encrypted_metadata="a\x00b"), 400, encrypted_metadata="invalid")
     response = await http.post(f"/box-users/{alice['id']}/saved-files", files={"encrypted_file": ("b", b"x")}, data={"key_fingerprint": "fp"}, headers=alice["headers"])
     assert_error(response, 400, encrypted_metadata="required")
     response = await http.post(f"/box-users/{alice['id']}/saved-files", json={}, headers=alice["headers"])

@@ -135,9 +135,12 @@ class _FormCollector:
     def on_part_end(self) -> None:
         if self._name is not None and self._name != self.file_field:
             try:
-                self.fields[self._name] = self._text.decode("utf-8")
+                text = self._text.decode("utf-8")
             except UnicodeDecodeError:
                 raise BadRequest(f"form field {self._name!r} is not UTF-8", {self._name: "malformed"}, origin="body") from None
+            if "\x00" in text:  # as for JSON bodies: PostgreSQL cannot store it
+                raise BadRequest(f"form field {self._name!r} contains a NUL character", {self._name: "invalid"}, origin="body")
+            self.fields[self._name] = text
 
     def on_end(self) -> None:
         self.ended = True
