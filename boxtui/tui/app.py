@@ -134,7 +134,7 @@ class BoxApp(App[int]):
         self.notify(f"Welcome, {name}.", markup=False)
 
     def on_session_ended(self, message: SessionEnded) -> None:
-        if isinstance(self.screen, (LoginScreen, UnlockScreen)):
+        if isinstance(self.screen, LoginScreen):
             return
         while len(self.screen_stack) > 2:
             self.pop_screen()

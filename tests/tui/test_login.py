@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from boxtui.client.errors import Unauthorized
 from boxtui.server.mailer import latest_code
 from boxtui.tui.app import BoxApp
 from boxtui.tui.screens.login import LoginScreen, UnlockScreen
@@ -117,3 +120,19 @@ async def test_expired_session_goes_back_to_the_login(user, device) -> None:
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen), what="the login screen")
         await wait_for_notification(pilot, "the saved session has expired")
+
+
+async def test_other_account_forgets_the_saved_session(user, device) -> None:
+    await user("ada")
+    app = BoxApp(device("ada"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert isinstance(app.screen, UnlockScreen)
+        token = app.profile.session.token
+        await pilot.click("#unlock-switch")
+        await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen), what="the login screen")
+        assert notifications(app) == []
+    assert app.profile.session is None
+    other = device("ada-check")
+    other.client.token = token
+    with pytest.raises(Unauthorized):  # revoked on the server, not only forgotten here
+        await other.client.auth.session()

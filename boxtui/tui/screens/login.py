@@ -277,12 +277,17 @@ class UnlockScreen(_AuthScreen):
 
     @on(Button.Pressed, "#unlock-switch")
     def action_switch_account(self) -> None:
-        self.forget_session()
+        self.revoke_saved_session()
 
     @work(exclusive=True, group="login")
-    async def forget_session(self) -> None:
+    async def revoke_saved_session(self) -> None:
+        """Log the saved session out on the server (when it still works) and forget it."""
+        client, profile = self.messenger.client, self.messenger.profile
         try:
-            await self.messenger.logout()
-        except Exception as exc:  # noqa: BLE001 - logging out locally still works
+            await (await Messenger.resume(client, profile)).logout()
+        except NotLoggedIn:
+            pass  # expired or for another server: resume already forgot it
+        except Exception as exc:  # noqa: BLE001 - forgotten here all the same
+            profile.clear_session()
             notify_error(self, "The server did not confirm the logout", exc)
         self.app.switch_screen(LoginScreen(self.messenger))

@@ -306,13 +306,11 @@ class MainScreen(Screen):
     @reported("Download failed")
     async def download(self, entry: TimelineEntry) -> None:
         assert entry.file is not None
-        transfers = self.query_one(TransfersArea)
-        transfer = await transfers.start(f"↓ {entry.file.file_name}")
-        try:
-            folder = downloads_folder(self.messenger.profile)
-            dest = await self.messenger.download_file(entry.event, folder, progress=transfer.report)
-        finally:
-            await transfers.finish(transfer)
+        folder = downloads_folder(self.messenger.profile)
+        dest = await self.query_one(TransfersArea).run(
+            f"↓ {entry.file.file_name}",
+            lambda progress: self.messenger.download_file(entry.event, folder, progress=progress),
+        )
         self.notify(f"Downloaded to {dest}", markup=False)
 
     def on_box_timeline_save_requested(self, event: BoxTimeline.SaveRequested) -> None:

@@ -94,13 +94,11 @@ class SavedFilesPanel(ModalScreen[None]):
     @reported("Download failed")
     async def download(self, entry: SavedEntry) -> None:
         assert entry.meta is not None
-        transfers = self.query_one(TransfersArea)
-        transfer = await transfers.start(f"↓ {entry.meta.file_name}")
-        try:
-            folder = downloads_folder(self.messenger.profile)
-            dest = await self.messenger.download_saved(entry.saved.id, folder, progress=transfer.report)
-        finally:
-            await transfers.finish(transfer)
+        folder = downloads_folder(self.messenger.profile)
+        dest = await self.query_one(TransfersArea).run(
+            f"↓ {entry.meta.file_name}",
+            lambda progress: self.messenger.download_saved(entry.saved.id, folder, progress=progress),
+        )
         self.notify(f"Downloaded to {dest}", markup=False)
 
     @on(Button.Pressed, "#saved-delete")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -11,6 +13,10 @@ from textual.widgets import Label, ProgressBar
 from ..screens.feedback import call_on_app_thread
 
 _ids = itertools.count(1)
+
+T = TypeVar("T")
+#: ``progress(done, total)``, as the messenger calls it.
+ProgressCallback = Callable[[int, "int | None"], None]
 
 
 class Transfer(Horizontal):
@@ -50,13 +56,14 @@ class TransfersArea(Vertical):
     TransfersArea.-busy { display: block; }
     """
 
-    async def start(self, label: str) -> Transfer:
+    async def run(self, label: str, job: Callable[[ProgressCallback], Awaitable[T]]) -> T:
+        """Show a bar labelled ``label`` while ``job(progress)`` runs; the bar goes when it ends."""
         transfer = Transfer(label)
         await self.mount(transfer)
         self.add_class("-busy")
-        return transfer
-
-    async def finish(self, transfer: Transfer) -> None:
-        await transfer.remove()
-        if not self.query(Transfer):
-            self.remove_class("-busy")
+        try:
+            return await job(transfer.report)
+        finally:
+            await transfer.remove()
+            if not self.query(Transfer):
+                self.remove_class("-busy")
