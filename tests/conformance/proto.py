@@ -30,6 +30,7 @@ from nacl.public import PrivateKey
 from websockets.asyncio.client import ClientConnection, connect
 
 PASSWORD = "conformance-password-1"
+RFC822 = {"Content-Type": "message/rfc822"}
 ERROR_CODES = {
     400: "bad_request",
     401: "unauthorized",
