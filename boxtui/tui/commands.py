@@ -24,6 +24,17 @@ MAIN_ACTIONS = [
     ("Delete the box", "Delete the open box for everyone (admin)", "delete_box"),
 ]
 
+#: (palette text, help, action name on the timeline), offered when it applies to the selected event
+TIMELINE_ACTIONS = [
+    ("Reply", "Reply to the selected message", "reply"),
+    ("Edit message", "Edit the selected message (your own)", "edit"),
+    ("Delete message", "Delete the selected message", "delete"),
+    ("Download file", "Download and decrypt the selected file", "download"),
+    ("Save file", "Keep the selected file in your saved files", "save"),
+    ("Forward", "Share the selected message into other boxes", "forward"),
+    ("Copy text", "Copy the selected message to the clipboard", "copy"),
+]
+
 #: (palette text, help, action name on the app)
 APP_ACTIONS = [
     ("Settings", "Server URL, theme, key overrides", "settings"),
@@ -44,6 +55,11 @@ class BoxCommands(Provider):
                 yield f"Open box: {row.title}", "Switch to this box", partial(screen.open_box, row.box_id)
             for text, help_text, action in MAIN_ACTIONS:
                 yield text, help_text, getattr(screen, f"action_{action}")
+            timeline = screen.timeline
+            if screen.current_box_id:
+                for text, help_text, action in TIMELINE_ACTIONS:
+                    if timeline.check_action(action, ()):
+                        yield text, help_text, getattr(timeline, f"action_{action}")
             yield from ((text, help_text, getattr(self.app, f"action_{action}")) for text, help_text, action in APP_ACTIONS)
         else:
             yield "Help: keys", "Every key binding and its id", self.app.action_help  # type: ignore[attr-defined]

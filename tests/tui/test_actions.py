@@ -11,7 +11,7 @@ from boxtui.tui.screens.login import LoginScreen
 from boxtui.tui.widgets.box_list import BoxList
 from boxtui.tui.widgets.timeline import BoxTimeline
 
-from .conftest import SIZE, open_box, run_command, type_text, wait_for_notification, wait_for_text, wait_until
+from .conftest import SIZE, open_box, run_command, screen_text, type_text, wait_for_notification, wait_for_text, wait_until
 
 
 async def test_forward_and_copy(user) -> None:
@@ -108,3 +108,21 @@ async def test_revoked_session_returns_to_the_login(user) -> None:
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen), what="the login screen")
         await wait_for_notification(pilot, "Box not created: ")
+
+
+async def test_palette_offers_the_verbs_that_apply_to_the_selected_message(user) -> None:
+    ada, bob = await user("ada"), await user("bob")
+    box = await ada.create_box("Chat")
+    await ada.set_access_mode(box.id, True)
+    await bob.join_link(await ada.invitation_link(box.id))
+    await bob.send_text(box.id, "from bob")
+    app = BoxApp(ada)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_box(pilot, app, "Chat")
+        await wait_until(pilot, lambda: app.screen.timeline.current_entry.text == "from bob", what="bob's message selected")
+        await run_command(pilot, app, "Reply", shown="Reply to the selected message")
+        await wait_for_text(pilot, "Replying to: from bob")
+        await pilot.press("ctrl+p")
+        await type_text(pilot, "message")
+        await wait_for_text(pilot, "Delete the selected message")  # she is the admin
+        assert "Edit the selected message" not in screen_text(app)  # not hers
