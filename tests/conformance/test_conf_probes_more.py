@@ -335,3 +335,16 @@ async def test_realtime_logout_token_refused(srv: Server) -> None:
             raise AssertionError("handshake accepted")
     except InvalidStatus:
         pass
+
+
+def test_edit_without_new_public_key_keeps_the_latest_one(alice: User) -> None:
+    """§4 "an edited msg.text carries the latest encrypted/public_key": an edit that names no
+    ``new_public_key`` leaves the message's public_key as it was (the latest one known)."""
+    box = alice.box()
+    message = alice.text(box["id"])
+    original_key = message["content"]["public_key"]
+    new_text = ciphertext()
+    alice.post(box["id"], "msg.edit", {"new_encrypted": new_text}, referrer_id=message["id"])
+    folded = alice.http.get(f"/events/{message['id']}").json()
+    assert folded["content"]["encrypted"] == new_text
+    assert folded["content"].get("public_key") == original_key, folded["content"]
