@@ -52,3 +52,24 @@ def test_closed_box_can_be_deleted(alice: User) -> None:
         == 204
     )
     assert_error(alice.http.get(f"/boxes/{box['id']}"), 403)
+
+
+def test_is_saved_is_per_caller(alice: User, bob: User) -> None:
+    box = alice.box()
+    alice.allow(box["id"], bob.email)
+    bob.post(box["id"], "member.join")
+    upload = alice.upload(box["id"]).json()
+    alice.save(upload["content"]["encrypted_file_id"])
+
+    def is_saved(user: User) -> bool:
+        event = user.http.get(f"/events/{upload['id']}").json()
+        return event.get("is_saved", event["content"].get("is_saved"))
+
+    assert is_saved(alice) is True
+    assert is_saved(bob) is False
+
+
+def test_direct_saved_upload_blob_goes_with_the_copy(alice: User) -> None:
+    saved = alice.save_upload(b"direct").json()
+    assert alice.http.delete(f"/saved-files/{saved['id']}").status_code == 204
+    assert_error(alice.http.get(f"/encrypted-files/{saved['encrypted_file_id']}"), 404)
