@@ -24,16 +24,9 @@ class SessionEnded(Message):
 
 
 class OpenBox(Message):
-    """Show this box in the main screen (command palette, join, new box)."""
+    """Show this box in the main screen (posted by scripts and other screens)."""
 
     def __init__(self, box_id: str) -> None:
         super().__init__()
         self.box_id = box_id
 
-
-class BoxesChanged(Message):
-    """The set of boxes changed elsewhere (created, joined, left, deleted): reload the list."""
-
-    def __init__(self, select: str | None = None) -> None:
-        super().__init__()
-        self.select = select

@@ -6,8 +6,6 @@ no longer matches a rule; the screen then lists who was removed.
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -17,6 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select, Static
 
 from boxtui.core.wire import BoxView
+from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.models import AccessChange, AccessRule, BatchResult
 
 from .feedback import reported
@@ -34,7 +33,7 @@ class AccessManagerScreen(ModalScreen[BatchResult | None]):
         Binding("ctrl+a", "apply", "Apply", id="access.apply"),
     ]
 
-    def __init__(self, messenger: Any, box: BoxView) -> None:
+    def __init__(self, messenger: Messenger, box: BoxView) -> None:
         super().__init__()
         self.messenger = messenger
         self.box = box

@@ -15,6 +15,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ProgressBar, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
+from boxtui.messenger.messenger import Messenger
+
 from .feedback import call_on_app_thread, describe_error, notify_error, reported
 
 #: ``upload(path, progress)`` where ``progress(done, total)`` may be called from any thread.
@@ -120,7 +122,7 @@ class InvitationDialog(Dialog):
         Binding("r", "rotate", "Rotate", id="invitation.rotate"),
     ]
 
-    def __init__(self, messenger: Any, box_id: str, title: str) -> None:
+    def __init__(self, messenger: Messenger, box_id: str, title: str) -> None:
         super().__init__()
         self.messenger = messenger
         self.box_id = box_id

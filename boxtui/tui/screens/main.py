@@ -24,10 +24,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from boxtui.core.wire import UNREAD_TYPES, BoxView, EventView, RealtimeMessage
+from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.models import BoxSummary, TimelineEntry
 from boxtui.messenger.profile import Profile
 
-from ..messages import BoxesChanged, OpenBox
+from ..messages import OpenBox
 from ..widgets.box_header import BoxHeader
 from ..widgets.box_list import BoxList, BoxRow
 from ..widgets.composer import Composer
@@ -87,7 +88,7 @@ class MainScreen(Screen):
 
     AUTO_FOCUS = "#box-filter"
 
-    def __init__(self, messenger: Any) -> None:
+    def __init__(self, messenger: Messenger) -> None:
         super().__init__()
         self.messenger = messenger
         self.boxes: dict[str, BoxView] = {}
@@ -157,9 +158,6 @@ class MainScreen(Screen):
             self.open_box(event.box_id)
         else:
             self.load_boxes(select=event.box_id)
-
-    def on_boxes_changed(self, event: BoxesChanged) -> None:
-        self.load_boxes(select=event.select)
 
     @work(exclusive=True, group="open")
     @reported("Cannot open the box")

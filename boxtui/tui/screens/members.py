@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -13,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static
 
 from boxtui.core.wire import BoxView
+from boxtui.messenger.messenger import Messenger
 
 from .feedback import reported
 
@@ -22,7 +21,7 @@ class MembersScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape", "dismiss", "Close", id="members.close")]
 
-    def __init__(self, messenger: Any, box: BoxView) -> None:
+    def __init__(self, messenger: Messenger, box: BoxView) -> None:
         super().__init__()
         self.messenger = messenger
         self.box = box

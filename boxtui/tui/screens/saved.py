@@ -15,6 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Label, Static
 
 from boxtui.core.timefmt import parse_time
+from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.models import SavedEntry
 
 from ..widgets.transfers import TransfersArea
@@ -33,7 +34,7 @@ class SavedFilesPanel(ModalScreen[None]):
         Binding("u", "upload", "Upload", id="saved.upload"),
     ]
 
-    def __init__(self, messenger: Any) -> None:
+    def __init__(self, messenger: Messenger) -> None:
         super().__init__()
         self.messenger = messenger
         self.entries: dict[str, SavedEntry] = {}
