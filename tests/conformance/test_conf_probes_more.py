@@ -344,7 +344,9 @@ def test_edit_without_new_public_key_keeps_the_latest_one(alice: User) -> None:
     message = alice.text(box["id"])
     original_key = message["content"]["public_key"]
     new_text = ciphertext()
-    alice.post(box["id"], "msg.edit", {"new_encrypted": new_text}, referrer_id=message["id"])
+    alice.post(
+        box["id"], "msg.edit", {"new_encrypted": new_text}, referrer_id=message["id"]
+    )
     folded = alice.http.get(f"/events/{message['id']}").json()
     assert folded["content"]["encrypted"] == new_text
     assert folded["content"].get("public_key") == original_key, folded["content"]
