@@ -148,3 +148,19 @@ async def test_older_messages_load_when_scrolling_up(user) -> None:
         await wait_until(pilot, lambda: len(timeline.entries) == 121, what="the older page")
         assert timeline.entries[0].event.type == "create"
         assert {entry.text for entry in timeline.entries[1:]} == {f"message {n}" for n in range(120)}
+
+
+async def test_quick_sends_all_arrive_in_order(user) -> None:
+    ada = await user("ada")
+    box = await ada.create_box("Rapid")
+    app = BoxApp(ada)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_text(pilot, "Rapid")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.screen.current_box_id, what="the box open")
+        for word in ("one", "two", "three"):
+            await type_text(pilot, word)
+            await pilot.press("enter")  # no waiting: the composer is free at once
+        await wait_until(pilot, lambda: "three" in timeline_text(app), what="the last message")
+    texts = [entry.text for entry in await ada.timeline_page(box.id, tail=True) if entry.text]
+    assert texts == ["one", "two", "three"]

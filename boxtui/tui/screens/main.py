@@ -31,7 +31,7 @@ from boxtui.messenger.profile import Profile
 from ..messages import OpenBox
 from ..widgets.box_header import BoxHeader
 from ..widgets.box_list import BoxList, BoxRow
-from ..widgets.composer import Composer
+from ..widgets.composer import Composer, ComposerTarget
 from ..widgets.timeline import BoxTimeline
 from ..widgets.transfers import TransfersArea
 from .dialogs import ConfirmDialog, ForwardDialog, InvitationDialog, JoinDialog, NewBoxDialog, UploadDialog
@@ -94,6 +94,7 @@ class MainScreen(Screen):
         self.boxes: dict[str, BoxView] = {}
         self.current_box_id: str | None = None
         self.member_count: int | None = None
+        self._send_lock = asyncio.Lock()
 
     # --- layout -------------------------------------------------------------------
 
@@ -215,27 +216,38 @@ class MainScreen(Screen):
     # --- sending ------------------------------------------------------------------
 
     def on_composer_submitted(self, event: Composer.Submitted) -> None:
-        if self._require_box() is None:
+        box = self._require_box()
+        if box is None:
             return
-        self.send(event.text, event.target)
+        self.composer.clear()  # the next message can be typed while this one goes out
+        self.send(box.id, event.text, event.target)
 
-    @work(exclusive=True, group="send")
-    @reported("Not sent")
-    async def send(self, text: str, target: Any) -> None:
-        box_id = self.current_box_id
-        assert box_id is not None
+    @work(group="send")
+    async def send(self, box_id: str, text: str, target: ComposerTarget | None) -> None:
+        """Post (or edit) one message; sends go out one at a time, in the order typed.
+
+        On failure the draft comes back into the composer if it is still empty.
+        """
+        async with self._send_lock:
+            try:
+                await self._post(box_id, text, target)
+            except Exception as exc:  # noqa: BLE001 - becomes a notification
+                notify_error(self, "Not sent", exc)
+                if box_id == self.current_box_id and not self.composer.text:
+                    self.composer.restore(text, target)
+
+    async def _post(self, box_id: str, text: str, target: ComposerTarget | None) -> None:
         if target is not None and target.kind == "edit":
             edit = await self.messenger.edit_text(box_id, target.event_id, text)
             if box_id == self.current_box_id:
                 self.timeline.apply_edit(edit, text=text)
-        else:
-            reply_to = target.event_id if target is not None else None
-            event = await self.messenger.send_text(box_id, text, reply_to=reply_to)
-            entry = TimelineEntry(event=event, text=text)
-            self._touch_row(entry, counts=False)
-            if box_id == self.current_box_id:
-                self.timeline.append_entry(entry)
-        self.composer.clear()
+            return
+        reply_to = target.event_id if target is not None else None
+        event = await self.messenger.send_text(box_id, text, reply_to=reply_to)
+        entry = TimelineEntry(event=event, text=text)
+        self._touch_row(entry, counts=False)
+        if box_id == self.current_box_id:
+            self.timeline.append_entry(entry)
 
     def on_composer_editor_requested(self, event: Composer.EditorRequested) -> None:
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"

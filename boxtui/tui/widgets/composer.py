@@ -155,6 +155,11 @@ class Composer(Vertical):
         event.stop()
         self.post_message(self.EditorRequested(self.text))
 
+    def restore(self, text: str, target: ComposerTarget | None) -> None:
+        """Put back a draft that could not be sent, with its reply or edit target."""
+        self._set_target(target)
+        self.text = text
+
     def clear(self) -> None:
         """Empty the draft and forget the reply/edit target (after a successful send)."""
         self.input.clear()
