@@ -45,6 +45,15 @@ def _as_binding(item: BindingType) -> Binding:
     return Binding(key, action, rest[0] if rest else "")
 
 
+def find_binding(owners: Iterable[type[DOMNode]], binding_id: str, keymap: Mapping[str, str]) -> Binding | None:
+    """The binding with ``binding_id`` among ``owners``, with the user's override applied."""
+    for owner in owners:
+        for binding in bindings_of(owner):
+            if binding.id == binding_id:
+                return binding.with_key(keymap[binding_id]) if binding_id in keymap else binding
+    return None
+
+
 def known_binding_ids(owners: Iterable[type[DOMNode]]) -> set[str]:
     return {b.id for owner in owners for b in bindings_of(owner) if b.id}
 

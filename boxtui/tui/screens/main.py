@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding
@@ -28,6 +29,7 @@ from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.models import BoxSummary, TimelineEntry
 from boxtui.messenger.profile import Profile
 
+from ..keymap import find_binding
 from ..messages import OpenBox
 from ..widgets.box_header import BoxHeader
 from ..widgets.box_list import BoxList, BoxRow
@@ -37,11 +39,12 @@ from ..widgets.transfers import TransfersArea
 from .dialogs import ConfirmDialog, ForwardDialog, InvitationDialog, JoinDialog, NewBoxDialog, UploadDialog
 from .feedback import notify_error, reported
 
-NO_BOX_HINT = """\
-Pick a box on the left (type to filter, Enter opens it).
-
-ctrl+n  create a box        ctrl+o  join one with an invitation link
-ctrl+p  every command       f1      all the keys"""
+#: The hint shown while no box is open: (binding id, what it does); keys as remapped.
+NO_BOX_HINT_KEYS = [
+    ("main.new_box", "create a box"),
+    ("main.join", "join one with an invitation link"),
+    ("app.help", "all the keys"),
+]
 
 #: Events fetched when a box opens, and per "load older" page.
 PAGE_SIZE = 100
@@ -103,11 +106,24 @@ class MainScreen(Screen):
             yield BoxList(id="boxes")
             with Vertical(id="conversation", classes="-no-box"):
                 yield BoxHeader(id="box-header")
-                yield Static(NO_BOX_HINT, id="no-box-hint")
+                yield Static(self._no_box_hint(), id="no-box-hint")
                 yield BoxTimeline(id="timeline", identity_id=self.my_id, decrypt=self.messenger.decrypt_event)
                 yield TransfersArea(id="transfers")
                 yield Composer(id="composer")
         yield Footer()
+
+    def _no_box_hint(self) -> Text:
+        hint = Text("Pick a box on the left (type to filter, Enter opens it).\n")
+        keys = [("ctrl+p", "every command")]
+        for binding_id, does in NO_BOX_HINT_KEYS:
+            binding = find_binding((type(self), type(self.app)), binding_id, self.app._keymap)
+            if binding is not None:
+                first_key = binding.with_key(binding.key.split(",")[0].strip(), binding.key_display)
+                keys.append((self.app.get_key_display(first_key), does))
+        for key, does in keys:
+            hint.append(f"\n{key:>8}  ", style="bold")
+            hint.append(does)
+        return hint
 
     @property
     def box_list(self) -> BoxList:
