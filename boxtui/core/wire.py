@@ -69,10 +69,18 @@ class EventView(WireModel):
     referrer_id: str | None = None
     sender: IdentityView
     content: dict[str, Any] | None = None
-    # present on msg.file as read; on edited messages; on state.key_share/access.add
-    is_saved: bool | None = None
-    last_edited_at: str | None = None
+    #: On ``access.add`` and ``state.key_share`` views (the admin's).
     extra: dict[str, Any] | None = None
+
+    @property
+    def is_saved(self) -> bool | None:
+        """``content.is_saved`` of a ``msg.file`` as read (None on other events)."""
+        return (self.content or {}).get("is_saved")
+
+    @property
+    def last_edited_at(self) -> str | None:
+        """``content.last_edited_at`` of an edited message as read."""
+        return (self.content or {}).get("last_edited_at")
 
 
 class BoxView(WireModel):

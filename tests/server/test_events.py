@@ -101,12 +101,12 @@ async def test_edit_rules_and_folding(http):
     listed = (await http.get(f"/boxes/{box['id']}/events", headers=alice.headers)).json()
     assert "msg.edit" not in [e["type"] for e in listed]
     folded = next(e for e in listed if e["id"] == message["id"])
-    assert folded["content"] == {"encrypted": "RURJVA", "public_key": new_key}
-    assert folded["last_edited_at"] == edit["server_event_created_at"]
+    assert folded["content"] == {"encrypted": "RURJVA", "public_key": new_key, "last_edited_at": edit["server_event_created_at"]}
     # A second edit without a new key keeps the last one.
     await post_event(http, bob, box["id"], {"type": "msg.edit", "referrer_id": message["id"], "content": {"new_encrypted": "U0VDT05E"}})
     again = (await http.get(f"/events/{message['id']}", headers=alice.headers)).json()
-    assert again["content"] == {"encrypted": "U0VDT05E", "public_key": new_key}
+    assert {k: again["content"][k] for k in ("encrypted", "public_key")} == {"encrypted": "U0VDT05E", "public_key": new_key}
+    assert again["content"]["last_edited_at"] > folded["content"]["last_edited_at"]
 
     url = f"/boxes/{box['id']}/events"
     edit_body = {"type": "msg.edit", "content": {"new_encrypted": "AAAA"}}
@@ -149,10 +149,10 @@ async def test_deleted_file_leaves_the_files_list_and_its_blob_goes(http):
     alice, bob, box = await box_with_member(http)
     kept = await upload_file(http, bob, box["id"], b"kept")
     gone = await upload_file(http, bob, box["id"], b"gone")
-    assert kept["is_saved"] is False
+    assert kept["content"]["is_saved"] is False
     files = await http.get(f"/boxes/{box['id']}/files", headers=alice.headers)
     assert [f["id"] for f in files.json()] == [kept["id"], gone["id"]]
-    assert all(f["is_saved"] is False for f in files.json())
+    assert all(f["content"]["is_saved"] is False for f in files.json())
     await post_event(http, bob, box["id"], {"type": "msg.delete", "referrer_id": gone["id"]})
     assert [f["id"] for f in (await http.get(f"/boxes/{box['id']}/files", headers=alice.headers)).json()] == [kept["id"]]
     assert (await http.head(f"/boxes/{box['id']}/files", headers=alice.headers)).headers["x-total-count"] == "1"
@@ -170,8 +170,8 @@ async def test_is_saved_on_file_events(http):
         headers=alice.headers,
     )
     assert saved.status_code == 201, saved.text
-    assert (await http.get(f"/events/{file_event['id']}", headers=alice.headers)).json()["is_saved"] is True
-    assert (await http.get(f"/events/{file_event['id']}", headers=bob.headers)).json()["is_saved"] is False
+    assert (await http.get(f"/events/{file_event['id']}", headers=alice.headers)).json()["content"]["is_saved"] is True
+    assert (await http.get(f"/events/{file_event['id']}", headers=bob.headers)).json()["content"]["is_saved"] is False
 
 
 async def test_join_rules(http):

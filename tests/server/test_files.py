@@ -115,8 +115,8 @@ async def test_upload_then_download_is_byte_identical(http):
     assert event["type"] == "msg.file"
     assert event["box_id"] == box["id"]
     assert event["sender"]["id"] == alice["id"]
-    assert event["is_saved"] is False
-    assert set(event["content"]) == {"encrypted", "public_key", "encrypted_file_id"}
+    assert event["content"]["is_saved"] is False
+    assert set(event["content"]) == {"encrypted", "public_key", "encrypted_file_id", "is_saved"}
     assert event["content"]["public_key"] == box["public_key"]
     file_id = event["content"]["encrypted_file_id"]
     assert blob_path(http, file_id).read_bytes() == blob

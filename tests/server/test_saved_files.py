@@ -53,7 +53,7 @@ async def test_save_list_count_and_unsave(http):
     assert count.status_code == 204 and count.headers["x-total-count"] == "2"
 
     files = (await http.get(f"/boxes/{box['id']}/files", headers=alice["headers"])).json()
-    assert {e["content"]["encrypted_file_id"]: e["is_saved"] for e in files} == {first: True, second: True}
+    assert {e["content"]["encrypted_file_id"]: e["content"]["is_saved"] for e in files} == {first: True, second: True}
 
     assert (await http.delete(f"/saved-files/{saved['id']}", headers=alice["headers"])).status_code == 204
     assert_error(await http.delete(f"/saved-files/{saved['id']}", headers=alice["headers"]), 404, id="not_found")

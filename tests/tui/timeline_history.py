@@ -159,7 +159,7 @@ def at_fixed_times(entries: list[TimelineEntry], start: datetime, step: timedelt
         when = format_time(start + i * step)
         update = {"server_event_created_at": when}
         if entry.event.last_edited_at:
-            update["last_edited_at"] = when
+            update["content"] = {**entry.event.content, "last_edited_at": when}
         shifted.append(dataclasses.replace(entry, event=entry.event.model_copy(update=update)))
     return shifted
 

@@ -176,13 +176,13 @@ def _view(row: EventRow, ctx: _RenderContext) -> dict[str, Any]:
         by = ctx.person(row.deleted_by_id, row.box_id) if row.deleted_by_id else None
         content = {"deleted": {"at_time": format_time(row.deleted_at), "by_identity": by}}
     elif row.edited_content is not None:
-        content = row.edited_content
-        view["last_edited_at"] = format_time(row.last_edited_at) if row.last_edited_at else None
+        last_edited_at = format_time(row.last_edited_at) if row.last_edited_at else None
+        content = {**row.edited_content, "last_edited_at": last_edited_at}
     elif (kicker := _kicker_id(row)) is not None:
         content = {**content, "kicker": ctx.person(kicker, row.box_id)}
+    if row.type == "msg.file" and row.deleted_at is None:
+        content = {**content, "is_saved": row.file_id in ctx.saved}
     view["content"] = content
-    if row.type == "msg.file":
-        view["is_saved"] = row.file_id in ctx.saved
     if row.type in ("access.add", "state.key_share") and row.extra:
         view["extra"] = row.extra
     return view

@@ -412,7 +412,8 @@ class BoxTimeline(ScrollView, can_focus=True):
         new_content = {"encrypted": content.get("new_encrypted")}
         if content.get("new_public_key"):
             new_content["public_key"] = content["new_public_key"]
-        event = target.event.model_copy(update={"content": new_content, "last_edited_at": edit.server_event_created_at})
+        new_content["last_edited_at"] = edit.server_event_created_at
+        event = target.event.model_copy(update={"content": new_content})
         if text is not None:
             entry = dataclasses.replace(target, event=event, text=text, error=None)
         elif self.decrypt is not None:
@@ -438,7 +439,9 @@ class BoxTimeline(ScrollView, can_focus=True):
             if event.type == "msg.file" and (event.content or {}).get("encrypted_file_id") == encrypted_file_id:
                 if bool(event.is_saved) != is_saved:
                     self.replace_entry(
-                        dataclasses.replace(item.entry, event=event.model_copy(update={"is_saved": is_saved}))
+                        dataclasses.replace(
+                            item.entry, event=event.model_copy(update={"content": {**event.content, "is_saved": is_saved}})
+                        )
                     )
 
     def select_event(self, event_id: str) -> bool:
