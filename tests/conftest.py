@@ -141,3 +141,22 @@ def asgi_client(app, **kwargs) -> httpx.AsyncClient:
 async def http(server_app) -> AsyncIterator[httpx.AsyncClient]:
     async with asgi_client(server_app) as client:
         yield client
+
+
+@pytest.fixture
+async def box_clients(sqlite_app):
+    """``box_clients(base_url="http://127.0.0.1", **kwargs)``: a ``BoxClient`` on the
+    in-process server (loopback by default, so invitation links can be made); every
+    client made is closed at the end of the test."""
+    from boxtui.client import BoxClient
+
+    clients = []
+
+    def make(base_url: str = "http://127.0.0.1", **kwargs):
+        client = BoxClient(base_url, transport=httpx.ASGITransport(app=sqlite_app), **kwargs)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()

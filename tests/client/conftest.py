@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -28,19 +28,15 @@ class User:
 
 
 @pytest.fixture
-async def connect(sqlite_app) -> AsyncIterator[Callable[..., Awaitable[BoxClient]]]:
-    """``await connect(token=None)``: a new BoxClient on the in-process server."""
-    clients: list[BoxClient] = []
+def connect(box_clients) -> Callable[..., Awaitable[BoxClient]]:
+    """``await connect(token=None)``: a new, opened BoxClient on the in-process server."""
 
     async def make(**kwargs) -> BoxClient:
-        client = BoxClient("http://testserver", transport=httpx.ASGITransport(app=sqlite_app), **kwargs)
+        client = box_clients("http://testserver", **kwargs)
         await client.__aenter__()
-        clients.append(client)
         return client
 
-    yield make
-    for client in clients:
-        await client.aclose()
+    return make
 
 
 @pytest.fixture

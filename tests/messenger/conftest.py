@@ -5,10 +5,9 @@ Every user gets their own profile folder; key stores use the lowest Argon2id cos
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import httpx
 import pytest
 
 from boxtui.client.client import BoxClient
@@ -25,18 +24,9 @@ MakeUser = Callable[..., Awaitable[Messenger]]
 
 
 @pytest.fixture
-async def new_client(sqlite_app) -> AsyncIterator[Callable[[], BoxClient]]:
+def new_client(box_clients) -> Callable[[], BoxClient]:
     """A factory of clients talking to the in-process server; all closed at the end."""
-    clients: list[BoxClient] = []
-
-    def make() -> BoxClient:
-        client = BoxClient(BASE_URL, transport=httpx.ASGITransport(app=sqlite_app))
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.aclose()
+    return lambda: box_clients(BASE_URL)
 
 
 @pytest.fixture
