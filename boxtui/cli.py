@@ -49,6 +49,10 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-upload-bytes", type=int, default=None)
     p.add_argument("--quota-bytes", type=int, default=None)
     p.add_argument("--email-ingest", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument(
+        "--signup-requires-code", action=argparse.BooleanOptionalAction, default=None,
+        help="signups must carry a code e-mailed by POST /auth/code (proves the address)",
+    )  # fmt: skip
     p.add_argument("--config", type=Path, default=None, help="TOML settings file")
     p.add_argument("--log-level", default="info")
     p.set_defaults(func=_cmd_serve)
@@ -69,6 +73,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             "max_upload_bytes": args.max_upload_bytes,
             "quota_bytes": args.quota_bytes,
             "email_ingest": args.email_ingest,
+            "signup_requires_code": args.signup_requires_code,
             "config_file": args.config,
         }.items()
         if value is not None
@@ -99,6 +104,10 @@ def _add_verbs(sub: argparse._SubParsersAction) -> None:
     p = _verb(sub, "signup", _cmd_signup, "create an account and log in", needs_session=False)
     p.add_argument("--email", required=True)
     p.add_argument("--name", required=True, help="display name")
+    p.add_argument(
+        "--code", nargs="?", const=True, default=None, metavar="CODE",
+        help="prove the e-mail with a one-time code; without a value, e-mail one and ask for it",
+    )  # fmt: skip
 
     p = _verb(sub, "login", _cmd_login, "log in with the password (or an e-mail code)", needs_session=False)
     p.add_argument("--email", required=True)
@@ -272,10 +281,28 @@ def _entry_json(entry: TimelineEntry) -> dict[str, Any]:
 # --- verbs ----------------------------------------------------------------------------
 
 
+async def _code(client: BoxClient, email: str, given: str | bool) -> str:
+    """The ``--code`` value, or (given without one) a code e-mailed now and read from stdin."""
+    if given is not True:
+        return given
+    await client.auth.request_code(email)
+    print(f"A login code was sent to {email}.", file=sys.stderr)
+    try:
+        code = input("Code: ") if sys.stdin.isatty() else sys.stdin.readline()
+    except EOFError:
+        code = ""
+    code = code.strip()
+    if not code:
+        raise UserError("no code given")
+    return code
+
+
 async def _cmd_signup(client: BoxClient, profile: Profile, args: argparse.Namespace) -> None:
     from boxtui.messenger.messenger import Messenger
 
-    await Messenger.signup(client, profile, args.email, _password(confirm=True), args.name)
+    password = _password(confirm=True)
+    code = None if args.code is None else await _code(client, args.email, args.code)
+    await Messenger.signup(client, profile, args.email, password, args.name, code)
 
 
 async def _cmd_login(client: BoxClient, profile: Profile, args: argparse.Namespace) -> None:
@@ -285,18 +312,7 @@ async def _cmd_login(client: BoxClient, profile: Profile, args: argparse.Namespa
     if args.code is None:
         await messenger.login_password(args.email, _password())
         return
-    code = args.code
-    if code is True:
-        await messenger.request_code(args.email)
-        print(f"A login code was sent to {args.email}.", file=sys.stderr)
-        try:
-            code = input("Code: ") if sys.stdin.isatty() else sys.stdin.readline()
-        except EOFError:
-            code = ""
-        code = code.strip()
-        if not code:
-            raise UserError("no code given")
-    await messenger.login_code(args.email, code)
+    await messenger.login_code(args.email, await _code(client, args.email, args.code))
     await asyncio.to_thread(messenger.unlock_keystore, _password("Key store password: "))
     await messenger.sync_keys()
 
@@ -435,6 +451,8 @@ def describe_error(exc: BaseException) -> str | None:
     from boxtui.messenger.errors import MessengerError
     from boxtui.messenger.profile import ProfileError
 
+    refused = exc.response if isinstance(exc, APIStatusError) else None
+    path = None if refused is None else refused.request.url.path
     if isinstance(exc, UserError | MessengerError | ProfileError):
         return str(exc)
     if isinstance(exc, WrongPassphrase):
@@ -442,9 +460,13 @@ def describe_error(exc: BaseException) -> str | None:
     if isinstance(exc, CryptoError):
         return f"key store: {exc}"
     if isinstance(exc, Unauthorized):
-        if exc.response is not None and exc.response.request.url.path == "/auth/login":
+        if path == "/auth/login":
             return "wrong e-mail, password or code"
+        if path == "/auth/signup":
+            return "wrong or expired code"
         return "the session is no longer valid: run boxtui login --email ADDRESS"
+    if isinstance(exc, APIStatusError) and path == "/auth/signup" and exc.details.get("code") == "required":
+        return "this server signs up only with a code e-mailed to you: add --code"
     if isinstance(exc, Forbidden) and exc.origin == "acr":
         return "this needs a password login: run boxtui login --email ADDRESS"
     if isinstance(exc, APIStatusError):

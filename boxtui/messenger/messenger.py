@@ -123,10 +123,20 @@ class Messenger:
 
     @classmethod
     async def signup(
-        cls, client: BoxClient, profile: Profile, email: str, password: str, display_name: str, **options: int
+        cls,
+        client: BoxClient,
+        profile: Profile,
+        email: str,
+        password: str,
+        display_name: str,
+        code: str | None = None,
+        **options: int,
     ) -> Messenger:
-        """Create an account, log in with the password and create the key store."""
-        await client.auth.signup(email, password, display_name)
+        """Create an account, log in with the password and create the key store.
+
+        ``code``: a one-time code e-mailed by :meth:`request_code`, for servers that
+        want signups to prove they own the e-mail."""
+        await client.auth.signup(email, password, display_name, code)
         messenger = cls(client, None, profile, **options)
         await messenger.login_password(email, password)
         return messenger

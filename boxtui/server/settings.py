@@ -35,6 +35,8 @@ class ServerSettings(BaseSettings):
     code_max_attempts: int = 5
     login_max_failures: int = 10
     login_failure_window_seconds: int = 900
+    #: Signup must carry a code from ``POST /auth/code``, proving the e-mail is the caller's.
+    signup_requires_code: bool = False
     smtp_host: str = ""
     smtp_port: int = 25
     smtp_user: str = ""

@@ -15,10 +15,15 @@ from boxtui.server.db import get_db
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
+def _client_addr(request: Request) -> str:
+    """The peer address that failed logins and signups are counted under."""
+    return request.client.host if request.client else "unknown"
+
+
 @router.post("/signup", status_code=201)
 async def signup(request: Request, db: AsyncSession = Depends(get_db)) -> dict[str, Any]:
     body = await parse_body(request, service.SignupBody)
-    return await service.signup(db, request.app.state.settings, body)
+    return await service.signup(db, request.app.state.settings, body, _client_addr(request))
 
 
 @router.post("/code", status_code=204)
@@ -31,8 +36,7 @@ async def request_code(request: Request, db: AsyncSession = Depends(get_db)) -> 
 @router.post("/login")
 async def login(request: Request, db: AsyncSession = Depends(get_db)) -> Response:
     body = await parse_body(request, service.LoginBody)
-    client_addr = request.client.host if request.client else "unknown"
-    session = await service.login(db, request.app.state.settings, body, client_addr)
+    session = await service.login(db, request.app.state.settings, body, _client_addr(request))
     response = JSONResponse(session)
     max_age = request.app.state.settings.token_ttl_seconds
     response.set_cookie("accesstoken", session["access_token"], max_age=max_age, httponly=True, samesite="strict")

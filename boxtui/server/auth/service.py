@@ -6,6 +6,9 @@ live ``code_ttl_seconds`` and die after ``code_max_attempts`` wrong tries; at mo
 ``login_max_failures`` codes are sent per e-mail within the failure window. Every
 failed login is recorded; ``login_max_failures`` failures for one (e-mail, client
 address) within the window answer 429 until the window has passed.
+
+Signup may carry a login code for its e-mail (required with ``signup_requires_code``):
+it is checked like a code login, so a wrong one counts as a failed login.
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ class SignupBody(_Body):
     email: Email
     password: str = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
     display_name: str = Field(min_length=1, max_length=100)
+    #: A login code for ``email``: proves the caller receives its mail.
+    code: str | None = Field(default=None, max_length=32)
 
 
 class CodeBody(_Body):
@@ -82,12 +87,22 @@ def _code_hash(code_id: str, code: str) -> str:
     return hmac.new(code_id.encode(), code.encode(), hashlib.sha256).hexdigest()
 
 
-async def signup(db: AsyncSession, settings: ServerSettings, body: SignupBody) -> dict[str, Any]:
+async def signup(db: AsyncSession, settings: ServerSettings, body: SignupBody, client_addr: str) -> dict[str, Any]:
     display_name = body.display_name.strip()
     if not display_name:
         raise BadRequest("display_name cannot be empty", {"display_name": "invalid"}, origin="body")
-    password_hash = await asyncio.to_thread(password_hasher(settings).hash, body.password)
+    if body.code is None and settings.signup_requires_code:
+        raise BadRequest(
+            "this server signs up only with a code sent to the e-mail: ask one with POST /auth/code",
+            {"code": "required"},
+            origin="body",
+        )
     row = await identities.by_email(db, body.email)
+    if body.code is not None:
+        await _refuse_when_limited(db, settings, body.email, client_addr)
+        if not await _check_code(db, settings, row, body.code):
+            raise await _fail(db, body.email, client_addr)
+    password_hash = await asyncio.to_thread(password_hasher(settings).hash, body.password)
     if row is not None and row.password_hash is not None:
         raise Conflict("an account with this e-mail already exists", {"email": "conflict"}, origin="body")
     if row is None:
@@ -170,13 +185,19 @@ async def _check_code(db: AsyncSession, settings: ServerSettings, row: IdentityR
     return False
 
 
+async def _refuse_when_limited(db: AsyncSession, settings: ServerSettings, email: str, client_addr: str) -> None:
+    """429 once ``email`` has failed too often from ``client_addr`` within the window."""
+    window_start = utcnow() - timedelta(seconds=settings.login_failure_window_seconds)
+    if await repository.count_failures(db, email, client_addr, window_start) >= settings.login_max_failures:
+        raise TooManyRequests("too many failed logins; try again later", {"email": "forbidden"}, origin="body")
+
+
 async def login(db: AsyncSession, settings: ServerSettings, body: LoginBody, client_addr: str) -> dict[str, Any]:
     if (body.password is None) == (body.code is None):
         raise BadRequest("send either a password or a code", {"password": "required", "code": "required"}, origin="body")
+    await _refuse_when_limited(db, settings, body.email, client_addr)
     now = utcnow()
     window_start = now - timedelta(seconds=settings.login_failure_window_seconds)
-    if await repository.count_failures(db, body.email, client_addr, window_start) >= settings.login_max_failures:
-        raise TooManyRequests("too many failed logins; try again later", {"email": "forbidden"}, origin="body")
     row = await identities.by_email(db, body.email)
     if body.password is not None:
         ok, acr = await _check_password(settings, row, body.password), 2
