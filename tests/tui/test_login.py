@@ -27,7 +27,7 @@ async def test_sign_up_then_the_boxes_screen(device) -> None:
         await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="the main screen")
         await wait_for_notification(pilot, "Welcome, Ada Lovelace.")
         assert "No box open" in screen_text(app)
-        assert "^n  create a box" in screen_text(app)
+        assert "^n  create a box" in screen_text(app) and "^p  every command" in screen_text(app)
 
 
 async def test_password_login_wrong_then_right(user, device) -> None:

@@ -197,6 +197,9 @@ class UploadDialog(Dialog):
             yield Static("", id="upload-error", classes="dialog-error", markup=False)
             yield _buttons(Button("Upload", variant="primary", id="upload-ok"), Button("Cancel", id="upload-cancel"))
 
+    def on_mount(self) -> None:
+        self.query_one("#upload-progress", ProgressBar).display = False  # until the upload starts
+
     @on(Input.Submitted, "#upload-path")
     @on(Button.Pressed, "#upload-ok")
     def _start(self) -> None:
@@ -209,6 +212,7 @@ class UploadDialog(Dialog):
             return
         self.query_one("#upload-error", Static).update("")
         self.query_one("#upload-ok", Button).disabled = True
+        self.query_one("#upload-progress", ProgressBar).display = True
         self.run_upload(path)
 
     @work(exclusive=True, group="upload")

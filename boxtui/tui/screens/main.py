@@ -114,7 +114,7 @@ class MainScreen(Screen):
 
     def _no_box_hint(self) -> Text:
         hint = Text("Pick a box on the left (type to filter, Enter opens it).\n")
-        keys = [("ctrl+p", "every command")]
+        keys = [(self.app.get_key_display(Binding(self.app.COMMAND_PALETTE_BINDING, "")), "every command")]
         for binding_id, does in NO_BOX_HINT_KEYS:
             binding = find_binding((type(self), type(self.app)), binding_id, self.app._keymap)
             if binding is not None:
