@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import boxtui.tui.screens.main as main_screen
 from boxtui.tui.app import BoxApp
 from boxtui.tui.screens.main import PAGE_SIZE
 from boxtui.tui.screens.dialogs import ConfirmDialog, NewBoxDialog
@@ -148,6 +149,35 @@ async def test_older_messages_load_when_scrolling_up(user) -> None:
         await wait_until(pilot, lambda: len(timeline.entries) == 121, what="the older page")
         assert timeline.entries[0].event.type == "create"
         assert {entry.text for entry in timeline.entries[1:]} == {f"message {n}" for n in range(120)}
+
+
+async def test_the_timeline_window_stays_bounded_both_ways(user, monkeypatch) -> None:
+    monkeypatch.setattr(main_screen, "MAX_LOADED_EVENTS", 150)
+    ada = await user("ada")
+    box = await ada.create_box("Very long history")
+    for start in range(0, 320, 40):
+        await asyncio.gather(*(ada.send_text(box.id, f"message {n}") for n in range(start, start + 40)))
+    app = BoxApp(ada)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_text(pilot, "Very long history")
+        await pilot.press("enter")
+        timeline = app.screen.query_one(BoxTimeline)
+        await wait_until(pilot, lambda: len(timeline.entries) == PAGE_SIZE, what="the first page")
+        timeline.focus()
+        for _ in range(4):  # up to the very first event, 321 events back
+            await pilot.press("home")
+            await pilot.pause(0.3)
+        await wait_until(pilot, lambda: timeline.entries[0].event.type == "create", what="the start of the box")
+        # The bound is soft only by the events kept around the cursor, never by history.
+        bound = 150 + timeline._keep_near_view()
+        assert len(timeline.entries) <= bound < 321 and timeline.has_newer
+        for _ in range(5):  # and back down to the newest message
+            await pilot.press("end")
+            await pilot.pause(0.3)
+        await wait_until(pilot, lambda: not timeline.has_newer, what="the newest page again")
+        assert len(timeline.entries) <= bound
+        [newest] = await ada.timeline_page(box.id, tail=True, limit=1)
+        assert timeline.entries[-1].event.id == newest.event.id
 
 
 async def test_quick_sends_all_arrive_in_order(user) -> None:

@@ -48,6 +48,9 @@ NO_BOX_HINT_KEYS = [
 
 #: Events fetched when a box opens, and per "load older" page.
 PAGE_SIZE = 100
+#: Events the timeline holds at most: far pages are dropped and fetched again, so
+#: memory stays flat however far back one scrolls in a 100k-event box.
+MAX_LOADED_EVENTS = 2000
 
 
 def row_of(summary: BoxSummary) -> BoxRow:
@@ -107,7 +110,12 @@ class MainScreen(Screen):
             with Vertical(id="conversation", classes="-no-box"):
                 yield BoxHeader(id="box-header")
                 yield Static(self._no_box_hint(), id="no-box-hint")
-                yield BoxTimeline(id="timeline", identity_id=self.my_id, decrypt=self.messenger.decrypt_event)
+                yield BoxTimeline(
+                    id="timeline",
+                    identity_id=self.my_id,
+                    decrypt=self.messenger.decrypt_event,
+                    max_loaded=MAX_LOADED_EVENTS,
+                )
                 yield TransfersArea(id="transfers")
                 yield Composer(id="composer")
         yield Footer()
@@ -294,6 +302,17 @@ class MainScreen(Screen):
         entries = await self.messenger.timeline_page(box_id, before=before, limit=PAGE_SIZE)
         if box_id == self.current_box_id:
             self.timeline.prepend_entries(entries)
+
+    def on_box_timeline_load_newer(self, event: BoxTimeline.LoadNewer) -> None:
+        if self.current_box_id:
+            self.load_newer(self.current_box_id, event.after_event_id)
+
+    @work(exclusive=True, group="newer")
+    @reported("Cannot load newer messages")
+    async def load_newer(self, box_id: str, after: str) -> None:
+        entries = await self.messenger.timeline_page(box_id, after=after, limit=PAGE_SIZE)
+        if box_id == self.current_box_id:
+            self.timeline.extend_entries(entries)
 
     def on_box_timeline_reply_requested(self, event: BoxTimeline.ReplyRequested) -> None:
         self.composer.reply_to(event.entry.event.id, event.entry.summary)
