@@ -52,6 +52,7 @@ from boxtui.core.encoding import b64u_encode
 from boxtui.messenger.embedded import ensure_local_server, stop_local_server
 from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.profile import Profile
+from boxtui.tui.screens.main import MAX_LOADED_EVENTS
 
 SIZES = (1_000, 100_000)
 PAGE = 200  # events per page fetched, like the main screen
@@ -79,8 +80,8 @@ async def build(size: int, profile: Profile, base_url: str) -> str:
     real encrypted messages into its database; return the box id."""
     from sqlalchemy import insert, select, update
 
-    from boxtui.crypto import seal_text
     import boxtui.server.models  # noqa: F401 - every table, for the foreign keys
+    from boxtui.crypto import seal_text
     from boxtui.server.boxes.models import BoxRow
     from boxtui.server.db import make_engine, make_sessionmaker
     from boxtui.server.events.models import EventRow
@@ -270,7 +271,7 @@ def report(results: dict[int, dict], moves: int, max_loaded: int | None) -> None
         ("building the box (s)", "build_s", "{:.1f}"),
     ]
     label_width = max(len(label) for label, _, _ in rows)
-    window = f", at most {max_loaded:,} events held" if max_loaded else ", every page kept (as the app does)"
+    window = f", at most {max_loaded:,} events held" if max_loaded else ", every page kept"
     print(f"\nBoxTimeline, {moves} page moves at {TERMINAL[0]}x{TERMINAL[1]}, pages of {PAGE} events{window}\n")
     print(f"{'events in the box':{label_width}}  {small_size:>12,}  {big_size:>12,}")
     for label, key, fmt in rows:
@@ -292,7 +293,12 @@ def main() -> None:
     parser.add_argument("--measure", nargs=3, metavar=("ROOT", "URL", "BOX"), help=argparse.SUPPRESS)
     parser.add_argument("--sizes", type=int, nargs=2, default=SIZES, help="the two box sizes (default 1000 100000)")
     parser.add_argument("--moves", type=int, default=MOVES, help=f"page moves per size (default {MOVES})")
-    parser.add_argument("--max-loaded", type=int, default=None, help="BoxTimeline(max_loaded=…): a bounded window")
+    parser.add_argument(
+        "--max-loaded",
+        type=int,
+        default=MAX_LOADED_EVENTS,
+        help=f"BoxTimeline(max_loaded=…); default {MAX_LOADED_EVENTS:,} as the app's main screen, 0 keeps every page",
+    )
     args = parser.parse_args()
     if args.measure:
         root, url, box_id = args.measure
