@@ -62,8 +62,21 @@ def pg_database() -> str:
 
     asyncio.run(run(f'CREATE DATABASE "{name}"'))
     base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    yield f"{base}/{name}"
+    url = f"{base}/{name}"
+    asyncio.run(_migrate(url))
+    yield url
     asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _migrate(url: str) -> None:
+    from boxtui.server.db import make_engine
+    from boxtui.server.migrate import upgrade_to_head
+
+    engine = make_engine(url)
+    try:
+        await upgrade_to_head(engine)
+    finally:
+        await engine.dispose()
 
 
 async def _truncate_pg(url: str) -> None:
@@ -95,19 +108,9 @@ def make_settings(data_dir: Path, database_url: str = "", **overrides) -> Server
 def server_settings(request, tmp_path: Path) -> ServerSettings:
     if request.param == "postgres":
         url = request.getfixturevalue("pg_database")
-        asyncio.run(_truncate_pg(url)) if _tables_exist_hint(url) else None
+        asyncio.run(_truncate_pg(url))
         return make_settings(tmp_path / "data", url)
     return make_settings(tmp_path / "data")
-
-
-_migrated: set[str] = set()
-
-
-def _tables_exist_hint(url: str) -> bool:
-    """Truncate only once the first test has migrated the database."""
-    seen = url in _migrated
-    _migrated.add(url)
-    return seen
 
 
 @pytest.fixture
