@@ -166,16 +166,13 @@ class BoxApp(App[int]):
 
 def make_app(server_url: str | None = None, home: Path | None = None) -> BoxApp:
     """The app over the real profile and server: ``server_url``, else the configured
-    one, else a local server started (or found running) for this profile."""
-    from boxtui.messenger.embedded import ensure_local_server
+    one, else the saved session's, else a local server started (or found running) for
+    this profile (the same choice the CLI makes)."""
+    from boxtui.messenger.embedded import choose_server
 
     profile = Profile.load(home)
-    url = server_url or profile.server_url
-    started = False
-    if not url:
-        local = ensure_local_server(profile)
-        url, started = str(local), local.started
-    return BoxApp(profile=profile, server_url=url, started_local_server=started)
+    url = choose_server(profile, server_url)
+    return BoxApp(profile=profile, server_url=str(url), started_local_server=getattr(url, "started", False))
 
 
 def run_tui(server_url: str | None = None, home: Path | None = None) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 from textual.command import CommandPalette
 from textual.widgets import DataTable, Input, Select, TextArea
 
-from boxtui.messenger.profile import Profile
+from boxtui.messenger.profile import Profile, SavedSession
 from boxtui.tui.app import BoxApp, make_app
 from boxtui.tui.screens.dialogs import NewBoxDialog
 from boxtui.tui.screens.help import HelpScreen
@@ -135,6 +135,16 @@ def test_make_app_uses_the_configured_server(tmp_path: Path) -> None:
     assert app.server_url == "http://127.0.0.1:9" and not app.started_local_server
     app = make_app("http://127.0.0.1:10", tmp_path)
     assert app.server_url == "http://127.0.0.1:10"
+
+
+def test_make_app_goes_back_to_the_server_of_the_saved_session(tmp_path: Path) -> None:
+    """``boxtui login --server X`` from the CLI, then a bare ``boxtui``: the app opens X."""
+    profile = Profile.load(tmp_path)
+    profile.save_session(
+        SavedSession(token="t", csrf_token="c", identity={"id": "x"}, server_url="http://127.0.0.1:11", acr=2, expires_at="")
+    )
+    app = make_app(None, tmp_path)
+    assert app.server_url == "http://127.0.0.1:11" and not app.started_local_server
 
 
 async def test_a_started_local_server_is_announced(tmp_path: Path) -> None:
