@@ -13,10 +13,12 @@ For each size the script
    before=…)`` → ``prepend_entries``), and measures
    - first paint: from the newest page's arrival (fetched and decrypted by the
      messenger, timed apart) to the end of the first painted frame,
-   - per frame, over 400 page moves: the time spent in ``render_line`` (the widget's
-     own cost, with its row cache emptied before each frame so that every row is drawn
-     cold at both sizes) and the time from the key to the end of the painted frame
-     (including any page fetched from the server meanwhile); moves go up through the
+   - per painted frame, over 400 page moves: the time the widget spends drawing the
+     frame (one ``render_lines`` call, with the row cache emptied first so that every
+     row is drawn cold at both sizes; a move that fetches a page paints twice, before
+     and after the page lands, and both paints count), and per move the time from the
+     key to the end of the painted frame (including any page fetched from the server
+     meanwhile); moves go up through the
      history and turn back at its ends, so the 1k box is paged over and over while the
      100k box is walked through 400 screens of it,
    - peak memory: the peak RSS of that process (the app and messenger; the server
@@ -133,20 +135,28 @@ async def measure(root: Path, base_url: str, box_id: str, moves: int, max_loaded
     from boxtui.tui.widgets.timeline import BoxTimeline
 
     class MeasuredTimeline(BoxTimeline):
-        """The real widget, timing each ``render_line`` call."""
+        """The real widget, timing each painted frame (one ``render_lines`` call, which
+        draws every visible row through ``render_line``) with its row cache emptied first,
+        so that every row of every frame is drawn cold at both sizes."""
 
-        render_seconds = 0.0
         rows_rendered = 0
         last_render_end = 0.0
+        #: (seconds, rows drawn) of each painted frame
+        paints: list[tuple[float, int]] = []
 
         def render_line(self, y: int):
-            start = time.perf_counter()
             strip = super().render_line(y)
-            end = time.perf_counter()
-            MeasuredTimeline.render_seconds += end - start
             MeasuredTimeline.rows_rendered += 1
-            MeasuredTimeline.last_render_end = end
+            MeasuredTimeline.last_render_end = time.perf_counter()
             return strip
+
+        def render_lines(self, crop):
+            self._strips.clear()
+            rows_before = MeasuredTimeline.rows_rendered
+            start = time.perf_counter()
+            lines = super().render_lines(crop)
+            MeasuredTimeline.paints.append((time.perf_counter() - start, MeasuredTimeline.rows_rendered - rows_before))
+            return lines
 
     class Bench(App):
         def __init__(self, messenger: Messenger) -> None:
@@ -188,26 +198,25 @@ async def measure(root: Path, base_url: str, box_id: str, moves: int, max_loaded
             await pilot.pause()
             first_paint = MeasuredTimeline.last_render_end - fetched
 
-            render_ms, frame_ms, rows_drawn = [], [], []
+            frame_ms = []
+            MeasuredTimeline.paints.clear()
+            pages_before = app.pages_loaded
             move = timeline.action_page_up
             for _ in range(moves):
                 if timeline.cursor_index == 0 and not timeline.has_older:
                     move = timeline.action_page_down
                 elif timeline.cursor_index == len(timeline.entries) - 1 and not timeline.has_newer:
                     move = timeline.action_page_up
-                timeline._strips.clear()  # every row of every frame drawn cold, at both sizes
-                MeasuredTimeline.render_seconds = 0.0
-                MeasuredTimeline.rows_rendered = 0
                 begin = time.perf_counter()
                 move()  # what pageup/pagedown run (pilot.press would add its idle waits)
                 for _ in range(2):  # LoadOlder bubbles up to the app, which fetches and prepends
                     await pilot._wait_for_screen()
                 app.screen._on_timer_update()  # paint now rather than at the next tick
                 frame_ms.append((MeasuredTimeline.last_render_end - begin) * 1000)
-                render_ms.append(MeasuredTimeline.render_seconds * 1000)
-                rows_drawn.append(MeasuredTimeline.rows_rendered)
 
             loaded = len(timeline.entries)
+            render_ms = [seconds * 1000 for seconds, rows in MeasuredTimeline.paints if rows]
+            rows_drawn = [rows for _, rows in MeasuredTimeline.paints if rows]
 
         return {
             "first_paint_ms": first_paint * 1000,
@@ -218,6 +227,8 @@ async def measure(root: Path, base_url: str, box_id: str, moves: int, max_loaded
             "rows_per_frame": statistics.fmean(rows_drawn),
             "frame_mean_ms": statistics.fmean(frame_ms),
             "frame_p95_ms": statistics.quantiles(frame_ms, n=20)[-1],
+            "paints": len(render_ms),
+            "moves_fetching": app.pages_loaded - pages_before,
             "loaded_events": loaded,
             "pages_loaded": app.pages_loaded + 1,
             "fetch_ms_per_page": app.fetch_seconds * 1000 / max(1, app.pages_loaded),
@@ -257,6 +268,8 @@ def report(results: dict[int, dict], moves: int, max_loaded: int | None) -> None
     rows = [
         ("newest page: fetch + decrypt (ms)", "first_fetch_ms", "{:.1f}"),
         ("first paint after the page arrives (ms)", "first_paint_ms", "{:.1f}"),
+        ("painted frames measured", "paints", "{:,}"),
+        ("page moves that fetched a page", "moves_fetching", "{:,}"),
         ("render per frame, median (ms)", "render_median_ms", "{:.3f}"),
         ("render per frame, p95 (ms)", "render_p95_ms", "{:.3f}"),
         ("rows drawn per frame, mean", "rows_per_frame", "{:.1f}"),
