@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
+from boxtui.client.client import BoxClient
 from boxtui.client.errors import Unauthorized
+from boxtui.messenger.messenger import Messenger
+from boxtui.messenger.profile import Profile
+from boxtui.server.app import create_app
 from boxtui.server.mailer import latest_code
 from boxtui.tui.app import BoxApp
 from boxtui.tui.screens.login import LoginScreen, UnlockScreen
 from boxtui.tui.screens.main import MainScreen
+from tests.conftest import make_settings
+from tests.messenger.conftest import BASE_URL, CHEAP_KDF
 
 from .conftest import PASSWORD, SIZE, notifications, screen_text, type_text, wait_for_notification, wait_until
 
@@ -137,3 +144,106 @@ async def test_other_account_forgets_the_saved_session(user, device) -> None:
     other.client.token = token
     with pytest.raises(Unauthorized):  # revoked on the server, not only forgotten here
         await other.client.auth.session()
+
+
+# --- sign-up with an e-mail code ----------------------------------------------------
+
+
+@pytest.fixture
+async def strict(tmp_path):
+    """A server run with ``signup_requires_code``: its settings and a fresh device on it."""
+    settings = make_settings(tmp_path / "strict-data", signup_requires_code=True)
+    server = create_app(settings)
+    async with server.router.lifespan_context(server):
+        client = BoxClient(BASE_URL, transport=httpx.ASGITransport(app=server))
+        try:
+            yield settings, Messenger(client, None, Profile.load(tmp_path / "strict-home"), **CHEAP_KDF)
+        finally:
+            await client.aclose()
+
+
+async def open_signup(pilot, app: BoxApp) -> None:
+    await pilot.click("#auth-tabs Tab#--content-tab-tab-signup")
+    await wait_until(pilot, lambda: app.screen.query_one("#signup-name").region, what="the sign-up form")
+
+
+async def fill_signup(pilot, app: BoxApp, name: str, email: str) -> None:
+    """Type the form as a user does, Enter after each field (the last one submits)."""
+    await open_signup(pilot, app)
+    app.screen.query_one("#signup-name").focus()
+    for value in (name, email, PASSWORD, PASSWORD):
+        await type_text(pilot, value)
+        await pilot.press("enter")
+
+
+def focused_id(app: BoxApp) -> str | None:
+    return app.focused.id if app.focused else None
+
+
+async def test_strict_server_explains_the_code_then_signs_up_with_it(strict) -> None:
+    settings, messenger = strict
+    app = BoxApp(messenger)
+    async with app.run_test(size=SIZE) as pilot:
+        await fill_signup(pilot, app, "Ada [b]Lovelace[/b]", "ada@example.org")
+        message = await wait_for_notification(pilot, "asks for a code")
+        assert message == "This server asks for a code sent to your e-mail: press Send code, then type it here."
+        await wait_until(pilot, lambda: focused_id(app) == "signup-code", what="the code field focused")
+        assert isinstance(app.screen, LoginScreen)
+        assert app.screen.query_one("#signup-name").value == "Ada [b]Lovelace[/b]"
+        assert app.screen.query_one("#signup-email").value == "ada@example.org"
+        assert app.screen.query_one("#signup-confirm").value == PASSWORD
+        assert not app.screen.query_one("#signup-submit").disabled
+        await pilot.click("#signup-code-request")
+        await wait_for_notification(pilot, "A code was sent to ada@example.org")
+        await wait_until(pilot, lambda: focused_id(app) == "signup-code", what="the code field focused")
+        await type_text(pilot, latest_code(settings.outbox_dir, "ada@example.org"))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="the main screen")
+        await wait_for_notification(pilot, "Welcome, Ada [b]Lovelace[/b].")  # markup shown as typed
+    assert messenger.acr == 2
+
+
+async def test_enter_in_the_empty_code_field_sends_a_code(strict) -> None:
+    settings, messenger = strict
+    app = BoxApp(messenger)
+    async with app.run_test(size=SIZE) as pilot:
+        await fill_signup(pilot, app, "Bob", "bob@example.org")
+        await wait_until(pilot, lambda: focused_id(app) == "signup-code", what="the code field focused")
+        await pilot.press("enter")  # still empty: a code is e-mailed
+        await wait_for_notification(pilot, "A code was sent to bob@example.org")
+        code = latest_code(settings.outbox_dir, "bob@example.org")
+        await type_text(pilot, "000000" if code != "000000" else "111111")  # a wrong code first
+        await pilot.press("enter")
+        message = await wait_for_notification(pilot, "That code")
+        assert message == "That code is wrong or has expired: press Send code for a new one."
+        assert isinstance(app.screen, LoginScreen) and app.screen.query_one("#signup-email").value == "bob@example.org"
+        await wait_until(pilot, lambda: focused_id(app) == "signup-code", what="the code field focused")
+        app.screen.query_one("#signup-code").value = code
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="the main screen")
+        await wait_for_notification(pilot, "Welcome, Bob.")
+
+
+async def test_send_code_needs_the_e_mail_first(strict) -> None:
+    _, messenger = strict
+    app = BoxApp(messenger)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_signup(pilot, app)
+        await pilot.click("#signup-code-request")
+        assert await wait_for_notification(pilot, "e-mail first") == "Enter your e-mail first."
+        await wait_until(pilot, lambda: focused_id(app) == "signup-email", what="the e-mail field focused")
+
+
+async def test_default_server_checks_a_code_given_at_sign_up(device, sqlite_settings) -> None:
+    app = BoxApp(device("cleo"))
+    async with app.run_test(size=SIZE) as pilot:
+        await open_signup(pilot, app)
+        app.screen.query_one("#signup-email").value = "cleo@example.org"
+        await pilot.click("#signup-code-request")
+        await wait_for_notification(pilot, "A code was sent to cleo@example.org")
+        await type_text(pilot, latest_code(sqlite_settings.outbox_dir, "cleo@example.org"))
+        for field, value in (("signup-name", "Cleo"), ("signup-password", PASSWORD), ("signup-confirm", PASSWORD)):
+            app.screen.query_one(f"#{field}").value = value
+        await pilot.click("#signup-submit")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="the main screen")
+        await wait_for_notification(pilot, "Welcome, Cleo.")

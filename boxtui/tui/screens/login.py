@@ -1,5 +1,8 @@
 """First run and every run after: sign up, log in (password or e-mail code), or unlock.
 
+Sign-up takes an optional e-mail code: servers run with ``signup_requires_code``
+refuse an account without one, and the form then says how to get it.
+
 The network steps run in exclusive async workers; opening the key store (Argon2id)
 runs in a thread worker so the screen stays responsive. Failures become
 notifications and the form stays filled in.
@@ -15,6 +18,7 @@ from textual.containers import Center, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static, TabbedContent, TabPane
 
+from boxtui.client.errors import BadRequest, Unauthorized
 from boxtui.core.wire import SecretStorage
 from boxtui.crypto import KeyStore
 from boxtui.messenger.errors import NotLoggedIn
@@ -101,7 +105,10 @@ class LoginScreen(_AuthScreen):
                     yield Input(placeholder="E-mail", id="signup-email")
                     yield Input(placeholder="Password (8 characters or more)", password=True, id="signup-password")
                     yield Input(placeholder="Password again", password=True, id="signup-confirm")
-                    yield Button("Create account", variant="primary", id="signup-submit")
+                    with Horizontal(id="signup-code-row"):
+                        yield Input(placeholder="E-mail code", max_length=6, id="signup-code")
+                        yield Button("Send code", id="signup-code-request")
+                        yield Button("Create account", variant="primary", id="signup-submit")
             yield Static("", id="auth-status", markup=False)
         yield Footer()
 
@@ -144,23 +151,30 @@ class LoginScreen(_AuthScreen):
 
     @on(Input.Submitted, "#code-email")
     @on(Button.Pressed, "#code-request")
-    def _request_code(self) -> None:
-        email = self._value("code-email").strip()
+    def _request_login_code(self) -> None:
+        self._send_code("code-email", "code-code")
+
+    def _send_code(self, email_id: str, code_id: str) -> None:
+        """Have a code e-mailed to the address in ``email_id``; then ``code_id`` takes it."""
+        email = self._value(email_id).strip()
         if not email:
             self._complain("Enter your e-mail first.")
+            self.query_one(f"#{email_id}", Input).focus()
             return
         self.set_busy(True, "Sending a code…")
-        self.request_code(email)
+        self.request_code(email, code_id)
 
     @work(exclusive=True, group="login")
-    async def request_code(self, email: str) -> None:
+    async def request_code(self, email: str, code_id: str) -> None:
         try:
             await self.messenger.request_code(email)
         except Exception as exc:  # noqa: BLE001
             self.fail(exc)
             return
-        self.set_busy(False, f"A code was sent to {email}; it is valid for 10 minutes.")
-        self.query_one("#code-code", Input).focus()
+        sent = f"A code was sent to {email}; it is valid for 10 minutes."
+        self.set_busy(False, sent)
+        self.notify(sent, markup=False)
+        self.query_one(f"#{code_id}", Input).focus()
 
     @on(Input.Submitted, "#code-code")
     def _code_done(self) -> None:
@@ -194,12 +208,25 @@ class LoginScreen(_AuthScreen):
     def _next_field(self) -> None:
         self.focus_next()
 
+    @on(Button.Pressed, "#signup-code-request")
+    def _request_signup_code(self) -> None:
+        self._send_code("signup-email", "signup-code")
+
+    @on(Input.Submitted, "#signup-code")
+    def _code_entered(self) -> None:
+        """Enter in the code field: sign up with the code, or (still empty) send one."""
+        if self._value("signup-code").strip():
+            self._signup()
+        else:
+            self._request_signup_code()
+
     @on(Input.Submitted, "#signup-confirm")
     @on(Button.Pressed, "#signup-submit")
     def _signup(self) -> None:
         name = self._value("signup-name").strip()
         email = self._value("signup-email").strip()
         password, confirm = self._value("signup-password"), self._value("signup-confirm")
+        code = self._value("signup-code").strip() or None
         if not name or not email:
             self._complain("Enter your name and e-mail.")
         elif len(password) < MIN_PASSWORD:
@@ -208,20 +235,31 @@ class LoginScreen(_AuthScreen):
             self._complain("The two passwords differ.")
         else:
             self.set_busy(True, "Creating your account…")
-            self.signup(email, password, name)
+            self.signup(email, password, name, code)
 
     @work(exclusive=True, group="login")
-    async def signup(self, email: str, password: str, name: str) -> None:
+    async def signup(self, email: str, password: str, name: str, code: str | None) -> None:
         # Messenger.signup would build a new messenger; this one carries the app's
         # client and key store settings, so sign up and log in on it.
         try:
-            await self.messenger.client.auth.signup(email, password, name)
+            await self.messenger.client.auth.signup(email, password, name, code)
             self.set_busy(True, "Logging in…")
             await self.messenger.login_password(email, password)
         except Exception as exc:  # noqa: BLE001
-            self.fail(exc)
+            if isinstance(exc, BadRequest) and exc.details.get("code") == "required":
+                self._ask_for_code("This server asks for a code sent to your e-mail: press Send code, then type it here.")
+            elif isinstance(exc, Unauthorized) and code is not None:  # the account was not made
+                self._ask_for_code("That code is wrong or has expired: press Send code for a new one.")
+            else:
+                self.fail(exc)
             return
         self.start_session(self.messenger)
+
+    def _ask_for_code(self, why: str) -> None:
+        """Sign-up needs a (new) e-mail code: say why, and go to its field."""
+        self.set_busy(False)
+        self.notify(why, title="E-mail code needed", severity="warning", markup=False, timeout=10)
+        self.query_one("#signup-code", Input).focus()
 
 
 class UnlockScreen(_AuthScreen):
