@@ -168,4 +168,6 @@ class BoxList(Vertical):
         self.query_one(OptionList).focus()
 
     def focus_filter(self) -> None:
-        self.query_one(Input).focus()
+        # No field while the screen is being torn down (the app closing as it mounts).
+        for field in self.query(Input):
+            field.focus()
