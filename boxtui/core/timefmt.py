@@ -9,10 +9,15 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def format_time(dt: datetime) -> str:
+def as_utc(dt: datetime) -> datetime:
+    """``dt`` in UTC; a naive time (as SQLite hands them back) is read as UTC."""
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
+
+
+def format_time(dt: datetime) -> str:
+    return as_utc(dt).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_time(text: str) -> datetime:
@@ -27,7 +32,4 @@ def parse_time(text: str) -> datetime:
         while rest and rest[0].isdigit():
             digits, rest = digits + rest[0], rest[1:]
         s = f"{head}.{digits[:6].ljust(6, '0')}{rest}"
-    dt = datetime.fromisoformat(s)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
+    return as_utc(datetime.fromisoformat(s))

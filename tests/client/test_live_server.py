@@ -25,6 +25,7 @@ from boxtui.core.wire import RealtimeMessage
 from boxtui.server.app import create_app
 from tests.client.conftest import User, ciphertext, random_key
 from tests.conftest import PASSWORD, make_settings
+from tests.server.helpers import FAST_SERVER_ENV
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +50,7 @@ class ServerProcess:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
-        env = dict(os.environ, BOXTUI_ARGON2_TIME_COST="1", BOXTUI_ARGON2_MEMORY_KIB="8192")
+        env = {**os.environ, **FAST_SERVER_ENV}
         command = [sys.executable, "-m", "boxtui", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir), "--log-level", "warning"]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)

@@ -462,3 +462,7 @@ async def collect(ws: ClientConnection, seconds: float) -> list[dict[str, Any]]:
                 got.append(json.loads(await ws.recv()))
     except TimeoutError:
         return got
+
+
+#: The seven keys of an event view (PROTOCOL §4).
+EVENT_VIEW_KEYS = frozenset({"id", "type", "box_id", "server_event_created_at", "referrer_id", "sender", "content"})

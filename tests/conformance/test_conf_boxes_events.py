@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from tests.conformance.proto import (
+    EVENT_VIEW_KEYS,
     TIME_RE,
     UUID4_RE,
     Server,
@@ -306,15 +307,7 @@ def test_public_preview(srv: Server, alice: User) -> None:
 def test_event_view_shape(alice: User) -> None:
     box = alice.box()
     event = alice.text(box["id"])
-    assert set(event) == {
-        "id",
-        "type",
-        "box_id",
-        "server_event_created_at",
-        "referrer_id",
-        "sender",
-        "content",
-    }, event
+    assert set(event) == EVENT_VIEW_KEYS, event
     assert (
         event["type"] == "msg.text"
         and event["box_id"] == box["id"]

@@ -5,17 +5,8 @@ beside `encrypted` (docs/protocol.md §10.11).
 
 from __future__ import annotations
 
-from tests.conformance.proto import User, ciphertext
+from tests.conformance.proto import EVENT_VIEW_KEYS, User, ciphertext
 
-EVENT_VIEW_KEYS = {
-    "id",
-    "type",
-    "box_id",
-    "server_event_created_at",
-    "referrer_id",
-    "sender",
-    "content",
-}
 
 
 def test_edited_message_content_carries_last_edited_at(alice: User) -> None:

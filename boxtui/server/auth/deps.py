@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from boxtui.core.ids import is_uuid
-from boxtui.core.timefmt import utcnow
+from boxtui.core.timefmt import as_utc, utcnow
 from boxtui.server.auth.models import AuthSessionRow, IdentityRow
 from boxtui.server.db import get_db
 from boxtui.server.errors import BadRequest, Forbidden, TooLarge, Unauthorized, validation_details
@@ -38,12 +38,6 @@ class Caller:
     @property
     def acr(self) -> int:
         return self.session.acr
-
-
-def as_aware(dt):
-    from datetime import timezone
-
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
 def extract_token(headers, cookies, method: str) -> tuple[str, bool]:
@@ -72,7 +66,7 @@ async def resolve_token(db: AsyncSession, token: str) -> Caller:
             .where(AuthSessionRow.token_hash == hash_token(token))
         )
     ).first()
-    if row is None or row[0].revoked or as_aware(row[0].expires_at) <= utcnow():
+    if row is None or row[0].revoked or as_utc(row[0].expires_at) <= utcnow():
         raise Unauthorized("invalid or expired token", origin="headers")
     return Caller(identity=row[1], session=row[0])
 

@@ -30,9 +30,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from boxtui.core.ids import new_id
-from boxtui.core.timefmt import format_time, utcnow
+from boxtui.core.timefmt import as_utc, format_time, utcnow
 from boxtui.server.auth import repository
-from boxtui.server.auth.deps import Caller, as_aware, hash_token
+from boxtui.server.auth.deps import Caller, hash_token
 from boxtui.server.auth.models import AuthSessionRow, IdentityRow, LoginCodeRow, LoginFailureRow
 from boxtui.server.errors import ApiError, BadRequest, Conflict, TooManyRequests, Unauthorized
 from boxtui.server.identities import repository as identities
@@ -174,7 +174,7 @@ async def _check_code(db: AsyncSession, settings: ServerSettings, row: IdentityR
     if row is None:
         return False
     live = await repository.live_code(db, row.id)
-    if live is None or as_aware(live.expires_at) <= utcnow() or live.attempts >= settings.code_max_attempts:
+    if live is None or as_utc(live.expires_at) <= utcnow() or live.attempts >= settings.code_max_attempts:
         return False
     if hmac.compare_digest(live.code_hash, _code_hash(live.id, code.strip())):
         live.consumed = True
