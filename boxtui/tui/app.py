@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
-from textual import work
+from textual import constants, events, work
 from textual.app import App
 from textual.binding import Binding
+from textual.driver import Driver
+from textual.widgets import Input, TextArea
 
 from boxtui.client.client import BoxClient
 from boxtui.messenger.errors import LocalServerError
@@ -23,6 +26,7 @@ from boxtui.messenger.profile import Profile, ProfileError
 from .commands import BoxCommands
 from .keymap import binding_rows, clean_overrides, known_binding_ids
 from .messages import SessionEnded, SessionStarted
+from .safe_text import clean_paste, clean_text
 from .screens.access import AccessManagerScreen
 from .screens.dialogs import Dialog, InvitationDialog
 from .screens.feedback import notify_error
@@ -69,6 +73,39 @@ class BoxApp(App[int]):
         self.profile = profile or messenger.profile
         self.server_url = server_url or messenger.client.base_url
         self.started_local_server = started_local_server
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver, reading pastes whole on Linux and macOS (see ``terminal_input``)."""
+        if constants.DRIVER is None and sys.platform != "win32":
+            from .terminal_input import PasteSafeDriver
+
+            return PasteSafeDriver
+        return super().get_driver_class()
+
+    def notify(self, message: str, *, title: str = "", **kwargs: Any) -> None:
+        """Every toast goes through here: names, titles and server texts in it are
+        untrusted, so control characters never reach the terminal."""
+        super().notify(clean_text(message), title=clean_text(title, single_line=True), **kwargs)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Paste) and not event.is_forwarded:
+            paste = self._paste_for_focus(event.text)
+            if paste is None:
+                return
+            event = paste
+        await super().on_event(event)
+
+    def _paste_for_focus(self, text: str) -> events.Paste | None:
+        """A terminal paste, cleaned for the focused text field; ``None`` (and a word
+        about it) when no text field has focus: a paste never lands anywhere else."""
+        focused = self.focused
+        if isinstance(focused, TextArea) and not focused.read_only:
+            return events.Paste(clean_paste(text, multiline=True))
+        if isinstance(focused, Input):
+            return events.Paste(clean_paste(text, multiline=False))
+        if text.strip():
+            self.notify("Nothing was pasted: move to a text field first (tab).", severity="warning", timeout=4)
+        return None
 
     # --- bindings -----------------------------------------------------------------
 

@@ -8,6 +8,8 @@ from functools import partial
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 
+from .safe_text import clean_name
+
 #: (palette text, help, action name on the main screen)
 MAIN_ACTIONS = [
     ("New box", "Create a box", "new_box"),
@@ -52,7 +54,7 @@ class BoxCommands(Provider):
         screen = self.screen
         if isinstance(screen, MainScreen):
             for row in screen.box_list.rows:
-                yield f"Open box: {row.title}", "Switch to this box", partial(screen.open_box, row.box_id)
+                yield f"Open box: {clean_name(row.title)}", "Switch to this box", partial(screen.open_box, row.box_id)
             for text, help_text, action in MAIN_ACTIONS:
                 yield text, help_text, getattr(screen, f"action_{action}")
             timeline = screen.timeline

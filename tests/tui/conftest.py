@@ -118,6 +118,13 @@ def table_rows(table: DataTable) -> list[list[str]]:
     return [[str(getattr(cell, "plain", cell)) for cell in table.get_row_at(i)] for i in range(table.row_count)]
 
 
+def footer_text(app: App) -> str:
+    """What the footer of the screen on top shows, as plain text ("^n New box  f1 Help …")."""
+    from textual.widgets._footer import FooterKey
+
+    return "  ".join(f"{key.key_display} {key.description}".strip() for key in app.screen.query(FooterKey))
+
+
 def header_text(app: App) -> str:
     return app.screen.query_one("#box-header").render().plain
 

@@ -12,6 +12,7 @@ from boxtui.tui.widgets.box_list import BoxList
 
 from .conftest import (
     SIZE,
+    footer_text,
     header_text,
     notifications,
     open_box,
@@ -140,8 +141,11 @@ async def test_access_manager_is_for_the_admin_only(user) -> None:
     app = BoxApp(bob)
     async with app.run_test(size=SIZE) as pilot:
         await open_box(pilot, app, "Club")
+        # Not offered to a member: not in the footer, not in the palette, and the key does nothing.
+        assert "Access" not in footer_text(app)
+        assert not app.screen.check_action("access", ())
         await pilot.press("ctrl+r")
-        await wait_for_notification(pilot, "Only the box's admin manages its access rules.")
+        await pilot.pause()
         assert not isinstance(app.screen, AccessManagerScreen)
         assert not [n for n in notifications(app) if "Error" in n]
 

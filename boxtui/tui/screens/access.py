@@ -11,26 +11,40 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select, Static
 
 from boxtui.core.wire import BoxView
 from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.models import AccessChange, AccessRule, BatchResult
 
+from ..safe_text import clean_name, one_line
 from .feedback import reported
+from .modal import BoxModal
 
 KINDS = [("E-mail address", "identifier"), ("E-mail domain", "email_domain")]
 KIND_LABEL = {"identifier": "e-mail", "email_domain": "domain"}
 
 
-class AccessManagerScreen(ModalScreen[BatchResult | None]):
+class RuleValueField(Input):
+    """The rule value field: ``ctrl+a`` applies the batch here too (an ``Input`` would
+    take it as "start of line", and Apply would do nothing while the field has focus).
+    ``home`` still goes to the start."""
+
+    BINDINGS = [Binding("ctrl+a", "screen.apply", "Apply", show=False, id="access.apply")]
+
+
+class RulesTable(DataTable):
+    """The rules; ``x`` (or Delete) marks the rule under the cursor for removal."""
+
+    BINDINGS = [Binding("x,delete", "screen.toggle_remove", "Remove/keep", id="access.toggle_remove")]
+
+
+class AccessManagerScreen(BoxModal[BatchResult | None]):
     """Current rules, staged changes, and the batch that applies them."""
 
     BINDINGS = [
-        Binding("escape", "close", "Close", id="access.close"),
-        Binding("delete,x", "toggle_remove", "Remove/keep", id="access.toggle_remove"),
         Binding("ctrl+a", "apply", "Apply", id="access.apply"),
+        Binding("escape", "close", "Close", id="access.close"),
     ]
 
     def __init__(self, messenger: Messenger, box: BoxView) -> None:
@@ -44,16 +58,17 @@ class AccessManagerScreen(ModalScreen[BatchResult | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide", id="access-dialog"):
-            yield Label(Text(f"Who may join {self.box.title}"), classes="dialog-title")
+            yield Label(Text(f"Who may join {clean_name(self.box.title)}"), classes="dialog-title")
             yield Static(
-                "x marks the selected rule for removal (again: keep it). Stage additions below; "
-                "ctrl+a or Apply sends every change as one batch. Members no rule matches are removed.",
+                "Stage additions and removals, then apply them as one batch. "
+                "Members no rule matches are removed.",
                 classes="dialog-help",
             )
-            yield DataTable(id="access-rules", cursor_type="row")
+            yield RulesTable(id="access-rules", cursor_type="row")
             with Horizontal(id="access-add-row"):
                 yield Select(KINDS, value="identifier", allow_blank=False, id="access-kind")
-                yield Input(placeholder="alice@example.com or example.com", id="access-value")
+                yield RuleValueField(placeholder="alice@example.com or example.com", id="access-value")
+            with Horizontal(id="access-options-row"):
                 yield Checkbox("auto-invite", id="access-auto-invite")
                 yield Button("Stage", id="access-stage")
             yield Static("", id="access-pending", markup=False)
@@ -83,7 +98,7 @@ class AccessManagerScreen(ModalScreen[BatchResult | None]):
             style = "strike dim" if change else ""
             table.add_row(
                 KIND_LABEL.get(rule.restriction_type, rule.restriction_type),
-                Text(rule.value, style=style),
+                Text(one_line(rule.value), style=style),
                 "yes" if rule.auto_invite else "",
                 Text(change, style="bold red"),
                 key=rule.id,
@@ -91,7 +106,7 @@ class AccessManagerScreen(ModalScreen[BatchResult | None]):
         for index, change in enumerate(self.staged_adds):
             table.add_row(
                 KIND_LABEL[change.restriction_type],
-                Text(change.value),
+                Text(one_line(change.value)),
                 "yes" if change.auto_invite else "",
                 Text("add", style="bold green"),
                 key=f"staged-{index}",
@@ -162,7 +177,7 @@ class AccessManagerScreen(ModalScreen[BatchResult | None]):
         self.last_result = result
         self.staged_adds.clear()
         self.staged_removals.clear()
-        kicked = ", ".join(person.display_name for person in result.kicked)
+        kicked = ", ".join(clean_name(person.display_name) for person in result.kicked)
         summary = f"Applied. Removed from the box: {kicked}." if kicked else "Applied. Nobody was removed."
         self.query_one("#access-result", Static).update(summary)
         self.notify(summary, markup=False)

@@ -1,8 +1,13 @@
-"""Small modal dialogs; each is a ``ModalScreen[T]`` that dismisses with its answer."""
+"""Small modal dialogs; each is a :class:`~.modal.BoxModal` that dismisses with its answer.
+
+Confirmations take ``y`` (or Enter on the confirm button) and ``n``/Escape; a dangerous
+one starts on its Cancel button, so a stray Enter never deletes anything.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,19 +16,20 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ProgressBar, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
 from boxtui.messenger.messenger import Messenger
 
+from ..safe_text import clean_name, clean_text
 from .feedback import call_on_app_thread, describe_error, notify_error, reported
+from .modal import BoxModal
 
 #: ``upload(path, progress)`` where ``progress(done, total)`` may be called from any thread.
 UploadFunction = Callable[[Path, Callable[[int, int], None]], Awaitable[Any]]
 
 
-class Dialog(ModalScreen):
+class Dialog(BoxModal):
     """Base of the dialogs: Escape cancels (dismisses with None)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
@@ -37,27 +43,40 @@ def _buttons(*buttons: Button) -> Horizontal:
 
 
 class ConfirmDialog(Dialog):
-    """Ask a yes/no question; dismisses with True or False."""
+    """Ask a yes/no question; dismisses with True or False.
+
+    ``y`` confirms and ``n`` or Escape cancels, whatever has the focus; Enter presses
+    the focused button, which is Cancel for a ``danger``ous question and the confirm
+    button otherwise. The footer shows ``y`` with the question's own verb.
+    """
+
+    BINDINGS = [
+        Binding("y", "confirm", "Yes", id="confirm.yes"),
+        Binding("n,escape", "cancel", "Cancel", id="confirm.no"),
+    ]
 
     def __init__(self, question: str, confirm: str = "Yes", *, danger: bool = True) -> None:
         super().__init__()
         self.question = question
         self.confirm_label = confirm
         self.danger = danger
+        # The footer names the verb ("y Delete"), not a bare "Yes".
+        bindings = self._bindings.key_to_bindings
+        bindings["y"] = [replace(b, description=confirm) if b.action == "confirm" else b for b in bindings.get("y", [])]
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(Text(self.question), id="confirm-question")
+            yield Static(Text(clean_text(self.question)), id="confirm-question")
             yield _buttons(
                 Button(self.confirm_label, variant="error" if self.danger else "primary", id="confirm-yes"),
                 Button("Cancel", id="confirm-no"),
             )
 
     def on_mount(self) -> None:
-        self.query_one("#confirm-no", Button).focus()
+        self.query_one("#confirm-no" if self.danger else "#confirm-yes", Button).focus()
 
     @on(Button.Pressed, "#confirm-yes")
-    def _yes(self) -> None:
+    def action_confirm(self) -> None:
         self.dismiss(True)
 
     @on(Button.Pressed, "#confirm-no")
@@ -131,7 +150,7 @@ class InvitationDialog(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
-            yield Label(Text(f"Invitation to {self.box_title}"), classes="dialog-title")
+            yield Label(Text(f"Invitation to {clean_name(self.box_title)}"), classes="dialog-title")
             yield Static("Loading…", id="invitation-link", markup=False)
             yield Static(
                 "Anyone with this link can read the box once the access rules let them in.",
@@ -153,7 +172,7 @@ class InvitationDialog(Dialog):
 
     def _show(self, link: str) -> None:
         self.link = link
-        self.query_one("#invitation-link", Static).update(link)
+        self.query_one("#invitation-link", Static).update(clean_text(link))
 
     @on(Button.Pressed, "#invitation-copy")
     def action_copy(self) -> None:
@@ -191,7 +210,7 @@ class UploadDialog(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
-            yield Label(Text(self.dialog_title), classes="dialog-title")
+            yield Label(Text(clean_text(self.dialog_title, single_line=True)), classes="dialog-title")
             yield Input(placeholder="Path of the file", id="upload-path")
             yield ProgressBar(total=None, id="upload-progress")
             yield Static("", id="upload-error", classes="dialog-error", markup=False)
@@ -208,7 +227,7 @@ class UploadDialog(Dialog):
             return
         path = Path(raw).expanduser()
         if not path.is_file():
-            self.query_one("#upload-error", Static).update(f"No such file: {path}")
+            self.query_one("#upload-error", Static).update(clean_text(f"No such file: {path}"))
             return
         self.query_one("#upload-error", Static).update("")
         self.query_one("#upload-ok", Button).disabled = True
@@ -225,7 +244,7 @@ class UploadDialog(Dialog):
         try:
             result = await self.upload(path, progress)
         except Exception as exc:  # noqa: BLE001 - shown in the dialog and as a notification
-            self.query_one("#upload-error", Static).update(describe_error(exc))
+            self.query_one("#upload-error", Static).update(clean_text(describe_error(exc)))
             self.query_one("#upload-ok", Button).disabled = False
             notify_error(self, "Upload failed", exc)
             return
@@ -248,7 +267,7 @@ class ForwardDialog(Dialog):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
             yield Label("Forward to…", classes="dialog-title")
-            yield SelectionList[str](*(Selection(Text(title), box_id) for box_id, title in self.boxes), id="forward-targets")
+            yield SelectionList[str](*(Selection(Text(clean_name(title)), box_id) for box_id, title in self.boxes), id="forward-targets")
             yield _buttons(Button("Forward", variant="primary", id="forward-ok"), Button("Cancel", id="forward-cancel"))
 
     @on(Button.Pressed, "#forward-ok")

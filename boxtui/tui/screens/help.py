@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from itertools import groupby
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static
 
 from ..keymap import BindingRow
+from .modal import BoxModal
 
 
-class HelpScreen(ModalScreen[None]):
-    """A table: section, keys, what it does, binding id."""
+class HelpScreen(BoxModal[None]):
+    """A table of keys, what they do and their binding ids, a heading row per place."""
 
     BINDINGS = [Binding("escape,f1,q", "dismiss", "Close", id="help.close")]
 
@@ -29,7 +31,9 @@ class HelpScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("Where", "Keys", "Does", "Id")
-        for row in self.rows:
-            table.add_row(row.section, Text(row.keys), Text(row.description), Text(row.binding_id, style="dim"))
+        table.add_columns("Keys", "Does", "Id")
+        for section, rows in groupby(self.rows, key=lambda row: row.section):
+            table.add_row(Text(section, style="bold underline"), "", "")
+            for row in rows:
+                table.add_row(Text(row.keys), Text(row.description), Text(row.binding_id, style="dim"))
         table.focus()

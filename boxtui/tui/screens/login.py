@@ -16,7 +16,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, Static, TabbedContent, TabPane
+from textual import events
+from textual.widgets import Button, Input, Label, Static, TabbedContent, TabPane
 
 from boxtui.client.errors import BadRequest, Unauthorized
 from boxtui.core.wire import SecretStorage
@@ -26,7 +27,10 @@ from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.profile import SavedSession
 
 from ..messages import SessionStarted
+from ..safe_text import clean_name, one_line
+from ..widgets.footer import BoxFooter
 from .feedback import LOGIN_DOING, notify_error
+from .modal import fit_to_terminal
 
 MIN_PASSWORD = 8
 
@@ -43,6 +47,9 @@ class _AuthScreen(Screen):
     @property
     def server_url(self) -> str:
         return self.messenger.client.base_url
+
+    def on_resize(self, event: events.Resize) -> None:
+        fit_to_terminal(self, event.size)
 
     def set_busy(self, busy: bool, status: str = "") -> None:
         for button in self.query(Button):
@@ -110,9 +117,10 @@ class LoginScreen(_AuthScreen):
                         yield Button("Send code", id="signup-code-request")
                         yield Button("Create account", variant="primary", id="signup-submit")
             yield Static("", id="auth-status", markup=False)
-        yield Footer()
+        yield BoxFooter()
 
     def on_mount(self) -> None:
+        fit_to_terminal(self, self.app.size)
         self.query_one("#login-email", Input).focus()
 
     def _value(self, widget_id: str) -> str:
@@ -275,16 +283,17 @@ class UnlockScreen(_AuthScreen):
     def compose(self) -> ComposeResult:
         with Center(id="auth-box"):
             yield Label("boxtui", id="auth-title")
-            yield Static(Text(f"Welcome back, {self.display_name} <{self.email}>\nServer: {self.server_url}"), id="auth-server")
+            yield Static(Text(f"Welcome back, {clean_name(self.display_name)} <{one_line(self.email)}>\nServer: {one_line(self.server_url)}"), id="auth-server")
             with Vertical(id="unlock-form"):
                 yield Input(placeholder="Password", password=True, id="unlock-password")
                 with Horizontal(classes="dialog-buttons"):
                     yield Button("Unlock", variant="primary", id="unlock-submit")
                     yield Button("Other account", id="unlock-switch")
             yield Static("", id="auth-status", markup=False)
-        yield Footer()
+        yield BoxFooter()
 
     def on_mount(self) -> None:
+        fit_to_terminal(self, self.app.size)
         self.query_one("#unlock-password", Input).focus()
 
     @on(Input.Submitted, "#unlock-password")

@@ -1,5 +1,14 @@
 """The main screen: boxes on the left; the open box's timeline and the composer on the right.
 
+On a terminal narrower than :data:`NARROW_WIDTH` columns (80×24 is the design size)
+the box list is a drawer: ``ctrl+f`` opens it over the conversation with the filter
+focused, choosing a box (or Escape) closes it, and the timeline, composer and header
+get the whole width. With no box open the drawer starts open.
+
+Keys are offered only where they can succeed: :meth:`MainScreen.check_action` hides
+the box verbs that need an open box, the admin, or a box that is not closed, so the
+footer and the command palette list the same things.
+
 A realtime worker consumes ``messenger.realtime()`` for as long as the screen lives:
 new events land in the open timeline and move their box to the top of the list with
 a fresh preview and unread badge; deleted boxes and kicks remove the box; an
@@ -17,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from boxtui.core.wire import UNREAD_TYPES, BoxView, EventView, RealtimeMessage
 from boxtui.messenger.messenger import Messenger
@@ -34,6 +43,7 @@ from ..messages import OpenBox
 from ..widgets.box_header import BoxHeader
 from ..widgets.box_list import BoxList, BoxRow
 from ..widgets.composer import Composer, ComposerTarget
+from ..widgets.footer import BoxFooter
 from ..widgets.timeline import BoxTimeline
 from ..widgets.transfers import TransfersArea
 from .dialogs import ConfirmDialog, ForwardDialog, InvitationDialog, JoinDialog, NewBoxDialog, UploadDialog
@@ -45,6 +55,15 @@ NO_BOX_HINT_KEYS = [
     ("main.join", "join one with an invitation link"),
     ("app.help", "all the keys"),
 ]
+
+#: Below this width (columns) the box list is a drawer over the conversation.
+NARROW_WIDTH = 100
+
+#: Actions that need an open box; and of those, the ones for its admin only, and the
+#: ones a closed (read-only) box refuses.
+NEEDS_BOX = {"invitation", "members", "access", "upload", "toggle_lifecycle", "toggle_access_mode", "leave_box", "delete_box"}
+ADMIN_ONLY = {"access", "toggle_lifecycle", "toggle_access_mode", "delete_box"}
+NEEDS_OPEN_BOX = {"upload", "toggle_access_mode"}
 
 #: Events fetched when a box opens, and per "load older" page.
 PAGE_SIZE = 100
@@ -87,8 +106,8 @@ class MainScreen(Screen):
         Binding("ctrl+r", "access", "Access", id="main.access"),
         Binding("ctrl+t", "upload", "Upload", id="main.upload"),
         Binding("ctrl+s", "saved_files", "Saved", id="main.saved_files"),
-        Binding("ctrl+f", "filter", "Find box", id="main.filter"),
-        Binding("ctrl+g", "focus_timeline", "Timeline", show=False, id="main.focus_timeline"),
+        Binding("ctrl+f", "filter", "Boxes", id="main.filter"),
+        Binding("ctrl+up", "focus_timeline", "Timeline", show=False, id="main.focus_timeline"),
         Binding("f2", "settings", "Settings", id="main.settings"),
     ]
 
@@ -118,12 +137,12 @@ class MainScreen(Screen):
                 )
                 yield TransfersArea(id="transfers")
                 yield Composer(id="composer")
-        yield Footer()
+        yield BoxFooter()
 
     def _no_box_hint(self) -> Text:
-        hint = Text("Pick a box on the left (type to filter, Enter opens it).\n")
+        hint = Text("Pick a box in the list (type to filter, Enter opens it).\n")
         keys = [(self.app.get_key_display(Binding(self.app.COMMAND_PALETTE_BINDING, "")), "every command")]
-        for binding_id, does in NO_BOX_HINT_KEYS:
+        for binding_id, does in [("main.filter", "the list of boxes"), *NO_BOX_HINT_KEYS]:
             binding = find_binding((type(self), type(self.app)), binding_id, self.app._keymap)
             if binding is not None:
                 first_key = binding.with_key(binding.key.split(",")[0].strip(), binding.key_display)
@@ -159,8 +178,64 @@ class MainScreen(Screen):
         return self.boxes.get(self.current_box_id) if self.current_box_id else None
 
     def on_mount(self) -> None:
+        self._fit_width(self.app.size.width)
         self.load_boxes()
         self.listen()
+
+    # --- narrow terminals: the box list as a drawer --------------------------------
+
+    @property
+    def narrow(self) -> bool:
+        return self.has_class("-narrow")
+
+    @property
+    def drawer_open(self) -> bool:
+        return self.narrow and self.has_class("-drawer")
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_width(event.size.width)
+
+    def _fit_width(self, width: int) -> None:
+        narrow = width < NARROW_WIDTH
+        if narrow == self.narrow:
+            return
+        in_list = self.focused is not None and self.box_list in self.focused.ancestors_with_self
+        self.set_class(narrow, "-narrow")
+        # Gone narrow: the drawer shows if the list had the focus or no box is open.
+        self.set_class(narrow and (in_list or self.current_box_id is None), "-drawer")
+        self.refresh_bindings()
+
+    def open_drawer(self) -> None:
+        self.add_class("-drawer")
+        self.box_list.focus_filter()
+
+    def close_drawer(self) -> None:
+        """Hide the drawer (narrow terminals) and give the focus back to the conversation."""
+        if not self.drawer_open:
+            return
+        self.remove_class("-drawer")
+        if self.current_box_id is not None:
+            self.composer.input.focus()
+        else:
+            self.set_focus(None)
+
+    def on_box_list_dismissed(self, event: BoxList.Dismissed) -> None:
+        self.close_drawer()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Box verbs show (footer, palette) only where the server would accept them."""
+        if action not in NEEDS_BOX:
+            return True
+        box = self.current_box
+        if box is None:
+            return False
+        if action in ADMIN_ONLY and box.creator.id != self.my_id:
+            return False
+        if action == "leave_box" and box.creator.id == self.my_id:
+            return False  # the admin cannot leave their box (they can delete it)
+        if action in NEEDS_OPEN_BOX and box.lifecycle == "closed":
+            return False
+        return True
 
     # --- boxes --------------------------------------------------------------------
 
@@ -176,6 +251,7 @@ class MainScreen(Screen):
             self.open_box(select)
 
     def on_box_list_chosen(self, event: BoxList.Chosen) -> None:
+        self.remove_class("-drawer")
         self.open_box(event.box_id)
 
     def on_open_box(self, event: OpenBox) -> None:
@@ -200,6 +276,7 @@ class MainScreen(Screen):
         self.timeline.set_entries(entries, total_count=total)
         self.composer.cancel_target()
         self.box_list.highlight(box_id)
+        self.remove_class("-drawer")
         self.composer.input.focus()
         await self._ack(box_id)
 
@@ -211,12 +288,18 @@ class MainScreen(Screen):
             self.box_list.upsert(row)
 
     def _show_header(self) -> None:
+        """Show the open box's state: header, what the timeline and composer allow, keys."""
         box = self.current_box
         self.query_one("#conversation").set_class(box is None, "-no-box")
         if box is None:
             self.header.clear_box()
         else:
             self.header.show_box(box.title, self.member_count, box.lifecycle)
+        admin = box is not None and box.creator.id == self.my_id
+        closed = box is not None and box.lifecycle == "closed"
+        self.timeline.set_permissions(moderator=admin, read_only=closed)
+        self.composer.set_read_only(closed)
+        self.refresh_bindings()
 
     def _close_current(self) -> None:
         self.current_box_id = None
@@ -224,6 +307,8 @@ class MainScreen(Screen):
         self._show_header()
         self.timeline.set_entries([])
         self.composer.clear()
+        if self.narrow:
+            self.open_drawer()
 
     def _forget_box(self, box_id: str) -> None:
         self.boxes.pop(box_id, None)
@@ -400,7 +485,13 @@ class MainScreen(Screen):
     # --- box verbs ----------------------------------------------------------------
 
     def action_filter(self) -> None:
-        self.box_list.focus_filter()
+        """The box list: on a narrow terminal toggle the drawer, else focus the filter."""
+        if not self.narrow:
+            self.box_list.focus_filter()
+        elif self.drawer_open:
+            self.close_drawer()
+        else:
+            self.open_drawer()
 
     def action_focus_timeline(self) -> None:
         self.timeline.focus()
@@ -532,6 +623,7 @@ class MainScreen(Screen):
     async def set_access_mode(self, box_id: str, public: bool) -> None:
         await self.messenger.set_access_mode(box_id, public)
         self.boxes[box_id] = await self.messenger.get_box(box_id)
+        self._show_header()
         self.notify("Anyone with the link can now join." if public else "Only people matching the access rules can join.")
 
     def _confirm(self, question: str, verb: str, then: Any, *args: Any) -> None:

@@ -7,16 +7,17 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static
 
 from boxtui.core.wire import BoxView
 from boxtui.messenger.messenger import Messenger
 
+from ..safe_text import clean_name, one_line
 from .feedback import reported
+from .modal import BoxModal
 
 
-class MembersScreen(ModalScreen[None]):
+class MembersScreen(BoxModal[None]):
     """A table of the box's members; e-mails are shown only where the server reveals them."""
 
     BINDINGS = [Binding("escape", "dismiss", "Close", id="members.close")]
@@ -28,7 +29,7 @@ class MembersScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
-            yield Label(Text(f"Members of {self.box.title}"), classes="dialog-title")
+            yield Label(Text(f"Members of {clean_name(self.box.title)}"), classes="dialog-title")
             yield Static("Loading…", id="members-count", markup=False)
             yield DataTable(id="members-table", cursor_type="row", zebra_stripes=True)
 
@@ -45,7 +46,7 @@ class MembersScreen(ModalScreen[None]):
         table.clear()
         for member in members:
             role = "admin" if member.id == self.box.creator.id else "member"
-            table.add_row(Text(member.display_name), Text(member.identifier_value or "—"), role, key=member.id)
+            table.add_row(Text(clean_name(member.display_name)), Text(one_line(member.identifier_value or "") or "—"), role, key=member.id)
         count = len(members)
         self.query_one("#members-count", Static).update(f"{count} member{'s' if count != 1 else ''}")
         table.focus()

@@ -11,20 +11,21 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Label, Static
 
 from boxtui.core.timefmt import parse_time
 from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.models import SavedEntry
 
+from ..safe_text import one_line
 from ..widgets.transfers import TransfersArea
 from .dialogs import ConfirmDialog, UploadDialog
 from .feedback import reported
 from .main import downloads_folder
+from .modal import BoxModal
 
 
-class SavedFilesPanel(ModalScreen[None]):
+class SavedFilesPanel(BoxModal[None]):
     """Names, sizes and dates decrypted on this device; download, delete, upload."""
 
     BINDINGS = [
@@ -65,9 +66,9 @@ class SavedFilesPanel(ModalScreen[None]):
         table.clear()
         for entry in entries:
             if entry.meta is not None:
-                name, size = Text(entry.meta.file_name), decimal(entry.meta.file_size)
+                name, size = Text(one_line(entry.meta.file_name)), decimal(entry.meta.file_size)
             else:
-                name, size = Text(f"[{entry.error or 'cannot decrypt'}]", style="italic dim"), "?"
+                name, size = Text(f"[{one_line(entry.error or 'cannot decrypt')}]", style="italic dim"), "?"
             when = parse_time(entry.saved.created_at).astimezone().strftime("%Y-%m-%d %H:%M")
             table.add_row(name, size, when, key=entry.saved.id)
         self.query_one("#saved-count", Static).update(f"{count} saved file{'s' if count != 1 else ''}")

@@ -7,12 +7,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from boxtui.messenger.profile import Profile
 
 from .feedback import notify_error
+from .modal import BoxModal
 
 KEYMAP_HELP = "One override per line: binding id = keys (comma-separated). The help screen (f1) lists the ids."
 
@@ -38,7 +38,7 @@ def format_keymap(keymap: dict[str, str]) -> str:
     return "\n".join(f"{binding_id} = {keys}" for binding_id, keys in sorted(keymap.items()))
 
 
-class SettingsScreen(ModalScreen[bool]):
+class SettingsScreen(BoxModal[bool]):
     """Edit and save the profile's config; dismisses with True when saved."""
 
     BINDINGS = [

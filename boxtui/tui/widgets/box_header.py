@@ -6,6 +6,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from ..safe_text import clean_name
+
 #: Realtime link states (the client's subscription states, plus "offline" when it gave up).
 CONNECTION_LABELS = {
     "connecting": ("◌ connecting", "yellow"),
@@ -31,7 +33,7 @@ class BoxHeader(Static):
     def render(self) -> Text:
         line = Text(no_wrap=True, overflow="ellipsis")
         if self.title:
-            line.append(self.title, style="bold")
+            line.append(clean_name(self.title), style="bold")
             if self.members is not None:
                 line.append(f"  ·  {self.members} member{'s' if self.members != 1 else ''}", style="dim")
             if self.lifecycle:

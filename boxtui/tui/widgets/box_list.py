@@ -15,6 +15,8 @@ from textual.message import Message
 from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
 
+from ..safe_text import clean_name, one_line
+
 
 @dataclass
 class BoxRow:
@@ -45,7 +47,11 @@ class BoxList(Vertical):
 
     BINDINGS = [
         Binding("down", "focus_list", "Boxes", show=False, id="box_list.focus_list"),
+        Binding("escape", "dismiss", "Close", id="box_list.dismiss"),
     ]
+
+    class Dismissed(Message):
+        """Escape in the list: a drawer closes (the screen decides whether it is one)."""
 
     class Chosen(Message):
         """The user opened a box (enter or click)."""
@@ -126,13 +132,13 @@ class BoxList(Vertical):
         width = max(8, self.query_one(OptionList).scrollable_content_region.width - 2)
         style = self.get_component_rich_style
         badge = Text(f" {row.unread} ", style=style("box-list--unread")) if row.unread else Text()
-        title = Text(row.title, style=style("box-list--title"))
+        title = Text(clean_name(row.title), style=style("box-list--title"))
         if row.closed:
             title.append(" (closed)", style=style("box-list--closed"))
         title.truncate(max(1, width - badge.cell_len - 1), overflow="ellipsis")
         title.append(" " * max(1, width - title.cell_len - badge.cell_len))
         title.append_text(badge)
-        preview = Text(" ".join(row.preview.split()) or " ", style=style("box-list--preview"))
+        preview = Text(one_line(row.preview) or " ", style=style("box-list--preview"))
         preview.truncate(width, overflow="ellipsis")
         return Text("\n").join([title, preview])
 
@@ -164,8 +170,18 @@ class BoxList(Vertical):
         if event.option.id:
             self.post_message(self.Chosen(event.option.id))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "focus_list":  # from the filter only: in the list, down moves the cursor
+            return self.screen.focused is self.query_one(Input)
+        if action == "dismiss":  # only a drawer (a narrow main screen) closes
+            return bool(getattr(self.screen, "drawer_open", False))
+        return True
+
     def action_focus_list(self) -> None:
         self.query_one(OptionList).focus()
+
+    def action_dismiss(self) -> None:
+        self.post_message(self.Dismissed())
 
     def focus_filter(self) -> None:
         # No field while the screen is being torn down (the app closing as it mounts).

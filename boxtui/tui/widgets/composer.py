@@ -1,7 +1,9 @@
 """The message composer: a multi-line text area that sends on Enter.
 
 Enter sends; ``ctrl+j`` (and ``shift+enter`` where the terminal reports it) inserts a
-newline; ``ctrl+e`` hands the draft to ``$EDITOR``; Escape cancels a reply or an edit.
+newline; ``ctrl+g`` hands the draft to ``$EDITOR`` (as in Claude Code and Codex; ``ctrl+e``
+stays "end of line", as in every readline); Escape cancels a reply or an edit. In a
+closed box the composer is read-only and says so.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Static, TextArea
+
+from ..safe_text import one_line
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ class ComposerInput(TextArea):
     BINDINGS = [
         Binding("enter", "send", "Send", id="composer.send"),
         Binding("ctrl+j,shift+enter", "newline", "Newline", id="composer.newline"),
-        Binding("ctrl+e", "editor", "Editor", id="composer.editor"),
+        Binding("ctrl+g", "editor", "Editor", id="composer.editor"),
         Binding("escape", "cancel", "Cancel", show=False, id="composer.cancel"),
     ]
 
@@ -49,6 +53,11 @@ class ComposerInput(TextArea):
         if event.key == "enter" and "enter" in self.app._keymap.get("composer.send", "enter").split(","):
             # Keep TextArea from inserting a newline; the key bubbles on to the "send" binding.
             event.prevent_default()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("send", "newline", "editor") and self.read_only:
+            return False
+        return True
 
     def action_send(self) -> None:
         self.post_message(self.Send())
@@ -115,7 +124,7 @@ class Composer(Vertical):
         self.input.focus()
 
     def edit(self, event_id: str, current_text: str) -> None:
-        self._set_target(ComposerTarget("edit", event_id, _one_line(current_text)))
+        self._set_target(ComposerTarget("edit", event_id, one_line(current_text, 60)))
         self.text = current_text
         self.input.focus()
 
@@ -134,7 +143,7 @@ class Composer(Vertical):
             return
         verb = "Replying to" if target.kind == "reply" else "Editing"
         line = Text(f"{verb}: ", style="bold")
-        line.append(target.excerpt)
+        line.append(one_line(target.excerpt))
         line.append("  (esc cancels)", style="dim")
         label.update(line)
         label.add_class("-active")
@@ -155,6 +164,16 @@ class Composer(Vertical):
         event.stop()
         self.post_message(self.EditorRequested(self.text))
 
+    def set_read_only(self, read_only: bool) -> None:
+        """A closed box takes no messages: the composer says so instead of failing on send."""
+        field = self.input
+        if field.read_only == read_only:
+            return
+        field.read_only = read_only
+        field.placeholder = "This box is closed: it is read-only for everyone." if read_only else ""
+        self.set_class(read_only, "-read-only")
+        field.refresh_bindings()
+
     def restore(self, text: str, target: ComposerTarget | None) -> None:
         """Put back a draft that could not be sent, with its reply or edit target."""
         self._set_target(target)
@@ -165,7 +184,3 @@ class Composer(Vertical):
         self.input.clear()
         self._set_target(None)
 
-
-def _one_line(text: str, width: int = 60) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= width else line[: width - 1] + "…"

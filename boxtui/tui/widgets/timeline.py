@@ -238,6 +238,9 @@ class BoxTimeline(ScrollView, can_focus=True):
         self._older_requested: str | None = None
         self._newer_requested: str | None = None
         self._strips: LRUCache[tuple[Any, ...], Strip] = LRUCache(1024)
+        #: May delete other people's messages (the box admin); nothing can be posted (closed box).
+        self.moderator = False
+        self.read_only = False
         self._palette: dict[tuple[str, bool], Style] = {}
 
     # ------------------------------------------------------------------ data API
@@ -711,17 +714,25 @@ class BoxTimeline(ScrollView, can_focus=True):
         event = entry.event
         readable = entry.is_message and not entry.deleted and entry.error is None
         own = self.identity_id is None or event.sender.id == self.identity_id
-        if action in ("reply", "forward"):
+        if action == "reply":
+            return readable and not self.read_only
+        if action == "forward":
             return readable
         if action == "edit":
-            return readable and event.type == "msg.text" and own
+            return readable and event.type == "msg.text" and own and not self.read_only
         if action == "delete":
-            return entry.is_message and not entry.deleted
+            return entry.is_message and not entry.deleted and (own or self.moderator) and not self.read_only
         if action == "download":
             return readable and event.type == "msg.file" and entry.file is not None
         if action == "save":
             return readable and event.type == "msg.file" and entry.file is not None and not event.is_saved
         return readable and event.type == "msg.text" and entry.text is not None  # copy
+
+    def set_permissions(self, *, moderator: bool, read_only: bool) -> None:
+        """What the user may do in this box: the verbs offered follow (footer, palette)."""
+        if (moderator, read_only) != (self.moderator, self.read_only):
+            self.moderator, self.read_only = moderator, read_only
+            self.refresh_bindings()
 
     def _request(self, message_type: type[EntryAction]) -> None:
         entry = self.current_entry

@@ -19,6 +19,8 @@ from rich.filesize import decimal
 
 from boxtui.messenger.models import CANNOT_DECRYPT, TimelineEntry
 
+from ..safe_text import clean_text
+
 __all__ = [
     "Span",
     "clean_text",
@@ -49,18 +51,6 @@ class Span(NamedTuple):
 
     text: str
     style: str
-
-
-# C0/C1 control characters (but not newline): a message must not drive the terminal.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def clean_text(text: str, *, single_line: bool = False) -> str:
-    """Untrusted text made safe to draw: tabs expanded, control characters replaced."""
-    text = text.replace("\r\n", "\n").expandtabs(4)
-    if single_line:
-        text = text.replace("\n", " ")
-    return _CONTROL.sub("\N{REPLACEMENT CHARACTER}", text)
 
 
 def entry_snippet(entry: TimelineEntry) -> str:

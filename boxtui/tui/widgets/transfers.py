@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, ProgressBar
 
+from ..safe_text import one_line
 from ..screens.feedback import call_on_app_thread
 
 _ids = itertools.count(1)
@@ -33,7 +34,7 @@ class Transfer(Horizontal):
         self.label = label
 
     def compose(self) -> ComposeResult:
-        yield Label(self.label, markup=False)
+        yield Label(one_line(self.label), markup=False)
         yield ProgressBar(total=None, show_eta=False)
 
     def report(self, done: int, total: int | None) -> None:
