@@ -24,7 +24,11 @@ from textual import constants, events
 from textual._loop import loop_last
 from textual._parser import ParseError
 from textual._time import get_time
-from textual._xterm_parser import BRACKETED_PASTE_END, BRACKETED_PASTE_START, XTermParser
+from textual._xterm_parser import (
+    BRACKETED_PASTE_END,
+    BRACKETED_PASTE_START,
+    XTermParser,
+)
 from textual.drivers.linux_driver import LinuxDriver
 from textual.message import Message
 

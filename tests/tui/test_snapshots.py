@@ -16,21 +16,31 @@ from datetime import timedelta, timezone
 from pathlib import Path
 
 import pytest
+from textual.widgets import DataTable, Input, Static
 
 from boxtui.client import BoxClient
-from boxtui.messenger.embedded import LocalServer, ensure_local_server, stop_local_server
+from boxtui.messenger.embedded import (
+    LocalServer,
+    ensure_local_server,
+    stop_local_server,
+)
 from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.models import AccessChange
 from boxtui.messenger.profile import Profile
 from boxtui.tui.app import BoxApp
 from boxtui.tui.messages import OpenBox
 from boxtui.tui.screens.main import MainScreen
+from boxtui.tui.widgets.box_list import BoxList
 from boxtui.tui.widgets.timeline import BoxTimeline
-from textual.widgets import DataTable, Input, Static
 from tests.conftest import PASSWORD
 from tests.messenger.conftest import CHEAP_KDF
 from tests.tui.conftest import screen_text, wait_until
-from tests.tui.timeline_history import FIXED_START, TimelineHost, at_fixed_times, shared_history
+from tests.tui.timeline_history import (
+    FIXED_START,
+    TimelineHost,
+    at_fixed_times,
+    shared_history,
+)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +79,7 @@ SHOWN_URL = "http://127.0.0.1:8642"
 @pytest.mark.parametrize("size", SIZES)
 def test_login_screen(snap_compare, tmp_path, size) -> None:
     app = BoxApp(profile=Profile.load(tmp_path / "new"), server_url="https://box.example.org")
-    assert snap_compare(app, terminal_size=size)
+    assert snap_compare(app, terminal_size=size, run_before=_settle)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -80,7 +90,7 @@ def test_sign_up_tab(snap_compare, tmp_path, size) -> None:
         app.screen.query_one("#auth-tabs").active = "tab-signup"
         await pilot.pause()
         app.screen.query_one("#signup-name", Input).focus()
-        await pilot.pause()
+        await _settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=sign_up_tab)
 
@@ -130,7 +140,7 @@ async def _unlock_and_open(pilot, box: str | None = "Plans") -> MainScreen:
     await wait_until(pilot, lambda: app.screen.query("#unlock-password"), what="the unlock screen")
     app.screen.query_one("#unlock-password").value = PASSWORD
     await pilot.press("enter")
-    await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="the main screen")
+    await wait_until(pilot, lambda: isinstance(app.screen, MainScreen) and app.screen.query(BoxList), what="the main screen")
     screen = app.screen
     await wait_until(pilot, lambda: len(screen.box_list.rows) == 2, what="the box list")
     await wait_until(pilot, lambda: screen.header.connection == "connected", what="the realtime link")
@@ -150,8 +160,13 @@ def _select(timeline: BoxTimeline, text: str) -> None:
 
 
 async def _settle(pilot) -> None:
+    for field in pilot.app.screen.query("Input, TextArea"):
+        field.cursor_blink = False  # a blinking cursor is drawn or not, by the clock
     pilot.app.clear_notifications()
     await pilot.pause()
+    # A table sizes its columns when idle after rows arrive: wait for that.
+    tables = pilot.app.screen.query(DataTable)
+    await wait_until(pilot, lambda: not any(table._require_update_dimensions for table in tables), what="table widths")
     await pilot.wait_for_scheduled_animations()
     await pilot.pause()
 
@@ -164,7 +179,7 @@ def test_unlock_screen(snap_compare, seeded_server, size) -> None:
         await wait_until(pilot, lambda: app.screen.query("#unlock-password"), what="the unlock screen")
         server = app.screen.query_one("#auth-server", Static)
         server.update(str(server.render()).replace(seeded_server[0], SHOWN_URL))
-        await pilot.pause()
+        await _settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=stable)
 

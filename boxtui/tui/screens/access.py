@@ -18,6 +18,7 @@ from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.models import AccessChange, AccessRule, BatchResult
 
 from ..safe_text import clean_name, one_line
+from ..widgets.table import BoxTable
 from .feedback import reported
 from .modal import BoxModal
 
@@ -33,7 +34,7 @@ class RuleValueField(Input):
     BINDINGS = [Binding("ctrl+a", "screen.apply", "Apply", show=False, id="access.apply")]
 
 
-class RulesTable(DataTable):
+class RulesTable(BoxTable):
     """The rules; ``x`` (or Delete) marks the rule under the cursor for removal."""
 
     BINDINGS = [Binding("x,delete", "screen.toggle_remove", "Remove/keep", id="access.toggle_remove")]

@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Label, Static
 
 from ..keymap import BindingRow
+from ..widgets.table import BoxTable
 from .modal import BoxModal
 
 
@@ -27,7 +28,7 @@ class HelpScreen(BoxModal[None]):
         with Vertical(classes="dialog wide", id="help-dialog"):
             yield Label("Keys", classes="dialog-title")
             yield Static("ctrl+p opens the command palette: every action, and boxes by name.", classes="dialog-help")
-            yield DataTable(id="help-table", cursor_type="row", zebra_stripes=True)
+            yield BoxTable(id="help-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

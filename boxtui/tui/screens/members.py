@@ -13,6 +13,7 @@ from boxtui.core.wire import BoxView
 from boxtui.messenger.messenger import Messenger
 
 from ..safe_text import clean_name, one_line
+from ..widgets.table import BoxTable
 from .feedback import reported
 from .modal import BoxModal
 
@@ -31,7 +32,7 @@ class MembersScreen(BoxModal[None]):
         with Vertical(classes="dialog wide"):
             yield Label(Text(f"Members of {clean_name(self.box.title)}"), classes="dialog-title")
             yield Static("Loading…", id="members-count", markup=False)
-            yield DataTable(id="members-table", cursor_type="row", zebra_stripes=True)
+            yield BoxTable(id="members-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

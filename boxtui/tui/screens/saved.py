@@ -18,6 +18,7 @@ from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.models import SavedEntry
 
 from ..safe_text import one_line
+from ..widgets.table import BoxTable
 from ..widgets.transfers import TransfersArea
 from .dialogs import ConfirmDialog, UploadDialog
 from .feedback import reported
@@ -44,7 +45,7 @@ class SavedFilesPanel(BoxModal[None]):
         with Vertical(classes="dialog wide", id="saved-dialog"):
             yield Label("Saved files", classes="dialog-title")
             yield Static("Loading…", id="saved-count", markup=False)
-            yield DataTable(id="saved-table", cursor_type="row", zebra_stripes=True)
+            yield BoxTable(id="saved-table", cursor_type="row", zebra_stripes=True)
             yield TransfersArea(id="saved-transfers")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Download", variant="primary", id="saved-download")
