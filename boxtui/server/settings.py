@@ -44,6 +44,8 @@ class ServerSettings(BaseSettings):
     smtp_from: str = "boxtui@localhost"
     smtp_starttls: bool = False
     ws_ping_seconds: float = 30.0
+    #: How long an ``Idempotency-Key`` and its response are kept (PROTOCOL §10.12).
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=1)
     #: Argon2id cost for password hashes (tests lower it).
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
