@@ -87,6 +87,7 @@ from .profile import Profile, SavedSession
 __all__ = ["Messenger"]
 
 _MESSAGE_TYPES = ("msg.text", "msg.file")
+_SEALED_TYPES = frozenset({*_MESSAGE_TYPES, "msg.edit"})
 _BACKUP_ATTEMPTS = 3
 
 
@@ -438,7 +439,7 @@ class Messenger:
 
         A raw ``msg.edit`` (realtime) gets the new text of the message it refers to.
         """
-        if event.type not in (*_MESSAGE_TYPES, "msg.edit"):
+        if event.type not in _SEALED_TYPES:
             return TimelineEntry(event)
         content = event.content or {}
         if "deleted" in content:

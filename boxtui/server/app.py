@@ -58,6 +58,16 @@ def create_app(settings: ServerSettings) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/server-info", tags=["health"])
+    async def server_info() -> dict[str, object]:
+        """Says this is a boxtui server, and what sign-up and login codes need (PROTOCOL §10.15)."""
+        return {
+            "service": "boxtui",
+            "version": __version__,
+            "signup_requires_code": settings.signup_requires_code,
+            "login_codes": "email" if settings.smtp_host else "outbox",
+        }
+
     _include_routers(app)
     return app
 
