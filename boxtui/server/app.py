@@ -7,7 +7,7 @@ import contextlib
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from boxtui import __version__
@@ -21,6 +21,7 @@ from boxtui.server.events.router import router as events
 from boxtui.server.files.blobs import BlobStore
 from boxtui.server.files.router import router as files
 from boxtui.server.identities.router import router as identities
+from boxtui.server.idempotency.service import BodyDigestMiddleware, Replay, purge_expired
 from boxtui.server.keys.router import router as keys
 from boxtui.server.migrate import upgrade_to_head
 from boxtui.server.realtime.hub import start_hub
@@ -54,6 +55,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app = FastAPI(title="boxtui", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
+    _install_idempotency(app)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -82,10 +84,34 @@ def _include_routers(app: FastAPI) -> None:
         app.include_router(router)
 
 
+def _install_idempotency(app: FastAPI) -> None:
+    """``Idempotency-Key`` (PROTOCOL §10.12): raw bodies hashed as they stream, replays answered."""
+    app.add_middleware(BodyDigestMiddleware)
+
+    @app.exception_handler(Replay)
+    async def _replay(request: Request, exc: Replay) -> Response:
+        return exc.response
+
+
+#: How often expired ``Idempotency-Key`` records are deleted (also once at start).
+IDEMPOTENCY_PURGE_SECONDS = 3600.0
+
+
+async def _purge_idempotency_keys(app: FastAPI) -> None:
+    while True:
+        try:
+            if removed := await purge_expired(app.state.sessionmaker):
+                log.info("purged %d expired idempotency key(s)", removed)
+        except Exception:  # noqa: BLE001 - a failed purge is retried at the next tick
+            log.exception("purging expired idempotency keys failed")
+        await asyncio.sleep(IDEMPOTENCY_PURGE_SECONDS)
+
+
 async def _start_services(app: FastAPI, settings: ServerSettings) -> None:
     app.state.hub = await start_hub(settings)
     app.state.background = [
         asyncio.create_task(watch_sessions(app.state.hub, app.state.sessionmaker, settings.ws_session_check_seconds), name="boxtui-session-watch"),
+        asyncio.create_task(_purge_idempotency_keys(app), name="boxtui-idempotency-purge"),
     ]
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from boxtui.server.auth import service
 from boxtui.server.auth.deps import Caller, get_caller, parse_body
 from boxtui.server.db import get_db
+from boxtui.server.idempotency.service import idempotency, json_fingerprint
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -22,9 +23,14 @@ def _client_addr(request: Request) -> str:
 
 
 @router.post("/signup", status_code=201)
-async def signup(request: Request, db: AsyncSession = Depends(get_db)) -> dict[str, Any]:
+async def signup(request: Request, db: AsyncSession = Depends(get_db)) -> Response:
     body = await parse_body(request, service.SignupBody)
-    return await service.signup(db, request.app.state.settings, body, _client_addr(request))
+    # No identity yet: keys are scoped by the e-mail; password and code stay out of the
+    # fingerprint so not even a fast hash of them is stored (PROTOCOL §10.12).
+    idem = idempotency(request, db, f"signup:{body.email}", json_fingerprint(request, body, exclude=("password", "code")))
+    async with idem.guard():
+        identity = await service.signup(db, request.app.state.settings, body, _client_addr(request))
+        return await idem.commit(201, identity)
 
 
 @router.post("/code", status_code=204)

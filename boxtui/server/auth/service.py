@@ -114,7 +114,7 @@ async def signup(db: AsyncSession, settings: ServerSettings, body: SignupBody, c
     row.display_name = display_name
     row.password_hash = password_hash
     try:
-        await db.commit()
+        await db.flush()  # the route commits, with its Idempotency-Key record (PROTOCOL §10.12)
     except IntegrityError:
         await db.rollback()
         raise Conflict("an account with this e-mail already exists", {"email": "conflict"}, origin="body") from None

@@ -9,6 +9,7 @@ before a single byte is read.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -41,10 +42,15 @@ def _check_content_length(request: Request, limit: int) -> None:
 
 @dataclass
 class UploadForm:
-    """A parsed upload: the staged file and the text fields."""
+    """A parsed upload: the staged file, the text fields, and the file's SHA-256 (hex).
+
+    The hash is taken as the file streams to disk; it fingerprints the upload for
+    ``Idempotency-Key`` (PROTOCOL §10.12).
+    """
 
     file: StagedBlob
     fields: dict[str, str]
+    file_sha256: str
 
     async def discard(self) -> None:
         await self.file.discard()
@@ -164,6 +170,7 @@ async def read_upload_form(
     except FormParserError:
         raise BadRequest("bad multipart boundary", {"content-type": "malformed"}, origin="headers") from None
     staged = await blobs.stage()
+    file_hash = hashlib.sha256()
     received = 0
     try:
         async for chunk in request.stream():
@@ -175,6 +182,7 @@ async def read_upload_form(
             except FormParserError:
                 raise BadRequest("the multipart body is malformed", {"body": "malformed"}, origin="body") from None
             for data in collector.pending_file_data:
+                file_hash.update(data)
                 await staged.write(data)
             collector.pending_file_data.clear()
         if not collector.ended:
@@ -184,7 +192,7 @@ async def read_upload_form(
     except BaseException:
         await staged.discard()
         raise
-    return UploadForm(file=staged, fields=collector.fields)
+    return UploadForm(file=staged, fields=collector.fields, file_sha256=file_hash.hexdigest())
 
 
 async def read_limited_body(request: Request, limit: int) -> bytes:
