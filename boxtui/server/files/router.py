@@ -32,8 +32,10 @@ async def upload_file(request: Request, box_id: str, caller: Caller = Depends(ac
     settings = request.app.state.settings
     idem = idempotency(request, db, caller.id)
     replaying = await idem.recorded()  # a retry is answered even if the box has changed since
-    if not replaying:
-        await messages.check_box_before_upload(db, caller, box_id)
+    if replaying:
+        await db.commit()  # hold nothing while the body streams in
+    else:
+        await messages.check_box_before_upload(db, caller, box_id)  # commits
     form = await read_upload_form(
         request,
         service.blob_store(settings),
@@ -79,11 +81,12 @@ async def ingest_email(request: Request, box_id: str, caller: Caller = Depends(a
     replaying = await idem.recorded()
     body = limited_body(request, settings.max_upload_bytes)
     if replaying:
+        await db.commit()  # no transaction held while the body streams in
         async for _ in body:  # read (and hash) it, nothing more
             pass
         idem.fingerprint = body_fingerprint(request)
         await idem.replay()
-    await messages.check_box_before_upload(db, caller, box_id)
+    await messages.check_box_before_upload(db, caller, box_id)  # commits
     mail = await read_email(body, service.blob_store(settings))
     try:
         idem.fingerprint = body_fingerprint(request)
