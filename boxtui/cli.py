@@ -54,6 +54,16 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         "--signup-requires-code", action=argparse.BooleanOptionalAction, default=None,
         help="signups must carry a code e-mailed by POST /auth/code (proves the address)",
     )  # fmt: skip
+    p.add_argument(
+        "--forwarded-allow-ips", default=None, metavar="IPS",
+        help="comma-separated proxy addresses (or *) whose X-Forwarded-For/-Proto are believed (default: none)",
+    )  # fmt: skip
+    p.add_argument(
+        "--secure-cookies", action=argparse.BooleanOptionalAction, default=None,
+        help="mark the session cookies Secure (default: when the request came over HTTPS)",
+    )  # fmt: skip
+    p.add_argument("--ssl-certfile", type=Path, default=None, help="serve HTTPS with this certificate (PEM)")
+    p.add_argument("--ssl-keyfile", type=Path, default=None, help="the certificate's private key (PEM)")
     p.add_argument("--config", type=Path, default=None, help="TOML settings file")
     p.add_argument("--log-level", default="info")
     p.set_defaults(func=_cmd_serve)
@@ -75,6 +85,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             "quota_bytes": args.quota_bytes,
             "email_ingest": args.email_ingest,
             "signup_requires_code": args.signup_requires_code,
+            "forwarded_allow_ips": args.forwarded_allow_ips,
+            "secure_cookies": args.secure_cookies,
+            "ssl_certfile": args.ssl_certfile,
+            "ssl_keyfile": args.ssl_keyfile,
             "config_file": args.config,
         }.items()
         if value is not None

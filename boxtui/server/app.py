@@ -8,12 +8,15 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from boxtui import __version__
 from boxtui.server.auth.router import router as auth
 from boxtui.server.boxes.router import router as boxes
 from boxtui.server.db import make_engine, make_sessionmaker
 from boxtui.server.errors import install_error_handlers
+from boxtui.server.datadir import prepare_data_dir
+from boxtui.server.headers import SecurityHeadersMiddleware
 from boxtui.server.events.router import router as events
 from boxtui.server.files.blobs import BlobStore
 from boxtui.server.files.router import router as files
@@ -23,6 +26,7 @@ from boxtui.server.keys.router import router as keys
 from boxtui.server.migrate import upgrade_to_head
 from boxtui.server.realtime.hub import start_hub
 from boxtui.server.realtime.router import router as realtime
+from boxtui.server.realtime.router import watch_sessions
 from boxtui.server.saved_files.router import router as saved_files
 from boxtui.server.settings import ServerSettings
 
@@ -34,8 +38,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        settings.blob_dir.mkdir(parents=True, exist_ok=True)
+        prepare_data_dir(settings)
         if removed := BlobStore(settings.blob_dir).clear_staging():
             log.info("removed %d half-written upload(s) left by an earlier stop", removed)
         engine = make_engine(settings.resolved_database_url)
@@ -69,6 +72,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
         }
 
     _include_routers(app)
+    app.add_middleware(SecurityHeadersMiddleware)
+    if settings.forwarded_allow_ips.strip():
+        # Outermost, so every layer sees the client and scheme the trusted proxy names.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     return app
 
 
@@ -102,15 +109,18 @@ async def _purge_idempotency_keys(app: FastAPI) -> None:
 
 async def _start_services(app: FastAPI, settings: ServerSettings) -> None:
     app.state.hub = await start_hub(settings)
-    app.state.idempotency_purge = asyncio.create_task(_purge_idempotency_keys(app))
+    app.state.background = [
+        asyncio.create_task(watch_sessions(app.state.hub, app.state.sessionmaker, settings.ws_session_check_seconds), name="boxtui-session-watch"),
+        asyncio.create_task(_purge_idempotency_keys(app), name="boxtui-idempotency-purge"),
+    ]
 
 
 async def _stop_services(app: FastAPI) -> None:
-    purge = getattr(app.state, "idempotency_purge", None)
-    if purge is not None:
-        purge.cancel()
+    for task in getattr(app.state, "background", ()):
+        task.cancel()
+    for task in getattr(app.state, "background", ()):
         with contextlib.suppress(asyncio.CancelledError):
-            await purge
+            await task
     hub = getattr(app.state, "hub", None)
     if hub is not None:
         await hub.close()

@@ -10,13 +10,11 @@ before a single byte is read.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from fastapi import Request
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.requests import ClientDisconnect
 
 from boxtui.server.errors import BadRequest, TooLarge, UnsupportedMediaType
 from boxtui.server.files.blobs import BlobStore, StagedBlob
@@ -29,15 +27,6 @@ MAX_FIELD_BYTES = 64 * 1024
 
 def _too_large(limit: int) -> TooLarge:
     return TooLarge(f"the upload is larger than this server accepts ({limit} bytes)", {"body": "too_large"}, origin="body")
-
-
-async def _body_chunks(request: Request) -> AsyncIterator[bytes]:
-    """The body as it arrives; a client that hangs up mid-upload ends in a 400, not a 500."""
-    try:
-        async for chunk in request.stream():
-            yield chunk
-    except ClientDisconnect:
-        raise BadRequest("the client went away before the body was complete", {"body": "malformed"}, origin="body") from None
 
 
 def _check_content_length(request: Request, limit: int) -> None:
@@ -184,7 +173,7 @@ async def read_upload_form(
     file_hash = hashlib.sha256()
     received = 0
     try:
-        async for chunk in _body_chunks(request):
+        async for chunk in request.stream():
             received += len(chunk)
             if received > body_limit:
                 raise _too_large(max_file_bytes)
@@ -210,7 +199,7 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
     """The whole body in memory, ``413`` as soon as it passes ``limit``."""
     _check_content_length(request, limit)
     body = bytearray()
-    async for chunk in _body_chunks(request):
+    async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
             raise _too_large(limit)
