@@ -31,8 +31,10 @@ async def upload_file(request: Request, box_id: str, caller: Caller = Depends(ac
     settings = request.app.state.settings
     idem = idempotency(request, db, caller.id)
     replaying = await idem.recorded()  # a retry is answered even if the box has changed since
-    if not replaying:
-        await messages.check_box_before_upload(db, caller, box_id)
+    if replaying:
+        await db.commit()  # hold nothing while the body streams in
+    else:
+        await messages.check_box_before_upload(db, caller, box_id)  # commits
     form = await read_upload_form(
         request,
         service.blob_store(settings),
@@ -76,8 +78,10 @@ async def ingest_email(request: Request, box_id: str, caller: Caller = Depends(a
         raise UnsupportedMediaType("send the e-mail as message/rfc822", {"content-type": "invalid"}, origin="headers")
     idem = idempotency(request, db, caller.id)
     replaying = await idem.recorded()
-    if not replaying:
-        await messages.check_box_before_upload(db, caller, box_id)
+    if replaying:
+        await db.commit()
+    else:
+        await messages.check_box_before_upload(db, caller, box_id)  # commits
     raw = await read_limited_body(request, settings.max_upload_bytes)
     idem.fingerprint = body_fingerprint(request)
     if replaying:

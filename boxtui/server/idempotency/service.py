@@ -228,12 +228,13 @@ class Idempotency:
         return Replay(Response(row.body.encode(), status_code=row.status, media_type="application/json", headers=headers))
 
     async def recorded(self) -> bool:
-        """Whether the key already has a live record (for routes that must know before the body)."""
+        """Whether the key already has a live record (for routes that must know before the body).
+
+        Leaves the read transaction open: the caller ends it before reading a long body.
+        """
         if self.key is None:
             return False
-        found = await self._live_row() is not None
-        await self.db.commit()  # end the read: an upload body may take long to arrive
-        return found
+        return await self._live_row() is not None
 
     async def replay(self) -> None:
         """Raise the stored answer (``Replay`` or ``KeyReused``); the fingerprint must be set."""
