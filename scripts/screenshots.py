@@ -25,7 +25,7 @@ from textual.widgets import Input, ProgressBar
 
 from boxtui.client import BoxClient
 from boxtui.core.timefmt import format_time
-from boxtui.messenger.embedded import ensure_local_server, stop_local_server
+from boxtui.messenger.embedded import LocalServer, ensure_local_server, stop_local_server
 from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.models import AccessChange
 from boxtui.messenger.profile import Profile
@@ -207,7 +207,7 @@ def _text(app: BoxApp) -> str:
 def main() -> int:
     OUT.mkdir(exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="boxtui-screenshots-"))
-    owner = Profile.load(root / "server")
+    owner = LocalServer.private(root / "server")
     try:
         url = ensure_local_server(owner)
         print(f"server: {url}")

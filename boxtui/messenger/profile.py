@@ -2,11 +2,14 @@
 
 Everything lives under one home folder when ``BOXTUI_HOME`` is set (or a ``home`` is
 passed): handy for scripts, tests and several accounts on one machine. Otherwise the
-platform's folders are used (platformdirs): config in the user config dir, session,
-key store and the embedded server's data in the user data dir, the cache in the user
-cache dir, downloads in the user's download folder.
+platform's folders are used (platformdirs): config in the user config dir, session and
+key store in the user data dir, the cache in the user cache dir, downloads in the
+user's download folder. (The host's local server is not part of a profile: see
+:mod:`boxtui.messenger.embedded`.)
 
-Files holding secrets (``session.json``) are written atomically with mode 0600.
+Files holding secrets (``session.json``) are written atomically with mode 0600. The
+server of the last login is kept in ``last-server.json`` after a logout, so the next
+login goes back to the same server.
 """
 
 from __future__ import annotations
@@ -144,6 +147,8 @@ class Profile:
         self.downloads_dir = downloads_dir
         self.config = ProfileConfig()
         self.session: SavedSession | None = None
+        #: The server of the last login, kept after a logout (None: never logged in).
+        self.last_server_url: str | None = None
 
     def __repr__(self) -> str:
         return f"Profile(home={str(self.home) if self.home else None!r}, data_dir={str(self.data_dir)!r})"
@@ -192,17 +197,8 @@ class Profile:
         return self.data_dir / "keystore.json"
 
     @property
-    def server_data_dir(self) -> Path:
-        """Data folder of the embedded local server (database, blobs, outbox)."""
-        return self.data_dir / "server"
-
-    @property
-    def local_server_state_path(self) -> Path:
-        return self.data_dir / "local-server.json"
-
-    @property
-    def local_server_log_path(self) -> Path:
-        return self.data_dir / "local-server.log"
+    def last_server_path(self) -> Path:
+        return self.data_dir / "last-server.json"
 
     # --- config -----------------------------------------------------------------
 
@@ -224,11 +220,21 @@ class Profile:
         """Keep a login for the next run (atomic write, mode 0600)."""
         write_private_file(self.session_path, session.to_json())
         self.session = session
+        self._remember_server(session.server_url)
 
     def clear_session(self) -> None:
+        """Forget the login (the server it was on stays remembered)."""
+        if self.session is not None:
+            with contextlib.suppress(ProfileError):
+                self._remember_server(self.session.server_url)
         with contextlib.suppress(FileNotFoundError):
             self.session_path.unlink()
         self.session = None
+
+    def _remember_server(self, url: str) -> None:
+        if url != self.last_server_url:
+            write_private_file(self.last_server_path, json.dumps({"url": url}))
+            self.last_server_url = url
 
     def _read(self) -> None:
         try:
@@ -243,6 +249,11 @@ class Profile:
             self.session = SavedSession.from_json(self.session_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError):
             self.session = None
+        try:
+            url = json.loads(self.last_server_path.read_text(encoding="utf-8")).get("url")
+        except (OSError, ValueError, AttributeError):
+            url = None
+        self.last_server_url = url if isinstance(url, str) and url else None
 
 
 def write_private_file(path: Path, text: str) -> None:

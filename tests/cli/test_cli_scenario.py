@@ -161,16 +161,32 @@ def test_forward_import_email_saved_put_rm_and_rotate(server_url, profiles, tmp_
     assert rotated != first and ada.ok("invite", inbox).strip() == rotated
 
 
-def test_without_a_server_the_cli_starts_and_reuses_a_local_one(profiles):
-    from boxtui.messenger.embedded import stop_local_server
-    from boxtui.messenger.profile import Profile
+def test_without_a_server_every_profile_uses_one_local_server_that_outlives_logout_and_restarts(profiles, local_server):
+    solo, other = profiles("solo"), profiles("other")
+    first = solo.run("signup", "--email", "solo@example.org", "--name", "Solo")
+    assert first.code == 0, first.err
+    assert first.err.startswith(f"boxtui: Started the local server at {local_server.url} (data in {local_server.data_dir})")
+    assert solo.ok("create-box", "Alone").strip()
+    # Another profile finds the same server without a flag, and says nothing about it.
+    other.ok("signup", "--email", "other@example.org", "--name", "Other")
 
-    solo = profiles("solo")
-    try:
-        first = solo.run("signup", "--email", "solo@example.org", "--name", "Solo")
-        assert first.code == 0, first.err
-        assert first.err.startswith("boxtui: started a local server at http://127.0.0.1:")
-        assert solo.ok("create-box", "Alone").strip()
-        assert [line.split("\t")[2] for line in solo.ok("boxes").splitlines()] == ["Alone"]
-    finally:
-        assert stop_local_server(Profile.load(solo.home))
+    status = solo.run("server", "status")
+    fields = dict(line.split("\t", 1) for line in status.out.splitlines() if not line.startswith("note"))
+    assert status.code == 0 and fields["url"] == local_server.url and fields["state"] == "running"
+    assert fields["data"] == str(local_server.data_dir) and fields["owner"].endswith("(you)")
+    assert "note\tsign-up needs no code" in status.out
+
+    # Logout keeps the server: the next login goes back to it.
+    solo.ok("logout")
+    solo.ok("login", "--email", "solo@example.org")
+    assert [line.split("\t")[2] for line in solo.ok("boxes").splitlines()] == ["Alone"]
+
+    # Stopped, it comes back at the same address on the next command: the session still works.
+    stopped = solo.run("server", "stop")
+    assert stopped.code == 0 and "Stopped the local server" in stopped.err
+    assert solo.run("server", "status").code == 3
+    again = solo.run("boxes")
+    assert again.code == 0 and again.err.startswith(f"boxtui: Started the local server at {local_server.url}")
+    assert again.out.split("\t")[2] == "Alone"
+    assert other.ok("boxes") == ""  # the other profile's session is still valid too
+

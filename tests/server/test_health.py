@@ -28,3 +28,26 @@ async def test_startup_clears_half_written_uploads(tmp_path):
     leftover.write_bytes(b"half an upload")
     async for _app in _running(settings):
         assert not leftover.exists()
+
+
+async def test_server_info_says_boxtui_and_how_codes_travel(http):
+    from boxtui import __version__
+
+    response = await http.get("/server-info")
+    assert response.status_code == 200
+    assert response.json() == {
+        "service": "boxtui",
+        "version": __version__,
+        "signup_requires_code": False,
+        "login_codes": "outbox",
+    }
+
+
+async def test_server_info_reports_a_mailer_and_required_signup_codes(tmp_path):
+    from tests.conftest import _running, asgi_client, make_settings
+
+    settings = make_settings(tmp_path / "data", smtp_host="mail.example.org", signup_requires_code=True)
+    async for app in _running(settings):
+        async with asgi_client(app) as http:
+            info = (await http.get("/server-info")).json()
+    assert info["signup_requires_code"] is True and info["login_codes"] == "email"

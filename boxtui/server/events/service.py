@@ -16,8 +16,10 @@ Entry points other domains use (the files domain writes ``msg.file`` with them):
 * ``check_reply_target(db, box, referrer_id)`` → the message being replied to.
 
 Posting (``post_event``), access batches (``apply_access_batch``), reads
-(``list_events``, ``get_events_by_ids``) and shares (``share_event``) live here too;
-each commits its own transaction and returns the rows to render and publish.
+(``list_events``, ``get_events_by_ids``) and shares (``share_event``) live here too.
+The writers flush and return an :class:`Outcome` with the transaction still open: the
+route renders the answer, records it under the request's ``Idempotency-Key`` in the
+same transaction (PROTOCOL §10.12), commits, then calls :func:`after_commit`.
 """
 
 from __future__ import annotations
@@ -347,7 +349,7 @@ class Outcome:
 
 
 async def post_event(db: AsyncSession, caller: Caller, box_id: str, body: EventBody) -> Outcome:
-    """``POST /boxes/{id}/events``: validate, apply the type's rules, commit."""
+    """``POST /boxes/{id}/events``: validate and apply the type's rules (flushed, not committed)."""
     type_ = ALIASES.get(body.type, body.type)
     body = body.model_copy(update={"type": type_})
     if type_ in SERVER_ONLY_TYPES or type_ not in _POSTERS:
@@ -356,9 +358,7 @@ async def post_event(db: AsyncSession, caller: Caller, box_id: str, body: EventB
         return await _join(db, caller, box_id, body)
     await boxes_service.require_member(db, box_id, caller)
     box = await boxes_repo.lock_box(db, box_id)  # checks below see the latest state
-    outcome = await _POSTERS[type_](db, caller, box, body)
-    await db.commit()
-    return outcome
+    return await _POSTERS[type_](db, caller, box, body)
 
 
 async def _post_text(db: AsyncSession, caller: Caller, box: BoxRow, body: EventBody) -> Outcome:
@@ -434,7 +434,6 @@ async def _join(db: AsyncSession, caller: Caller, box_id: str, body: EventBody) 
     if not any(r.content.get("restriction_type") == "identifier" and r.content.get("value") == caller.identity.email for r in await repository.active_rules(db, box.id)):
         rule = await append_event(db, box, "access.add", caller.id, content={"restriction_type": "identifier", "value": caller.identity.email})
         published.append(rule)
-    await db.commit()
     return Outcome([row], published)
 
 
@@ -529,7 +528,7 @@ def _normalize_rule_value(restriction_type: str, value: str, index: int) -> str:
 
 
 async def apply_access_batch(db: AsyncSession, caller: Caller, box_id: str, body: BatchBody) -> Outcome:
-    """All-or-nothing rule changes, then the kick pass, in one transaction."""
+    """All-or-nothing rule changes, then the kick pass, in one transaction (left open for the route)."""
     await boxes_service.require_admin(db, box_id, caller)
     box = await boxes_repo.lock_box(db, box_id)
     if body.batch_type != "accesses":
@@ -578,7 +577,6 @@ async def apply_access_batch(db: AsyncSession, caller: Caller, box_id: str, body
             notifications.append((invitee.id, {"type": "box.auto_invite", "details": {"box_id": box.id, "box_title": box.title, "cryptoaction_id": action.id}}))
     kicks = await _kick_pass(db, box, caller, list(active.values()))
     notifications += [(row.sender_id, {"type": "member.kick", "details": {"box_id": box.id, "title": box.title}}) for row in kicks]
-    await db.commit()
     return Outcome(created + kicks, created + kicks, notifications)
 
 
@@ -650,7 +648,6 @@ async def share_event(db: AsyncSession, caller: Caller, event_id: str, body: Sha
             content["encrypted_file_id"] = source.file_id
         content["shared_from"] = {"box_id": source.box_id, "event_id": source.id}
         rows.append(await append_event(db, box, source.type, caller.id, content=content, file_id=source.file_id))
-    await db.commit()
     return Outcome(rows, rows)
 
 

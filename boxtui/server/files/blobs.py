@@ -16,6 +16,7 @@ from typing import BinaryIO
 from anyio import to_thread
 
 from boxtui.core.ids import is_uuid, new_id
+from boxtui.server.datadir import open_private
 
 READ_CHUNK_BYTES = 256 * 1024
 
@@ -44,9 +45,9 @@ class BlobStore:
         staging = self.root / ".staging"
 
         def _open() -> tuple[Path, BinaryIO]:
-            staging.mkdir(parents=True, exist_ok=True)
+            staging.mkdir(mode=0o700, parents=True, exist_ok=True)
             path = staging / f"{new_id()}.part"
-            return path, open(path, "xb")  # noqa: SIM115 - closed by StagedBlob
+            return path, os.fdopen(open_private(path), "wb")
 
         path, handle = await to_thread.run_sync(_open)
         return StagedBlob(self, path, handle)
@@ -107,7 +108,7 @@ class StagedBlob:
                 os.fsync(handle.fileno())
             finally:
                 handle.close()
-            final.parent.mkdir(parents=True, exist_ok=True)
+            final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.replace(self._path, final)
             _fsync_dir(final.parent)
 

@@ -40,21 +40,22 @@ async def check_box_before_upload(db: AsyncSession, caller: Caller, box_id: str)
 
 
 async def post_file_message(
-    db: AsyncSession, settings: ServerSettings, caller: Caller, box_id: str, form: UploadForm, fields: FileMessageFields
+    db: AsyncSession, caller: Caller, box_id: str, form: UploadForm, fields: FileMessageFields, write: FileWrite
 ) -> EventRow:
-    """Store the uploaded blob and write its ``msg.file`` event; committed on return."""
-    async with FileWrite(db, settings, [form.file]) as write:
-        require_non_empty(form.file, "encrypted_file")
-        # Checked again: membership or lifecycle may have changed during the upload.
-        box = await boxes_service.require_member(db, box_id, caller)
-        ensure_open(box)
-        if fields.referrer_id is not None:
-            await check_reply_target(db, box, fields.referrer_id)
-        file_row = await write.add(caller.id, form.file)
-        content = {"encrypted": fields.msg_encrypted_content, "public_key": fields.msg_public_key, "encrypted_file_id": file_row.id}
-        row = await append_event(db, box, "msg.file", caller.id, content=content, referrer_id=fields.referrer_id, file_id=file_row.id)
-        await write.commit()
-    return row
+    """Place the uploaded blob and write its ``msg.file`` event through ``write``.
+
+    The caller opened ``write`` (``FileWrite(db, settings, [form.file])``) and commits it
+    once the answer is recorded (PROTOCOL §10.12).
+    """
+    require_non_empty(form.file, "encrypted_file")
+    # Checked again: membership or lifecycle may have changed during the upload.
+    box = await boxes_service.require_member(db, box_id, caller)
+    ensure_open(box)
+    if fields.referrer_id is not None:
+        await check_reply_target(db, box, fields.referrer_id)
+    file_row = await write.add(caller.id, form.file)
+    content = {"encrypted": fields.msg_encrypted_content, "public_key": fields.msg_public_key, "encrypted_file_id": file_row.id}
+    return await append_event(db, box, "msg.file", caller.id, content=content, referrer_id=fields.referrer_id, file_id=file_row.id)
 
 
 def require_email_ingest(settings: ServerSettings) -> None:
@@ -62,23 +63,22 @@ def require_email_ingest(settings: ServerSettings) -> None:
         raise Forbidden("e-mail import is turned off on this server", {"email_ingest": "forbidden"})
 
 
-async def ingest_email(db: AsyncSession, settings: ServerSettings, caller: Caller, box_id: str, raw: bytes) -> list[EventRow]:
+async def ingest_email(db: AsyncSession, caller: Caller, box_id: str, raw: bytes, write: FileWrite) -> list[EventRow]:
     """``POST /boxes/{id}/email``: a ``msg.text`` and one ``msg.file`` per attachment.
 
     Everything is sealed to the box public key before it is stored; the plaintext
-    lives only in this request's memory.
+    lives only in this request's memory. Blobs and rows go through ``write``, which
+    the caller commits once the answer is recorded (PROTOCOL §10.12).
     """
     parsed = parse_email(raw)
     box = await boxes_service.require_member(db, box_id, caller)
     ensure_open(box)
     box_key = b64_decode_any(box.public_key)
     text = await to_thread.run_sync(seal_text, parsed.text, box_key)
-    async with FileWrite(db, settings) as write:
-        rows = [await append_event(db, box, "msg.text", caller.id, content={"encrypted": text, "public_key": box.public_key})]
-        for attachment in parsed.attachments:
-            sealed = await to_thread.run_sync(seal_attachment, attachment, box_key)
-            file_row = await write.add_bytes(caller.id, sealed.blob)
-            content = {"encrypted": sealed.encrypted_metadata, "public_key": box.public_key, "encrypted_file_id": file_row.id}
-            rows.append(await append_event(db, box, "msg.file", caller.id, content=content, file_id=file_row.id))
-        await write.commit()
+    rows = [await append_event(db, box, "msg.text", caller.id, content={"encrypted": text, "public_key": box.public_key})]
+    for attachment in parsed.attachments:
+        sealed = await to_thread.run_sync(seal_attachment, attachment, box_key)
+        file_row = await write.add_bytes(caller.id, sealed.blob)
+        content = {"encrypted": sealed.encrypted_metadata, "public_key": box.public_key, "encrypted_file_id": file_row.id}
+        rows.append(await append_event(db, box, "msg.file", caller.id, content=content, file_id=file_row.id))
     return rows

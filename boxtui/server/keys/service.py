@@ -131,14 +131,13 @@ async def put_secret_storage(db: AsyncSession, caller_id: str, data: str, if_mat
     """Store a new version: the first without ``If-Match``, later ones with the current ETag.
 
     Missing or stale ``If-Match`` on an existing backup → 412; ``If-Match`` when there is
-    none yet → 412; an unparsable one → 400. Returns the new version.
+    none yet → 412; an unparsable one → 400. Returns the new version; the route commits.
     """
     if if_match is None:
         if await repository.secret_storage_of(db, caller_id) is not None:
             raise _if_match_required()
         try:
             row = await repository.create_secret_storage(db, caller_id, data)
-            await db.commit()
         except IntegrityError:
             await db.rollback()
             raise _if_match_required() from None
@@ -149,5 +148,4 @@ async def put_secret_storage(db: AsyncSession, caller_id: str, data: str, if_mat
     version = await repository.update_secret_storage(db, caller_id, int(match.group(1)), data)
     if version is None:
         raise PreconditionFailed("the key backup changed since you read it", {"if-match": "invalid"}, origin="headers")
-    await db.commit()
     return version
