@@ -351,8 +351,11 @@ async def _code(client: BoxClient, email: str, given: str | bool) -> str:
     """The ``--code`` value, or (given without one) a code e-mailed now and read from stdin."""
     if given is not True:
         return given
+    from boxtui.messenger.code_delivery import code_delivery
+
     await client.auth.request_code(email)
-    print(f"A login code was sent to {email}.", file=sys.stderr)
+    delivery = await code_delivery(client)
+    _say(delivery.sent(email) if delivery else f"A login code was sent to {email}.")
     try:
         code = input("Code: ") if sys.stdin.isatty() else sys.stdin.readline()
     except EOFError:
@@ -445,11 +448,15 @@ async def _cmd_access(client: BoxClient, profile: Profile, args: argparse.Namesp
         changes += [AccessChange("email_domain", domain) for domain in args.domain]
         if not changes:
             raise UserError("access add needs --email or --domain")
-        await messenger.apply_access_batch(box_id, add=changes)
+        result = await messenger.apply_access_batch(box_id, add=changes)
+        for email in result.not_invited:
+            _say(f"{_cell(email)} has no account yet: their rule lets them join with the invitation link once they sign up")
     elif args.action == "rm":
         result = await messenger.apply_access_batch(box_id, remove=args.rule_ids)
         for identity in result.kicked:
-            print(f"removed from the box: {_cell(identity.display_name)}", file=sys.stderr)
+            _say(f"removed from the box: {_cell(identity.display_name)}")
+        if result.link_rotated:
+            _say(f"the invitation link was renewed, the old one no longer works: boxtui invite {_cell(args.box)}")
     else:
         await messenger.set_access_mode(box_id, public=args.mode == "public")
 
@@ -458,6 +465,13 @@ async def _cmd_invite(client: BoxClient, profile: Profile, args: argparse.Namesp
     messenger = await _messenger(client, profile)
     box_id = await _box_id(messenger, args.box)
     print(await (messenger.rotate_invitation(box_id) if args.rotate else messenger.invitation_link(box_id)))
+    box = await messenger.get_box(box_id)
+    if box.access_mode != "public":
+        ref = _cell(args.box)
+        _say(
+            f"“{_cell(box.title)}” is limited: only people its access rules name can join with this link "
+            f"(boxtui access {ref} add --email ADDRESS, or boxtui access {ref} mode public for anyone with the link)"
+        )
 
 
 async def _cmd_join(client: BoxClient, profile: Profile, args: argparse.Namespace) -> None:

@@ -22,6 +22,7 @@ from boxtui.client.resources import (
     KeysResource,
     SavedFilesResource,
 )
+from boxtui.core.wire import ServerInfo
 
 if TYPE_CHECKING:
     from boxtui.client.realtime import RealtimeSubscription
@@ -119,6 +120,10 @@ class BoxClient:
         from boxtui.client.realtime import RealtimeSubscription
 
         return RealtimeSubscription(self, identity_id, **options)
+
+    async def server_info(self) -> ServerInfo:
+        """``GET /server-info``: what the server is, and how sign-up and login codes work."""
+        return await self.get_model(ServerInfo, "GET", "/server-info")
 
     def forget_session(self) -> None:
         """Drop the token, the CSRF token and the session cookies (after logout)."""

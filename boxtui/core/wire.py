@@ -148,6 +148,16 @@ class SecretStorage(WireModel):
     data: str
 
 
+class ServerInfo(WireModel):
+    """``GET /server-info`` (PROTOCOL §10.15): a boxtui server, and how its codes travel."""
+
+    service: str
+    version: str = ""
+    signup_requires_code: bool = False
+    #: ``"email"`` (SMTP) or ``"outbox"`` (files in the server's data folder).
+    login_codes: str = "email"
+
+
 #: The protocol's error ``code`` for each HTTP status (PROTOCOL §1).
 STATUS_CODES: dict[int, str] = {
     400: "bad_request",

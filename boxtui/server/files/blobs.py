@@ -42,15 +42,14 @@ class BlobStore:
 
     async def stage(self) -> StagedBlob:
         """A new, empty staging file to stream an upload into."""
+        return await to_thread.run_sync(self.stage_now)
+
+    def stage_now(self) -> StagedBlob:
+        """:meth:`stage`, blocking (for code already running in a worker thread)."""
         staging = self.root / ".staging"
-
-        def _open() -> tuple[Path, BinaryIO]:
-            staging.mkdir(mode=0o700, parents=True, exist_ok=True)
-            path = staging / f"{new_id()}.part"
-            return path, os.fdopen(open_private(path), "wb")
-
-        path, handle = await to_thread.run_sync(_open)
-        return StagedBlob(self, path, handle)
+        staging.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = staging / f"{new_id()}.part"
+        return StagedBlob(self, path, os.fdopen(open_private(path), "w+b"))
 
     async def open(self, file_id: str) -> BlobReader | None:
         """Open a blob for reading; None when it is not on disk.
@@ -90,11 +89,22 @@ class StagedBlob:
         self.size = 0
 
     async def write(self, data: bytes) -> None:
-        if not data:
-            return
+        if data:
+            await to_thread.run_sync(self.write_now, data)
+
+    def write_now(self, data: bytes) -> None:
+        """Append ``data``, blocking (from a worker thread)."""
         assert self._handle is not None, "staged blob already finished"
-        await to_thread.run_sync(self._handle.write, data)
+        self._handle.write(data)
         self.size += len(data)
+
+    def overwrite_now(self, offset: int, data: bytes) -> None:
+        """Replace bytes already written at ``offset`` (a header known only at the end)."""
+        assert self._handle is not None, "staged blob already finished"
+        assert offset + len(data) <= self.size, "overwrite past the end"
+        self._handle.seek(offset)
+        self._handle.write(data)
+        self._handle.seek(0, os.SEEK_END)
 
     async def commit(self, file_id: str) -> None:
         """fsync, then rename to the blob's final path (atomic on one file system)."""
@@ -120,14 +130,14 @@ class StagedBlob:
 
     async def discard(self) -> None:
         """Close and remove the staging file (safe to call more than once)."""
+        await to_thread.run_sync(self.discard_now)
+
+    def discard_now(self) -> None:
+        """:meth:`discard`, blocking."""
         handle, self._handle = self._handle, None
-
-        def _discard() -> None:
-            if handle is not None:
-                handle.close()
-            self._path.unlink(missing_ok=True)
-
-        await to_thread.run_sync(_discard)
+        if handle is not None:
+            handle.close()
+        self._path.unlink(missing_ok=True)
 
 
 class BlobReader:

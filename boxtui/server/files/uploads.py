@@ -10,6 +10,7 @@ before a single byte is read.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -195,12 +196,13 @@ async def read_upload_form(
     return UploadForm(file=staged, fields=collector.fields, file_sha256=file_hash.hexdigest())
 
 
-async def read_limited_body(request: Request, limit: int) -> bytes:
-    """The whole body in memory, ``413`` as soon as it passes ``limit``."""
+async def limited_body(request: Request, limit: int) -> AsyncIterator[bytes]:
+    """The body as it arrives, ``413`` the moment it passes ``limit`` (or at once when
+    ``Content-Length`` announces more)."""
     _check_content_length(request, limit)
-    body = bytearray()
+    received = 0
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
+        received += len(chunk)
+        if received > limit:
             raise _too_large(limit)
-    return bytes(body)
+        yield chunk
