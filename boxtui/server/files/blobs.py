@@ -2,7 +2,9 @@
 
 A blob lives at ``<blob_dir>/<id[:2]>/<id>``. Uploads are written to a staging file
 in ``<blob_dir>/.staging`` (same file system), then fsynced and renamed into place,
-so a blob is either complete or absent. File system calls run in worker threads:
+so a blob is either complete or absent. A crash can still leave a staging file, or a
+placed blob whose row never committed: the orphan sweep
+(:func:`boxtui.server.files.service.sweep_orphan_blobs`) removes them once old enough. File system calls run in worker threads:
 the event loop never waits on the disk.
 """
 
@@ -32,13 +34,21 @@ class BlobStore:
             raise ValueError(f"not a blob id: {file_id!r}")
         return self.root / file_id[:2] / file_id
 
-    def clear_staging(self) -> int:
-        """Remove uploads a crash left half-written; called once at startup."""
-        removed = 0
-        for leftover in (self.root / ".staging").glob("*.part"):
-            leftover.unlink(missing_ok=True)
-            removed += 1
-        return removed
+    def files_older_than(self, cutoff: float) -> tuple[list[Path], list[str]]:
+        """Staging files and blob ids whose last change (mtime) is before ``cutoff``.
+
+        A blob's mtime is when it was placed (:meth:`StagedBlob.commit` touches it); a
+        staging file's is its last write.
+        """
+        staging = [p for p in (self.root / ".staging").glob("*.part") if _mtime(p) < cutoff]
+        blobs = []
+        for shard in self.root.iterdir() if self.root.is_dir() else ():
+            if len(shard.name) != 2 or not shard.is_dir():
+                continue
+            for path in shard.iterdir():
+                if is_uuid(path.name) and path.name[:2] == shard.name and _mtime(path) < cutoff:
+                    blobs.append(path.name)
+        return staging, blobs
 
     async def stage(self) -> StagedBlob:
         """A new, empty staging file to stream an upload into."""
@@ -119,6 +129,7 @@ class StagedBlob:
             finally:
                 handle.close()
             final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.utime(self._path)  # placed now: the orphan sweep counts its grace from here
             os.replace(self._path, final)
             _fsync_dir(final.parent)
 
@@ -156,6 +167,13 @@ class BlobReader:
 
     def close(self) -> None:
         self._handle.close()
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return float("inf")  # gone meanwhile: nothing to sweep
 
 
 def _fsync_dir(directory: Path) -> None:
