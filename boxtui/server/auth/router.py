@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from boxtui.core.wire import Identity, Session, SessionInfo
 from boxtui.server.auth import service
 from boxtui.server.auth.deps import Caller, get_caller, parse_body
 from boxtui.server.db import get_db
 from boxtui.server.idempotency.service import idempotency, json_fingerprint
-from boxtui.core.wire import Identity, Session, SessionInfo
 from boxtui.server.openapi import doc
 
 router = APIRouter(prefix="/auth", tags=["auth"])

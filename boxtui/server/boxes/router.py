@@ -7,13 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from boxtui.core.wire import BoxView, EventView, IdentityView
 from boxtui.server.auth.deps import Caller, Page, acr1, acr2, get_page, parse_body, require_uuid
 from boxtui.server.boxes import service
 from boxtui.server.boxes.schemas import CreateBoxBody, DeleteBoxBody
 from boxtui.server.db import get_db
 from boxtui.server.files.service import delete_orphan_blobs
 from boxtui.server.idempotency.service import idempotency, json_fingerprint
-from boxtui.core.wire import BoxView, EventView, IdentityView
 from boxtui.server.openapi import PAGE, doc
 
 router = APIRouter(prefix="/boxes", tags=["boxes"])

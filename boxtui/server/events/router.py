@@ -8,18 +8,18 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from boxtui.core.wire import EventView
 from boxtui.server.auth.deps import Caller, Page, acr1, acr2, get_page, parse_body, read_json, require_uuid
 from boxtui.server.boxes.router import total_count
 from boxtui.server.db import get_db
 from boxtui.server.errors import BadRequest
 from boxtui.server.events import service
-from boxtui.server.events.schemas import EventBody, ShareBody
+from boxtui.server.events.schemas import BatchBody, EventBody, ShareBody
 from boxtui.server.idempotency.service import idempotency, json_fingerprint
-from boxtui.core.wire import EventView
 from boxtui.server.openapi import CURSOR, IDS, PAGE, doc
+from boxtui.server.openapi import EventsAnswer as SharedEvents
 
 BATCH_EXAMPLE = {"batch_type": "accesses", "events": [{"type": "access.add", "content": {"restriction_type": "email_domain", "value": "example.net"}}]}
-from boxtui.server.openapi import EventsAnswer as SharedEvents
 
 router = APIRouter(tags=["events"])
 

@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from python_multipart.multipart import parse_options_header
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from boxtui.core.wire import EventView
 from boxtui.server.auth.deps import Caller, acr1, validate_model
 from boxtui.server.db import get_db
 from boxtui.server.errors import UnsupportedMediaType
@@ -19,7 +20,6 @@ from boxtui.server.files import messages, service
 from boxtui.server.files.email_ingest import read_email, staged_blobs
 from boxtui.server.files.uploads import limited_body, read_upload_form
 from boxtui.server.idempotency.service import body_fingerprint, form_fingerprint, idempotency
-from boxtui.core.wire import EventView
 from boxtui.server.openapi import doc
 from boxtui.server.openapi import EventsAnswer as SharedEvents
 

@@ -7,11 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from boxtui.core.wire import Identity
 from boxtui.server.auth.deps import Caller, acr1, acr2, parse_body, require_uuid
 from boxtui.server.db import get_db
 from boxtui.server.errors import BadRequest
 from boxtui.server.identities import service
-from boxtui.core.wire import Identity
 from boxtui.server.openapi import Param, doc
 
 router = APIRouter(prefix="/identities", tags=["identities"])
