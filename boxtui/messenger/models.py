@@ -14,6 +14,7 @@ __all__ = [
     "BatchResult",
     "BoxSummary",
     "SavedEntry",
+    "SearchResult",
     "TimelineEntry",
     "describe_event",
     "CANNOT_DECRYPT",
@@ -39,6 +40,9 @@ class TimelineEntry:
     text: str | None = None
     file: FileMetadata | None = None
     error: str | None = None
+    #: Queued in the outbox, not yet acknowledged by the server (``event.id`` is
+    #: ``pending:<local id>``); :attr:`error` says why it is held, if it is.
+    pending: bool = False
 
     @property
     def deleted(self) -> bool:
@@ -106,12 +110,25 @@ def describe_event(event: EventView) -> str:
 
 
 @dataclass(frozen=True)
+class SearchResult:
+    """A stored message matching a search: the entry, its box's title, and the snippet
+    as ``[(text, is_match), …]`` (never markup)."""
+
+    entry: TimelineEntry
+    box_title: str
+    snippet: list[tuple[str, bool]]
+
+
+@dataclass(frozen=True)
 class BoxSummary:
     """A box in the list: the box, a one-line preview of its last event, unread count."""
 
     box: BoxView
     preview: str
     unread: int
+    #: False for a box this identity left or was removed from: its stored history is
+    #: kept, read-only.
+    member: bool = True
 
 
 @dataclass(frozen=True)
