@@ -18,7 +18,7 @@ from boxtui.server.errors import install_error_handlers
 from boxtui.server.datadir import prepare_data_dir
 from boxtui.server.headers import SecurityHeadersMiddleware
 from boxtui.server.events.router import router as events
-from boxtui.server.files.blobs import BlobStore
+from boxtui.server.files.service import sweep_orphan_blobs
 from boxtui.server.files.router import router as files
 from boxtui.server.identities.router import router as identities
 from boxtui.server.idempotency.service import BodyDigestMiddleware, Replay, purge_expired
@@ -39,8 +39,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         prepare_data_dir(settings)
-        if removed := BlobStore(settings.blob_dir).clear_staging():
-            log.info("removed %d half-written upload(s) left by an earlier stop", removed)
         engine = make_engine(settings.resolved_database_url)
         await upgrade_to_head(engine)
         app.state.engine = engine
@@ -107,11 +105,23 @@ async def _purge_idempotency_keys(app: FastAPI) -> None:
         await asyncio.sleep(IDEMPOTENCY_PURGE_SECONDS)
 
 
+async def _sweep_blobs(app: FastAPI, settings: ServerSettings) -> None:
+    """The orphan-blob sweep, at start and every ``blob_sweep_interval_seconds``."""
+    while True:
+        try:
+            if removed := await sweep_orphan_blobs(app.state.sessionmaker, settings):
+                log.info("removed %d orphaned blob file(s) (older than %s s, no row)", removed, settings.blob_sweep_grace_seconds)
+        except Exception:  # noqa: BLE001 - retried at the next tick
+            log.exception("the orphan-blob sweep failed")
+        await asyncio.sleep(settings.blob_sweep_interval_seconds)
+
+
 async def _start_services(app: FastAPI, settings: ServerSettings) -> None:
     app.state.hub = await start_hub(settings)
     app.state.background = [
         asyncio.create_task(watch_sessions(app.state.hub, app.state.sessionmaker, settings.ws_session_check_seconds), name="boxtui-session-watch"),
         asyncio.create_task(_purge_idempotency_keys(app), name="boxtui-idempotency-purge"),
+        asyncio.create_task(_sweep_blobs(app, settings), name="boxtui-blob-sweep"),
     ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 
@@ -59,6 +59,12 @@ class ServerSettings(BaseSettings):
     header_timeout_seconds: float = Field(default=10.0, gt=0)
     #: A request body may pause at most this long between two bytes (else the connection closes).
     body_idle_timeout_seconds: float = Field(default=30.0, gt=0)
+    #: An upload (file or e-mail) must arrive whole within this many seconds (else 408).
+    upload_timeout_seconds: float = Field(default=3600.0, gt=0)
+    #: A blob with no row is removed once older than this; must exceed the upload timeout.
+    blob_sweep_grace_seconds: float = Field(default=7200.0, gt=0)
+    #: How often the orphan-blob sweep runs (also once at start).
+    blob_sweep_interval_seconds: float = Field(default=3600.0, gt=0)
     #: An idle kept-alive connection is closed after this long.
     keep_alive_timeout_seconds: float = Field(default=5.0, gt=0)
     ws_ping_seconds: float = 30.0
@@ -87,6 +93,14 @@ class ServerSettings(BaseSettings):
         if config_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
+
+    @model_validator(mode="after")
+    def _sweep_after_uploads(self) -> ServerSettings:
+        # An upload in flight (of this or another process sharing the blob store) has
+        # placed its blob at most upload_timeout_seconds ago: the sweep must wait longer.
+        if self.blob_sweep_grace_seconds <= self.upload_timeout_seconds + 60:
+            raise ValueError("blob_sweep_grace_seconds must exceed upload_timeout_seconds by more than 60 s")
+        return self
 
     @property
     def resolved_database_url(self) -> str:

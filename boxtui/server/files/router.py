@@ -16,7 +16,8 @@ from boxtui.server.db import get_db
 from boxtui.server.errors import UnsupportedMediaType
 from boxtui.server.events.service import publish_events, render_event, render_events
 from boxtui.server.files import messages, service
-from boxtui.server.files.uploads import read_limited_body, read_upload_form
+from boxtui.server.files.email_ingest import read_email, staged_blobs
+from boxtui.server.files.uploads import limited_body, read_upload_form
 from boxtui.server.idempotency.service import body_fingerprint, form_fingerprint, idempotency
 
 router = APIRouter(tags=["files"])
@@ -78,16 +79,23 @@ async def ingest_email(request: Request, box_id: str, caller: Caller = Depends(a
         raise UnsupportedMediaType("send the e-mail as message/rfc822", {"content-type": "invalid"}, origin="headers")
     idem = idempotency(request, db, caller.id)
     replaying = await idem.recorded()
+    body = limited_body(request, settings.max_upload_bytes)
     if replaying:
-        await db.commit()
-    else:
-        await messages.check_box_before_upload(db, caller, box_id)  # commits
-    raw = await read_limited_body(request, settings.max_upload_bytes)
-    idem.fingerprint = body_fingerprint(request)
-    if replaying:
+        await db.commit()  # no transaction held while the body streams in
+        async for _ in body:  # read (and hash) it, nothing more
+            pass
+        idem.fingerprint = body_fingerprint(request)
         await idem.replay()
-    async with idem.guard(), service.FileWrite(db, settings) as write:
-        rows = await messages.ingest_email(db, caller, box_id, raw, write)
+    await messages.check_box_before_upload(db, caller, box_id)  # commits
+    mail = await read_email(body, service.blob_store(settings))
+    try:
+        idem.fingerprint = body_fingerprint(request)
+    except BaseException:
+        for staged in staged_blobs(mail):
+            await staged.discard()
+        raise
+    async with idem.guard(), service.FileWrite(db, settings, staged_blobs(mail)) as write:
+        rows = await messages.ingest_email(db, caller, box_id, mail, write)
         response = await idem.record(201, {"events": await render_events(db, rows, caller.id)})
         await write.commit()
     await publish_events(_hub(request), db, rows)

@@ -10,13 +10,15 @@ before a single byte is read.
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from fastapi import Request
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from boxtui.server.errors import BadRequest, TooLarge, UnsupportedMediaType
+from boxtui.server.errors import BadRequest, RequestTimeout, TooLarge, UnsupportedMediaType
 from boxtui.server.files.blobs import BlobStore, StagedBlob
 
 #: Room for the text fields and multipart framing on top of the file itself.
@@ -173,7 +175,7 @@ async def read_upload_form(
     file_hash = hashlib.sha256()
     received = 0
     try:
-        async for chunk in request.stream():
+        async for chunk in timed_body(request):
             received += len(chunk)
             if received > body_limit:
                 raise _too_large(max_file_bytes)
@@ -195,12 +197,24 @@ async def read_upload_form(
     return UploadForm(file=staged, fields=collector.fields, file_sha256=file_hash.hexdigest())
 
 
-async def read_limited_body(request: Request, limit: int) -> bytes:
-    """The whole body in memory, ``413`` as soon as it passes ``limit``."""
-    _check_content_length(request, limit)
-    body = bytearray()
+async def timed_body(request: Request) -> AsyncIterator[bytes]:
+    """The body as it arrives; ``408`` once it has taken longer than
+    ``settings.upload_timeout_seconds`` (the orphan-blob sweep relies on that bound)."""
+    timeout = request.app.state.settings.upload_timeout_seconds
+    deadline = time.monotonic() + timeout
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
+        if time.monotonic() > deadline:
+            raise RequestTimeout(f"the upload took longer than {timeout:g} s", {"body": "expired"}, origin="body")
+        yield chunk
+
+
+async def limited_body(request: Request, limit: int) -> AsyncIterator[bytes]:
+    """The body as it arrives, ``413`` the moment it passes ``limit`` (or at once when
+    ``Content-Length`` announces more), ``408`` past the upload timeout."""
+    _check_content_length(request, limit)
+    received = 0
+    async for chunk in timed_body(request):
+        received += len(chunk)
+        if received > limit:
             raise _too_large(limit)
-    return bytes(body)
+        yield chunk

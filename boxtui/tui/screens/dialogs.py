@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ProgressBar, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
+from boxtui.client.errors import Forbidden
+from boxtui.core.wire import BoxView
 from boxtui.messenger.messenger import Messenger
+from boxtui.messenger.models import AccessRule
 
 from .feedback import call_on_app_thread, describe_error, notify_error, reported
 
@@ -114,12 +118,42 @@ class JoinDialog(Dialog):
         self.dismiss(None)
 
 
+def make_public_question(title: str) -> str:
+    """The question asked before a box becomes public."""
+    return (
+        f"Make “{title}” public? Anyone who has its invitation link can then join and read it, "
+        "whatever the access rules say."
+    )
+
+
+def who_can_join(box: BoxView, rules: list[AccessRule] | None) -> str:
+    """Who the box's invitation link lets in; ``rules`` None when they cannot be read
+    (not the admin)."""
+    if box.access_mode == "public":
+        return "Public: anyone who has this link can join the box and read it."
+    if rules is None:
+        return "Limited: only people the box's access rules name can join with this link (its admin sets them)."
+    if not rules:
+        return (
+            "Limited, and no access rules yet: nobody can join with this link so far. "
+            "Make the box public, or add a rule for each person (or their e-mail domain)."
+        )
+    names = [r.value if r.restriction_type == "identifier" else f"anyone @{r.value}" for r in rules]
+    shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    return f"Limited: only these can join with this link: {shown}."
+
+
 class InvitationDialog(Dialog):
-    """Show a box's invitation link; copy it (OSC 52) or rotate it (old links stop working)."""
+    """Show a box's invitation link and who it lets in; copy it (OSC 52) or rotate it
+    (old links stop working). In a limited box its admin can make the box public
+    (asked first) or open the access rules from here. Dismisses with the box as it
+    now is when it was made public here, else None."""
 
     BINDINGS = [
         Binding("c", "copy", "Copy", id="invitation.copy"),
         Binding("r", "rotate", "Rotate", id="invitation.rotate"),
+        Binding("p", "make_public", "Make public", id="invitation.make_public"),
+        Binding("a", "add_rules", "Add rules", id="invitation.add_rules"),
     ]
 
     def __init__(self, messenger: Messenger, box_id: str, title: str) -> None:
@@ -128,28 +162,68 @@ class InvitationDialog(Dialog):
         self.box_id = box_id
         self.box_title = title
         self.link: str | None = None
+        self.box: BoxView | None = None
+        #: The access rules, when this user (the admin) can read them.
+        self.rules: list[AccessRule] | None = None
+        self.made_public = False
+
+    def action_cancel(self) -> None:
+        self.dismiss(self.box if self.made_public else None)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
             yield Label(Text(f"Invitation to {self.box_title}"), classes="dialog-title")
             yield Static("Loading…", id="invitation-link", markup=False)
-            yield Static(
-                "Anyone with this link can read the box once the access rules let them in.",
-                classes="dialog-help",
-            )
+            yield Static("", id="invitation-who", classes="dialog-help", markup=False)
             yield _buttons(
                 Button("Copy", variant="primary", id="invitation-copy"),
                 Button("Rotate", variant="warning", id="invitation-rotate"),
+                Button("Make public", id="invitation-public"),
+                Button("Add rules…", id="invitation-rules"),
                 Button("Close", id="invitation-close"),
             )
 
     def on_mount(self) -> None:
+        self._show_buttons()
         self.load_link()
+
+    @property
+    def is_admin(self) -> bool:
+        identity = self.messenger.identity
+        return self.box is not None and identity is not None and self.box.creator.id == identity.id
+
+    @property
+    def can_open_up(self) -> bool:
+        """Whether "make public" and "add rules" apply: the admin, in a limited box."""
+        return self.is_admin and self.box is not None and self.box.access_mode != "public"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("make_public", "add_rules"):
+            return self.can_open_up
+        if action == "rotate":
+            return self.is_admin
+        return True
+
+    def _show_buttons(self) -> None:
+        self.query_one("#invitation-public", Button).display = self.can_open_up
+        self.query_one("#invitation-rules", Button).display = self.can_open_up
+        self.query_one("#invitation-rotate", Button).display = self.is_admin
+        self.refresh_bindings()
 
     @work(exclusive=True, group="invitation")
     @reported("Cannot show the invitation link")
     async def load_link(self) -> None:
-        self._show(await self.messenger.invitation_link(self.box_id))
+        link, box = await asyncio.gather(self.messenger.invitation_link(self.box_id), self.messenger.get_box(self.box_id))
+        self.box = box
+        self.rules = None
+        if self.can_open_up:
+            try:
+                self.rules = await self.messenger.accesses(self.box_id)
+            except Forbidden:  # a code login (ACR 1) cannot read them
+                self.rules = None
+        self._show(link)
+        self.query_one("#invitation-who", Static).update(who_can_join(box, self.rules))
+        self._show_buttons()
 
     def _show(self, link: str) -> None:
         self.link = link
@@ -176,9 +250,33 @@ class InvitationDialog(Dialog):
         self._show(await self.messenger.rotate_invitation(self.box_id))
         self.notify("New invitation link made; the old one no longer works.")
 
+    @on(Button.Pressed, "#invitation-public")
+    def action_make_public(self) -> None:
+        if self.can_open_up:
+            self.app.push_screen(ConfirmDialog(make_public_question(self.box_title), "Make public"), self._public_confirmed)
+
+    def _public_confirmed(self, confirmed: bool | None) -> None:
+        if confirmed:
+            self.make_public()
+
+    @work(exclusive=True, group="invitation")
+    @reported("Cannot make the box public")
+    async def make_public(self) -> None:
+        await self.messenger.set_access_mode(self.box_id, public=True)
+        self.made_public = True
+        self.notify("Anyone with the link can now join.")
+        self.load_link()
+
+    @on(Button.Pressed, "#invitation-rules")
+    def action_add_rules(self) -> None:
+        from .access import AccessManagerScreen
+
+        if self.can_open_up and self.box is not None:
+            self.app.push_screen(AccessManagerScreen(self.messenger, self.box), lambda _: self.load_link())
+
     @on(Button.Pressed, "#invitation-close")
     def _close(self) -> None:
-        self.dismiss(None)
+        self.action_cancel()
 
 
 class UploadDialog(Dialog):

@@ -36,7 +36,15 @@ from ..widgets.box_list import BoxList, BoxRow
 from ..widgets.composer import Composer, ComposerTarget
 from ..widgets.timeline import BoxTimeline
 from ..widgets.transfers import TransfersArea
-from .dialogs import ConfirmDialog, ForwardDialog, InvitationDialog, JoinDialog, NewBoxDialog, UploadDialog
+from .dialogs import (
+    ConfirmDialog,
+    ForwardDialog,
+    InvitationDialog,
+    JoinDialog,
+    NewBoxDialog,
+    UploadDialog,
+    make_public_question,
+)
 from .feedback import notify_error, reported
 
 #: The hint shown while no box is open: (binding id, what it does); keys as remapped.
@@ -216,7 +224,7 @@ class MainScreen(Screen):
         if box is None:
             self.header.clear_box()
         else:
-            self.header.show_box(box.title, self.member_count, box.lifecycle)
+            self.header.show_box(box.title, self.member_count, box.lifecycle, box.access_mode)
 
     def _close_current(self) -> None:
         self.current_box_id = None
@@ -435,7 +443,14 @@ class MainScreen(Screen):
 
     def action_invitation(self) -> None:
         if box := self._require_box():
-            self.app.push_screen(InvitationDialog(self.messenger, box.id, box.title))
+            self.app.push_screen(InvitationDialog(self.messenger, box.id, box.title), self._box_changed)
+
+    def _box_changed(self, box: BoxView | None) -> None:
+        """A dialog changed the box (made it public): show it as it now is."""
+        if box is not None and box.id in self.boxes:
+            self.boxes[box.id] = box
+            if box.id == self.current_box_id:
+                self._show_header()
 
     def action_members(self) -> None:
         from .members import MembersScreen
@@ -525,13 +540,22 @@ class MainScreen(Screen):
 
     def action_toggle_access_mode(self) -> None:
         if box := self._require_box():
-            self.set_access_mode(box.id, public=box.access_mode != "public")
+            if box.access_mode == "public":
+                self.set_access_mode(box.id, public=False)
+            else:
+                self.confirm_public(box)
+
+    def confirm_public(self, box: BoxView) -> None:
+        """Ask before letting anyone with the link in (nobody is removed either way)."""
+        self._confirm(make_public_question(box.title), "Make public", self.set_access_mode, box.id, True)
 
     @work(group="access-mode")
     @reported("Cannot change the access mode")
     async def set_access_mode(self, box_id: str, public: bool) -> None:
         await self.messenger.set_access_mode(box_id, public)
         self.boxes[box_id] = await self.messenger.get_box(box_id)
+        if box_id == self.current_box_id:
+            self._show_header()
         self.notify("Anyone with the link can now join." if public else "Only people matching the access rules can join.")
 
     def _confirm(self, question: str, verb: str, then: Any, *args: Any) -> None:
