@@ -275,6 +275,14 @@ class Messenger(LocalFirst):
             self.open_local()
         return store
 
+    def unlock_with_key(self, key) -> KeyStore:
+        """Open the key store with a key derived earlier (an unlock agent's): no Argon2id.
+        Merging a changed server backup still needs the password (:class:`KeyStoreLocked`)."""
+        self.keystore = KeyStore.open_with_key(self.profile.keystore_path, key)
+        if self.use_store:
+            self.open_local()
+        return self.keystore
+
     async def sync_keys(self) -> None:
         """After unlocking: merge and update the key backup (ACR 2), publish the
         identity public key, and take in pending crypto actions."""
@@ -368,6 +376,7 @@ class Messenger(LocalFirst):
             title, b64u_encode(pair.public_key), _key_share(invitation_share, server_share, pair.public_key)
         )
         await self._remember_box_key(box.id, pair.secret_key, invitation_share)
+        self._remember_boxes([BoxSummary(box=box, preview="", unread=0)], complete=False)
         return box
 
     async def get_box(self, box_id: str) -> BoxView:
@@ -668,8 +677,25 @@ class Messenger(LocalFirst):
         )
 
     async def list_saved(self) -> list[SavedEntry]:
-        """Saved files, newest first, with their metadata opened where this device can."""
-        return [self._open_saved(saved) async for saved in self.client.saved_files.iterate(self.identity_id)]
+        """Saved files, newest first, with their metadata opened where this device can
+        (the listing is kept in the local store for ``boxtui saved ls``)."""
+        entries = [self._open_saved(saved) async for saved in self.client.saved_files.iterate(self.identity_id)]
+        if self.local is not None:
+            import json
+
+            from .reader import SAVED_META
+
+            listing = [
+                {
+                    "id": e.saved.id,
+                    "size": e.meta.file_size if e.meta else "?",
+                    "name": e.meta.file_name if e.meta else f"[{e.error}]",
+                    "created_at": e.saved.created_at,
+                }
+                for e in entries
+            ]
+            self._store_quietly(lambda: self.local.cache.set_meta(SAVED_META, json.dumps(listing)))
+        return entries
 
     def _open_saved(self, saved: SavedFile) -> SavedEntry:
         key = self._store().vault_key_for(saved.key_fingerprint)
