@@ -129,6 +129,9 @@ class KeyShare(WireModel):
     other_share_hash: str
     share: str
     box_id: str
+    #: The same hash and share under the names later reference clients read (PROTOCOL §10.13).
+    invitation_share_hash: str | None = None
+    misakey_share: str | None = None
 
 
 class CryptoAction(WireModel):

@@ -8,12 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from boxtui.server.auth.deps import Caller, Page, acr1, acr2, get_page, parse_body, require_uuid
+from boxtui.server.auth.deps import Caller, Page, acr1, acr2, get_page, parse_body, read_json, require_uuid
 from boxtui.server.boxes.router import total_count
 from boxtui.server.db import get_db
 from boxtui.server.errors import BadRequest
 from boxtui.server.events import service
-from boxtui.server.events.schemas import BatchBody, EventBody, ShareBody
+from boxtui.server.events.schemas import EventBody, ShareBody
 from boxtui.server.idempotency.service import idempotency, json_fingerprint
 
 router = APIRouter(tags=["events"])
@@ -71,8 +71,9 @@ async def list_files(box_id: str, request: Request, page: Page = Depends(get_pag
 @router.post("/boxes/{box_id}/batch-events", status_code=201)
 async def batch_events(box_id: str, request: Request, caller: Caller = Depends(acr2), db: AsyncSession = Depends(get_db)) -> Response:
     require_uuid(box_id, "id")
-    body = await parse_body(request, BatchBody)
-    return await _created(request, db, caller, body, lambda: service.apply_access_batch(db, caller, box_id, body), lambda views: views)
+    data = await read_json(request)
+    changes = service.check_access_batch(data)  # every invalid field at once (PROTOCOL §10.13)
+    return await _created(request, db, caller, data, lambda: service.apply_access_batch(db, caller, box_id, changes), lambda views: views)
 
 
 @router.get("/events")

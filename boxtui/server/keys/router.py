@@ -36,7 +36,7 @@ async def key_share(other_share_hash: str, caller: Caller = Depends(acr1), db: A
 
 @router.get("/boxes/{box_id}/public", response_model=PublicBox)
 async def public_box(request: Request, box_id: str, db: AsyncSession = Depends(get_db)):
-    return await service.public_box(db, box_id, request.query_params.get("other_share_hash"))
+    return await service.public_box(db, box_id, service.share_hash_query(request.query_params))
 
 
 @router.get("/crypto/actions", response_model=list[CryptoAction])
