@@ -662,7 +662,14 @@ class Messenger(LocalFirst):
         if dest is None:
             dest = self.profile.downloads_dir
             dest.mkdir(parents=True, exist_ok=True)
-        return await asyncio.to_thread(write_new_file, Path(dest), meta.file_name, data)
+        # A cancel during the write must not leave the file behind: wait for the thread, then remove it.
+        writing = asyncio.ensure_future(asyncio.to_thread(write_new_file, Path(dest), meta.file_name, data))
+        try:
+            return await asyncio.shield(writing)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                (await writing).unlink()
+            raise
 
     async def save_file(self, event: EventView | str) -> SavedFile:
         """Keep a box's file in the saved files, its metadata sealed with the vault key."""
