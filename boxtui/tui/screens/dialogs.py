@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -12,16 +13,20 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, ProgressBar, SelectionList, Static
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Input, Label, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
 from boxtui.client.errors import Forbidden
 from boxtui.core.wire import BoxView
+from boxtui.messenger.downloads import safe_file_name
 from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.models import AccessRule
+from boxtui.messenger.profile import Profile, ProfileError
 
-from .feedback import call_on_app_thread, describe_error, notify_error, reported
+from ..widgets.path_input import PathCandidates, PathInput, shown_name
+from ..widgets.transfers import TransfersArea
+from .feedback import describe_error, notify_error, reported
 
 #: ``upload(path, progress)`` where ``progress(done, total)`` may be called from any thread.
 UploadFunction = Callable[[Path, Callable[[int, int], None]], Awaitable[Any]]
@@ -279,61 +284,171 @@ class InvitationDialog(Dialog):
         self.action_cancel()
 
 
-class UploadDialog(Dialog):
-    """Ask for a local file and upload it with a progress bar; dismisses with the result."""
+def check_upload_path(raw: str) -> tuple[Path | None, str]:
+    """(the file to upload, "") or (None, why it cannot be uploaded)."""
+    if not raw.strip():
+        return None, "Type the path of a file (Tab completes)."
+    path = Path(raw.strip()).expanduser()
+    shown = shown_name(raw.strip())
+    try:
+        if path.is_dir():
+            return None, f"{shown} is a folder: upload a file (Tab lists what is in it)."
+        if not path.exists():
+            return None, f"No such file: {shown}"
+        if not path.is_file():
+            return None, f"{shown} is not a regular file (a device, a pipe or a socket)."
+        if not os.access(path, os.R_OK):
+            return None, f"{shown} cannot be read (permission denied)."
+    except OSError as exc:
+        return None, f"{shown}: {exc.strerror or exc}"
+    return path, ""
 
-    def __init__(self, title: str, upload: UploadFunction) -> None:
+
+class UploadDialog(Dialog):
+    """Ask for a local file (Tab completes the path) and send it, with its progress,
+    speed and time left; dismisses with the result. Escape or Cancel stops an upload
+    under way: nothing is kept on the server."""
+
+    def __init__(
+        self, title: str, upload: UploadFunction, *, verb: str = "Upload", done: str = "Uploaded {name}.", placeholder: str = "Path of the file"
+    ) -> None:
         super().__init__()
         self.dialog_title = title
         self.upload = upload
+        self.verb = verb
+        self.done_text = done
+        self.placeholder = placeholder
+        self.uploading: Path | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
             yield Label(Text(self.dialog_title), classes="dialog-title")
-            yield Input(placeholder="Path of the file", id="upload-path")
-            yield ProgressBar(total=None, id="upload-progress")
+            yield PathInput(placeholder=f"{self.placeholder} (Tab completes)", id="upload-path")
+            yield PathCandidates(id="upload-candidates")
+            yield TransfersArea(id="upload-transfers")
             yield Static("", id="upload-error", classes="dialog-error", markup=False)
-            yield _buttons(Button("Upload", variant="primary", id="upload-ok"), Button("Cancel", id="upload-cancel"))
+            yield _buttons(Button(self.verb, variant="primary", id="upload-ok"), Button("Cancel", id="upload-cancel"))
 
-    def on_mount(self) -> None:
-        self.query_one("#upload-progress", ProgressBar).display = False  # until the upload starts
+    @on(PathInput.Completed, "#upload-path")
+    def _completed(self, event: PathInput.Completed) -> None:
+        self.query_one(PathCandidates).show(event.completion)
+
+    @on(Input.Changed, "#upload-path")
+    def _typed(self) -> None:
+        self.query_one("#upload-error", Static).update("")
 
     @on(Input.Submitted, "#upload-path")
     @on(Button.Pressed, "#upload-ok")
     def _start(self) -> None:
-        raw = self.query_one("#upload-path", Input).value.strip()
-        if not raw:
+        if self.uploading is not None:
             return
-        path = Path(raw).expanduser()
-        if not path.is_file():
-            self.query_one("#upload-error", Static).update(f"No such file: {path}")
+        path, problem = check_upload_path(self.query_one("#upload-path", Input).value)
+        self.query_one("#upload-error", Static).update(problem)
+        if path is None:
             return
-        self.query_one("#upload-error", Static).update("")
+        self.query_one(PathCandidates).show(None)
         self.query_one("#upload-ok", Button).disabled = True
-        self.query_one("#upload-progress", ProgressBar).display = True
+        self.uploading = path
         self.run_upload(path)
 
     @work(exclusive=True, group="upload")
     async def run_upload(self, path: Path) -> None:
-        bar = self.query_one("#upload-progress", ProgressBar)
-
-        def progress(done: int, total: int) -> None:
-            call_on_app_thread(self, bar.update, total=total or None, progress=done)
-
+        transfers = self.query_one(TransfersArea)
         try:
-            result = await self.upload(path, progress)
+            result = await transfers.run(f"↑ {path.name}", lambda progress: self.upload(path, progress), cancellable=False)
         except Exception as exc:  # noqa: BLE001 - shown in the dialog and as a notification
+            self.uploading = None
             self.query_one("#upload-error", Static).update(describe_error(exc))
             self.query_one("#upload-ok", Button).disabled = False
-            notify_error(self, "Upload failed", exc)
+            notify_error(self, f"{self.verb} failed", exc)
             return
-        self.notify(f"Uploaded {path.name}.", markup=False)
+        self.uploading = None
+        self.notify(self.done_text.format(name=path.name), markup=False)
         self.dismiss(result)
 
     @on(Button.Pressed, "#upload-cancel")
-    def _cancel(self) -> None:
-        self.workers.cancel_group(self, "upload")
+    def action_cancel(self) -> None:
+        if self.uploading is not None:
+            self.workers.cancel_group(self, "upload")
+            self.notify(f"Cancelled: {self.uploading.name} was not sent.", markup=False)
         self.dismiss(None)
+
+
+def save_path(raw: str, file_name: str) -> tuple[Path | None, str]:
+    """Where a download goes, from what was typed: (a folder or a file path, "") or
+    (None, why not). A path ending in ``/`` is a folder, created if missing."""
+    if not raw.strip():
+        return None, "Type a folder or a file path (Tab completes)."
+    text = raw.strip()
+    path = Path(text).expanduser()
+    try:
+        if path.is_dir():
+            return path, ""  # the file keeps its name in there
+        if text.endswith("/"):
+            return path / safe_file_name(file_name), ""  # a folder to be made
+        if path.exists() and not path.is_file():
+            return None, f"{shown_name(str(path))} is not a regular file."
+    except OSError as exc:
+        return None, f"{shown_name(str(path))}: {exc.strerror or exc}"
+    return path, ""
+
+
+class SaveDialog(Dialog):
+    """Ask where to save a download: the remembered folder and the file's name, editable
+    (Tab completes). Dismisses with the path (a folder or a file) or None. An existing
+    file is never replaced: ``name (1).ext`` is used instead."""
+
+    def __init__(self, file_name: str, folder: Path) -> None:
+        super().__init__()
+        self.file_name = file_name
+        self.folder = folder
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog wide"):
+            yield Label(Text(f"Save {shown_name(self.file_name)}"), classes="dialog-title")
+            yield Static(
+                "Where to save it: a folder, or a file path. Tab completes; an existing file is never replaced.",
+                classes="dialog-help",
+            )
+            yield PathInput(str(self.folder / safe_file_name(self.file_name)), id="save-path")
+            yield PathCandidates(id="save-candidates")
+            yield Static("", id="save-error", classes="dialog-error", markup=False)
+            yield _buttons(Button("Save", variant="primary", id="save-ok"), Button("Cancel", id="save-cancel"))
+
+    @on(PathInput.Completed, "#save-path")
+    def _completed(self, event: PathInput.Completed) -> None:
+        self.query_one(PathCandidates).show(event.completion)
+
+    @on(Input.Submitted, "#save-path")
+    @on(Button.Pressed, "#save-ok")
+    def _save(self) -> None:
+        dest, problem = save_path(self.query_one("#save-path", Input).value, self.file_name)
+        self.query_one("#save-error", Static).update(problem)
+        if dest is not None:
+            self.dismiss(dest)
+
+    @on(Button.Pressed, "#save-cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+
+def ask_where_to_save(screen: Screen, profile: Profile, file_name: str, then: Callable[[Path], Any]) -> None:
+    """Ask where ``file_name`` goes (starting in the remembered download folder),
+    remember the folder chosen, then call ``then(dest)``."""
+
+    def chosen(dest: Path | None) -> None:
+        if dest is None:
+            return
+        folder = dest if dest.is_dir() else dest.parent
+        if str(folder) != profile.config.download_dir:
+            profile.config.download_dir = str(folder)
+            try:
+                profile.save_config()
+            except ProfileError as exc:
+                screen.notify(f"The download folder is not remembered: {exc}", severity="warning", markup=False)
+        then(dest)
+
+    screen.app.push_screen(SaveDialog(file_name, profile.download_folder), chosen)
 
 
 class ForwardDialog(Dialog):

@@ -27,7 +27,6 @@ from textual.widgets import Footer, Static
 from boxtui.core.wire import UNREAD_TYPES, BoxView, EventView, RealtimeMessage
 from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.models import BoxSummary, TimelineEntry
-from boxtui.messenger.profile import Profile
 
 from ..keymap import find_binding
 from ..messages import OpenBox
@@ -35,7 +34,7 @@ from ..widgets.box_header import BoxHeader
 from ..widgets.box_list import BoxList, BoxRow
 from ..widgets.composer import Composer, ComposerTarget
 from ..widgets.timeline import BoxTimeline
-from ..widgets.transfers import TransfersArea
+from ..widgets.transfers import TransferCancelled, TransfersArea
 from .dialogs import (
     ConfirmDialog,
     ForwardDialog,
@@ -43,6 +42,7 @@ from .dialogs import (
     JoinDialog,
     NewBoxDialog,
     UploadDialog,
+    ask_where_to_save,
     make_public_question,
 )
 from .feedback import notify_error, reported
@@ -74,14 +74,6 @@ def preview_line(event: EventView, summary: str) -> str:
     text = " ".join(summary.split())
     who = event.sender.display_name
     return f"{who}: {text}" if event.type in ("msg.text", "msg.file") and who else text
-
-
-def downloads_folder(profile: Profile) -> Path:
-    """The profile's downloads folder, created if needed (the messenger treats a
-    missing path as a file name)."""
-    folder = profile.downloads_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 class MainScreen(Screen):
@@ -351,20 +343,23 @@ class MainScreen(Screen):
         self.notify("Message deleted.")
 
     def on_box_timeline_download_requested(self, event: BoxTimeline.DownloadRequested) -> None:
-        if event.entry.file is None:
-            return
-        self.download(event.entry)
+        entry = event.entry
+        if entry.file is not None:
+            ask_where_to_save(self, self.messenger.profile, entry.file.file_name, lambda dest: self.download(entry, dest))
 
     @work(group="download")
     @reported("Download failed")
-    async def download(self, entry: TimelineEntry) -> None:
+    async def download(self, entry: TimelineEntry, dest: Path) -> None:
         assert entry.file is not None
-        folder = downloads_folder(self.messenger.profile)
-        dest = await self.query_one(TransfersArea).run(
-            f"↓ {entry.file.file_name}",
-            lambda progress: self.messenger.download_file(entry.event, folder, progress=progress),
-        )
-        self.notify(f"Downloaded to {dest}", markup=False)
+        try:
+            saved = await self.query_one(TransfersArea).run(
+                f"↓ {entry.file.file_name}",
+                lambda progress: self.messenger.download_file(entry.event, dest, progress=progress),
+            )
+        except TransferCancelled:
+            self.notify(f"Download of {entry.file.file_name} cancelled: nothing was saved.", markup=False)
+            return
+        self.notify(f"Downloaded to {saved}", markup=False)
 
     def on_box_timeline_save_requested(self, event: BoxTimeline.SaveRequested) -> None:
         if event.entry.file is not None:
@@ -489,6 +484,34 @@ class MainScreen(Screen):
                 self.refresh_timeline_tail()
 
         self.app.push_screen(UploadDialog(f"Upload a file to {box.title}", upload), done)
+
+    def action_cancel_transfers(self) -> None:
+        if not self.query_one(TransfersArea).cancel_all():
+            self.notify("No file transfer under way.")
+
+    def action_import_email(self) -> None:
+        box = self._require_box()
+        if box is None:
+            return
+        box_id = box.id
+
+        async def import_email(path: Path, progress: Any) -> Any:
+            return await self.messenger.import_email(box_id, path)
+
+        def done(events: list[EventView] | None) -> None:
+            if events and box_id == self.current_box_id:
+                self.refresh_timeline_tail()
+
+        self.app.push_screen(
+            UploadDialog(
+                f"Import an e-mail (.eml) into {box.title}: encrypted here, attachments as files",
+                import_email,
+                verb="Import",
+                done="Imported {name}.",
+                placeholder="Path of the .eml file",
+            ),
+            done,
+        )
 
     @work(group="tail")
     @reported("Cannot refresh the timeline")
