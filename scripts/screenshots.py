@@ -174,7 +174,7 @@ async def shoot_upload_in_progress(pilot: Pilot, big_file: Path) -> None:
 
     def update(bar: ProgressBar, **changes) -> None:
         original_update(bar, **changes)
-        if not shot and bar.id == "upload-progress" and 0.4 < (bar.percentage or 0) < 0.8:
+        if not shot and type(app.screen).__name__ == "UploadDialog" and 0.4 < (bar.percentage or 0) < 0.8:
             shot.append(True)
             shoot(app, "upload-progress")
 

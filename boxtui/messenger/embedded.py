@@ -48,10 +48,12 @@ __all__ = [
     "DEFAULT_ADDRESS",
     "FALLBACK_PORTS",
     "LocalServer",
+    "LocalServerFacts",
     "LocalServerStatus",
     "LocalServerURL",
     "choose_server",
     "ensure_local_server",
+    "local_server_facts",
     "local_server_status",
     "server_info",
     "stop_local_server",
@@ -313,7 +315,7 @@ def _held_note(local: LocalServer, held: list[int], url: str) -> str:
 
 def _spawn(local: LocalServer, port: int, timeout: float) -> LocalServerURL:
     url = _url(local.host, port)
-    local.home.mkdir(parents=True, exist_ok=True)
+    local.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: login codes land in its outbox
     env = {k: v for k, v in os.environ.items() if k not in _SECRET_ENV}
     command = [
         sys.executable, "-m", "boxtui", "serve",
@@ -364,6 +366,72 @@ def _wait_for_boxtui(url: str, seconds: float) -> bool:
         time.sleep(0.2)
 
 
+# --- who runs it ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocalServerFacts:
+    """Who runs a local server and where its data is: what a user needs to find a
+    login code in its outbox (None where this host does not tell)."""
+
+    url: str
+    owner: str | None
+    mine: bool
+    data_dir: Path | None
+
+    @property
+    def outbox_dir(self) -> Path | None:
+        return self.data_dir / "outbox" if self.data_dir else None
+
+
+def local_server_facts(url: str, local: LocalServer | None = None) -> LocalServerFacts | None:
+    """Facts about ``url`` when a ``boxtui serve`` on this host serves it (any loopback
+    port), or when it is the host's local server address; else None."""
+    local = local or LocalServer.default()
+    url = url.rstrip("/")
+    try:
+        parse_address(url)
+    except LocalServerError:
+        return None  # not on loopback: another machine's server
+    served = _serving_process(url)
+    if served is not None:
+        uid, data_dir = served
+        return LocalServerFacts(url, _user_name(uid), uid == os.getuid(), data_dir)
+    if not local.is_local_url(url):
+        return None
+    uid = _listener_uid(url)
+    state = _read_state(local)
+    data_dir = state.data_dir if state is not None and state.url == url and uid == os.getuid() else None
+    return LocalServerFacts(url, _user_name(uid), uid == os.getuid(), data_dir)
+
+
+def _serving_process(url: str) -> tuple[int, Path | None] | None:
+    """(Unix user, ``--data-dir``) of the ``boxtui serve --port N`` process serving
+    ``url``: command lines in ``/proc`` are readable by every user."""
+    port = str(_port_of(url))
+    try:
+        procs = [p for p in Path("/proc").iterdir() if p.name.isdigit()]
+    except OSError:
+        return None
+    for proc in procs:
+        try:
+            argv = [a.decode("utf-8", "replace") for a in (proc / "cmdline").read_bytes().split(b"\0")]
+            uid = proc.stat().st_uid
+        except OSError:
+            continue
+        if "serve" not in argv or _flag(argv, "--port") != port or not any("boxtui" in a for a in argv):
+            continue
+        data_dir = _flag(argv, "--data-dir")
+        return uid, Path(data_dir) if data_dir and Path(data_dir).is_absolute() else None
+    return None
+
+
+def _flag(argv: list[str], name: str) -> str | None:
+    if name in argv and argv.index(name) + 1 < len(argv):
+        return argv[argv.index(name) + 1]
+    return None
+
+
 # --- status and stop -----------------------------------------------------------------
 
 
@@ -397,13 +465,14 @@ def local_server_status(local: LocalServer | None = None) -> LocalServerStatus:
             status.notes.append(f"{local.host}:{local.port} is held by another program (not a boxtui server)")
         return status
     info = server_info(found) or {}
-    uid = _listener_uid(found)
+    facts = local_server_facts(found, local)
     status = LocalServerStatus(
-        found, running=True, owner=_user_name(uid), mine=uid == os.getuid() or found.pid > 0, pid=found.pid,
-        version=str(info.get("version", "")), data_dir=found.data_dir, log_path=local.log_path if found.pid else None,
+        found, running=True, owner=facts.owner if facts else None, mine=bool(facts and facts.mine) or found.pid > 0,
+        pid=found.pid, version=str(info.get("version", "")), data_dir=found.data_dir or (facts.data_dir if facts else None),
+        log_path=local.log_path if found.pid else None,
     )  # fmt: skip
     if info.get("login_codes") == "outbox":
-        where = found.data_dir / "outbox" if found.data_dir else "the outbox/ of its data folder"
+        where = status.data_dir / "outbox" if status.data_dir else "the outbox/ of its data folder"
         status.notes.append(f"login codes are not e-mailed: they are written to {where}")
     if info.get("signup_requires_code") is False:
         status.notes.append("sign-up needs no code")

@@ -42,6 +42,8 @@ class ProfileConfig:
 
     server_url: str | None = None
     theme: str | None = None
+    #: Where the app last saved a download (its save dialog starts there).
+    download_dir: str | None = None
     #: binding id → key(s), e.g. ``{"send": "ctrl+s"}``
     keymap: dict[str, str] = field(default_factory=dict)
 
@@ -51,6 +53,8 @@ class ProfileConfig:
             lines.append(f"server_url = {_toml_str(self.server_url)}")
         if self.theme:
             lines.append(f"theme = {_toml_str(self.theme)}")
+        if self.download_dir:
+            lines.append(f"download_dir = {_toml_str(self.download_dir)}")
         if self.keymap:
             lines.append("")
             lines.append("[keymap]")
@@ -70,9 +74,12 @@ class ProfileConfig:
             raise ProfileError(f"{source}: server_url must be a string")
         if theme is not None and not isinstance(theme, str):
             raise ProfileError(f"{source}: theme must be a string")
+        download_dir = data.get("download_dir")
+        if download_dir is not None and not isinstance(download_dir, str):
+            raise ProfileError(f"{source}: download_dir must be a string")
         if not isinstance(keymap, dict) or not all(isinstance(v, str) for v in keymap.values()):
             raise ProfileError(f"{source}: [keymap] maps binding ids to key strings")
-        return cls(server_url=server_url or None, theme=theme or None, keymap=dict(keymap))
+        return cls(server_url=server_url or None, theme=theme or None, download_dir=download_dir or None, keymap=dict(keymap))
 
 
 def _toml_str(value: str) -> str:
@@ -210,6 +217,13 @@ class Profile:
     @server_url.setter
     def server_url(self, value: str | None) -> None:
         self.config.server_url = value.rstrip("/") if value else None
+
+    @property
+    def download_folder(self) -> Path:
+        """Where downloads go by default: the folder last chosen, else the downloads folder."""
+        if self.config.download_dir:
+            return Path(self.config.download_dir).expanduser()
+        return self.downloads_dir
 
     def save_config(self) -> None:
         write_private_file(self.config_path, self.config.to_toml())

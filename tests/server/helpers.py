@@ -182,10 +182,12 @@ class ServerProcess(str):
     """A running server: its base URL (this string itself), its log file and websocket URL."""
 
     log: Path
+    pid: int
 
-    def __new__(cls, url: str, log: Path) -> ServerProcess:
+    def __new__(cls, url: str, log: Path, pid: int = 0) -> ServerProcess:
         process = super().__new__(cls, url)
         process.log = log
+        process.pid = pid
         return process
 
     @property
@@ -198,7 +200,9 @@ class ServerProcess(str):
 
 
 @contextlib.contextmanager
-def serve_process(data_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 30) -> Iterator[ServerProcess]:
+def serve_process(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 30, port: int | None = None
+) -> Iterator[ServerProcess]:
     """``python -m boxtui serve`` on a free loopback port until the block ends.
 
     The process gets this environment without ``BOXTUI_*`` settings, plus
@@ -206,7 +210,7 @@ def serve_process(data_dir: Path, *args: str, env: dict[str, str] | None = None,
     """
     import pytest
 
-    port = free_port()
+    port = port or free_port()  # a given port brings a stopped server back at its address
     url = f"http://127.0.0.1:{port}"
     log_path = data_dir.parent / f"server-{port}.log"
     data_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -227,7 +231,7 @@ def serve_process(data_dir: Path, *args: str, env: dict[str, str] | None = None,
             if time.monotonic() > deadline:
                 pytest.fail(f"boxtui serve did not answer /healthz within {timeout} s:\n{log_path.read_text()[-4000:]}")
             time.sleep(0.1)
-        yield ServerProcess(url, log_path)
+        yield ServerProcess(url, log_path, process.pid)
     finally:
         process.terminate()
         try:
