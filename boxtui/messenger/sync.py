@@ -144,6 +144,13 @@ class LocalFirst:
             return []
         return [entry_of(e) for e in self.local.cache.around(event_id, limit)]
 
+    def last_open_box(self) -> str | None:
+        """The box open when the app last ran (painted first at the next start)."""
+        return None if self.local is None else self.local.cache.get_meta("last_open_box")
+
+    def remember_open_box(self, box_id: str) -> None:
+        self._store_quietly(lambda: self.local.cache.set_meta("last_open_box", box_id))
+
     def pending(self, box_id: str) -> list[TimelineEntry]:
         """The box's outbox entries, as timeline rows marked pending."""
         if self.local is None or self.identity is None:
@@ -309,7 +316,10 @@ class LocalFirst:
                     if isinstance(exc, StoreCorrupted):
                         raise
                     self._live.discard(box_id)  # out of step: the next sync catches up
-                cache.update_box(box_id, preview=entry.summary, activity=event.server_event_created_at)
+            stored_box = cache.box(box_id) if event.type not in ("access.add", "access.rm") else None
+            if stored_box is not None:  # the list's row: last event, preview, place
+                view = {**stored_box.view, "last_event": event.model_dump(mode="json")}
+                cache.update_box(box_id, view=view, preview=entry.summary, activity=event.server_event_created_at)
 
         self._store_quietly(write)
         return entry
