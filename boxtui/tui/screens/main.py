@@ -264,7 +264,9 @@ class MainScreen(Screen):
     async def load_boxes(self, select: str | None = None) -> None:
         summaries = await self.messenger.list_boxes()
         self.boxes = {s.box.id: s.box for s in summaries}
-        self.box_list.set_rows([row_of(s) for s in summaries])
+        rows = [row_of(s) for s in summaries]
+        if {r.box_id: r for r in rows} != {r.box_id: r for r in self.box_list.rows}:  # (painted from the store already?)
+            self.box_list.set_rows(rows)
         if not self.messenger.online:
             self.header.connection = "offline"
         if self.current_box_id and self.current_box_id not in self.boxes:
