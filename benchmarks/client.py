@@ -150,7 +150,7 @@ def _fake_store(folder, messages: int, key: bytes):
                 seconds = n * 600 + index  # each box's history over the same months
                 text = " ".join(rnd.choice(WORDS) for _ in range(rnd.randint(4, 24)))
                 view = {
-                    "id": str(uuid.UUID(int=rnd.getrandbits(128), version=4)),
+                    "id": str(uuid.uuid4()),
                     "type": "msg.text",
                     "box_id": box_id,
                     "server_event_created_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(1.7e9 + seconds)) + ".000Z",

@@ -190,6 +190,7 @@ class MainScreen(Screen):
         return True
 
     @work(exclusive=True, group="sync")
+    @reported("Cannot catch up with the server")
     async def sync_store(self) -> None:
         """Catch the stored boxes up and send the outbox; the open box gets what is new
         appended (the cursor stays where it is)."""
@@ -198,12 +199,13 @@ class MainScreen(Screen):
         except APIConnectionError:
             self.header.connection = "offline"
             return
+        del changed  # the open box is checked below (the outbox may have added to it too)
         box_id = self.current_box_id
-        if box_id is not None and box_id in changed:
-            newest = self.timeline.entries[-1].event.id if self.timeline.entries else None
-            for entry in self.messenger.stored_page(box_id, after=newest, limit=PAGE_SIZE * 10) if newest else []:
-                self.timeline.append_entry(entry)
         if box_id is not None:
+            sent = [e.event.id for e in self.timeline.entries if not e.pending]
+            if sent:
+                for entry in self.messenger.stored_page(box_id, after=sent[-1], limit=PAGE_SIZE * 10):
+                    self.timeline.append_entry(entry)
             self._refresh_pending(box_id)
 
     def _refresh_pending(self, box_id: str) -> None:
@@ -236,6 +238,7 @@ class MainScreen(Screen):
         self.app.push_screen(SearchScreen(self.messenger, box_id, title), chosen)
 
     @work(exclusive=True, group="open")
+    @reported("Cannot show that message")
     async def jump_to(self, box_id: str, event_id: str) -> None:
         """Show a stored event in its box, its page loaded around it, the cursor on it."""
         entries = self.messenger.stored_around(event_id, PAGE_SIZE)
@@ -391,7 +394,6 @@ class MainScreen(Screen):
         try:
             event = await self.messenger.send_text(box_id, text, reply_to=reply_to)
         except Queued:
-            self.header.connection = "offline"
             self._refresh_pending(box_id)
             self.notify("The server cannot be reached: the message waits in the outbox and goes out when it is back.")
             return
