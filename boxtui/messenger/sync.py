@@ -218,11 +218,15 @@ class LocalFirst:
 
         self._store_quietly(write)
 
-    async def sync(self, progress: Callable[[int, int], object] | None = None) -> list[str]:
+    async def sync(
+        self, progress: Callable[[int, int], object] | None = None, summaries: list[BoxSummary] | None = None
+    ) -> list[str]:
         """Catch every joined box up with the server; returns the boxes that changed.
 
-        Raises the client's errors (:class:`APIConnectionError` when offline)."""
-        summaries = await self._fetch_boxes()
+        ``summaries``: the joined boxes just listed (else they are listed here). Raises
+        the client's errors (:class:`APIConnectionError` when offline)."""
+        if summaries is None or not self.online:
+            summaries = await self._fetch_boxes()
         if self.local is None:
             return []
         stored = {box.id: box for box in self.local.cache.boxes()}

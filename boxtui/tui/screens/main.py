@@ -191,11 +191,11 @@ class MainScreen(Screen):
 
     @work(exclusive=True, group="sync")
     @reported("Cannot catch up with the server")
-    async def sync_store(self) -> None:
+    async def sync_store(self, summaries: list[BoxSummary] | None = None) -> None:
         """Catch the stored boxes up and send the outbox; the open box gets what is new
         appended (the cursor stays where it is)."""
         try:
-            changed = await self.messenger.sync()
+            changed = await self.messenger.sync(summaries=summaries)
         except APIConnectionError:
             self.header.connection = "offline"
             return
@@ -279,7 +279,7 @@ class MainScreen(Screen):
         elif self.current_box_id and self.messenger.online:
             self.open_box(self.current_box_id)  # the stored page, refreshed from the server
         if self.messenger.online:
-            self.sync_store()
+            self.sync_store(summaries)
 
     def on_box_list_chosen(self, event: BoxList.Chosen) -> None:
         self.open_box(event.box_id)
