@@ -240,9 +240,13 @@ def ensure_local_server(
             at = at.rstrip("/")
             if _listening(at) and server_info(at) is not None:
                 return _found(at, state)
-            if not _owns(local, state, at):
+            if _owns(local, state, at):
+                return _start(local, _port_of(at), timeout)
+            moved = find_local_server(local)  # its owner restarted it on another port?
+            if moved is None:
                 raise LocalServerError(_not_yours(at, local))
-            return _start(local, _port_of(at), timeout)
+            moved.note = f"The local server is no longer at {at}: it now answers at {moved}."
+            return moved
         found = find_local_server(local)
         if found is not None:
             return found

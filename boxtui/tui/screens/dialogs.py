@@ -154,6 +154,10 @@ class InvitationDialog(Dialog):
     (asked first) or open the access rules from here. Dismisses with the box as it
     now is when it was made public here, else None."""
 
+    DEFAULT_CSS = """
+    InvitationDialog .dialog-buttons Button { min-width: 0; width: auto; }
+    """
+
     BINDINGS = [
         Binding("c", "copy", "Copy", id="invitation.copy"),
         Binding("r", "rotate", "Rotate", id="invitation.rotate"),
