@@ -64,7 +64,7 @@ DEFAULT_ADDRESS = "127.0.0.1:8642"
 ADDRESS_ENV = "BOXTUI_LOCAL_SERVER"
 #: Ports tried after the default one when another program holds it.
 FALLBACK_PORTS = 20
-START_TIMEOUT_SECONDS = 30.0
+START_TIMEOUT_SECONDS = 60.0
 #: How long a port held by a server still starting (another user's) is given to answer.
 RACE_WAIT_SECONDS = 5.0
 _SECRET_ENV = ("BOXTUI_PASSWORD",)
