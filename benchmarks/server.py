@@ -687,6 +687,19 @@ class WorkingDB:
         self.dataset: Dataset | None = None
 
     async def open(self) -> Dataset:
+        """Build the cache if it is missing or stale, then copy it; one run at a time
+        (another benchmark on the machine may be building or copying the same cache)."""
+        import fcntl
+
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        with (CACHE_DIR.parent / "server-bench.lock").open("w") as lock:
+            await asyncio.get_running_loop().run_in_executor(None, fcntl.flock, lock, fcntl.LOCK_EX)
+            try:
+                return await self._open()
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    async def _open(self) -> Dataset:
         started = time.perf_counter()
         meta = CACHE_DIR / self.key / f"dataset-{self.kind}.json"
         if self.kind == "sqlite":
@@ -963,6 +976,9 @@ class Runner:
         self.duration = args.duration
         self.warmup = 1.0 if args.quick else 2.0
         self.py_spy = Path(args.py_spy) if args.py_spy else None
+        self.py_spy_bin = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        if self.py_spy and not Path(self.py_spy_bin).exists():
+            raise SystemExit("--py-spy needs py-spy: pip install py-spy")
 
     def script(self, name: str, plan, bodies, think_ms: int = 0) -> Path:
         return write_lua(self.tmp / f"{name}.lua", plan, bodies, think_ms)
@@ -977,7 +993,7 @@ class Runner:
         if self.py_spy and server.label != "bare":
             self.py_spy.mkdir(parents=True, exist_ok=True)
             out = self.py_spy / f"{label}.txt"
-            spy = subprocess.Popen(["py-spy", "record", "--pid", str(server.proc.pid), "--duration", str(round(self.duration)),
+            spy = subprocess.Popen([self.py_spy_bin, "record", "--pid", str(server.proc.pid), "--duration", str(round(self.duration)),
                                     "--rate", "250", "--format", "raw", "--nonblocking", "--subprocesses", "-o", str(out)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         procs = {
