@@ -26,8 +26,10 @@ What it does, in one run:
    ``Idempotency-Key`` per POST) and prints req/s, p50, p99, server CPU per request
    (utime+stime of the server's process tree from ``/proc``; on PostgreSQL also the
    database backends' CPU) and the ratio to the bare endpoint: ``msg.text`` POST at 16
-   and 64 clients into one box, the newest page (``tail=true&limit=100``), and a mixed
-   load (one writer per box, 16 readers of the same boxes, two ``wrk`` at once);
+   and 64 clients into one box, the newest page (``tail=true&limit=100``, 16 clients),
+   and a mixed load: 8 readers pacing 250 ms between requests alone ("idle"), then
+   with one writer per box pacing alike (two ``wrk`` at once); the newest-page target
+   compares the readers' p99 in the two, and needs the readers alone to be served;
 4. read latency at 10k vs 1M events for every query the client issues (tail page,
    ``before=``/``after=`` cursors, HEAD count, ``ids=``; plus a deep ``offset`` page),
    10k and 1M interleaved so they share prepared statements, the first 5 executions
@@ -510,9 +512,8 @@ async def _migrate(url: str, revision: str) -> None:
 def base_revision() -> str:
     from alembic.script import ScriptDirectory
 
-    from boxtui.server.migrate import MIGRATIONS_DIR, alembic_config
+    from boxtui.server.migrate import alembic_config
 
-    del MIGRATIONS_DIR
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_base()
 
 
@@ -1006,11 +1007,11 @@ class Runner:
         cpu = cpu_delta(cpu0, server.cpu())
         db_cpu = cpu_delta(db0, cpu_seconds(backends + await db.backend_pids())) if db and db.kind == "postgres" else None
         total = sum(load.requests for load in loads.values()) or 1
-        first = next(iter(loads.values()))
-        if len(loads) > 1:
-            combined = Load(total, max(l.seconds for l in loads.values()), errors=sum(l.errors for l in loads.values()))
-            first = combined
-        return Row(first, cpu * 1000 / total, None if db_cpu is None else db_cpu * 1000 / total, loads)
+        if len(loads) == 1:
+            (load,) = loads.values()
+        else:  # several wrk at once: the row's totals; each one's figures stay in ``extra``
+            load = Load(total, max(l.seconds for l in loads.values()), errors=sum(l.errors for l in loads.values()))
+        return Row(load, cpu * 1000 / total, None if db_cpu is None else db_cpu * 1000 / total, loads)
 
 
 # ============================================================================ workloads
@@ -1659,7 +1660,15 @@ async def run(args) -> None:
         rows = results[kind]
         if "mixed" in rows and "idle" in rows:
             idle, busy = rows["idle"].load.p99_ms, rows["mixed"].extra["readers"].p99_ms
-            report.target(f"newest-page p99 under mixed load ≤ 2× idle ({kind})", f"{fmt(busy)} vs {fmt(idle)} ms: {busy / idle:.1f}×", busy / idle <= TARGETS["mixed_read_p99_vs_idle"])
+            figure = f"{fmt(busy)} vs {fmt(idle)} ms: {busy / idle:.1f}×"
+            ok = busy / idle <= TARGETS["mixed_read_p99_vs_idle"]
+            bare_idle = bare_rows.get("idle")
+            if bare_idle is not None and rows["idle"].load.rps < 0.9 * bare_idle.load.rps:
+                # The paced readers alone already queue (the bare endpoint serves them all):
+                # "within 2x of idle" says nothing when idle is itself saturated.
+                figure += f", but idle readers not served ({fmt(rows['idle'].load.rps)} of {fmt(bare_idle.load.rps)} req/s, p99 {idle / bare_idle.load.p99_ms:.0f}× bare's)"
+                ok = False
+            report.target(f"newest-page p99 under mixed load ≤ 2× idle ({kind})", figure, ok)
     for kind, per_query in read_results.items():
         b_label = size_label(big)
         for name, row in per_query.items():
