@@ -51,7 +51,7 @@ import httpx
 
 from boxtui.client import BoxClient
 from boxtui.core.encoding import b64u_encode
-from boxtui.messenger.embedded import ensure_local_server, stop_local_server
+from boxtui.messenger.embedded import LocalServer, ensure_local_server, stop_local_server
 from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.profile import Profile
 from boxtui.tui.screens.main import MAX_LOADED_EVENTS
@@ -77,7 +77,7 @@ def sample_texts(rng: random.Random) -> list[str]:
     return texts
 
 
-async def build(size: int, profile: Profile, base_url: str) -> str:
+async def build(size: int, profile: Profile, base_url: str, server_data: Path) -> str:
     """Sign Ada up and create the box through the server, then bulk-write ``size - 1``
     real encrypted messages into its database; return the box id."""
     from sqlalchemy import insert, select, update
@@ -95,7 +95,7 @@ async def build(size: int, profile: Profile, base_url: str) -> str:
         public = ada.box_public_key(box.id)
     sealed = [seal_text(text, public) for text in sample_texts(random.Random(size))]
     public_b64 = b64u_encode(public)
-    engine = make_engine(ServerSettings(data_dir=profile.server_data_dir).resolved_database_url)
+    engine = make_engine(ServerSettings(data_dir=server_data).resolved_database_url)
     try:
         async with make_sessionmaker(engine)() as db:
             create = (await db.execute(select(EventRow).where(EventRow.box_id == box.id))).scalar_one()
@@ -243,10 +243,11 @@ async def measure(root: Path, base_url: str, box_id: str, moves: int, max_loaded
 def run_size(size: int, options: list[str]) -> dict:
     root = Path(tempfile.mkdtemp(prefix=f"boxtui-bench-{size}-"))
     profile = Profile.load(root / "ada")
+    server = LocalServer.private(root / "server")
     try:
-        base_url = ensure_local_server(profile)  # a real ``boxtui serve`` process
+        base_url = ensure_local_server(server)  # a real ``boxtui serve`` process
         began = time.perf_counter()
-        box_id = asyncio.run(build(size, profile, base_url))
+        box_id = asyncio.run(build(size, profile, base_url, server.data_dir))
         build_seconds = time.perf_counter() - began
         child = subprocess.run(
             [sys.executable, __file__, "--measure", str(root), base_url, box_id, *options],
@@ -259,7 +260,7 @@ def run_size(size: int, options: list[str]) -> dict:
         result["build_s"] = build_seconds
         return result
     finally:
-        stop_local_server(profile)
+        stop_local_server(server)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -3,8 +3,9 @@
 Exit codes: 0 ok, 1 user error (one line on stderr), 2 usage.
 
 The verbs talk to ``--server URL``, else the configured server, else the server of the
-saved session, else this profile's embedded local server (started on demand). The
-profile is ``$BOXTUI_HOME`` or the platform's folders; the password comes from
+saved session (or of the last login), else the host's local server at 127.0.0.1:8642
+(started on demand; ``boxtui server status|start|stop``). The profile is
+``$BOXTUI_HOME`` or the platform's folders; the password comes from
 ``$BOXTUI_PASSWORD`` or a prompt. Verbs print only data (ids, links, paths, lines of
 tab-separated fields); anything else goes to stderr.
 """
@@ -53,6 +54,16 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         "--signup-requires-code", action=argparse.BooleanOptionalAction, default=None,
         help="signups must carry a code e-mailed by POST /auth/code (proves the address)",
     )  # fmt: skip
+    p.add_argument(
+        "--forwarded-allow-ips", default=None, metavar="IPS",
+        help="comma-separated proxy addresses (or *) whose X-Forwarded-For/-Proto are believed (default: none)",
+    )  # fmt: skip
+    p.add_argument(
+        "--secure-cookies", action=argparse.BooleanOptionalAction, default=None,
+        help="mark the session cookies Secure (default: when the request came over HTTPS)",
+    )  # fmt: skip
+    p.add_argument("--ssl-certfile", type=Path, default=None, help="serve HTTPS with this certificate (PEM)")
+    p.add_argument("--ssl-keyfile", type=Path, default=None, help="the certificate's private key (PEM)")
     p.add_argument("--config", type=Path, default=None, help="TOML settings file")
     p.add_argument("--log-level", default="info")
     p.set_defaults(func=_cmd_serve)
@@ -74,12 +85,67 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             "quota_bytes": args.quota_bytes,
             "email_ingest": args.email_ingest,
             "signup_requires_code": args.signup_requires_code,
+            "forwarded_allow_ips": args.forwarded_allow_ips,
+            "secure_cookies": args.secure_cookies,
+            "ssl_certfile": args.ssl_certfile,
+            "ssl_keyfile": args.ssl_keyfile,
             "config_file": args.config,
         }.items()
         if value is not None
     }
     serve(ServerSettings(**overrides), log_level=args.log_level)
     return 0
+
+
+# --- server: the host's local server ---------------------------------------------------
+
+
+def _add_server(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "server",
+        help="the host's local server: status, start, stop",
+        description="The local server every profile and Unix user on this host finds at 127.0.0.1:8642 "
+        "(or the port it moved to). `status` exits 0 when it runs, 3 when it does not.",
+    )
+    p.add_argument("action", choices=["status", "start", "stop"])
+    p.set_defaults(func=_cmd_server)
+
+
+def _cmd_server(args: argparse.Namespace) -> int:
+    from boxtui.messenger.embedded import ensure_local_server, local_server_status, stop_local_server
+
+    if args.action == "start":
+        url = ensure_local_server()
+        _say(url.announcement() or f"The local server is already running at {url}.")
+        print(url)
+        return 0
+    if args.action == "stop":
+        if stop_local_server():
+            _say("Stopped the local server; `boxtui server start` (or any boxtui command) starts it again at the same address.")
+        else:
+            _say("No local server of yours is running.")
+        return 0
+    status = local_server_status()
+    _row("url", status.url)
+    _row("state", "running" if status.running else "not running")
+    for key, value in (
+        ("owner", status.owner),
+        ("pid", status.pid or None),
+        ("version", status.version),
+        ("data", status.data_dir),
+        ("log", status.log_path),
+    ):
+        if value:
+            _row(key, value)
+    for note in status.notes:
+        _row("note", note)
+    return 0 if status.running else 3
+
+
+def _say(text: str) -> None:
+    """A message for the person at the terminal (stderr: stdout is for data)."""
+    for line in text.splitlines():
+        print(f"boxtui: {line}", file=sys.stderr)
 
 
 # --- the scriptable verbs -----------------------------------------------------------
@@ -192,8 +258,8 @@ def _run_verb(args: argparse.Namespace) -> int:
             return 0  # already logged out
         raise UserError(_NOT_LOGGED_IN)
     url = choose_server(profile, args.server)
-    if isinstance(url, LocalServerURL) and url.started:
-        print(f"boxtui: started a local server at {url} (data in {profile.server_data_dir})", file=sys.stderr)
+    if isinstance(url, LocalServerURL):
+        _say(url.announcement())
 
     async def run() -> int:
         async with BoxClient(url) as client:
@@ -285,8 +351,11 @@ async def _code(client: BoxClient, email: str, given: str | bool) -> str:
     """The ``--code`` value, or (given without one) a code e-mailed now and read from stdin."""
     if given is not True:
         return given
+    from boxtui.messenger.code_delivery import code_delivery
+
     await client.auth.request_code(email)
-    print(f"A login code was sent to {email}.", file=sys.stderr)
+    delivery = await code_delivery(client)
+    _say(delivery.sent(email) if delivery else f"A login code was sent to {email}.")
     try:
         code = input("Code: ") if sys.stdin.isatty() else sys.stdin.readline()
     except EOFError:
@@ -379,11 +448,15 @@ async def _cmd_access(client: BoxClient, profile: Profile, args: argparse.Namesp
         changes += [AccessChange("email_domain", domain) for domain in args.domain]
         if not changes:
             raise UserError("access add needs --email or --domain")
-        await messenger.apply_access_batch(box_id, add=changes)
+        result = await messenger.apply_access_batch(box_id, add=changes)
+        for email in result.not_invited:
+            _say(f"{_cell(email)} has no account yet: their rule lets them join with the invitation link once they sign up")
     elif args.action == "rm":
         result = await messenger.apply_access_batch(box_id, remove=args.rule_ids)
         for identity in result.kicked:
-            print(f"removed from the box: {_cell(identity.display_name)}", file=sys.stderr)
+            _say(f"removed from the box: {_cell(identity.display_name)}")
+        if result.link_rotated:
+            _say(f"the invitation link was renewed, the old one no longer works: boxtui invite {_cell(args.box)}")
     else:
         await messenger.set_access_mode(box_id, public=args.mode == "public")
 
@@ -392,6 +465,13 @@ async def _cmd_invite(client: BoxClient, profile: Profile, args: argparse.Namesp
     messenger = await _messenger(client, profile)
     box_id = await _box_id(messenger, args.box)
     print(await (messenger.rotate_invitation(box_id) if args.rotate else messenger.invitation_link(box_id)))
+    box = await messenger.get_box(box_id)
+    if box.access_mode != "public":
+        ref = _cell(args.box)
+        _say(
+            f"“{_cell(box.title)}” is limited: only people its access rules name can join with this link "
+            f"(boxtui access {ref} add --email ADDRESS, or boxtui access {ref} mode public for anyone with the link)"
+        )
 
 
 async def _cmd_join(client: BoxClient, profile: Profile, args: argparse.Namespace) -> None:
@@ -494,6 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--server", metavar="URL", default=None, help="the server (default: configured, else a local one)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_serve(sub)
+    _add_server(sub)
     _add_verbs(sub)
     parser.set_defaults(func=_cmd_tui)
     return parser

@@ -25,7 +25,7 @@ from textual.widgets import Input, ProgressBar
 
 from boxtui.client import BoxClient
 from boxtui.core.timefmt import format_time
-from boxtui.messenger.embedded import ensure_local_server, stop_local_server
+from boxtui.messenger.embedded import LocalServer, ensure_local_server, stop_local_server
 from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.models import AccessChange
 from boxtui.messenger.profile import Profile
@@ -174,7 +174,7 @@ async def shoot_upload_in_progress(pilot: Pilot, big_file: Path) -> None:
 
     def update(bar: ProgressBar, **changes) -> None:
         original_update(bar, **changes)
-        if not shot and bar.id == "upload-progress" and 0.4 < (bar.percentage or 0) < 0.8:
+        if not shot and type(app.screen).__name__ == "UploadDialog" and 0.4 < (bar.percentage or 0) < 0.8:
             shot.append(True)
             shoot(app, "upload-progress")
 
@@ -207,7 +207,7 @@ def _text(app: BoxApp) -> str:
 def main() -> int:
     OUT.mkdir(exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="boxtui-screenshots-"))
-    owner = Profile.load(root / "server")
+    owner = LocalServer.private(root / "server")
     try:
         url = ensure_local_server(owner)
         print(f"server: {url}")

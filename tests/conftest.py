@@ -21,6 +21,72 @@ from boxtui.server.settings import ServerSettings
 
 PG_ADMIN_DSN = os.environ.get("BOXTUI_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 PASSWORD = "correct horse battery"
+#: Moves the host's local server (default 127.0.0.1:8642) for a test: no test binds 8642.
+LOCAL_SERVER_ENV = "BOXTUI_LOCAL_SERVER"
+
+
+def free_port_block(count: int = 21) -> int:
+    """A loopback port P with P … P+count-1 all free right now (the local server's
+    default port and its fallbacks, so no other test's server sits among them)."""
+    import socket
+
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            first = probe.getsockname()[1]
+        if first + count >= 65536:
+            continue
+        held = []
+        try:
+            for port in range(first, first + count):
+                sock = socket.socket()
+                held.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+        return first
+    raise RuntimeError("no block of free loopback ports")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_test_touches_the_hosts_local_server(tmp_path_factory) -> None:
+    """For the whole session the host's local server is looked for on a free port
+    block, with its files in a private data dir: a test that forgets to pick a server
+    never binds 8642 nor writes to the real ``~/.local/share/boxtui``."""
+    saved = {key: os.environ.get(key) for key in (LOCAL_SERVER_ENV, "XDG_DATA_HOME")}
+    os.environ[LOCAL_SERVER_ENV] = f"127.0.0.1:{free_port_block()}"
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture
+def local_server(tmp_path: Path, monkeypatch):
+    """The host's local server for this test alone: its default address on a free port
+    block and its data dir under ``tmp_path`` (set in the environment, so ``boxtui``
+    processes started by the test find it too). Stopped at the end if it was started."""
+    from boxtui.messenger.embedded import LocalServer, stop_local_server
+
+    monkeypatch.setenv(LOCAL_SERVER_ENV, f"127.0.0.1:{free_port_block()}")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    local = LocalServer.default()
+    yield local
+    stop_local_server(local)
+
+
+def env_without_settings(**extra: str) -> dict[str, str]:
+    """This process's environment without ``BOXTUI_*`` settings (but keeping where the
+    local server is looked for), plus ``extra``: for ``boxtui`` child processes."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOXTUI_") or k == LOCAL_SERVER_ENV}
+    env.update(extra)
+    return env
 
 
 def _pg_available() -> str | None:

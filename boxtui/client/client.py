@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Mapping
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,16 +22,33 @@ from boxtui.client.resources import (
     KeysResource,
     SavedFilesResource,
 )
+from boxtui.core.wire import ServerInfo
 
 if TYPE_CHECKING:
     from boxtui.client.realtime import RealtimeSubscription
 
-__all__ = ["BoxClient", "DEFAULT_TIMEOUT"]
+__all__ = ["BoxClient", "DEFAULT_TIMEOUT", "DEFAULT_MAX_RETRIES", "idempotency_header"]
 
 T = TypeVar("T")
+log = logging.getLogger("boxtui.client")
 
 #: Generous read/write timeouts: uploads go in chunks, each chunk has its own deadline.
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+#: How many times a creating request is sent again, with its key, after a lost connection.
+DEFAULT_MAX_RETRIES = 3
+#: First pause before a retry; it doubles each time, up to ``_MAX_BACKOFF``.
+RETRY_BACKOFF = 0.25
+_MAX_BACKOFF = 2.0
+
+
+def idempotency_header(key: str) -> str:
+    """``key`` as the draft's sf-string header value: ``"…"`` with ``\\`` and ``\"`` escaped."""
+    return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _lost_connection(exc: APIConnectionError) -> bool:
+    """The request may have reached the server and its answer was lost: worth a keyed retry."""
+    return isinstance(exc.__cause__, httpx.TransportError)
 
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -46,6 +66,12 @@ class BoxClient:
     set by hand (e.g. from a saved session). With ``use_cookies=True`` the client
     authenticates with the session cookies set at login plus ``X-CSRF-Token`` instead.
     ``transport`` is handed to httpx (tests pass ``httpx.ASGITransport(app=...)``).
+
+    Every method that creates something sends an ``Idempotency-Key`` (PROTOCOL §10.12):
+    its ``idempotency_key`` argument, or a fresh UUID when that is ``None``. When the
+    connection is lost before the answer arrives (reset, closed, timed out), the request
+    is sent again with the same key, up to ``max_retries`` times, so the server creates
+    the thing once and answers the retry with the first response.
     """
 
     def __init__(
@@ -57,8 +83,10 @@ class BoxClient:
         timeout: httpx.Timeout | float | None = DEFAULT_TIMEOUT,
         use_cookies: bool = False,
         headers: Mapping[str, str] | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
     ):
         self.base_url = base_url.rstrip("/")
+        self.max_retries = max_retries
         self.token = token
         self.use_cookies = use_cookies
         #: The CSRF token of the current session (needed only in cookie mode).
@@ -92,6 +120,10 @@ class BoxClient:
         from boxtui.client.realtime import RealtimeSubscription
 
         return RealtimeSubscription(self, identity_id, **options)
+
+    async def server_info(self) -> ServerInfo:
+        """``GET /server-info``: what the server is, and how sign-up and login codes work."""
+        return await self.get_model(ServerInfo, "GET", "/server-info")
 
     def forget_session(self) -> None:
         """Drop the token, the CSRF token and the session cookies (after logout)."""
@@ -142,6 +174,40 @@ class BoxClient:
             raise error_from_response(response)
         return response
 
+    async def send_creating(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotency_key: str | None = None,
+        body: Callable[[], dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send a creating request with an ``Idempotency-Key``; resend it on a lost connection.
+
+        ``idempotency_key`` defaults to a fresh UUID. ``body()``, when given, builds the
+        body arguments anew for each attempt (a streamed upload cannot be sent twice);
+        pass ``body=None`` and a one-shot ``content`` stream to forbid retries.
+        """
+        key = idempotency_key if idempotency_key is not None else str(uuid.uuid4())
+        replayable = body is not None or not _is_stream(kwargs.get("content"))
+        attempts = 1 + (max(self.max_retries, 0) if replayable else 0)
+        for attempt in range(attempts):
+            arguments = {**kwargs, **(body() if body is not None else {})}
+            headers = {**(arguments.pop("headers", None) or {}), "Idempotency-Key": idempotency_header(key)}
+            try:
+                return await self.request(method, path, headers=headers, **arguments)
+            except APIConnectionError as exc:
+                if attempt + 1 >= attempts or not _lost_connection(exc):
+                    raise
+                log.info("%s %s: %s; sending it again with the same Idempotency-Key", method, path, exc)
+                await asyncio.sleep(min(RETRY_BACKOFF * 2**attempt, _MAX_BACKOFF))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def create_model(self, type_: type[T] | Any, method: str, path: str, **kwargs: Any) -> T:
+        """:meth:`send_creating`, then parse the JSON body as ``type_``."""
+        return parse_as(type_, await self.send_creating(method, path, **kwargs))
+
     async def get_model(self, type_: type[T] | Any, method: str, path: str, **kwargs: Any) -> T:
         """Send a request and parse its JSON body as ``type_`` (a model, ``list[Model]``…)."""
         response = await self.request(method, path, **kwargs)
@@ -155,6 +221,10 @@ class BoxClient:
             return int(value)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             raise APIResponseError(f"HEAD {path}: no valid X-Total-Count header", response) from None
+
+
+def _is_stream(content: Any) -> bool:
+    return content is not None and not isinstance(content, (bytes, bytearray, memoryview, str))
 
 
 class _RefuseCookies(DefaultCookiePolicy):

@@ -19,7 +19,7 @@ from typing import Union
 
 import anyio
 
-__all__ = ["UploadData", "ProgressCallback", "MultipartUpload", "report_progress"]
+__all__ = ["UploadData", "ProgressCallback", "MultipartUpload", "report_progress", "upload_arguments"]
 
 CHUNK_SIZE = 256 * 1024
 
@@ -117,3 +117,19 @@ class MultipartUpload:
             sent += len(chunk)
             await report_progress(self.progress, sent, self.total)
         yield self._tail
+
+
+def upload_arguments(fields: dict[str, str], data: UploadData, size: int | None, progress: ProgressCallback | None, file_field: str = "encrypted_file") -> dict:
+    """Arguments for :meth:`BoxClient.send_creating` that upload ``data`` as ``file_field``.
+
+    Bytes and paths can be read again, so the multipart body is rebuilt for each attempt
+    (a retry after a lost connection); an async iterable is sent once.
+    """
+
+    def build() -> dict:
+        upload = MultipartUpload(fields, file_field, data, size=size, progress=progress)
+        return {"content": upload.body(), "headers": upload.headers}
+
+    if isinstance(data, (bytes, bytearray, memoryview, str, os.PathLike)):
+        return {"body": build}
+    return build()

@@ -8,7 +8,6 @@ Readers are lenient (either alphabet, padding optional), writers are exact.
 
 from __future__ import annotations
 
-import base64
 import binascii
 
 __all__ = ["b64u_encode", "b64_encode", "b64_decode_any", "is_b64_any"]
@@ -16,12 +15,12 @@ __all__ = ["b64u_encode", "b64_encode", "b64_decode_any", "is_b64_any"]
 
 def b64u_encode(data: bytes) -> str:
     """URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).decode("ascii").replace("+", "-").replace("/", "_").rstrip("=")
 
 
 def b64_encode(data: bytes) -> str:
     """Standard base64 with padding."""
-    return base64.b64encode(data).decode("ascii")
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
 def b64_decode_any(text: str) -> bytes:
@@ -31,16 +30,16 @@ def b64_decode_any(text: str) -> bytes:
     """
     if not isinstance(text, str):
         raise ValueError("not a string")
-    s = text.strip()
-    if any(c.isspace() for c in s):
-        raise ValueError("whitespace in base64")
-    s = s.replace("-", "+").replace("_", "/").rstrip("=")
+    s = text.strip().replace("-", "+").replace("_", "/").rstrip("=")
     if len(s) % 4 == 1:
         raise ValueError("bad base64 length")
-    s += "=" * (-len(s) % 4)
     try:
-        return base64.b64decode(s, validate=True)
-    except (binascii.Error, ValueError) as exc:
+        # strict_mode: C-speed refusal of any character outside the alphabet (inner
+        # whitespace included) and of padding anywhere but at the end.
+        return binascii.a2b_base64(s + "=" * (-len(s) % 4), strict_mode=True)
+    except ValueError as exc:  # binascii.Error, or a non-ASCII character
+        if any(c.isspace() for c in s):
+            raise ValueError("whitespace in base64") from None
         raise ValueError(f"not base64: {exc}") from None
 
 

@@ -129,6 +129,9 @@ class KeyShare(WireModel):
     other_share_hash: str
     share: str
     box_id: str
+    #: The same hash and share under the names later reference clients read (PROTOCOL §10.13).
+    invitation_share_hash: str | None = None
+    misakey_share: str | None = None
 
 
 class CryptoAction(WireModel):
@@ -145,6 +148,16 @@ class SecretStorage(WireModel):
     data: str
 
 
+class ServerInfo(WireModel):
+    """``GET /server-info`` (PROTOCOL §10.15): a boxtui server, and how its codes travel."""
+
+    service: str
+    version: str = ""
+    signup_requires_code: bool = False
+    #: ``"email"`` (SMTP) or ``"outbox"`` (files in the server's data folder).
+    login_codes: str = "email"
+
+
 #: The protocol's error ``code`` for each HTTP status (PROTOCOL §1).
 STATUS_CODES: dict[int, str] = {
     400: "bad_request",
@@ -152,6 +165,7 @@ STATUS_CODES: dict[int, str] = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     410: "gone",
     412: "precondition_failed",

@@ -46,7 +46,8 @@ def check_bytes(value: object, size: int, what: str) -> bytes:
 
 def parse_json(text: str | bytes, what: str) -> Any:
     try:
-        return json.loads(text)
+        # json.loads(bytes) would sniff the encoding first; ours is always UTF-8.
+        return json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
     except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError
         raise DecryptionError(f"{what} is not valid JSON") from exc
 

@@ -11,6 +11,10 @@ are slow (call them from a worker thread).
 
 Keys replaced by :meth:`KeyStore.merge` are kept as *previous* identity and vault keys,
 so crypto actions and saved files sealed to them can still be opened.
+
+It also holds the keys of the local encrypted store (``boxtui.store``): random 32-byte
+keys, made on first use, so the password that opens the key store opens the local
+store too, and a key store restored from the backup still opens this device's store.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ class KeyStore:
         boxes: dict[str, tuple[bytes, bytes | None]],
         previous_identities: list[BoxKeyPair],
         previous_vault_keys: list[bytes],
+        store_keys: list[bytes] | None = None,
     ) -> None:
         self.path = Path(path)
         self._key = key
@@ -69,6 +74,7 @@ class KeyStore:
         self._boxes = boxes
         self._previous_identities = previous_identities
         self._previous_vault_keys = previous_vault_keys
+        self._store_keys = list(store_keys or [])
 
     def __repr__(self) -> str:
         return f"KeyStore({str(self.path)!r}, boxes={len(self._boxes)})"
@@ -86,7 +92,7 @@ class KeyStore:
         """A new store with fresh identity keys and vault key, written to ``path``."""
         _refuse_existing(path)
         key = derive_password_key(passphrase, opslimit=opslimit, memlimit=memlimit)
-        store = cls(path, key, generate_box_keypair(), nacl.utils.random(KEY_SIZE), {}, [], [])
+        store = cls(path, key, generate_box_keypair(), nacl.utils.random(KEY_SIZE), {}, [], [], [])
         store.save()
         return store
 
@@ -152,6 +158,18 @@ class KeyStore:
                 return key
         return None
 
+    @property
+    def store_keys(self) -> list[bytes]:
+        """Keys of local stores: this device's first, then any merged from the backup."""
+        return list(self._store_keys)
+
+    def local_store_key(self) -> bytes:
+        """The key of this device's local store, made (and saved) on first use."""
+        if not self._store_keys:
+            self._store_keys.append(nacl.utils.random(KEY_SIZE))
+            self.save()
+        return self._store_keys[0]
+
     def box_ids(self) -> list[str]:
         return list(self._boxes)
 
@@ -165,8 +183,7 @@ class KeyStore:
 
     def export_plain(self) -> bytes:
         """The whole store, unencrypted (seal it before it leaves the process)."""
-        return js_dumps(
-            {
+        plain = {
                 "version": PLAIN_VERSION,
                 "identity_secret_key": b64u_encode(self._identity.secret_key),
                 "vault_key": b64u_encode(self._vault_key),
@@ -182,7 +199,9 @@ class KeyStore:
                 ],
                 "previous_vault_keys": [b64u_encode(key) for key in self._previous_vault_keys],
             }
-        ).encode("utf-8")
+        if self._store_keys:  # absent until a local store is made: older files read the same
+            plain["store_keys"] = [b64u_encode(key) for key in self._store_keys]
+        return js_dumps(plain).encode("utf-8")
 
     # --- changing (each change is saved at once) -----------------------------
 
@@ -214,7 +233,7 @@ class KeyStore:
         key differ, a fresh store (no box keys, nothing merged yet) adopts the backup's; otherwise
         the local ones stay. Either way the other ones are kept as previous keys.
         """
-        identity, vault_key, boxes, previous_identities, previous_vault_keys = _parse_plain(other_plain)
+        identity, vault_key, boxes, previous_identities, previous_vault_keys, store_keys = _parse_plain(other_plain)
         before = self.export_plain()
         if not self._boxes and not self._previous_identities and not self._previous_vault_keys:
             identity, self._identity = self._identity, identity
@@ -225,6 +244,7 @@ class KeyStore:
         for key in (vault_key, *previous_vault_keys):
             if key not in (self._vault_key, *self._previous_vault_keys):
                 self._previous_vault_keys.append(key)
+        self._store_keys.extend(key for key in store_keys if key not in self._store_keys)
         for box_id, (secret, share) in boxes.items():
             local_secret, local_share = self._boxes.get(box_id, (secret, None))
             self._boxes[box_id] = (local_secret, local_share or share)
@@ -261,7 +281,7 @@ def _refuse_existing(path: StrPath) -> None:
 
 def _parse_plain(
     data: bytes,
-) -> tuple[BoxKeyPair, bytes, dict[str, tuple[bytes, bytes | None]], list[BoxKeyPair], list[bytes]]:
+) -> tuple[BoxKeyPair, bytes, dict[str, tuple[bytes, bytes | None]], list[BoxKeyPair], list[bytes], list[bytes]]:
     """The parts of an :meth:`KeyStore.export_plain` output; KeyStoreCorrupted if bad."""
     try:
         plain = parse_json(data, "key store")
@@ -282,9 +302,13 @@ def _parse_plain(
             read_b64(k, "previous vault key", KEY_SIZE)
             for k in field(plain, "previous_vault_keys", list, "key store")
         ]
+        store_keys = [
+            read_b64(k, "store key", KEY_SIZE)
+            for k in (field(plain, "store_keys", list, "key store") if "store_keys" in plain else [])
+        ]
     except DecryptionError as exc:
         raise KeyStoreCorrupted(f"the key store content is damaged: {exc}") from None
-    return identity, vault_key, boxes, previous_identities, previous_vault_keys
+    return identity, vault_key, boxes, previous_identities, previous_vault_keys, store_keys
 
 
 def _key(obj: object, name: str) -> bytes:

@@ -87,6 +87,7 @@ from .profile import Profile, SavedSession
 __all__ = ["Messenger"]
 
 _MESSAGE_TYPES = ("msg.text", "msg.file")
+_SEALED_TYPES = frozenset({*_MESSAGE_TYPES, "msg.edit"})
 _BACKUP_ATTEMPTS = 3
 
 
@@ -364,35 +365,50 @@ class Messenger:
         """Add and remove access rules in one all-or-nothing batch.
 
         An auto-invite looks up the invitee's identity public key and seals the box
-        key to it, so the invitee gets in without a link.
+        key to it, so the invitee gets in without a link; someone without an account
+        yet gets the rule alone (listed in ``not_invited``). Removing rules renews the
+        invitation link afterwards, so a removed person's copy of it stops working.
         """
         if not add and not remove:
             raise MessengerError("nothing to change")
         events: list[dict] = []
+        not_invited: list[str] = []
         for change in add:
             event: dict = {
                 "type": "access.add",
                 "content": {"restriction_type": change.restriction_type, "value": change.value},
             }
-            if change.auto_invite:
+            extra = await self._auto_invite_extra(box_id, change) if change.auto_invite else None
+            if extra is not None:
                 event["content"]["auto_invite"] = True
-                event["extra"] = await self._auto_invite_extra(box_id, change)
+                event["extra"] = extra
+            elif change.auto_invite:
+                not_invited.append(change.value)
             events.append(event)
         events.extend({"type": "access.rm", "referrer_id": rule_id} for rule_id in remove)
         result = await self.client.events.batch(box_id, events)
+        if remove:
+            try:
+                await self._renew_invitation_share(box_id)
+            except Exception as exc:  # noqa: BLE001 - said with what to do next
+                raise MessengerError(
+                    f"the access rules were changed, but the invitation link could not be renewed ({exc}): "
+                    "renew it (boxtui invite BOX --rotate, or Rotate in the invitation dialog)"
+                ) from exc
         return BatchResult(
             created=[e for e in result if e.type != "member.kick"],
             kicked=[e.sender for e in result if e.type == "member.kick"],
+            not_invited=not_invited,
+            link_rotated=bool(remove),
         )
 
-    async def _auto_invite_extra(self, box_id: str, change: AccessChange) -> dict[str, str]:
+    async def _auto_invite_extra(self, box_id: str, change: AccessChange) -> dict[str, str] | None:
+        """The sealed box key for an auto-invitee, or None when they have no account yet."""
         if change.restriction_type != "identifier":
             raise MessengerError("only a person (e-mail address) can be auto-invited, not a whole domain")
         keys = await self.client.identities.pubkey(change.value)
         if not keys:
-            raise MessengerError(
-                f"{change.value} has no encryption key yet (never logged in): add them without auto-invite"
-            )
+            return None
         invitee_key = keys[0]
         secret = self.box_secret_key(box_id)
         share = await self._invitation_share(box_id, secret)
@@ -438,7 +454,7 @@ class Messenger:
 
         A raw ``msg.edit`` (realtime) gets the new text of the message it refers to.
         """
-        if event.type not in (*_MESSAGE_TYPES, "msg.edit"):
+        if event.type not in _SEALED_TYPES:
             return TimelineEntry(event)
         content = event.content or {}
         if "deleted" in content:
@@ -567,7 +583,14 @@ class Messenger:
         if dest is None:
             dest = self.profile.downloads_dir
             dest.mkdir(parents=True, exist_ok=True)
-        return await asyncio.to_thread(write_new_file, Path(dest), meta.file_name, data)
+        # A cancel during the write must not leave the file behind: wait for the thread, then remove it.
+        writing = asyncio.ensure_future(asyncio.to_thread(write_new_file, Path(dest), meta.file_name, data))
+        try:
+            return await asyncio.shield(writing)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                (await writing).unlink()
+            raise
 
     async def save_file(self, event: EventView | str) -> SavedFile:
         """Keep a box's file in the saved files, its metadata sealed with the vault key."""
@@ -652,6 +675,9 @@ class Messenger:
 
     async def rotate_invitation(self, box_id: str) -> str:
         """A new invitation link; every earlier link stops working (admin)."""
+        return make_invitation_link(self.client.base_url, box_id, await self._renew_invitation_share(box_id))
+
+    async def _renew_invitation_share(self, box_id: str) -> bytes:
         secret = self.box_secret_key(box_id)
         invitation_share, server_share = split_secret_key(secret)
         await self.client.events.post(
@@ -660,7 +686,7 @@ class Messenger:
             extra=_key_share(invitation_share, server_share, public_key_from_secret(secret)),
         )
         await self._remember_box_key(box_id, secret, invitation_share)
-        return make_invitation_link(self.client.base_url, box_id, invitation_share)
+        return invitation_share
 
     async def join_link(self, link: str) -> BoxView:
         """Join a box from an invitation link and keep its key."""

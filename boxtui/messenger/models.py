@@ -135,10 +135,15 @@ class AccessChange:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """What an access batch did: the events written and who was removed from the box."""
+    """What an access batch did: the events written, who was removed from the box,
+    the e-mails asked to be auto-invited that have no account yet (their rule was
+    added plainly: they join with the link once signed up), and whether the
+    invitation link was renewed (it is, whenever a rule is removed)."""
 
     created: list[EventView] = field(default_factory=list)
     kicked: list[IdentityView] = field(default_factory=list)
+    not_invited: list[str] = field(default_factory=list)
+    link_rotated: bool = False
 
 
 @dataclass(frozen=True)

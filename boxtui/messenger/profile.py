@@ -2,11 +2,14 @@
 
 Everything lives under one home folder when ``BOXTUI_HOME`` is set (or a ``home`` is
 passed): handy for scripts, tests and several accounts on one machine. Otherwise the
-platform's folders are used (platformdirs): config in the user config dir, session,
-key store and the embedded server's data in the user data dir, the cache in the user
-cache dir, downloads in the user's download folder.
+platform's folders are used (platformdirs): config in the user config dir, session and
+key store in the user data dir, the cache in the user cache dir, downloads in the
+user's download folder. (The host's local server is not part of a profile: see
+:mod:`boxtui.messenger.embedded`.)
 
-Files holding secrets (``session.json``) are written atomically with mode 0600.
+Files holding secrets (``session.json``) are written atomically with mode 0600. The
+server of the last login is kept in ``last-server.json`` after a logout, so the next
+login goes back to the same server.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ class ProfileConfig:
 
     server_url: str | None = None
     theme: str | None = None
+    #: Where the app last saved a download (its save dialog starts there).
+    download_dir: str | None = None
     #: binding id → key(s), e.g. ``{"send": "ctrl+s"}``
     keymap: dict[str, str] = field(default_factory=dict)
 
@@ -48,6 +53,8 @@ class ProfileConfig:
             lines.append(f"server_url = {_toml_str(self.server_url)}")
         if self.theme:
             lines.append(f"theme = {_toml_str(self.theme)}")
+        if self.download_dir:
+            lines.append(f"download_dir = {_toml_str(self.download_dir)}")
         if self.keymap:
             lines.append("")
             lines.append("[keymap]")
@@ -67,9 +74,12 @@ class ProfileConfig:
             raise ProfileError(f"{source}: server_url must be a string")
         if theme is not None and not isinstance(theme, str):
             raise ProfileError(f"{source}: theme must be a string")
+        download_dir = data.get("download_dir")
+        if download_dir is not None and not isinstance(download_dir, str):
+            raise ProfileError(f"{source}: download_dir must be a string")
         if not isinstance(keymap, dict) or not all(isinstance(v, str) for v in keymap.values()):
             raise ProfileError(f"{source}: [keymap] maps binding ids to key strings")
-        return cls(server_url=server_url or None, theme=theme or None, keymap=dict(keymap))
+        return cls(server_url=server_url or None, theme=theme or None, download_dir=download_dir or None, keymap=dict(keymap))
 
 
 def _toml_str(value: str) -> str:
@@ -144,6 +154,8 @@ class Profile:
         self.downloads_dir = downloads_dir
         self.config = ProfileConfig()
         self.session: SavedSession | None = None
+        #: The server of the last login, kept after a logout (None: never logged in).
+        self.last_server_url: str | None = None
 
     def __repr__(self) -> str:
         return f"Profile(home={str(self.home) if self.home else None!r}, data_dir={str(self.data_dir)!r})"
@@ -192,17 +204,8 @@ class Profile:
         return self.data_dir / "keystore.json"
 
     @property
-    def server_data_dir(self) -> Path:
-        """Data folder of the embedded local server (database, blobs, outbox)."""
-        return self.data_dir / "server"
-
-    @property
-    def local_server_state_path(self) -> Path:
-        return self.data_dir / "local-server.json"
-
-    @property
-    def local_server_log_path(self) -> Path:
-        return self.data_dir / "local-server.log"
+    def last_server_path(self) -> Path:
+        return self.data_dir / "last-server.json"
 
     # --- config -----------------------------------------------------------------
 
@@ -215,6 +218,13 @@ class Profile:
     def server_url(self, value: str | None) -> None:
         self.config.server_url = value.rstrip("/") if value else None
 
+    @property
+    def download_folder(self) -> Path:
+        """Where downloads go by default: the folder last chosen, else the downloads folder."""
+        if self.config.download_dir:
+            return Path(self.config.download_dir).expanduser()
+        return self.downloads_dir
+
     def save_config(self) -> None:
         write_private_file(self.config_path, self.config.to_toml())
 
@@ -224,11 +234,21 @@ class Profile:
         """Keep a login for the next run (atomic write, mode 0600)."""
         write_private_file(self.session_path, session.to_json())
         self.session = session
+        self._remember_server(session.server_url)
 
     def clear_session(self) -> None:
+        """Forget the login (the server it was on stays remembered)."""
+        if self.session is not None:
+            with contextlib.suppress(ProfileError):
+                self._remember_server(self.session.server_url)
         with contextlib.suppress(FileNotFoundError):
             self.session_path.unlink()
         self.session = None
+
+    def _remember_server(self, url: str) -> None:
+        if url != self.last_server_url:
+            write_private_file(self.last_server_path, json.dumps({"url": url}))
+            self.last_server_url = url
 
     def _read(self) -> None:
         try:
@@ -243,6 +263,11 @@ class Profile:
             self.session = SavedSession.from_json(self.session_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError):
             self.session = None
+        try:
+            url = json.loads(self.last_server_path.read_text(encoding="utf-8")).get("url")
+        except (OSError, ValueError, AttributeError):
+            url = None
+        self.last_server_url = url if isinstance(url, str) and url else None
 
 
 def write_private_file(path: Path, text: str) -> None:

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from boxtui import __version__
 from boxtui.server.auth.router import router as auth
 from boxtui.server.boxes.router import router as boxes
 from boxtui.server.db import make_engine, make_sessionmaker
 from boxtui.server.errors import install_error_handlers
+from boxtui.server.datadir import prepare_data_dir
+from boxtui.server.headers import SecurityHeadersMiddleware
 from boxtui.server.events.router import router as events
-from boxtui.server.files.blobs import BlobStore
+from boxtui.server.files.service import sweep_orphan_blobs
 from boxtui.server.files.router import router as files
 from boxtui.server.identities.router import router as identities
+from boxtui.server.idempotency.service import BodyDigestMiddleware, Replay, purge_expired
 from boxtui.server.keys.router import router as keys
 from boxtui.server.migrate import upgrade_to_head
 from boxtui.server.realtime.hub import start_hub
 from boxtui.server.realtime.router import router as realtime
+from boxtui.server.realtime.router import watch_sessions
 from boxtui.server.saved_files.router import router as saved_files
 from boxtui.server.settings import ServerSettings
 
@@ -31,10 +38,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        settings.blob_dir.mkdir(parents=True, exist_ok=True)
-        if removed := BlobStore(settings.blob_dir).clear_staging():
-            log.info("removed %d half-written upload(s) left by an earlier stop", removed)
+        prepare_data_dir(settings)
         engine = make_engine(settings.resolved_database_url)
         await upgrade_to_head(engine)
         app.state.engine = engine
@@ -49,12 +53,27 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app = FastAPI(title="boxtui", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
+    _install_idempotency(app)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/server-info", tags=["health"])
+    async def server_info() -> dict[str, object]:
+        """Says this is a boxtui server, and what sign-up and login codes need (PROTOCOL §10.15)."""
+        return {
+            "service": "boxtui",
+            "version": __version__,
+            "signup_requires_code": settings.signup_requires_code,
+            "login_codes": "email" if settings.smtp_host else "outbox",
+        }
+
     _include_routers(app)
+    app.add_middleware(SecurityHeadersMiddleware)
+    if settings.forwarded_allow_ips.strip():
+        # Outermost, so every layer sees the client and scheme the trusted proxy names.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     return app
 
 
@@ -63,11 +82,55 @@ def _include_routers(app: FastAPI) -> None:
         app.include_router(router)
 
 
+def _install_idempotency(app: FastAPI) -> None:
+    """``Idempotency-Key`` (PROTOCOL §10.12): raw bodies hashed as they stream, replays answered."""
+    app.add_middleware(BodyDigestMiddleware)
+
+    @app.exception_handler(Replay)
+    async def _replay(request: Request, exc: Replay) -> Response:
+        return exc.response
+
+
+#: How often expired ``Idempotency-Key`` records are deleted (also once at start).
+IDEMPOTENCY_PURGE_SECONDS = 3600.0
+
+
+async def _purge_idempotency_keys(app: FastAPI) -> None:
+    while True:
+        try:
+            if removed := await purge_expired(app.state.sessionmaker):
+                log.info("purged %d expired idempotency key(s)", removed)
+        except Exception:  # noqa: BLE001 - a failed purge is retried at the next tick
+            log.exception("purging expired idempotency keys failed")
+        await asyncio.sleep(IDEMPOTENCY_PURGE_SECONDS)
+
+
+async def _sweep_blobs(app: FastAPI, settings: ServerSettings) -> None:
+    """The orphan-blob sweep, at start and every ``blob_sweep_interval_seconds``."""
+    while True:
+        try:
+            if removed := await sweep_orphan_blobs(app.state.sessionmaker, settings):
+                log.info("removed %d orphaned blob file(s) (older than %s s, no row)", removed, settings.blob_sweep_grace_seconds)
+        except Exception:  # noqa: BLE001 - retried at the next tick
+            log.exception("the orphan-blob sweep failed")
+        await asyncio.sleep(settings.blob_sweep_interval_seconds)
+
+
 async def _start_services(app: FastAPI, settings: ServerSettings) -> None:
     app.state.hub = await start_hub(settings)
+    app.state.background = [
+        asyncio.create_task(watch_sessions(app.state.hub, app.state.sessionmaker, settings.ws_session_check_seconds), name="boxtui-session-watch"),
+        asyncio.create_task(_purge_idempotency_keys(app), name="boxtui-idempotency-purge"),
+        asyncio.create_task(_sweep_blobs(app, settings), name="boxtui-blob-sweep"),
+    ]
 
 
 async def _stop_services(app: FastAPI) -> None:
+    for task in getattr(app.state, "background", ()):
+        task.cancel()
+    for task in getattr(app.state, "background", ()):
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     hub = getattr(app.state, "hub", None)
     if hub is not None:
         await hub.close()

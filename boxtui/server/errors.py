@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from boxtui.core.wire import STATUS_CODES
 
@@ -45,6 +46,10 @@ class Forbidden(ApiError):
 
 class NotFound(ApiError):
     status = 404
+
+
+class RequestTimeout(ApiError):
+    status = 408
 
 
 class Conflict(ApiError):
@@ -120,6 +125,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         desc = exc.detail if isinstance(exc.detail, str) else STATUS_CODES.get(exc.status_code, "error")
         return error_response(request, exc.status_code, desc, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        # The client hung up mid-body: nobody reads this answer, and it is not our fault.
+        log.debug("client went away during the body of %s %s", request.method, request.url.path)
+        return error_response(request, 400, "the client went away before the body was complete", {"body": "malformed"}, "body")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import smtplib
 from email.message import EmailMessage
@@ -24,6 +25,7 @@ from email.policy import default as default_policy
 from pathlib import Path
 
 from boxtui.core.timefmt import utcnow
+from boxtui.server.datadir import open_private
 from boxtui.server.settings import ServerSettings
 
 log = logging.getLogger("boxtui.server.mailer")
@@ -57,11 +59,13 @@ def _send_smtp(settings: ServerSettings, message: EmailMessage) -> None:
 
 
 def _write_outbox(settings: ServerSettings, email: str, message: EmailMessage) -> Path:
-    settings.outbox_dir.mkdir(parents=True, exist_ok=True)
+    """Written 0600 in a 0700 folder: the file holds a live login code."""
+    settings.outbox_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
     path = settings.outbox_dir / f"{stamp}_{outbox_name(email)}.eml"
     tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(message.as_bytes())
+    with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as handle:
+        handle.write(message.as_bytes())
     tmp.replace(path)
     return path
 
@@ -73,7 +77,9 @@ async def send_login_code(settings: ServerSettings, email: str, code: str) -> No
         await asyncio.to_thread(_send_smtp, settings, message)
         return
     path = await asyncio.to_thread(_write_outbox, settings, email, message)
-    log.info("login code for %s: %s (written to %s)", email, code, path)
+    # The code itself only at DEBUG: a log is read by more people than the outbox.
+    log.info("login code for %s written to %s", email, path)
+    log.debug("login code for %s: %s", email, code)
 
 
 def latest_code(outbox_dir: Path, email: str) -> str | None:

@@ -5,6 +5,7 @@ from boxtui.server.boxes.models import BoxRow, MembershipRow
 from boxtui.server.db import Base
 from boxtui.server.events.models import EventRow
 from boxtui.server.files.models import EncryptedFileRow
+from boxtui.server.idempotency.models import IdempotencyKeyRow
 from boxtui.server.keys.models import BoxKeyShareRow, CryptoActionRow, SecretStorageRow
 from boxtui.server.saved_files.models import SavedFileRow
 
@@ -16,6 +17,7 @@ __all__ = [
     "CryptoActionRow",
     "EncryptedFileRow",
     "EventRow",
+    "IdempotencyKeyRow",
     "IdentityRow",
     "LoginCodeRow",
     "LoginFailureRow",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 
@@ -33,7 +33,10 @@ class ServerSettings(BaseSettings):
     token_ttl_seconds: int = 30 * 24 * 3600
     code_ttl_seconds: int = 600
     code_max_attempts: int = 5
+    #: More than this many failed logins for one e-mail from one client address in the window → 429.
     login_max_failures: int = 10
+    #: More than this many failed logins from one client address, whatever the e-mails, in the window → 429.
+    login_max_failures_per_address: int = 20
     login_failure_window_seconds: int = 900
     #: Signup must carry a code from ``POST /auth/code``, proving the e-mail is the caller's.
     signup_requires_code: bool = False
@@ -43,7 +46,34 @@ class ServerSettings(BaseSettings):
     smtp_password: SecretStr = SecretStr("")
     smtp_from: str = "boxtui@localhost"
     smtp_starttls: bool = False
+    #: Comma-separated addresses (or ``*``) whose ``X-Forwarded-For``/``-Proto`` are believed.
+    #: Empty (the default): none, the peer address is the client.
+    forwarded_allow_ips: str = ""
+    #: Cookies marked ``Secure``: None = when the request came over HTTPS (directly, or
+    #: through a trusted proxy that says so), True/False = always/never.
+    secure_cookies: bool | None = None
+    #: HTTPS served directly by ``boxtui serve`` (else put a TLS proxy in front).
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    #: The request line and headers must arrive within this many seconds (else 408).
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    #: A request body may pause at most this long between two bytes (else the connection closes).
+    body_idle_timeout_seconds: float = Field(default=30.0, gt=0)
+    #: An upload (file or e-mail) must arrive whole within this many seconds (else 408).
+    upload_timeout_seconds: float = Field(default=3600.0, gt=0)
+    #: A blob with no row is removed once older than this; must exceed the upload timeout.
+    blob_sweep_grace_seconds: float = Field(default=7200.0, gt=0)
+    #: How often the orphan-blob sweep runs (also once at start).
+    blob_sweep_interval_seconds: float = Field(default=3600.0, gt=0)
+    #: An idle kept-alive connection is closed after this long.
+    keep_alive_timeout_seconds: float = Field(default=5.0, gt=0)
     ws_ping_seconds: float = 30.0
+    #: Realtime sockets one identity may hold in one server process; past it, close 4429.
+    ws_max_per_identity: int = Field(default=20, ge=1)
+    #: How often one query re-checks the sessions of all open sockets (logout closes at once anyway).
+    ws_session_check_seconds: float = Field(default=60.0, gt=0)
+    #: How long an ``Idempotency-Key`` and its response are kept (PROTOCOL §10.12).
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=1)
     #: Argon2id cost for password hashes (tests lower it).
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
@@ -63,6 +93,14 @@ class ServerSettings(BaseSettings):
         if config_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
+
+    @model_validator(mode="after")
+    def _sweep_after_uploads(self) -> ServerSettings:
+        # An upload in flight (of this or another process sharing the blob store) has
+        # placed its blob at most upload_timeout_seconds ago: the sweep must wait longer.
+        if self.blob_sweep_grace_seconds <= self.upload_timeout_seconds + 60:
+            raise ValueError("blob_sweep_grace_seconds must exceed upload_timeout_seconds by more than 60 s")
+        return self
 
     @property
     def resolved_database_url(self) -> str:

@@ -56,7 +56,7 @@ class BoxApp(App[int]):
         *,
         profile: Profile | None = None,
         server_url: str | None = None,
-        started_local_server: bool = False,
+        server_note: str = "",
     ) -> None:
         super().__init__()
         #: Close the client at exit only when this app made it.
@@ -68,7 +68,8 @@ class BoxApp(App[int]):
         self.messenger = messenger
         self.profile = profile or messenger.profile
         self.server_url = server_url or messenger.client.base_url
-        self.started_local_server = started_local_server
+        #: What finding the local server involved (started it, moved it), said once at start.
+        self.server_note = server_note
 
     # --- bindings -----------------------------------------------------------------
 
@@ -113,8 +114,8 @@ class BoxApp(App[int]):
 
     def on_mount(self) -> None:
         self.apply_config()
-        if self.started_local_server:
-            self.notify(f"Started a local server at {self.server_url}", markup=False)
+        if self.server_note:
+            self.notify(self.server_note, title="Local server", markup=False, timeout=15)
         session = self.profile.session
         if self.messenger.identity is not None and self.messenger.keystore is not None:
             self.push_screen(MainScreen(self.messenger))  # handed over logged in and unlocked
@@ -166,13 +167,14 @@ class BoxApp(App[int]):
 
 def make_app(server_url: str | None = None, home: Path | None = None) -> BoxApp:
     """The app over the real profile and server: ``server_url``, else the configured
-    one, else the saved session's, else a local server started (or found running) for
-    this profile (the same choice the CLI makes)."""
-    from boxtui.messenger.embedded import choose_server
+    one, else the saved session's (or the last login's), else the host's local server,
+    found running or started (the same choice the CLI makes)."""
+    from boxtui.messenger.embedded import LocalServerURL, choose_server
 
     profile = Profile.load(home)
     url = choose_server(profile, server_url)
-    return BoxApp(profile=profile, server_url=str(url), started_local_server=getattr(url, "started", False))
+    note = url.announcement() if isinstance(url, LocalServerURL) else ""
+    return BoxApp(profile=profile, server_url=str(url), server_note=note)
 
 
 def run_tui(server_url: str | None = None, home: Path | None = None) -> int:

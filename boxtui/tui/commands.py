@@ -16,6 +16,8 @@ MAIN_ACTIONS = [
     ("Members", "Who is in the open box", "members"),
     ("Access rules", "Who may join the open box (admin)", "access"),
     ("Upload a file", "Send a file to the open box", "upload"),
+    ("Import an e-mail", "Post an .eml file to the open box, encrypted here", "import_email"),
+    ("Cancel file transfers", "Stop the uploads and downloads under way (nothing is kept)", "cancel_transfers"),
     ("Saved files", "Your saved files", "saved_files"),
     ("Find a box", "Filter the box list", "filter"),
     ("Close or reopen the box", "A closed box is read-only (admin)", "toggle_lifecycle"),

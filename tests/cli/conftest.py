@@ -11,15 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, env_without_settings
 from tests.server.helpers import serve_process
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without any BOXTUI_* setting, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOXTUI_")}
-    env.update(extra)
-    return env
+    """This process's environment without any BOXTUI_* setting (but where the local
+    server is looked for: never 8642 in a test), plus ``extra``."""
+    return env_without_settings(**extra)
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ def test_signup_asks_for_the_code_and_reads_it_from_stdin(strict_server, profile
         time.sleep(0.1)
     out, err = process.communicate(code + "\n", timeout=60)
     assert process.returncode == 0, err
-    assert (out, err) == ("", "A login code was sent to ada@example.org.\n")
+    assert (out, err) == ("", f"boxtui: The code for ada@example.org was written to {outbox}/ (valid for 10 minutes).\n")
 
     # Signed up and logged in with the password: an ACR 2 action works.
     box = ada.ok("create-box", "Notes").strip()

@@ -48,7 +48,7 @@ async def test_missing_token(connect):
 
 async def test_too_many_failed_logins(connect, ada):
     client = await connect()
-    for _ in range(10):
+    for _ in range(11):  # more than 10 (PROTOCOL §2)
         with pytest.raises(Unauthorized):
             await client.auth.login(ada.email, password="wrong password")
     with pytest.raises(TooManyRequests):

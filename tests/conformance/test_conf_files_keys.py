@@ -229,6 +229,9 @@ def test_key_shares(alice: User, bob: User) -> None:
         "other_share_hash": share["other_share_hash"],
         "share": share["misakey_share"],
         "box_id": box["id"],
+        # The later reference client's names for the same values (§10.13).
+        "invitation_share_hash": share["other_share_hash"],
+        "misakey_share": share["misakey_share"],
     }
     assert_error(
         alice.http.get(f"/box-key-shares/{b64u(hashlib.sha512(b'nope').digest())}"), 404

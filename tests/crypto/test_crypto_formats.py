@@ -249,3 +249,71 @@ def test_key_fingerprint():
     assert len(b64_decode_any(fingerprint)) == 64
     assert "=" not in fingerprint
     assert fingerprint == key_fingerprint(VAULT_KEY) != key_fingerprint(bytes(32))
+
+
+# --- the canonical fast path and the base64 reader (decrypt speed, issue 10) ----------
+
+
+def _canonical(box, plaintext: bytes) -> bytes:
+    return seal_bytes(plaintext, box.public_key).encode()
+
+
+def test_canonical_bytes_and_any_spelling_open_alike(box):
+    canonical = _canonical(box, b"same")
+    spaced = json.dumps(json.loads(canonical), indent=1)
+    reordered = json.dumps(dict(reversed(list(json.loads(canonical).items()))))
+    for form in (canonical, canonical.decode(), spaced, spaced.encode(), reordered.encode()):
+        assert open_bytes(form, box.secret_key) == b"same"
+
+
+@pytest.mark.parametrize("field", ["ephemeralSenderPublicKey", "nonce", "ciphertext"])
+def test_canonical_bytes_tampered_or_resized_are_decryption_errors(box, field):
+    data = json.loads(_canonical(box, b"integrity"))
+    raw = bytearray(base64.b64decode(data[field]["value"]))
+    raw[-1] ^= 1
+    tampered = dict(data, **{field: dict(data[field], value=base64.b64encode(raw).decode())})
+    with pytest.raises(DecryptionError):
+        open_bytes(json.dumps(tampered, separators=(",", ":")).encode(), box.secret_key)
+    shorter = dict(data, **{field: dict(data[field], value=base64.b64encode(bytes(raw[:-3])).decode())})
+    with pytest.raises(DecryptionError):
+        open_bytes(json.dumps(shorter, separators=(",", ":")).encode(), box.secret_key)
+
+
+def test_canonical_bytes_with_bad_padding_fall_back_and_fail_cleanly(box):
+    canonical = _canonical(box, b"x")
+    nonce = json.loads(canonical)["nonce"]["value"]
+    broken = canonical.replace(nonce.encode(), nonce[:-1].encode() + b"==")
+    with pytest.raises(DecryptionError):
+        open_bytes(broken, box.secret_key)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("aGVsbG8", b"hello"),
+        ("aGVsbG8=", b"hello"),
+        ("  aGVsbG8=\n", b"hello"),
+        ("-_-_", base64.urlsafe_b64decode("-_-_")),
+        ("+/-_", base64.b64decode("+/+/")),
+        ("", b""),
+    ],
+)
+def test_b64_reader_accepts_both_alphabets_padding_and_outer_spaces(text, expected):
+    assert b64_decode_any(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("aGVs bG8=", "whitespace"),
+        ("aGVs\tbG8=", "whitespace"),
+        ("aGVs\u00a0bG8=", "whitespace"),
+        ("aG=VsbG8", "not base64"),
+        ("aGVsb", "length"),
+        ("aGVs!G8=", "not base64"),
+        ("aGVsbé8=", "not base64"),
+    ],
+)
+def test_b64_reader_refuses_inner_whitespace_and_strangers(text, reason):
+    with pytest.raises(ValueError, match=reason):
+        b64_decode_any(text)

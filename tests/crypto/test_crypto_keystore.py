@@ -299,3 +299,17 @@ def test_merge_rejects_damaged_backup_without_change(store, path):
 def test_repr_hides_secrets(store):
     store.add_box_key(BOX_A, b"a" * 32)
     assert "boxes=1" in repr(store) and "aaaa" not in repr(store)
+
+
+def test_store_key_is_made_once_kept_and_merged(tmp_path, fast_kdf):
+    store = KeyStore.create(tmp_path / "a.json", "pw", **fast_kdf)
+    assert store.store_keys == [] and b"store_keys" not in store.export_plain()
+    key = store.local_store_key()
+    assert len(key) == 32 and store.local_store_key() == key
+    assert KeyStore.open(tmp_path / "a.json", "pw").store_keys == [key]
+    other = KeyStore.create(tmp_path / "b.json", "pw", **fast_kdf)
+    other_key = other.local_store_key()
+    assert store.merge(other.export_plain()) is True
+    assert store.store_keys == [key, other_key]  # this device's key stays first
+    restored = KeyStore.from_plain(tmp_path / "c.json", "pw", store.export_plain(), **fast_kdf)
+    assert restored.local_store_key() == key

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, env_without_settings
 from tests.server.helpers import serve_process
 
 pytestmark = [
@@ -96,7 +96,7 @@ def cli(home: Path, url: str, *args: str) -> str:
 
 
 def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("BOXTUI_")}
+    return env_without_settings()
 
 
 def open_app(terminal: Terminal, home: Path, url: str, box_title: str) -> None:

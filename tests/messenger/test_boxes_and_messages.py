@@ -111,13 +111,43 @@ async def test_access_batch_auto_invite_and_kick(user):
     # removing bob's rule kicks him
     bob_rule = next(r for r in await ada.accesses(box.id) if r.value == "bob@example.org")
     result = await ada.apply_access_batch(box.id, remove=[bob_rule.id])
-    assert [k.display_name for k in result.kicked] == ["Bob"]
+    assert [k.display_name for k in result.kicked] == ["Bob"] and result.link_rotated
     with pytest.raises(MessengerError, match="only a person"):
         await ada.apply_access_batch(box.id, add=[AccessChange("email_domain", "x.org", auto_invite=True)])
-    with pytest.raises(MessengerError, match="no encryption key"):
-        await ada.apply_access_batch(box.id, add=[AccessChange("identifier", "nobody@example.org", auto_invite=True)])
     with pytest.raises(MessengerError, match="nothing"):
         await ada.apply_access_batch(box.id)
+
+
+async def test_auto_inviting_someone_without_an_account_adds_their_rule_for_the_link(user, new_client, tmp_path):
+    """``boxtui access BOX add --email new@… --auto-invite`` before they signed up."""
+    ada = await user("ada")
+    box = await ada.create_box("Builds")
+    result = await ada.apply_access_batch(box.id, add=[AccessChange("identifier", "newcomer@example.org", auto_invite=True)])
+    assert result.not_invited == ["newcomer@example.org"] and not result.link_rotated
+    assert [(r.value, r.auto_invite) for r in await ada.accesses(box.id)] == [("newcomer@example.org", False)]
+    newcomer = await user("newcomer")
+    assert (await newcomer.join_link(await ada.invitation_link(box.id))).id == box.id
+
+
+async def test_removing_a_member_renews_the_link_and_the_old_one_is_refused(user):
+    ada, bob, carol = await user("ada"), await user("bob"), await user("carol")
+    box = await ada.create_box("Team")
+    await ada.apply_access_batch(
+        box.id, add=[AccessChange("identifier", "bob@example.org"), AccessChange("identifier", "carol@example.org")]
+    )
+    old_link = await ada.invitation_link(box.id)
+    await bob.join_link(old_link)
+    bob_rule = next(r for r in await ada.accesses(box.id) if r.value == "bob@example.org")
+    result = await ada.apply_access_batch(box.id, remove=[bob_rule.id])
+    assert [k.display_name for k in result.kicked] == ["Bob"] and result.link_rotated
+    new_link = await ada.invitation_link(box.id)
+    assert new_link != old_link
+    # The old link is refused, to Bob and to anyone else, even once the box is public.
+    await ada.set_access_mode(box.id, public=True)
+    for person in (bob, carol):
+        with pytest.raises(MessengerError, match="no longer valid"):
+            await person.join_link(old_link)
+    assert (await carol.join_link(new_link)).id == box.id
 
 
 async def test_forward_text_reencrypts_for_each_box(user):

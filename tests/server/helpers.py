@@ -182,10 +182,12 @@ class ServerProcess(str):
     """A running server: its base URL (this string itself), its log file and websocket URL."""
 
     log: Path
+    pid: int
 
-    def __new__(cls, url: str, log: Path) -> ServerProcess:
+    def __new__(cls, url: str, log: Path, pid: int = 0) -> ServerProcess:
         process = super().__new__(cls, url)
         process.log = log
+        process.pid = pid
         return process
 
     @property
@@ -227,7 +229,7 @@ def serve_process(data_dir: Path, *args: str, env: dict[str, str] | None = None,
             if time.monotonic() > deadline:
                 pytest.fail(f"boxtui serve did not answer /healthz within {timeout} s:\n{log_path.read_text()[-4000:]}")
             time.sleep(0.1)
-        yield ServerProcess(url, log_path)
+        yield ServerProcess(url, log_path, process.pid)
     finally:
         process.terminate()
         try:

@@ -103,7 +103,7 @@ async def test_wrong_credentials_are_401_alike(http):
 
 async def test_rate_limit_after_ten_failures(http):
     await signup_login(http, "alice@example.com")
-    for _ in range(10):
+    for _ in range(11):  # more than 10 (PROTOCOL §2)
         assert_error(await http.post("/auth/login", json={"email": "alice@example.com", "password": "nope nope"}), 401)
     limited = await http.post("/auth/login", json={"email": "alice@example.com", "password": PASSWORD})
     assert_error(limited, 429, "too_many_requests")

@@ -94,7 +94,7 @@ async def test_code_only_identity_cannot_be_taken_over(strict_http):
 
 async def test_wrong_signup_codes_count_as_failed_logins(strict_http):
     http = strict_http
-    for _ in range(10):
+    for _ in range(11):  # more than 10 (PROTOCOL §2)
         assert_error(await http.post("/auth/signup", json=signup_body("dave@example.com", "000000")), 401)
     code = await fresh_code(http, "dave@example.com")
     assert_error(await http.post("/auth/signup", json=signup_body("dave@example.com", code)), 429, "too_many_requests")

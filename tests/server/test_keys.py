@@ -56,7 +56,13 @@ async def test_member_rebuilds_the_box_key_from_a_link(http):
     await join(http, bob, box["id"])
     share = await http.get(f"/box-key-shares/{digest}", headers=bob["headers"])
     assert share.status_code == 200, share.text
-    assert share.json() == {"other_share_hash": digest, "share": key_share["misakey_share"], "box_id": box["id"]}
+    assert share.json() == {
+        "other_share_hash": digest,
+        "share": key_share["misakey_share"],
+        "box_id": box["id"],
+        "invitation_share_hash": digest,
+        "misakey_share": key_share["misakey_share"],
+    }
     assert combine_shares(b64_decode_any(share.json()["share"]), invitation) == pair.secret_key
 
     # Any member can show the link again.

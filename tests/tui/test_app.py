@@ -132,7 +132,7 @@ def test_make_app_uses_the_configured_server(tmp_path: Path) -> None:
     profile.server_url = "http://127.0.0.1:9"
     profile.save_config()
     app = make_app(None, tmp_path)
-    assert app.server_url == "http://127.0.0.1:9" and not app.started_local_server
+    assert app.server_url == "http://127.0.0.1:9" and app.server_note == ""
     app = make_app("http://127.0.0.1:10", tmp_path)
     assert app.server_url == "http://127.0.0.1:10"
 
@@ -144,11 +144,12 @@ def test_make_app_goes_back_to_the_server_of_the_saved_session(tmp_path: Path) -
         SavedSession(token="t", csrf_token="c", identity={"id": "x"}, server_url="http://127.0.0.1:11", acr=2, expires_at="")
     )
     app = make_app(None, tmp_path)
-    assert app.server_url == "http://127.0.0.1:11" and not app.started_local_server
+    assert app.server_url == "http://127.0.0.1:11" and app.server_note == ""
 
 
 async def test_a_started_local_server_is_announced(tmp_path: Path) -> None:
-    app = BoxApp(profile=Profile.load(tmp_path), server_url="http://127.0.0.1:9", started_local_server=True)
+    note = "Started the local server at http://127.0.0.1:9 (data in /srv/x); `boxtui server stop` stops it."
+    app = BoxApp(profile=Profile.load(tmp_path), server_url="http://127.0.0.1:9", server_note=note)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for_notification(pilot, "Started a local server at http://127.0.0.1:9")
+        await wait_for_notification(pilot, "Started the local server at http://127.0.0.1:9")
         assert isinstance(app.screen, LoginScreen)

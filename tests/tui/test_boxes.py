@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import DataTable
 
+from boxtui.messenger.errors import MessengerError
 from boxtui.tui.app import BoxApp
 from boxtui.tui.screens.access import AccessManagerScreen
 from boxtui.tui.screens.dialogs import ConfirmDialog, InvitationDialog, JoinDialog
@@ -125,11 +127,14 @@ async def test_access_manager_applies_one_batch_and_shows_who_was_kicked(user) -
 
         await pilot.click("#access-apply")
         message = await wait_for_notification(pilot, "Applied.")
-        assert message == "Applied. Removed from the box: Bob."
+        assert message == "Applied. Removed from the box: Bob. The invitation link was renewed: the old one no longer works."
         await wait_for_text(pilot, "Removed from the box: Bob.")
         await wait_until(pilot, lambda: sorted(row[1] for row in table_rows(table)) == ["carol@example.org", "partner.org"], what="the new rules")
         assert "No changes staged." in screen_text(app)
     assert [m.display_name for m in await ada.members(box.id)] == ["Ada", "Carol"]
+    await ada.set_access_mode(box.id, True)
+    with pytest.raises(MessengerError, match="no longer valid"):
+        await bob.join_link(link)  # Bob's old link is refused, even in a public box
 
 
 async def test_access_manager_is_for_the_admin_only(user) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from textual.widgets import DataTable, ProgressBar
 
 from boxtui.tui.app import BoxApp
-from boxtui.tui.screens.dialogs import ConfirmDialog, UploadDialog
+from boxtui.tui.screens.dialogs import ConfirmDialog, SaveDialog, UploadDialog
 from boxtui.tui.screens.saved import SavedFilesPanel
 from boxtui.tui.widgets.timeline import BoxTimeline
 from boxtui.tui.widgets.transfers import Transfer
@@ -53,6 +53,9 @@ async def test_upload_download_and_save_a_file(user, tmp_path: Path) -> None:
             progress_seen.clear()
             timeline.focus()
             await pilot.press("end", "w")
+            await wait_until(pilot, lambda: isinstance(app.screen, SaveDialog), what="where to save")
+            assert app.screen.query_one("#save-path").value == str(ada.profile.downloads_dir / "q3 report.bin")
+            await pilot.press("enter")  # the default: the downloads folder
             message = await wait_for_notification(pilot, "Downloaded to")
             downloaded = Path(message.removeprefix("Downloaded to "))
             assert downloaded.read_bytes() == CONTENT
@@ -85,6 +88,8 @@ async def test_saved_files_panel(user, tmp_path: Path) -> None:
 
         # Download the selected one.
         await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, SaveDialog), what="where to save")
+        await pilot.press("enter")
         message = await wait_for_notification(pilot, "Downloaded to")
         assert Path(message.removeprefix("Downloaded to ")).read_text() == "remember the milk"
 

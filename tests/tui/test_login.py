@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -17,7 +19,16 @@ from boxtui.tui.screens.main import MainScreen
 from tests.conftest import make_settings
 from tests.messenger.conftest import BASE_URL, CHEAP_KDF
 
-from .conftest import PASSWORD, SIZE, notifications, screen_text, type_text, wait_for_notification, wait_until
+from .conftest import (
+    PASSWORD,
+    SIZE,
+    notifications,
+    screen_text,
+    type_text,
+    wait_for_notification,
+    wait_for_text,
+    wait_until,
+)
 
 
 async def test_sign_up_then_the_boxes_screen(device) -> None:
@@ -91,7 +102,7 @@ async def test_code_login_asks_for_the_key_store_password(user, device, sqlite_s
         app.screen.query_one("#code-email").focus()
         await type_text(pilot, "cleo@example.org")
         await pilot.press("enter")
-        await wait_until(pilot, lambda: "A code was sent to cleo@example.org" in screen_text(app), what="the code sent")
+        await wait_until(pilot, lambda: "The code for cleo@example.org was written" in screen_text(app), what="the code sent")
         code = latest_code(sqlite_settings.outbox_dir, "cleo@example.org")
         await type_text(pilot, code)
         await pilot.press("enter")
@@ -194,7 +205,7 @@ async def test_strict_server_explains_the_code_then_signs_up_with_it(strict) -> 
         assert app.screen.query_one("#signup-confirm").value == PASSWORD
         assert not app.screen.query_one("#signup-submit").disabled
         await pilot.click("#signup-code-request")
-        await wait_for_notification(pilot, "A code was sent to ada@example.org")
+        await wait_for_notification(pilot, "The code for ada@example.org was written")
         await wait_until(pilot, lambda: focused_id(app) == "signup-code", what="the code field focused")
         await type_text(pilot, latest_code(settings.outbox_dir, "ada@example.org"))
         await pilot.press("enter")
@@ -210,7 +221,7 @@ async def test_enter_in_the_empty_code_field_sends_a_code(strict) -> None:
         await fill_signup(pilot, app, "Bob", "bob@example.org")
         await wait_until(pilot, lambda: focused_id(app) == "signup-code", what="the code field focused")
         await pilot.press("enter")  # still empty: a code is e-mailed
-        await wait_for_notification(pilot, "A code was sent to bob@example.org")
+        await wait_for_notification(pilot, "The code for bob@example.org was written")
         code = latest_code(settings.outbox_dir, "bob@example.org")
         await type_text(pilot, "000000" if code != "000000" else "111111")  # a wrong code first
         await pilot.press("enter")
@@ -240,10 +251,44 @@ async def test_default_server_checks_a_code_given_at_sign_up(device, sqlite_sett
         await open_signup(pilot, app)
         app.screen.query_one("#signup-email").value = "cleo@example.org"
         await pilot.click("#signup-code-request")
-        await wait_for_notification(pilot, "A code was sent to cleo@example.org")
+        await wait_for_notification(pilot, "The code for cleo@example.org was written")
         await type_text(pilot, latest_code(sqlite_settings.outbox_dir, "cleo@example.org"))
         for field, value in (("signup-name", "Cleo"), ("signup-password", PASSWORD), ("signup-confirm", PASSWORD)):
             app.screen.query_one(f"#{field}").value = value
         await pilot.click("#signup-submit")
         await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="the main screen")
         await wait_for_notification(pilot, "Welcome, Cleo.")
+
+
+async def test_the_form_says_sign_up_needs_no_code_and_where_codes_go(device) -> None:
+    """The default server has no mailer: the app says where a code lands instead of
+    leaving the user waiting for an e-mail."""
+    app = BoxApp(device("dora"))
+    async with app.run_test(size=SIZE) as pilot:
+        await open_signup(pilot, app)
+        code = app.screen.query_one("#signup-code")
+        await wait_until(pilot, lambda: code.placeholder == "E-mail code: none needed here", what="the sign-up hint")
+        await pilot.click("#auth-tabs Tab#--content-tab-tab-code")
+        await wait_for_text(pilot, "This server sends no e-mail: codes are written to")
+        app.screen.query_one("#code-email").value = "dora@example.org"
+        await pilot.click("#code-request")
+        message = await wait_for_notification(pilot, "The code for dora@example.org")
+        assert "only the person who runs the server can read: ask them for it, or log in with your password" in message
+
+
+@pytest.mark.e2e
+async def test_on_the_hosts_local_server_the_form_names_its_outbox(tmp_path, local_server) -> None:
+    from boxtui.messenger.embedded import ensure_local_server
+
+    url = await asyncio.to_thread(ensure_local_server, local_server)
+    app = BoxApp(profile=Profile.load(tmp_path / "eve"), server_url=url)
+    outbox = local_server.data_dir / "outbox"
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.click("#auth-tabs Tab#--content-tab-tab-code")
+        await wait_for_text(pilot, "This server sends no e-mail", timeout=30)  # a real server process: slow under load
+        assert f"codes are written to {outbox}/" in app.screen.query_one("#code-hint").render().plain
+        app.screen.query_one("#code-email").value = "eve@example.org"
+        await pilot.click("#code-request")
+        message = await wait_for_notification(pilot, "The code for eve@example.org", timeout=30)
+        assert message == f"The code for eve@example.org was written to {outbox}/ (valid for 10 minutes)."
+        assert latest_code(outbox, "eve@example.org")

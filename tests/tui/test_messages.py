@@ -26,7 +26,7 @@ async def test_create_box_send_reply_edit_delete(user) -> None:
         await wait_for_notification(pilot, "Box “Holiday plans” created.")
         header = app.screen.query_one("#box-header")
         await wait_until(pilot, lambda: "Holiday plans" in header.render().plain, what="the header")
-        assert "1 member" in header.render().plain and "open" in header.render().plain
+        assert "1 member" in header.render().plain and "limited" in header.render().plain
         assert app.focused is app.screen.query_one(Composer).input
 
         await type_text(pilot, "Shall we go to [bold]Lisbon[/]?")

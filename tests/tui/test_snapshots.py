@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from boxtui.client import BoxClient
-from boxtui.messenger.embedded import ensure_local_server, stop_local_server
+from boxtui.messenger.embedded import LocalServer, ensure_local_server, stop_local_server
 from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.models import AccessChange
 from boxtui.messenger.profile import Profile
@@ -66,7 +66,7 @@ def test_login_screen(snap_compare, tmp_path) -> None:
 def seeded_server(tmp_path_factory) -> tuple[str, Path]:
     """A real ``boxtui serve`` with Ada's boxes; returns its URL and Ada's profile home."""
     root = tmp_path_factory.mktemp("snapshot-server")
-    owner = Profile.load(root / "server")
+    owner = LocalServer.private(root / "server")
     url = ensure_local_server(owner)
     try:
         asyncio.run(_seed(url, root))

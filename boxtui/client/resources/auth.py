@@ -8,16 +8,19 @@ from boxtui.core.wire import Identity, Session, SessionInfo
 
 
 class AuthResource(Resource):
-    async def signup(self, email: str, password: str, display_name: str, code: str | None = None) -> Identity:
+    async def signup(
+        self, email: str, password: str, display_name: str, code: str | None = None, *, idempotency_key: str | None = None
+    ) -> Identity:
         """Create an account (ACR 2 login with the password afterwards).
 
         ``code``: a one-time code from :meth:`request_code` for ``email``, proving the
         caller receives its mail (servers run with ``signup_requires_code`` need one).
+        ``idempotency_key``: see :class:`~boxtui.client.BoxClient` (a fresh one when ``None``).
         """
         body = {"email": email, "password": password, "display_name": display_name}
         if code is not None:
             body["code"] = code
-        return await self._client.get_model(Identity, "POST", "/auth/signup", json=body)
+        return await self._client.create_model(Identity, "POST", "/auth/signup", json=body, idempotency_key=idempotency_key)
 
     async def request_code(self, email: str) -> None:
         """Have the server e-mail a one-time login code (ACR 1)."""

@@ -10,12 +10,14 @@ from boxtui.core.wire import BoxView, EventView, IdentityView, PublicBox
 
 
 class BoxesResource(Resource):
-    async def create(self, title: str, public_key: str, key_share: Mapping[str, str] | None = None) -> BoxView:
+    async def create(
+        self, title: str, public_key: str, key_share: Mapping[str, str] | None = None, *, idempotency_key: str | None = None
+    ) -> BoxView:
         """Create a box. ``key_share`` is ``{misakey_share, other_share_hash, encrypted_invitation_key_share}`` (§7)."""
         body: dict = {"title": title, "public_key": public_key}
         if key_share is not None:
             body["key_share"] = dict(key_share)
-        return await self._client.get_model(BoxView, "POST", "/boxes", json=body)
+        return await self._client.create_model(BoxView, "POST", "/boxes", json=body, idempotency_key=idempotency_key)
 
     async def get(self, box_id: str) -> BoxView:
         return await self._client.get_model(BoxView, "GET", f"/boxes/{box_id}")

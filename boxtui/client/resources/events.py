@@ -18,8 +18,15 @@ class EventsResource(Resource):
         content: Mapping[str, Any] | None = None,
         referrer_id: str | None = None,
         extra: Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> EventView:
-        """Post an event (``msg.text``, ``msg.edit``, ``msg.delete``, ``member.join``, ``state.*``…)."""
+        """Post an event (``msg.text``, ``msg.edit``, ``msg.delete``, ``member.join``, ``state.*``…).
+
+        ``idempotency_key`` (every creating method takes one): the request's
+        ``Idempotency-Key``, a fresh one when ``None``; a lost answer is fetched again
+        with it (PROTOCOL §10.12). Pass a key you kept to resend a request safely.
+        """
         body: dict[str, Any] = {"type": type}
         if content is not None:
             body["content"] = dict(content)
@@ -27,7 +34,7 @@ class EventsResource(Resource):
             body["referrer_id"] = referrer_id
         if extra is not None:
             body["extra"] = dict(extra)
-        return await self._client.get_model(EventView, "POST", f"/boxes/{box_id}/events", json=body)
+        return await self._client.create_model(EventView, "POST", f"/boxes/{box_id}/events", json=body, idempotency_key=idempotency_key)
 
     async def list(
         self,
@@ -80,23 +87,28 @@ class EventsResource(Resource):
         raw = await self._client.get_model(list[RawLookupItem], "GET", "/events", params={"ids": ",".join(ids)})
         return lookup_items(raw)
 
-    async def share(self, event_id: str, targets: Iterable[Mapping[str, Any]]) -> list[EventView]:
+    async def share(self, event_id: str, targets: Iterable[Mapping[str, Any]], *, idempotency_key: str | None = None) -> list[EventView]:
         """Copy a message into other boxes: ``targets`` are ``{"box_id", "content"}`` (content re-sealed per box)."""
         body = {"targets": [{"box_id": target["box_id"], "content": dict(target["content"])} for target in targets]}
-        answer = await self._client.get_model(EventList, "POST", f"/events/{event_id}/shares", json=body)
+        answer = await self._client.create_model(EventList, "POST", f"/events/{event_id}/shares", json=body, idempotency_key=idempotency_key)
         return answer.events
 
-    async def batch(self, box_id: str, events: Iterable[Mapping[str, Any]]) -> list[EventView]:
+    async def batch(self, box_id: str, events: Iterable[Mapping[str, Any]], *, idempotency_key: str | None = None) -> list[EventView]:
         """Apply ``access.add``/``access.rm`` events at once (admin, ACR 2).
 
         Returns the created events in order, then the ``member.kick`` events they caused.
         """
         body = {"batch_type": "accesses", "events": [dict(event) for event in events]}
-        return await self._client.get_model(list[EventView], "POST", f"/boxes/{box_id}/batch-events", json=body)
+        return await self._client.create_model(list[EventView], "POST", f"/boxes/{box_id}/batch-events", json=body, idempotency_key=idempotency_key)
 
-    async def email(self, box_id: str, raw_bytes: bytes) -> list[EventView]:
+    async def email(self, box_id: str, raw_bytes: bytes, *, idempotency_key: str | None = None) -> list[EventView]:
         """Hand a raw RFC 822 message to the server's e-mail gateway (the server sees its plaintext)."""
-        answer = await self._client.get_model(
-            EventList, "POST", f"/boxes/{box_id}/email", content=raw_bytes, headers={"Content-Type": "message/rfc822"}
+        answer = await self._client.create_model(
+            EventList,
+            "POST",
+            f"/boxes/{box_id}/email",
+            content=raw_bytes,
+            headers={"Content-Type": "message/rfc822"},
+            idempotency_key=idempotency_key,
         )
         return answer.events

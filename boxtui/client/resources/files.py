@@ -13,7 +13,7 @@ import anyio
 
 from boxtui.client.errors import APIResponseError, transport_errors
 from boxtui.client.resources._base import Resource
-from boxtui.client.streams import CHUNK_SIZE, MultipartUpload, ProgressCallback, UploadData, report_progress
+from boxtui.client.streams import CHUNK_SIZE, ProgressCallback, UploadData, report_progress, upload_arguments
 from boxtui.core.wire import EventView
 
 #: Where a download goes: a path (written atomically), or an object with ``write(bytes)`` (sync or async).
@@ -31,19 +31,21 @@ class FilesResource(Resource):
         referrer_id: str | None = None,
         size: int | None = None,
         progress: ProgressCallback | None = None,
+        idempotency_key: str | None = None,
     ) -> EventView:
         """Upload an encrypted blob to a box; the server answers with the ``msg.file`` event.
 
         ``data`` is the ciphertext: ``bytes``, a path, or an async iterable of ``bytes``
         (give ``size`` with an iterable to send a ``Content-Length``). The body is streamed;
-        ``progress(sent, total)`` is called as the blob goes out.
+        ``progress(sent, total)`` is called as the blob goes out. After a lost connection
+        bytes and paths are sent again under the same ``idempotency_key``; an iterable
+        cannot be read twice, so its upload is not retried (resend it yourself with the key).
         """
         fields = {"msg_encrypted_content": msg_encrypted_content, "msg_public_key": msg_public_key}
         if referrer_id is not None:
             fields["referrer_id"] = referrer_id
-        upload = MultipartUpload(fields, "encrypted_file", data, size=size, progress=progress)
-        return await self._client.get_model(
-            EventView, "POST", f"/boxes/{box_id}/encrypted-files", content=upload.body(), headers=upload.headers
+        return await self._client.create_model(
+            EventView, "POST", f"/boxes/{box_id}/encrypted-files", **upload_arguments(fields, data, size, progress), idempotency_key=idempotency_key
         )
 
     async def stream(self, file_id: str, progress: ProgressCallback | None = None) -> AsyncIterator[bytes]:

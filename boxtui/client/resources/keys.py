@@ -37,12 +37,14 @@ class KeysResource(Resource):
         except NotFound:
             return None
 
-    async def secret_storage_put(self, data: str, version: int | None = None) -> int:
+    async def secret_storage_put(self, data: str, version: int | None = None, *, idempotency_key: str | None = None) -> int:
         """Store the key backup and return its new version.
 
         ``version`` is the version it replaces (sent as ``If-Match``); ``None`` for the first
         backup. A stale version raises :class:`~boxtui.client.errors.PreconditionFailed`.
         """
         headers = {"If-Match": f'"{version}"'} if version is not None else {}
-        answer = await self._client.get_model(SecretStorageVersion, "PUT", "/crypto/secret-storage", json={"data": data}, headers=headers)
+        answer = await self._client.create_model(
+            SecretStorageVersion, "PUT", "/crypto/secret-storage", json={"data": data}, headers=headers, idempotency_key=idempotency_key
+        )
         return answer.version

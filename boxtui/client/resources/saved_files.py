@@ -6,12 +6,14 @@ from collections.abc import AsyncIterator
 
 from boxtui.client.pagination import PAGE_SIZE, iterate_offset
 from boxtui.client.resources._base import Resource, page_params
-from boxtui.client.streams import MultipartUpload, ProgressCallback, UploadData
+from boxtui.client.streams import ProgressCallback, UploadData, upload_arguments
 from boxtui.core.wire import SavedFile
 
 
 class SavedFilesResource(Resource):
-    async def create(self, *, encrypted_file_id: str, identity_id: str, encrypted_metadata: str, key_fingerprint: str) -> SavedFile:
+    async def create(
+        self, *, encrypted_file_id: str, identity_id: str, encrypted_metadata: str, key_fingerprint: str, idempotency_key: str | None = None
+    ) -> SavedFile:
         """Save a file the caller can see in a box (the blob is shared, not copied)."""
         body = {
             "encrypted_file_id": encrypted_file_id,
@@ -19,7 +21,7 @@ class SavedFilesResource(Resource):
             "encrypted_metadata": encrypted_metadata,
             "key_fingerprint": key_fingerprint,
         }
-        return await self._client.get_model(SavedFile, "POST", "/saved-files", json=body)
+        return await self._client.create_model(SavedFile, "POST", "/saved-files", json=body, idempotency_key=idempotency_key)
 
     async def list(self, identity_id: str, offset: int | None = None, limit: int | None = None) -> list[SavedFile]:
         """One page of saved files, newest first."""
@@ -47,10 +49,10 @@ class SavedFilesResource(Resource):
         key_fingerprint: str,
         size: int | None = None,
         progress: ProgressCallback | None = None,
+        idempotency_key: str | None = None,
     ) -> SavedFile:
-        """Upload a blob straight into the caller's saved files (streamed like ``files.upload``)."""
+        """Upload a blob straight into the caller's saved files (streamed and retried like ``files.upload``)."""
         fields = {"encrypted_metadata": encrypted_metadata, "key_fingerprint": key_fingerprint}
-        upload = MultipartUpload(fields, "encrypted_file", data, size=size, progress=progress)
-        return await self._client.get_model(
-            SavedFile, "POST", f"/box-users/{identity_id}/saved-files", content=upload.body(), headers=upload.headers
+        return await self._client.create_model(
+            SavedFile, "POST", f"/box-users/{identity_id}/saved-files", **upload_arguments(fields, data, size, progress), idempotency_key=idempotency_key
         )

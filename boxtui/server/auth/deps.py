@@ -136,19 +136,39 @@ async def read_json(request: Request) -> Any:
         data = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequest("the body is not valid JSON", {"body": "malformed"}, origin="body") from None
-    if _has_nul(data):
-        # No text column takes U+0000 (PostgreSQL refuses it), and no field needs it.
-        raise BadRequest("the body contains a NUL character", {"body": "invalid"}, origin="body")
+    if _has_unstorable_text(data):
+        # No text column takes U+0000 (PostgreSQL refuses it) or a lone surrogate
+        # (``"\ud83d"`` decodes to a str that is not UTF-8), and no field needs either.
+        raise BadRequest("the body contains a NUL character or a lone surrogate", {"body": "invalid"}, origin="body")
     return data
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
+def _unstorable(text: str) -> bool:
+    if text.isascii():
+        return "\x00" in text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return "\x00" in text
+
+
+def _has_unstorable_text(value: Any) -> bool:
+    """Any string in the decoded JSON ``value`` (keys included) is :func:`_unstorable`.
+
+    Iterative: as deep as ``json.loads`` went, whatever the stack left to this request.
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _unstorable(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
     return False
 
 

@@ -4,8 +4,10 @@ Passwords are Argon2id hashes (argon2-cffi, costs from the settings, computed in
 thread). Login codes are 6 digits, stored as a SHA-256 keyed by the code row id,
 live ``code_ttl_seconds`` and die after ``code_max_attempts`` wrong tries; at most
 ``login_max_failures`` codes are sent per e-mail within the failure window. Every
-failed login is recorded; ``login_max_failures`` failures for one (e-mail, client
-address) within the window answer 429 until the window has passed.
+failed login is recorded; once **more than** ``login_max_failures`` failures for one
+(e-mail, client address), or more than ``login_max_failures_per_address`` from one
+client address whatever the e-mails, fall within the window, logins answer 429
+until the window has passed (a guesser cannot spread one guess over many accounts).
 
 Signup may carry a login code for its e-mail (required with ``signup_requires_code``):
 it is checked like a code login, so a wrong one counts as a failed login.
@@ -112,7 +114,7 @@ async def signup(db: AsyncSession, settings: ServerSettings, body: SignupBody, c
     row.display_name = display_name
     row.password_hash = password_hash
     try:
-        await db.commit()
+        await db.flush()  # the route commits, with its Idempotency-Key record (PROTOCOL §10.12)
     except IntegrityError:
         await db.rollback()
         raise Conflict("an account with this e-mail already exists", {"email": "conflict"}, origin="body") from None
@@ -186,10 +188,14 @@ async def _check_code(db: AsyncSession, settings: ServerSettings, row: IdentityR
 
 
 async def _refuse_when_limited(db: AsyncSession, settings: ServerSettings, email: str, client_addr: str) -> None:
-    """429 once ``email`` has failed too often from ``client_addr`` within the window."""
+    """429 once ``email`` has failed too often from ``client_addr``, or ``client_addr``
+    too often across e-mails, within the window (PROTOCOL §2, §10.14)."""
     window_start = utcnow() - timedelta(seconds=settings.login_failure_window_seconds)
-    if await repository.count_failures(db, email, client_addr, window_start) >= settings.login_max_failures:
+    for_email, for_address = await repository.count_failures(db, email, client_addr, window_start)
+    if for_email > settings.login_max_failures:
         raise TooManyRequests("too many failed logins; try again later", {"email": "forbidden"}, origin="body")
+    if for_address > settings.login_max_failures_per_address:
+        raise TooManyRequests("too many failed logins from this address; try again later", {"client": "forbidden"}, origin="headers")
 
 
 async def login(db: AsyncSession, settings: ServerSettings, body: LoginBody, client_addr: str) -> dict[str, Any]:

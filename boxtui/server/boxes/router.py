@@ -12,6 +12,7 @@ from boxtui.server.boxes import service
 from boxtui.server.boxes.schemas import CreateBoxBody, DeleteBoxBody
 from boxtui.server.db import get_db
 from boxtui.server.files.service import delete_orphan_blobs
+from boxtui.server.idempotency.service import idempotency, json_fingerprint
 
 router = APIRouter(prefix="/boxes", tags=["boxes"])
 
@@ -22,10 +23,12 @@ def total_count(count: int) -> Response:
 
 
 @router.post("", status_code=201)
-async def create_box(request: Request, caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)) -> dict[str, Any]:
+async def create_box(request: Request, caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)) -> Response:
     body = await parse_body(request, CreateBoxBody)
-    box = await service.create_box(db, caller, body)
-    return await service.box_view(db, box, caller.id)
+    idem = idempotency(request, db, caller.id, json_fingerprint(request, body))
+    async with idem.guard():
+        box = await service.create_box(db, caller, body)
+        return await idem.commit(201, await service.box_view(db, box, caller.id))
 
 
 @router.head("/joined")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from boxtui.core.encoding import b64_decode_any
 from boxtui.server.identities.service import check_public_key, decode_b64u
@@ -40,12 +40,31 @@ B64U = Annotated[str, AfterValidator(_check_b64u)]
 PublicKey = Annotated[str, AfterValidator(check_public_key)]
 
 
+#: The name later releases of the reference web client give ``other_share_hash`` (PROTOCOL §10.13).
+INVITATION_SHARE_HASH = "invitation_share_hash"
+
+
 class KeyShare(StrictBody):
-    """The server half of an invitation link (PROTOCOL §7)."""
+    """The server half of an invitation link (PROTOCOL §7).
+
+    The hash may come as ``other_share_hash`` or ``invitation_share_hash``, or both when
+    they are equal; two different values leave ``invitation_share_hash`` as an unknown
+    field (400 ``invalid``).
+    """
 
     misakey_share: B64U = Field(min_length=1, max_length=MAX_SHARE_FIELD)
     other_share_hash: B64U = Field(min_length=1, max_length=128)
     encrypted_invitation_key_share: B64 = Field(min_length=1, max_length=MAX_SHARE_FIELD)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _either_hash_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and INVITATION_SHARE_HASH in data:
+            if "other_share_hash" not in data:
+                data = {k: v for k, v in data.items() if k != INVITATION_SHARE_HASH} | {"other_share_hash": data[INVITATION_SHARE_HASH]}
+            elif data["other_share_hash"] == data[INVITATION_SHARE_HASH]:
+                data = {k: v for k, v in data.items() if k != INVITATION_SHARE_HASH}
+        return data
 
     @field_validator("other_share_hash")
     @classmethod

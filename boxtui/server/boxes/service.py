@@ -78,6 +78,7 @@ async def store_key_share(db: AsyncSession, box: BoxRow, share: KeyShare) -> Non
 
 
 async def create_box(db: AsyncSession, caller: Caller, body: CreateBoxBody) -> BoxRow:
+    """The box, its creator's membership and its ``create`` event; flushed, the route commits."""
     title = body.title.strip()
     if not title:
         raise BadRequest("title cannot be blank", {"title": "invalid"}, origin="body")
@@ -89,7 +90,6 @@ async def create_box(db: AsyncSession, caller: Caller, body: CreateBoxBody) -> B
     await events_service.append_event(db, box, "create", caller.id, content={"public_key": box.public_key, "title": box.title, "state": "open"})
     if body.key_share is not None:
         await store_key_share(db, box, body.key_share)
-    await db.commit()
     return box
 
 

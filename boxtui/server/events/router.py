@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from boxtui.server.auth.deps import Caller, Page, acr1, acr2, get_page, parse_body, require_uuid
+from boxtui.server.auth.deps import Caller, Page, acr1, acr2, get_page, parse_body, read_json, require_uuid
 from boxtui.server.boxes.router import total_count
 from boxtui.server.db import get_db
 from boxtui.server.errors import BadRequest
 from boxtui.server.events import service
-from boxtui.server.events.schemas import BatchBody, EventBody, ShareBody
+from boxtui.server.events.schemas import EventBody, ShareBody
+from boxtui.server.idempotency.service import idempotency, json_fingerprint
 
 router = APIRouter(tags=["events"])
 
@@ -25,18 +26,24 @@ def _cursor(request: Request) -> service.Cursor:
     return service.Cursor(after=request.query_params.get("after"), before=request.query_params.get("before"), tail=tail in ("true", "1"))
 
 
-async def _created(request: Request, db: AsyncSession, caller: Caller, outcome: service.Outcome) -> list[dict[str, Any]]:
-    views = await service.render_events(db, outcome.events, caller.id)
+async def _created(
+    request: Request, db: AsyncSession, caller: Caller, body: Any, write: Callable[[], Awaitable[service.Outcome]], answer: Callable[[list[dict[str, Any]]], Any]
+) -> Response:
+    """Run ``write``, answer ``201 answer(views)`` recorded under the request's
+    ``Idempotency-Key`` in the same transaction, commit, then deliver (PROTOCOL §10.12)."""
+    idem = idempotency(request, db, caller.id, json_fingerprint(request, body))
+    async with idem.guard():
+        outcome = await write()
+        response = await idem.commit(201, answer(await service.render_events(db, outcome.events, caller.id)))
     await service.after_commit(request.app, db, outcome)
-    return views
+    return response
 
 
 @router.post("/boxes/{box_id}/events", status_code=201)
-async def post_event(box_id: str, request: Request, caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)) -> dict[str, Any]:
+async def post_event(box_id: str, request: Request, caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)) -> Response:
     require_uuid(box_id, "id")
     body = await parse_body(request, EventBody)
-    outcome = await service.post_event(db, caller, box_id, body)
-    return (await _created(request, db, caller, outcome))[0]
+    return await _created(request, db, caller, body, lambda: service.post_event(db, caller, box_id, body), lambda views: views[0])
 
 
 @router.head("/boxes/{box_id}/events")
@@ -62,11 +69,11 @@ async def list_files(box_id: str, request: Request, page: Page = Depends(get_pag
 
 
 @router.post("/boxes/{box_id}/batch-events", status_code=201)
-async def batch_events(box_id: str, request: Request, caller: Caller = Depends(acr2), db: AsyncSession = Depends(get_db)) -> list[dict[str, Any]]:
+async def batch_events(box_id: str, request: Request, caller: Caller = Depends(acr2), db: AsyncSession = Depends(get_db)) -> Response:
     require_uuid(box_id, "id")
-    body = await parse_body(request, BatchBody)
-    outcome = await service.apply_access_batch(db, caller, box_id, body)
-    return await _created(request, db, caller, outcome)
+    data = await read_json(request)
+    changes = service.check_access_batch(data)  # every invalid field at once (PROTOCOL §10.13)
+    return await _created(request, db, caller, data, lambda: service.apply_access_batch(db, caller, box_id, changes), lambda views: views)
 
 
 @router.get("/events")
@@ -83,8 +90,7 @@ async def get_event(event_id: str, caller: Caller = Depends(acr1), db: AsyncSess
 
 
 @router.post("/events/{event_id}/shares", status_code=201)
-async def share_event(event_id: str, request: Request, caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)) -> JSONResponse:
+async def share_event(event_id: str, request: Request, caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)) -> Response:
     require_uuid(event_id, "id")
     body = await parse_body(request, ShareBody)
-    outcome = await service.share_event(db, caller, event_id, body)
-    return JSONResponse({"events": await _created(request, db, caller, outcome)}, status_code=201)
+    return await _created(request, db, caller, body, lambda: service.share_event(db, caller, event_id, body), lambda views: {"events": views})

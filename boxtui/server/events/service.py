@@ -16,8 +16,10 @@ Entry points other domains use (the files domain writes ``msg.file`` with them):
 * ``check_reply_target(db, box, referrer_id)`` → the message being replied to.
 
 Posting (``post_event``), access batches (``apply_access_batch``), reads
-(``list_events``, ``get_events_by_ids``) and shares (``share_event``) live here too;
-each commits its own transaction and returns the rows to render and publish.
+(``list_events``, ``get_events_by_ids``) and shares (``share_event``) live here too.
+The writers flush and return an :class:`Outcome` with the transaction still open: the
+route renders the answer, records it under the request's ``Idempotency-Key`` in the
+same transaction (PROTOCOL §10.12), commits, then calls :func:`after_commit`.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from boxtui.core.ids import is_uuid, new_id
@@ -39,7 +41,7 @@ from boxtui.server.boxes import repository as boxes_repo
 from boxtui.server.boxes import service as boxes_service
 from boxtui.server.boxes.models import BoxRow, MembershipRow
 from boxtui.server.boxes.schemas import MAX_SHARE_FIELD, KeyShare
-from boxtui.server.errors import BadRequest, Conflict, Forbidden, Gone, NotFound
+from boxtui.server.errors import BadRequest, Conflict, Forbidden, Gone, NotFound, validation_details
 from boxtui.server.events import repository
 from boxtui.server.events.models import EventRow
 from boxtui.server.events.schemas import AccessAddContent, AccessModeContent, BatchBody, EditContent, EventBody, LifecycleContent, ShareBody, TextContent
@@ -347,7 +349,7 @@ class Outcome:
 
 
 async def post_event(db: AsyncSession, caller: Caller, box_id: str, body: EventBody) -> Outcome:
-    """``POST /boxes/{id}/events``: validate, apply the type's rules, commit."""
+    """``POST /boxes/{id}/events``: validate and apply the type's rules (flushed, not committed)."""
     type_ = ALIASES.get(body.type, body.type)
     body = body.model_copy(update={"type": type_})
     if type_ in SERVER_ONLY_TYPES or type_ not in _POSTERS:
@@ -356,9 +358,7 @@ async def post_event(db: AsyncSession, caller: Caller, box_id: str, body: EventB
         return await _join(db, caller, box_id, body)
     await boxes_service.require_member(db, box_id, caller)
     box = await boxes_repo.lock_box(db, box_id)  # checks below see the latest state
-    outcome = await _POSTERS[type_](db, caller, box, body)
-    await db.commit()
-    return outcome
+    return await _POSTERS[type_](db, caller, box, body)
 
 
 async def _post_text(db: AsyncSession, caller: Caller, box: BoxRow, body: EventBody) -> Outcome:
@@ -434,7 +434,6 @@ async def _join(db: AsyncSession, caller: Caller, box_id: str, body: EventBody) 
     if not any(r.content.get("restriction_type") == "identifier" and r.content.get("value") == caller.identity.email for r in await repository.active_rules(db, box.id)):
         rule = await append_event(db, box, "access.add", caller.id, content={"restriction_type": "identifier", "value": caller.identity.email})
         published.append(rule)
-    await db.commit()
     return Outcome([row], published)
 
 
@@ -519,89 +518,162 @@ def _rule_key(content: dict[str, Any]) -> tuple[str, str]:
     return content["restriction_type"], content["value"]
 
 
-def _normalize_rule_value(restriction_type: str, value: str, index: int) -> str:
+def _normalized_rule_value(restriction_type: str, value: str) -> str | None:
+    """The rule's value lower-cased, or ``None`` when it is not an e-mail / a domain."""
     value = value.strip().lower()
     if restriction_type == "identifier" and not EMAIL_RE.match(value):
-        raise BadRequest("an identifier rule needs an e-mail address", {f"events.{index}.content.value": "invalid"}, origin="body")
+        return None
     if restriction_type == "email_domain" and ("@" in value or "." not in value or any(c.isspace() for c in value)):
-        raise BadRequest("an email_domain rule needs a domain name", {f"events.{index}.content.value": "invalid"}, origin="body")
+        return None
     return value
 
 
-async def apply_access_batch(db: AsyncSession, caller: Caller, box_id: str, body: BatchBody) -> Outcome:
-    """All-or-nothing rule changes, then the kick pass, in one transaction."""
+@dataclass(frozen=True)
+class AccessChange:
+    """One event of an access batch, checked: ``access.rm`` of ``referrer_id``, or
+    ``access.add`` of ``content`` (value normalised) with its auto-invite ``extra``."""
+
+    index: int
+    type: str
+    referrer_id: str | None = None
+    content: dict[str, Any] | None = None
+    extra: dict[str, Any] | None = None
+
+
+def check_access_batch(data: Any) -> list[AccessChange]:
+    """Every problem an access batch has on its own, all in one 400 (PROTOCOL §10.13).
+
+    Reasons follow the reference: a ``batch_type`` other than ``accesses`` and an event
+    type other than ``access.*`` are ``malformed``, an empty ``events`` is ``required``.
+    A problem of the i-th event is keyed by its path, ``events.<i>.<field>``. What needs
+    the database (unknown rule 404, duplicate rule 409, invitee without key 409) is
+    checked when the batch is applied.
+    """
+    problems: dict[str, str] = {}
+    try:
+        BatchBody.model_validate(data)
+    except ValidationError as exc:
+        problems.update(validation_details([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()])[1])
+    if not isinstance(data, dict):
+        raise BadRequest("the request body is not valid", problems or {"body": "malformed"}, origin="body")
+    batch_type = data.get("batch_type")
+    if isinstance(batch_type, str) and batch_type != "accesses":
+        problems.setdefault("batch_type", "malformed")
+    events = data.get("events")
+    if isinstance(events, list) and not events:
+        problems.setdefault("events", "required")
+    changes = []
+    for index, item in enumerate(events if isinstance(events, list) else []):
+        try:
+            event = EventBody.model_validate(item)
+        except ValidationError:
+            continue  # its problems are in ``problems`` already
+        if (change := _check_access_event(index, event, problems)) is not None:
+            changes.append(change)
+    if problems:
+        raise BadRequest("the access batch is not valid", problems, origin="body")
+    return changes
+
+
+def _check_access_event(index: int, event: EventBody, problems: dict[str, str]) -> AccessChange | None:
+    def problem(field: str, reason: str) -> None:
+        problems.setdefault(f"events.{index}.{field}", reason)
+
+    if event.type not in ("access.add", "access.rm"):
+        problem("type", "malformed")
+        return None
+    if event.type == "access.rm":
+        for field in ("content", "extra"):
+            if getattr(event, field) is not None:
+                problem(field, "invalid")
+        if event.referrer_id is None:
+            problem("referrer_id", "required")
+        elif not is_uuid(event.referrer_id):
+            problem("referrer_id", "malformed")
+        return AccessChange(index, "access.rm", referrer_id=event.referrer_id)
+    if event.referrer_id is not None:
+        problem("referrer_id", "invalid")
+    if event.content is None:
+        problem("content", "required")
+        return None
+    try:
+        content = AccessAddContent.model_validate(event.content).model_dump(exclude_none=True)
+    except ValidationError as exc:
+        loc = ("body", "events", str(index), "content")
+        for field, reason in validation_details([{**e, "loc": (*loc, *e["loc"])} for e in exc.errors()])[1].items():
+            problems.setdefault(field, reason)
+        return None
+    value = _normalized_rule_value(content["restriction_type"], content["value"])
+    if value is None:
+        problem("content.value", "invalid")
+    content["value"] = value
+    return AccessChange(index, "access.add", content=content, extra=_check_auto_invite(content, event.extra, problem))
+
+
+def _check_auto_invite(content: dict[str, Any], extra: dict[str, Any] | None, problem) -> dict[str, Any] | None:
+    """An ``access.add``'s auto-invite ``extra``: one ``{invitee public key: invitation}`` entry."""
+    if not content.get("auto_invite"):
+        if extra is not None:
+            problem("extra", "invalid")  # extra is only for auto_invite rules
+        return None
+    if content["restriction_type"] != "identifier":
+        problem("content.auto_invite", "invalid")
+    if not extra or len(extra) != 1:
+        problem("extra", "required" if not extra else "invalid")
+        return None
+    ((_, encrypted),) = extra.items()
+    if not isinstance(encrypted, str) or not encrypted or len(encrypted) > MAX_SHARE_FIELD:
+        problem("extra", "invalid")
+    return extra
+
+
+async def apply_access_batch(db: AsyncSession, caller: Caller, box_id: str, changes: list[AccessChange]) -> Outcome:
+    """All-or-nothing rule changes, then the kick pass, in one transaction (left open for the route).
+
+    ``changes`` come from :func:`check_access_batch`; what is checked here needs the box.
+    """
     await boxes_service.require_admin(db, box_id, caller)
     box = await boxes_repo.lock_box(db, box_id)
-    if body.batch_type != "accesses":
-        raise BadRequest("batch_type must be accesses", {"batch_type": "invalid"}, origin="body")
-    if not body.events:
-        raise BadRequest("events cannot be empty", {"events": "required"}, origin="body")
-    for index, item in enumerate(body.events):
-        if item.type not in ("access.add", "access.rm"):
-            raise BadRequest("an access batch holds access.add and access.rm only", {f"events.{index}.type": "malformed"}, origin="body")
     ensure_open(box)
     active = {row.id: row for row in await repository.active_rules(db, box.id)}
     active_keys = {_rule_key(row.content): row.id for row in active.values()}
     created: list[EventRow] = []
     notifications: list[tuple[str, dict[str, Any]]] = []
-    for index, item in enumerate(body.events):
-        if item.type == "access.rm":
-            if item.content is not None or item.extra is not None:
-                raise BadRequest("access.rm takes no content or extra", {f"events.{index}.content": "invalid"}, origin="body")
-            if item.referrer_id is None:
-                raise BadRequest("access.rm needs referrer_id", {f"events.{index}.referrer_id": "required"}, origin="body")
-            if not is_uuid(item.referrer_id):
-                raise BadRequest("referrer_id is not a valid id", {f"events.{index}.referrer_id": "malformed"}, origin="body")
-            rule = active.pop(item.referrer_id, None)
+    for change in changes:
+        where = f"events.{change.index}"
+        if change.type == "access.rm":
+            rule = active.pop(change.referrer_id, None)
             if rule is None:
-                raise NotFound("no such active access rule in this box", {f"events.{index}.referrer_id": "not_found"}, origin="body")
+                raise NotFound("no such active access rule in this box", {f"{where}.referrer_id": "not_found"}, origin="body")
             rule.active = False
             del active_keys[_rule_key(rule.content)]
             created.append(await append_event(db, box, "access.rm", caller.id, referrer_id=rule.id))
             continue
-        if item.referrer_id is not None:
-            raise BadRequest("access.add takes no referrer_id", {f"events.{index}.referrer_id": "invalid"}, origin="body")
-        if item.content is None:
-            raise BadRequest("access.add needs content", {f"events.{index}.content": "required"}, origin="body")
-        content = validate_model(AccessAddContent, item.content, prefix=("events", str(index), "content")).model_dump(exclude_none=True)
-        content["value"] = _normalize_rule_value(content["restriction_type"], content["value"], index)
+        content = change.content
         if _rule_key(content) in active_keys:
-            raise Conflict("this access rule already exists", {f"events.{index}.content": "conflict"}, origin="body")
-        invitee, extra = await _auto_invite(db, content, item.extra, index)
-        row = await append_event(db, box, "access.add", caller.id, content=content, extra=extra)
+            raise Conflict("this access rule already exists", {f"{where}.content": "conflict"}, origin="body")
+        invitee = await _invitee(db, content, change.extra, where) if change.extra is not None else None
+        row = await append_event(db, box, "access.add", caller.id, content=content, extra=change.extra)
         active[row.id] = row
         active_keys[_rule_key(content)] = row.id
         created.append(row)
         if invitee is not None:
-            ((public_key, encrypted),) = extra.items()
+            ((public_key, encrypted),) = change.extra.items()
             action = await keys_repo.add_crypto_action(db, invitee.id, "invitation", box.id, public_key, encrypted)
             notifications.append((invitee.id, {"type": "box.auto_invite", "details": {"box_id": box.id, "box_title": box.title, "cryptoaction_id": action.id}}))
     kicks = await _kick_pass(db, box, caller, list(active.values()))
     notifications += [(row.sender_id, {"type": "member.kick", "details": {"box_id": box.id, "title": box.title}}) for row in kicks]
-    await db.commit()
     return Outcome(created + kicks, created + kicks, notifications)
 
 
-async def _auto_invite(db: AsyncSession, content: dict[str, Any], extra: dict[str, Any] | None, index: int) -> tuple[IdentityRow | None, dict[str, Any] | None]:
-    """Check an ``access.add``'s auto-invite: the invitee, and the one-entry ``extra``."""
-    where = f"events.{index}.extra"
-    if not content.get("auto_invite"):
-        if extra is not None:
-            raise BadRequest("extra is only for auto_invite rules", {where: "invalid"}, origin="body")
-        return None, None
-    if content["restriction_type"] != "identifier":
-        raise BadRequest("auto_invite needs an identifier rule", {f"events.{index}.content.auto_invite": "invalid"}, origin="body")
-    if not extra or len(extra) != 1:
-        raise BadRequest("auto_invite needs extra with exactly one entry", {where: "required" if not extra else "invalid"}, origin="body")
-    ((public_key, encrypted),) = extra.items()
-    if not isinstance(encrypted, str) or not encrypted or len(encrypted) > MAX_SHARE_FIELD:
-        raise BadRequest("the invitation must be a non-empty string", {where: "invalid"}, origin="body")
+async def _invitee(db: AsyncSession, content: dict[str, Any], extra: dict[str, Any], where: str) -> IdentityRow:
+    """The person an auto-invite is for: they must have a public key, and ``extra`` must be keyed by it."""
     invitee = await identities.by_email(db, content["value"])
     if invitee is None or not invitee.public_key:
-        raise Conflict("this person has no public key yet: share a link instead", {where: "conflict"}, origin="body")
-    if public_key != invitee.public_key:
-        raise BadRequest("extra is not keyed by the invitee's public key", {where: "invalid"}, origin="body")
-    return invitee, {public_key: encrypted}
+        raise Conflict("this person has no public key yet: share a link instead", {f"{where}.extra": "conflict"}, origin="body")
+    if next(iter(extra)) != invitee.public_key:
+        raise BadRequest("extra is not keyed by the invitee's public key", {f"{where}.extra": "invalid"}, origin="body")
+    return invitee
 
 
 async def _kick_pass(db: AsyncSession, box: BoxRow, caller: Caller, rules: list[EventRow]) -> list[EventRow]:
@@ -650,7 +722,6 @@ async def share_event(db: AsyncSession, caller: Caller, event_id: str, body: Sha
             content["encrypted_file_id"] = source.file_id
         content["shared_from"] = {"box_id": source.box_id, "event_id": source.id}
         rows.append(await append_event(db, box, source.type, caller.id, content=content, file_id=source.file_id))
-    await db.commit()
     return Outcome(rows, rows)
 
 

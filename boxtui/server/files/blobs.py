@@ -2,7 +2,9 @@
 
 A blob lives at ``<blob_dir>/<id[:2]>/<id>``. Uploads are written to a staging file
 in ``<blob_dir>/.staging`` (same file system), then fsynced and renamed into place,
-so a blob is either complete or absent. File system calls run in worker threads:
+so a blob is either complete or absent. A crash can still leave a staging file, or a
+placed blob whose row never committed: the orphan sweep
+(:func:`boxtui.server.files.service.sweep_orphan_blobs`) removes them once old enough. File system calls run in worker threads:
 the event loop never waits on the disk.
 """
 
@@ -16,6 +18,7 @@ from typing import BinaryIO
 from anyio import to_thread
 
 from boxtui.core.ids import is_uuid, new_id
+from boxtui.server.datadir import open_private
 
 READ_CHUNK_BYTES = 256 * 1024
 
@@ -31,25 +34,32 @@ class BlobStore:
             raise ValueError(f"not a blob id: {file_id!r}")
         return self.root / file_id[:2] / file_id
 
-    def clear_staging(self) -> int:
-        """Remove uploads a crash left half-written; called once at startup."""
-        removed = 0
-        for leftover in (self.root / ".staging").glob("*.part"):
-            leftover.unlink(missing_ok=True)
-            removed += 1
-        return removed
+    def files_older_than(self, cutoff: float) -> tuple[list[Path], list[str]]:
+        """Staging files and blob ids whose last change (mtime) is before ``cutoff``.
+
+        A blob's mtime is when it was placed (:meth:`StagedBlob.commit` touches it); a
+        staging file's is its last write.
+        """
+        staging = [p for p in (self.root / ".staging").glob("*.part") if _mtime(p) < cutoff]
+        blobs = []
+        for shard in self.root.iterdir() if self.root.is_dir() else ():
+            if len(shard.name) != 2 or not shard.is_dir():
+                continue
+            for path in shard.iterdir():
+                if is_uuid(path.name) and path.name[:2] == shard.name and _mtime(path) < cutoff:
+                    blobs.append(path.name)
+        return staging, blobs
 
     async def stage(self) -> StagedBlob:
         """A new, empty staging file to stream an upload into."""
+        return await to_thread.run_sync(self.stage_now)
+
+    def stage_now(self) -> StagedBlob:
+        """:meth:`stage`, blocking (for code already running in a worker thread)."""
         staging = self.root / ".staging"
-
-        def _open() -> tuple[Path, BinaryIO]:
-            staging.mkdir(parents=True, exist_ok=True)
-            path = staging / f"{new_id()}.part"
-            return path, open(path, "xb")  # noqa: SIM115 - closed by StagedBlob
-
-        path, handle = await to_thread.run_sync(_open)
-        return StagedBlob(self, path, handle)
+        staging.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = staging / f"{new_id()}.part"
+        return StagedBlob(self, path, os.fdopen(open_private(path), "w+b"))
 
     async def open(self, file_id: str) -> BlobReader | None:
         """Open a blob for reading; None when it is not on disk.
@@ -89,11 +99,22 @@ class StagedBlob:
         self.size = 0
 
     async def write(self, data: bytes) -> None:
-        if not data:
-            return
+        if data:
+            await to_thread.run_sync(self.write_now, data)
+
+    def write_now(self, data: bytes) -> None:
+        """Append ``data``, blocking (from a worker thread)."""
         assert self._handle is not None, "staged blob already finished"
-        await to_thread.run_sync(self._handle.write, data)
+        self._handle.write(data)
         self.size += len(data)
+
+    def overwrite_now(self, offset: int, data: bytes) -> None:
+        """Replace bytes already written at ``offset`` (a header known only at the end)."""
+        assert self._handle is not None, "staged blob already finished"
+        assert offset + len(data) <= self.size, "overwrite past the end"
+        self._handle.seek(offset)
+        self._handle.write(data)
+        self._handle.seek(0, os.SEEK_END)
 
     async def commit(self, file_id: str) -> None:
         """fsync, then rename to the blob's final path (atomic on one file system)."""
@@ -107,7 +128,8 @@ class StagedBlob:
                 os.fsync(handle.fileno())
             finally:
                 handle.close()
-            final.parent.mkdir(parents=True, exist_ok=True)
+            final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.utime(self._path)  # placed now: the orphan sweep counts its grace from here
             os.replace(self._path, final)
             _fsync_dir(final.parent)
 
@@ -119,14 +141,14 @@ class StagedBlob:
 
     async def discard(self) -> None:
         """Close and remove the staging file (safe to call more than once)."""
+        await to_thread.run_sync(self.discard_now)
+
+    def discard_now(self) -> None:
+        """:meth:`discard`, blocking."""
         handle, self._handle = self._handle, None
-
-        def _discard() -> None:
-            if handle is not None:
-                handle.close()
-            self._path.unlink(missing_ok=True)
-
-        await to_thread.run_sync(_discard)
+        if handle is not None:
+            handle.close()
+        self._path.unlink(missing_ok=True)
 
 
 class BlobReader:
@@ -145,6 +167,13 @@ class BlobReader:
 
     def close(self) -> None:
         self._handle.close()
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return float("inf")  # gone meanwhile: nothing to sweep
 
 
 def _fsync_dir(directory: Path) -> None:

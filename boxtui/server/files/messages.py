@@ -15,7 +15,8 @@ from boxtui.server.errors import Forbidden
 from boxtui.server.events.models import EventRow
 from boxtui.server.events.schemas import MAX_ENCRYPTED
 from boxtui.server.events.service import append_event, check_reply_target, ensure_open
-from boxtui.server.files.email_ingest import parse_email, seal_attachment
+from boxtui.core.mail import StreamedEmail
+from boxtui.server.files.email_ingest import seal_attachments
 from boxtui.server.files.service import FileWrite, require_non_empty
 from boxtui.server.files.uploads import UploadForm
 from boxtui.server.settings import ServerSettings
@@ -40,21 +41,22 @@ async def check_box_before_upload(db: AsyncSession, caller: Caller, box_id: str)
 
 
 async def post_file_message(
-    db: AsyncSession, settings: ServerSettings, caller: Caller, box_id: str, form: UploadForm, fields: FileMessageFields
+    db: AsyncSession, caller: Caller, box_id: str, form: UploadForm, fields: FileMessageFields, write: FileWrite
 ) -> EventRow:
-    """Store the uploaded blob and write its ``msg.file`` event; committed on return."""
-    async with FileWrite(db, settings, [form.file]) as write:
-        require_non_empty(form.file, "encrypted_file")
-        # Checked again: membership or lifecycle may have changed during the upload.
-        box = await boxes_service.require_member(db, box_id, caller)
-        ensure_open(box)
-        if fields.referrer_id is not None:
-            await check_reply_target(db, box, fields.referrer_id)
-        file_row = await write.add(caller.id, form.file)
-        content = {"encrypted": fields.msg_encrypted_content, "public_key": fields.msg_public_key, "encrypted_file_id": file_row.id}
-        row = await append_event(db, box, "msg.file", caller.id, content=content, referrer_id=fields.referrer_id, file_id=file_row.id)
-        await write.commit()
-    return row
+    """Place the uploaded blob and write its ``msg.file`` event through ``write``.
+
+    The caller opened ``write`` (``FileWrite(db, settings, [form.file])``) and commits it
+    once the answer is recorded (PROTOCOL §10.12).
+    """
+    require_non_empty(form.file, "encrypted_file")
+    # Checked again: membership or lifecycle may have changed during the upload.
+    box = await boxes_service.require_member(db, box_id, caller)
+    ensure_open(box)
+    if fields.referrer_id is not None:
+        await check_reply_target(db, box, fields.referrer_id)
+    file_row = await write.add(caller.id, form.file)
+    content = {"encrypted": fields.msg_encrypted_content, "public_key": fields.msg_public_key, "encrypted_file_id": file_row.id}
+    return await append_event(db, box, "msg.file", caller.id, content=content, referrer_id=fields.referrer_id, file_id=file_row.id)
 
 
 def require_email_ingest(settings: ServerSettings) -> None:
@@ -62,23 +64,24 @@ def require_email_ingest(settings: ServerSettings) -> None:
         raise Forbidden("e-mail import is turned off on this server", {"email_ingest": "forbidden"})
 
 
-async def ingest_email(db: AsyncSession, settings: ServerSettings, caller: Caller, box_id: str, raw: bytes) -> list[EventRow]:
+async def ingest_email(db: AsyncSession, caller: Caller, box_id: str, mail: StreamedEmail, write: FileWrite) -> list[EventRow]:
     """``POST /boxes/{id}/email``: a ``msg.text`` and one ``msg.file`` per attachment.
 
-    Everything is sealed to the box public key before it is stored; the plaintext
-    lives only in this request's memory.
+    ``mail`` was read by :func:`~boxtui.server.files.email_ingest.read_email`, its
+    attachments already encrypted into staged blobs; here the text and each
+    attachment's metadata are sealed to the box public key. Blobs and rows go through
+    ``write`` (built over the staged blobs), which the caller commits once the answer
+    is recorded (PROTOCOL §10.12).
     """
-    parsed = parse_email(raw)
+    # Checked again: membership or lifecycle may have changed while the mail came in.
     box = await boxes_service.require_member(db, box_id, caller)
     ensure_open(box)
     box_key = b64_decode_any(box.public_key)
-    text = await to_thread.run_sync(seal_text, parsed.text, box_key)
-    async with FileWrite(db, settings) as write:
-        rows = [await append_event(db, box, "msg.text", caller.id, content={"encrypted": text, "public_key": box.public_key})]
-        for attachment in parsed.attachments:
-            sealed = await to_thread.run_sync(seal_attachment, attachment, box_key)
-            file_row = await write.add_bytes(caller.id, sealed.blob)
-            content = {"encrypted": sealed.encrypted_metadata, "public_key": box.public_key, "encrypted_file_id": file_row.id}
-            rows.append(await append_event(db, box, "msg.file", caller.id, content=content, file_id=file_row.id))
-        await write.commit()
+    text = await to_thread.run_sync(seal_text, mail.text, box_key)
+    sealed = await to_thread.run_sync(seal_attachments, mail, box_key)
+    rows = [await append_event(db, box, "msg.text", caller.id, content={"encrypted": text, "public_key": box.public_key})]
+    for attachment in sealed:
+        file_row = await write.add(caller.id, attachment.staged)
+        content = {"encrypted": attachment.encrypted_metadata, "public_key": box.public_key, "encrypted_file_id": file_row.id}
+        rows.append(await append_event(db, box, "msg.file", caller.id, content=content, file_id=file_row.id))
     return rows

@@ -82,3 +82,8 @@ async def unreferenced_files(db: AsyncSession, file_ids: Iterable[str]) -> list[
 async def delete_files(db: AsyncSession, file_ids: list[str]) -> None:
     if file_ids:
         await db.execute(delete(EncryptedFileRow).where(EncryptedFileRow.id.in_(file_ids)))
+
+
+async def existing_file_ids(db: AsyncSession, file_ids: Iterable[str]) -> set[str]:
+    """Those of ``file_ids`` that have a row."""
+    return set(await db.scalars(select(EncryptedFileRow.id).where(EncryptedFileRow.id.in_(list(file_ids)))))

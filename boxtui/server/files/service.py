@@ -13,7 +13,10 @@ commit that dropped its last reference.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
+
+from anyio import to_thread
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -141,3 +144,33 @@ async def delete_orphan_blobs(db: AsyncSession, settings: ServerSettings, file_i
     await db.commit()
     await _unlink_blobs(settings, orphans)
     return orphans
+
+
+#: Ids looked up per query by the sweep.
+SWEEP_BATCH = 500
+
+
+async def sweep_orphan_blobs(sessionmaker, settings: ServerSettings, now: float | None = None) -> int:
+    """Remove blob-store files that no row will ever claim; returns how many went.
+
+    The rule (PROTOCOL §10.14, operations "Blobs"): a staging file, or a blob with no
+    ``encrypted_files`` row, is removed once its mtime is older than
+    ``blob_sweep_grace_seconds``. A blob's mtime is when it was placed, and an upload —
+    of this process or of any other sharing the store — places its blobs and commits
+    within ``upload_timeout_seconds`` of starting, which the grace exceeds: so a file
+    that old without a row is left by a crash (kill -9 between placing and commit),
+    never by a write still in flight.
+    """
+    store = blob_store(settings)
+    cutoff = (time.time() if now is None else now) - settings.blob_sweep_grace_seconds
+    staging, candidates = await to_thread.run_sync(store.files_older_than, cutoff)
+    for path in staging:
+        await to_thread.run_sync(lambda p=path: p.unlink(missing_ok=True))
+    orphans: list[str] = []
+    for start in range(0, len(candidates), SWEEP_BATCH):
+        batch = candidates[start : start + SWEEP_BATCH]
+        async with sessionmaker() as db:
+            known = await repository.existing_file_ids(db, batch)
+        orphans.extend(file_id for file_id in batch if file_id not in known)
+    await _unlink_blobs(settings, orphans)
+    return len(staging) + len(orphans)

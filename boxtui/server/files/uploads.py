@@ -9,15 +9,16 @@ before a single byte is read.
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from fastapi import Request
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.requests import ClientDisconnect
 
-from boxtui.server.errors import BadRequest, TooLarge, UnsupportedMediaType
+from boxtui.server.errors import BadRequest, RequestTimeout, TooLarge, UnsupportedMediaType
 from boxtui.server.files.blobs import BlobStore, StagedBlob
 
 #: Room for the text fields and multipart framing on top of the file itself.
@@ -28,15 +29,6 @@ MAX_FIELD_BYTES = 64 * 1024
 
 def _too_large(limit: int) -> TooLarge:
     return TooLarge(f"the upload is larger than this server accepts ({limit} bytes)", {"body": "too_large"}, origin="body")
-
-
-async def _body_chunks(request: Request) -> AsyncIterator[bytes]:
-    """The body as it arrives; a client that hangs up mid-upload ends in a 400, not a 500."""
-    try:
-        async for chunk in request.stream():
-            yield chunk
-    except ClientDisconnect:
-        raise BadRequest("the client went away before the body was complete", {"body": "malformed"}, origin="body") from None
 
 
 def _check_content_length(request: Request, limit: int) -> None:
@@ -52,10 +44,15 @@ def _check_content_length(request: Request, limit: int) -> None:
 
 @dataclass
 class UploadForm:
-    """A parsed upload: the staged file and the text fields."""
+    """A parsed upload: the staged file, the text fields, and the file's SHA-256 (hex).
+
+    The hash is taken as the file streams to disk; it fingerprints the upload for
+    ``Idempotency-Key`` (PROTOCOL §10.12).
+    """
 
     file: StagedBlob
     fields: dict[str, str]
+    file_sha256: str
 
     async def discard(self) -> None:
         await self.file.discard()
@@ -175,9 +172,10 @@ async def read_upload_form(
     except FormParserError:
         raise BadRequest("bad multipart boundary", {"content-type": "malformed"}, origin="headers") from None
     staged = await blobs.stage()
+    file_hash = hashlib.sha256()
     received = 0
     try:
-        async for chunk in _body_chunks(request):
+        async for chunk in timed_body(request):
             received += len(chunk)
             if received > body_limit:
                 raise _too_large(max_file_bytes)
@@ -186,6 +184,7 @@ async def read_upload_form(
             except FormParserError:
                 raise BadRequest("the multipart body is malformed", {"body": "malformed"}, origin="body") from None
             for data in collector.pending_file_data:
+                file_hash.update(data)
                 await staged.write(data)
             collector.pending_file_data.clear()
         if not collector.ended:
@@ -195,15 +194,27 @@ async def read_upload_form(
     except BaseException:
         await staged.discard()
         raise
-    return UploadForm(file=staged, fields=collector.fields)
+    return UploadForm(file=staged, fields=collector.fields, file_sha256=file_hash.hexdigest())
 
 
-async def read_limited_body(request: Request, limit: int) -> bytes:
-    """The whole body in memory, ``413`` as soon as it passes ``limit``."""
+async def timed_body(request: Request) -> AsyncIterator[bytes]:
+    """The body as it arrives; ``408`` once it has taken longer than
+    ``settings.upload_timeout_seconds`` (the orphan-blob sweep relies on that bound)."""
+    timeout = request.app.state.settings.upload_timeout_seconds
+    deadline = time.monotonic() + timeout
+    async for chunk in request.stream():
+        if time.monotonic() > deadline:
+            raise RequestTimeout(f"the upload took longer than {timeout:g} s", {"body": "expired"}, origin="body")
+        yield chunk
+
+
+async def limited_body(request: Request, limit: int) -> AsyncIterator[bytes]:
+    """The body as it arrives, ``413`` the moment it passes ``limit`` (or at once when
+    ``Content-Length`` announces more), ``408`` past the upload timeout."""
     _check_content_length(request, limit)
-    body = bytearray()
-    async for chunk in _body_chunks(request):
-        body += chunk
-        if len(body) > limit:
+    received = 0
+    async for chunk in timed_body(request):
+        received += len(chunk)
+        if received > limit:
             raise _too_large(limit)
-    return bytes(body)
+        yield chunk

@@ -10,6 +10,7 @@ from boxtui.core.wire import CryptoAction, KeyShare, PublicBox, SecretStorage
 from boxtui.server.auth.deps import Caller, Page, acr1, acr2, get_page, parse_body
 from boxtui.server.boxes.schemas import StrictBody
 from boxtui.server.db import get_db
+from boxtui.server.idempotency.service import idempotency, json_fingerprint
 from boxtui.server.keys import service
 
 router = APIRouter(tags=["keys"])
@@ -35,7 +36,7 @@ async def key_share(other_share_hash: str, caller: Caller = Depends(acr1), db: A
 
 @router.get("/boxes/{box_id}/public", response_model=PublicBox)
 async def public_box(request: Request, box_id: str, db: AsyncSession = Depends(get_db)):
-    return await service.public_box(db, box_id, request.query_params.get("other_share_hash"))
+    return await service.public_box(db, box_id, service.share_hash_query(request.query_params))
 
 
 @router.get("/crypto/actions", response_model=list[CryptoAction])
@@ -65,10 +66,10 @@ async def get_secret_storage(response: Response, caller: Caller = Depends(acr2),
 
 
 @router.put("/crypto/secret-storage")
-async def put_secret_storage(
-    request: Request, response: Response, caller: Caller = Depends(acr2), db: AsyncSession = Depends(get_db)
-) -> dict[str, int]:
+async def put_secret_storage(request: Request, caller: Caller = Depends(acr2), db: AsyncSession = Depends(get_db)) -> Response:
     body = await parse_body(request, SecretStoragePut)
-    version = await service.put_secret_storage(db, caller.id, body.data, request.headers.get("if-match"))
-    response.headers["ETag"] = service.etag(version)
-    return {"version": version}
+    if_match = request.headers.get("if-match")
+    idem = idempotency(request, db, caller.id, json_fingerprint(request, body, if_match=if_match))
+    async with idem.guard():
+        version = await service.put_secret_storage(db, caller.id, body.data, if_match)
+        return await idem.commit(200, {"version": version}, {"ETag": service.etag(version)})

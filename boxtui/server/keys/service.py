@@ -17,7 +17,7 @@ from boxtui.core.wire import CryptoAction, KeyShare, PublicBox, SecretStorage
 from boxtui.server.auth.deps import Caller, require_uuid
 from boxtui.server.boxes import repository as boxes_repo
 from boxtui.server.boxes import service as boxes_service
-from boxtui.server.boxes.schemas import SHA512_BYTES
+from boxtui.server.boxes.schemas import INVITATION_SHARE_HASH, SHA512_BYTES
 from boxtui.server.errors import BadRequest, Forbidden, NotFound, PreconditionFailed
 from boxtui.server.identities import repository as identities
 from boxtui.server.identities.service import identity_view
@@ -65,7 +65,14 @@ async def key_share_by_hash(db: AsyncSession, caller: Caller, other_share_hash: 
     if row is None:
         raise NotFound("no key share with this hash", {"other_share_hash": "not_found"}, origin="path")
     await boxes_service.require_member(db, row.box_id, caller)
-    return KeyShare(other_share_hash=row.other_share_hash, share=row.misakey_share, box_id=row.box_id)
+    # Both generations of names (PROTOCOL §10.13): the seeds' and the later reference's.
+    return KeyShare(
+        other_share_hash=row.other_share_hash,
+        invitation_share_hash=row.other_share_hash,
+        share=row.misakey_share,
+        misakey_share=row.misakey_share,
+        box_id=row.box_id,
+    )
 
 
 async def encrypted_invitation_key_share(db: AsyncSession, caller: Caller, box_id: str | None) -> str | None:
@@ -76,6 +83,21 @@ async def encrypted_invitation_key_share(db: AsyncSession, caller: Caller, box_i
     await boxes_service.require_member(db, box_id, caller)
     row = await repository.key_share_of_box(db, box_id)
     return row.encrypted_invitation_key_share if row is not None else None
+
+
+def share_hash_query(query) -> str | None:
+    """The link hash of a query: ``other_share_hash`` or ``invitation_share_hash`` (PROTOCOL §10.13).
+
+    Both may be given if they are equal; two different values → 400 ``invalid``.
+    """
+    ours, theirs = query.get("other_share_hash"), query.get(INVITATION_SHARE_HASH)
+    if ours is not None and theirs is not None and ours != theirs:
+        raise BadRequest(
+            "other_share_hash and invitation_share_hash name the same hash: send one, or the same value twice",
+            {INVITATION_SHARE_HASH: "invalid"},
+            origin="query",
+        )
+    return ours if ours is not None else theirs
 
 
 async def public_box(db: AsyncSession, box_id: str, other_share_hash: str | None) -> PublicBox:
@@ -131,14 +153,13 @@ async def put_secret_storage(db: AsyncSession, caller_id: str, data: str, if_mat
     """Store a new version: the first without ``If-Match``, later ones with the current ETag.
 
     Missing or stale ``If-Match`` on an existing backup → 412; ``If-Match`` when there is
-    none yet → 412; an unparsable one → 400. Returns the new version.
+    none yet → 412; an unparsable one → 400. Returns the new version; the route commits.
     """
     if if_match is None:
         if await repository.secret_storage_of(db, caller_id) is not None:
             raise _if_match_required()
         try:
             row = await repository.create_secret_storage(db, caller_id, data)
-            await db.commit()
         except IntegrityError:
             await db.rollback()
             raise _if_match_required() from None
@@ -149,5 +170,4 @@ async def put_secret_storage(db: AsyncSession, caller_id: str, data: str, if_mat
     version = await repository.update_secret_storage(db, caller_id, int(match.group(1)), data)
     if version is None:
         raise PreconditionFailed("the key backup changed since you read it", {"if-match": "invalid"}, origin="headers")
-    await db.commit()
     return version

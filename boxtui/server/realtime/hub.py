@@ -2,8 +2,12 @@
 
 ``await start_hub(settings)`` returns a :class:`Hub`. ``await hub.publish(identity_ids,
 message)`` sends one envelope ``{"type", "object"}`` to every socket of those
-identities. ``hub.connect(identity_id)`` gives a :class:`Subscription` whose queue the
-websocket route drains; ``hub.disconnect(subscription)`` drops it.
+identities. ``hub.connect(identity_id, session_id, limit=n)`` gives a :class:`Subscription` whose
+queue the websocket route drains (:class:`TooManySockets` past ``n`` sockets of that
+identity in this process); ``hub.disconnect(subscription)`` drops it.
+``await hub.end_session(session_id)`` (on logout) sets ``ended`` on every socket of
+that session, in every process; ``hub.session_ids()`` lists the sessions holding
+sockets, so one query per interval re-checks them all (see ``realtime.router``).
 
 One process needs nothing but itself (:class:`Hub`). With ``settings.redis_url`` the
 hub is a :class:`RedisHub`: ``publish`` goes through one Redis pub/sub channel and
@@ -30,13 +34,20 @@ CHANNEL = "boxtui:realtime"
 QUEUE_SIZE = 1000
 
 
-class Subscription:
-    """One connected socket: its identity, the queue of messages for it, and whether it overflowed."""
+class TooManySockets(Exception):
+    """The identity already holds as many sockets as this process allows."""
 
-    def __init__(self, identity_id: str) -> None:
+
+class Subscription:
+    """One connected socket: its identity and session, the queue of messages for it,
+    whether it overflowed, and whether its session ended."""
+
+    def __init__(self, identity_id: str, session_id: str | None = None) -> None:
         self.identity_id = identity_id
+        self.session_id = session_id
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
         self.overflowed = asyncio.Event()
+        self.ended = asyncio.Event()
 
     def offer(self, message: dict[str, Any]) -> None:
         try:
@@ -51,9 +62,14 @@ class Hub:
     def __init__(self) -> None:
         self._subscriptions: dict[str, set[Subscription]] = {}
 
-    def connect(self, identity_id: str) -> Subscription:
-        subscription = Subscription(identity_id)
-        self._subscriptions.setdefault(identity_id, set()).add(subscription)
+    def connect(self, identity_id: str, session_id: str | None = None, limit: int | None = None) -> Subscription:
+        subs = self._subscriptions.setdefault(identity_id, set())
+        if limit is not None and len(subs) >= limit:
+            if not subs:
+                del self._subscriptions[identity_id]
+            raise TooManySockets(identity_id)
+        subscription = Subscription(identity_id, session_id)
+        subs.add(subscription)
         return subscription
 
     def disconnect(self, subscription: Subscription) -> None:
@@ -74,6 +90,22 @@ class Hub:
 
     async def publish(self, identity_ids: Iterable[str], message: dict[str, Any]) -> None:
         self.deliver(identity_ids, message)
+
+    def session_ids(self) -> set[str]:
+        """The sessions holding sockets in this process."""
+        return {sub.session_id for subs in self._subscriptions.values() for sub in subs if sub.session_id}
+
+    def end_sessions_locally(self, session_ids: Iterable[str]) -> None:
+        """Mark every socket of ``session_ids`` in this process as ended."""
+        ended = set(session_ids)
+        for subs in list(self._subscriptions.values()):
+            for subscription in list(subs):
+                if subscription.session_id in ended:
+                    subscription.ended.set()
+
+    async def end_session(self, session_id: str) -> None:
+        """A session was revoked: its sockets close, in every process."""
+        self.end_sessions_locally([session_id])
 
     async def close(self) -> None:
         self._subscriptions.clear()
@@ -110,7 +142,10 @@ class RedisHub(Hub):
                         continue
                     try:
                         payload = json.loads(item["data"])
-                        self.deliver(payload["to"], payload["message"])
+                        if "end_session" in payload:
+                            self.end_sessions_locally([payload["end_session"]])
+                        else:
+                            self.deliver(payload["to"], payload["message"])
                     except (ValueError, KeyError, TypeError):
                         log.warning("ignored a malformed realtime message from Redis")
             except asyncio.CancelledError:
@@ -129,6 +164,13 @@ class RedisHub(Hub):
         except Exception as exc:  # noqa: BLE001 - realtime is best effort; clients catch up
             log.warning("could not publish to Redis (%s); delivering locally only", exc)
             self.deliver(identity_ids, message)
+
+    async def end_session(self, session_id: str) -> None:
+        try:
+            await self._redis.publish(CHANNEL, json.dumps({"end_session": session_id}))
+        except Exception as exc:  # noqa: BLE001 - the periodic session check still closes them
+            log.warning("could not publish a session end to Redis (%s); ending it locally only", exc)
+            self.end_sessions_locally([session_id])
 
     async def close(self) -> None:
         if self._listener is not None:

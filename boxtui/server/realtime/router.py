@@ -1,30 +1,39 @@
-"""``GET /box-users/{identity_id}/ws``: the realtime socket (PROTOCOL §9).
+"""``GET /box-users/{identity_id}/ws``: the realtime socket (PROTOCOL §9, §10.6, §10.10).
 
 The socket is authenticated at the handshake (bearer header or the session cookies)
 and must belong to ``identity_id``; otherwise it is closed before being accepted
 (uvicorn answers the upgrade with HTTP 403): close code 4401 for a missing or bad
-token, 4403 for another identity's socket. Server → client messages are the hub's
-envelopes ``{"type", "object"}``; client → server, ``{"type": "ack", "object":
-{"box_id"}}`` resets that box's unread count. Keep-alive pings are WebSocket ping
-frames sent by uvicorn every ``settings.ws_ping_seconds`` (see ``boxtui serve``); at
-the same pace the socket's session is checked again, and a socket whose session was
-revoked (logout) or expired is closed with 4401.
+token, 4403 for another identity's socket. Past ``settings.ws_max_per_identity``
+sockets of one identity (in this process) a new one is accepted and closed at once
+with 4429. Server → client messages are the hub's envelopes ``{"type", "object"}``;
+client → server, ``{"type": "ack", "object": {"box_id"}}`` resets that box's unread
+count; any other frame (binary, not JSON, nested too deep) is ignored. Keep-alive
+pings are WebSocket ping frames sent by uvicorn every ``settings.ws_ping_seconds``
+(see ``boxtui serve``).
+
+The session is read once, at the handshake. A socket then closes with 4401 when its
+session ends: at its expiry time (a timer, no query), on logout (the hub tells every
+process at once), or when :func:`watch_sessions` — one query per
+``ws_session_check_seconds`` for all the sockets of the process — finds it revoked.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from boxtui.core.ids import is_uuid
-from boxtui.server.auth.deps import extract_token, resolve_token
+from boxtui.core.timefmt import as_utc, utcnow
+from boxtui.server.auth.deps import Caller, extract_token, resolve_token
+from boxtui.server.auth.repository import ended_sessions
 from boxtui.server.boxes import service as boxes_service
 from boxtui.server.errors import ApiError
-from boxtui.server.realtime.hub import Subscription
+from boxtui.server.realtime.hub import Hub, Subscription, TooManySockets
 
 log = logging.getLogger("boxtui.server.realtime")
 
@@ -32,31 +41,49 @@ router = APIRouter(tags=["realtime"])
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_TOO_MANY = 4429
 CLOSE_TRY_AGAIN = 1013
+CLOSE_INTERNAL = 1011
 
 
-async def _authenticate(websocket: WebSocket, identity_id: str) -> tuple[int | None, str]:
-    """(None, token) when the socket may open, else (the close code to refuse it with, "")."""
+async def _authenticate(websocket: WebSocket, identity_id: str) -> tuple[int | None, Caller | None]:
+    """(None, caller) when the socket may open, else (the close code to refuse it with, None)."""
     if not is_uuid(identity_id):
-        return CLOSE_FORBIDDEN, ""
+        return CLOSE_FORBIDDEN, None
     async with websocket.app.state.sessionmaker() as db:
         try:
             token, _ = extract_token(websocket.headers, websocket.cookies, "GET")
             caller = await resolve_token(db, token)
         except ApiError:
-            return CLOSE_UNAUTHORIZED, ""
-    return (None, token) if caller.id == identity_id else (CLOSE_FORBIDDEN, "")
+            return CLOSE_UNAUTHORIZED, None
+    return (None, caller) if caller.id == identity_id else (CLOSE_FORBIDDEN, None)
 
 
-async def _session_ends(websocket: WebSocket, token: str) -> None:
-    """Return once the socket's session is revoked (logout) or expired."""
+async def _session_ends(subscription: Subscription, caller: Caller) -> None:
+    """Return once the socket's session is over: expired, or ended through the hub."""
+    remaining = (as_utc(caller.session.expires_at) - utcnow()).total_seconds()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(subscription.ended.wait(), timeout=max(0.0, remaining))
+
+
+async def watch_sessions(hub: Hub, sessionmaker, interval: float) -> None:
+    """Every ``interval`` seconds, end the sockets whose session was revoked or expired.
+
+    One query for every socket of this process (not one per socket per ping); a
+    safety net behind :meth:`Hub.end_session`, which logout uses to close at once.
+    """
     while True:
-        await asyncio.sleep(websocket.app.state.settings.ws_ping_seconds)
-        async with websocket.app.state.sessionmaker() as db:
-            try:
-                await resolve_token(db, token)
-            except ApiError:
-                return
+        await asyncio.sleep(interval)
+        session_ids = hub.session_ids()
+        if not session_ids:
+            continue
+        try:
+            async with sessionmaker() as db:
+                ended = await ended_sessions(db, session_ids, utcnow())
+        except Exception as exc:  # noqa: BLE001 - try again at the next interval
+            log.warning("could not re-check the realtime sessions: %r", exc)
+            continue
+        hub.end_sessions_locally(ended)
 
 
 async def _ack(websocket: WebSocket, identity_id: str, message: Any) -> None:
@@ -74,30 +101,50 @@ async def _send_loop(websocket: WebSocket, subscription: Subscription) -> None:
         await websocket.send_json(await subscription.queue.get())
 
 
+def _parse_frame(text: str) -> Any:
+    """A client frame as JSON, or None when it is not (malformed, or nested too deep)."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
 async def _receive_loop(websocket: WebSocket, identity_id: str) -> None:
     while True:
-        try:
-            message = await websocket.receive_json()
-        except (ValueError, KeyError):  # not JSON, or a binary frame: ignore it
-            continue
-        await _ack(websocket, identity_id, message)
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        text = message.get("text")
+        if text is not None:  # binary frames are ignored
+            await _ack(websocket, identity_id, _parse_frame(text))
+
+
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    with contextlib.suppress(Exception):
+        await websocket.close(code=code, reason=reason)
 
 
 @router.websocket("/box-users/{identity_id}/ws")
 async def realtime_socket(websocket: WebSocket, identity_id: str) -> None:
-    refusal, token = await _authenticate(websocket, identity_id)
-    if refusal is not None:
-        await websocket.close(code=refusal)
+    refusal, caller = await _authenticate(websocket, identity_id)
+    if refusal is not None or caller is None:
+        await websocket.close(code=refusal or CLOSE_UNAUTHORIZED)
         return
     hub = websocket.app.state.hub
-    subscription = hub.connect(identity_id)
+    limit = websocket.app.state.settings.ws_max_per_identity
+    try:
+        subscription = hub.connect(identity_id, caller.session.id, limit=limit)
+    except TooManySockets:
+        await websocket.accept()
+        await _close(websocket, CLOSE_TOO_MANY, f"at most {limit} realtime sockets per identity")
+        return
     try:
         await websocket.accept()
         tasks = [
             asyncio.create_task(_send_loop(websocket, subscription)),
             asyncio.create_task(_receive_loop(websocket, identity_id)),
             asyncio.create_task(subscription.overflowed.wait()),
-            asyncio.create_task(_session_ends(websocket, token)),
+            asyncio.create_task(_session_ends(subscription, caller)),
         ]
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
@@ -106,14 +153,13 @@ async def realtime_socket(websocket: WebSocket, identity_id: str) -> None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if tasks[2] in done:
-            with contextlib.suppress(Exception):
-                await websocket.close(code=CLOSE_TRY_AGAIN, reason="too far behind: reconnect and catch up")
-        if tasks[3] in done:
-            with contextlib.suppress(Exception):
-                await websocket.close(code=CLOSE_UNAUTHORIZED, reason="the session has ended")
+            await _close(websocket, CLOSE_TRY_AGAIN, "too far behind: reconnect and catch up")
+        elif tasks[3] in done:
+            await _close(websocket, CLOSE_UNAUTHORIZED, "the session has ended")
         for task in done:
             exc = task.exception()
             if exc is not None and not isinstance(exc, (WebSocketDisconnect, RuntimeError)):
                 log.warning("realtime socket of %s ended: %r", identity_id, exc)
+                await _close(websocket, CLOSE_INTERNAL, "internal error")
     finally:
         hub.disconnect(subscription)

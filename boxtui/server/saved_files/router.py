@@ -8,8 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from boxtui.core.wire import SavedFile
 from boxtui.server.auth.deps import Caller, Page, acr2, get_page, parse_body, validate_model
 from boxtui.server.db import get_db
-from boxtui.server.files.service import blob_store
+from boxtui.server.files.service import FileWrite, blob_store
 from boxtui.server.files.uploads import read_upload_form
+from boxtui.server.idempotency.service import form_fingerprint, idempotency, json_fingerprint
 from boxtui.server.saved_files import service
 from boxtui.server.saved_files.schemas import SavedFileCreate, SavedFileFields
 
@@ -23,9 +24,12 @@ def _hub(request: Request):
 @router.post("/saved-files", status_code=201, response_model=SavedFile)
 async def save_file(request: Request, caller: Caller = Depends(acr2), db: AsyncSession = Depends(get_db)):
     body = await parse_body(request, SavedFileCreate)
-    saved = await service.save_file(db, caller.id, body)
+    idem = idempotency(request, db, caller.id, json_fingerprint(request, body))
+    async with idem.guard():
+        saved = await service.save_file(db, caller.id, body)
+        response = await idem.commit(201, saved)
     await service.notify_file_saved(_hub(request), caller.id, saved.encrypted_file_id, True)
-    return saved
+    return response
 
 
 @router.get("/saved-files", response_model=list[SavedFile])
@@ -55,6 +59,8 @@ async def unsave_file(request: Request, saved_file_id: str, caller: Caller = Dep
 async def upload_saved_file(request: Request, identity_id: str, caller: Caller = Depends(acr2), db: AsyncSession = Depends(get_db)):
     settings = request.app.state.settings
     service.require_self(caller.id, identity_id, "path")
+    idem = idempotency(request, db, caller.id)
+    replaying = await idem.recorded()
     # Release the database (SQLite's write lock) while the body streams in.
     await db.commit()
     form = await read_upload_form(
@@ -64,11 +70,18 @@ async def upload_saved_file(request: Request, identity_id: str, caller: Caller =
         text_fields=frozenset(SavedFileFields.model_fields),
         max_file_bytes=settings.max_upload_bytes,
     )
+    idem.fingerprint = form_fingerprint(request, form.fields, "encrypted_file", form.file_sha256)
+    if replaying:
+        await form.discard()
+        await idem.replay()
     try:
         fields = validate_model(SavedFileFields, form.fields)
     except BaseException:
         await form.discard()
         raise
-    saved = await service.upload_saved_file(db, settings, caller.id, form, fields)
+    async with idem.guard(), FileWrite(db, settings, [form.file]) as write:
+        saved = await service.upload_saved_file(db, caller.id, form, fields, write)
+        response = await idem.record(201, saved)
+        await write.commit()
     await service.notify_file_saved(_hub(request), caller.id, saved.encrypted_file_id, True)
-    return saved
+    return response

@@ -45,7 +45,7 @@ def _duplicate() -> Conflict:
 
 
 async def save_file(db: AsyncSession, caller_id: str, body: SavedFileCreate) -> SavedFile:
-    """``POST /saved-files``: keep a file seen in one of the caller's boxes."""
+    """``POST /saved-files``: keep a file seen in one of the caller's boxes (flushed, the route commits)."""
     require_self(caller_id, body.identity_id, "body")
     encrypted_file_id = body.encrypted_file_id
     require_uuid(encrypted_file_id, "encrypted_file_id", "body")
@@ -58,22 +58,20 @@ async def save_file(db: AsyncSession, caller_id: str, body: SavedFileCreate) -> 
         raise _duplicate()
     try:
         row = await repository.add_saved_file(db, caller_id, encrypted_file_id, body.encrypted_metadata, body.key_fingerprint)
-        await db.commit()
     except IntegrityError:
         await db.rollback()
         raise _duplicate() from None
     return saved_file_view(row)
 
 
-async def upload_saved_file(
-    db: AsyncSession, settings: ServerSettings, caller_id: str, form: UploadForm, body: SavedFileFields
-) -> SavedFile:
-    """``POST /box-users/{id}/saved-files``: a direct upload into the caller's saved files."""
-    async with FileWrite(db, settings, [form.file]) as write:
-        require_non_empty(form.file, "encrypted_file")
-        file_row = await write.add(caller_id, form.file)
-        row = await repository.add_saved_file(db, caller_id, file_row.id, body.encrypted_metadata, body.key_fingerprint)
-        await write.commit()
+async def upload_saved_file(db: AsyncSession, caller_id: str, form: UploadForm, body: SavedFileFields, write: FileWrite) -> SavedFile:
+    """``POST /box-users/{id}/saved-files``: a direct upload into the caller's saved files.
+
+    Blob and rows go through ``write``, which the caller commits (PROTOCOL §10.12).
+    """
+    require_non_empty(form.file, "encrypted_file")
+    file_row = await write.add(caller_id, form.file)
+    row = await repository.add_saved_file(db, caller_id, file_row.id, body.encrypted_metadata, body.key_fingerprint)
     return saved_file_view(row)
 
 

@@ -162,8 +162,7 @@ class AccessManagerScreen(ModalScreen[BatchResult | None]):
         self.last_result = result
         self.staged_adds.clear()
         self.staged_removals.clear()
-        kicked = ", ".join(person.display_name for person in result.kicked)
-        summary = f"Applied. Removed from the box: {kicked}." if kicked else "Applied. Nobody was removed."
+        summary = batch_summary(result)
         self.query_one("#access-result", Static).update(summary)
         self.notify(summary, markup=False)
         await self._fetch_rules()
@@ -171,6 +170,19 @@ class AccessManagerScreen(ModalScreen[BatchResult | None]):
     @on(Button.Pressed, "#access-close")
     def action_close(self) -> None:
         self.dismiss(self.last_result)
+
+
+def batch_summary(result: BatchResult) -> str:
+    """What an applied batch did, in a sentence or three."""
+    kicked = ", ".join(person.display_name for person in result.kicked)
+    parts = [f"Applied. Removed from the box: {kicked}." if kicked else "Applied. Nobody was removed."]
+    if result.not_invited:
+        parts.append(
+            f"No account yet for {', '.join(result.not_invited)}: their rule lets them join with the link once they sign up."
+        )
+    if result.link_rotated:
+        parts.append("The invitation link was renewed: the old one no longer works.")
+    return " ".join(parts)
 
 
 def _check_value(kind: str, value: str, auto_invite: bool) -> str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -11,13 +13,20 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, ProgressBar, SelectionList, Static
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Input, Label, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
+from boxtui.client.errors import Forbidden
+from boxtui.core.wire import BoxView
+from boxtui.messenger.downloads import safe_file_name
 from boxtui.messenger.messenger import Messenger
+from boxtui.messenger.models import AccessRule
+from boxtui.messenger.profile import Profile, ProfileError
 
-from .feedback import call_on_app_thread, describe_error, notify_error, reported
+from ..widgets.path_input import PathCandidates, PathInput, shown_name
+from ..widgets.transfers import TransfersArea
+from .feedback import describe_error, notify_error, reported
 
 #: ``upload(path, progress)`` where ``progress(done, total)`` may be called from any thread.
 UploadFunction = Callable[[Path, Callable[[int, int], None]], Awaitable[Any]]
@@ -114,12 +123,42 @@ class JoinDialog(Dialog):
         self.dismiss(None)
 
 
+def make_public_question(title: str) -> str:
+    """The question asked before a box becomes public."""
+    return (
+        f"Make “{title}” public? Anyone who has its invitation link can then join and read it, "
+        "whatever the access rules say."
+    )
+
+
+def who_can_join(box: BoxView, rules: list[AccessRule] | None) -> str:
+    """Who the box's invitation link lets in; ``rules`` None when they cannot be read
+    (not the admin)."""
+    if box.access_mode == "public":
+        return "Public: anyone who has this link can join the box and read it."
+    if rules is None:
+        return "Limited: only people the box's access rules name can join with this link (its admin sets them)."
+    if not rules:
+        return (
+            "Limited, and no access rules yet: nobody can join with this link so far. "
+            "Make the box public, or add a rule for each person (or their e-mail domain)."
+        )
+    names = [r.value if r.restriction_type == "identifier" else f"anyone @{r.value}" for r in rules]
+    shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    return f"Limited: only these can join with this link: {shown}."
+
+
 class InvitationDialog(Dialog):
-    """Show a box's invitation link; copy it (OSC 52) or rotate it (old links stop working)."""
+    """Show a box's invitation link and who it lets in; copy it (OSC 52) or rotate it
+    (old links stop working). In a limited box its admin can make the box public
+    (asked first) or open the access rules from here. Dismisses with the box as it
+    now is when it was made public here, else None."""
 
     BINDINGS = [
         Binding("c", "copy", "Copy", id="invitation.copy"),
         Binding("r", "rotate", "Rotate", id="invitation.rotate"),
+        Binding("p", "make_public", "Make public", id="invitation.make_public"),
+        Binding("a", "add_rules", "Add rules", id="invitation.add_rules"),
     ]
 
     def __init__(self, messenger: Messenger, box_id: str, title: str) -> None:
@@ -128,28 +167,68 @@ class InvitationDialog(Dialog):
         self.box_id = box_id
         self.box_title = title
         self.link: str | None = None
+        self.box: BoxView | None = None
+        #: The access rules, when this user (the admin) can read them.
+        self.rules: list[AccessRule] | None = None
+        self.made_public = False
+
+    def action_cancel(self) -> None:
+        self.dismiss(self.box if self.made_public else None)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
             yield Label(Text(f"Invitation to {self.box_title}"), classes="dialog-title")
             yield Static("Loading…", id="invitation-link", markup=False)
-            yield Static(
-                "Anyone with this link can read the box once the access rules let them in.",
-                classes="dialog-help",
-            )
+            yield Static("", id="invitation-who", classes="dialog-help", markup=False)
             yield _buttons(
                 Button("Copy", variant="primary", id="invitation-copy"),
                 Button("Rotate", variant="warning", id="invitation-rotate"),
+                Button("Make public", id="invitation-public"),
+                Button("Add rules…", id="invitation-rules"),
                 Button("Close", id="invitation-close"),
             )
 
     def on_mount(self) -> None:
+        self._show_buttons()
         self.load_link()
+
+    @property
+    def is_admin(self) -> bool:
+        identity = self.messenger.identity
+        return self.box is not None and identity is not None and self.box.creator.id == identity.id
+
+    @property
+    def can_open_up(self) -> bool:
+        """Whether "make public" and "add rules" apply: the admin, in a limited box."""
+        return self.is_admin and self.box is not None and self.box.access_mode != "public"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("make_public", "add_rules"):
+            return self.can_open_up
+        if action == "rotate":
+            return self.is_admin
+        return True
+
+    def _show_buttons(self) -> None:
+        self.query_one("#invitation-public", Button).display = self.can_open_up
+        self.query_one("#invitation-rules", Button).display = self.can_open_up
+        self.query_one("#invitation-rotate", Button).display = self.is_admin
+        self.refresh_bindings()
 
     @work(exclusive=True, group="invitation")
     @reported("Cannot show the invitation link")
     async def load_link(self) -> None:
-        self._show(await self.messenger.invitation_link(self.box_id))
+        link, box = await asyncio.gather(self.messenger.invitation_link(self.box_id), self.messenger.get_box(self.box_id))
+        self.box = box
+        self.rules = None
+        if self.can_open_up:
+            try:
+                self.rules = await self.messenger.accesses(self.box_id)
+            except Forbidden:  # a code login (ACR 1) cannot read them
+                self.rules = None
+        self._show(link)
+        self.query_one("#invitation-who", Static).update(who_can_join(box, self.rules))
+        self._show_buttons()
 
     def _show(self, link: str) -> None:
         self.link = link
@@ -176,66 +255,200 @@ class InvitationDialog(Dialog):
         self._show(await self.messenger.rotate_invitation(self.box_id))
         self.notify("New invitation link made; the old one no longer works.")
 
+    @on(Button.Pressed, "#invitation-public")
+    def action_make_public(self) -> None:
+        if self.can_open_up:
+            self.app.push_screen(ConfirmDialog(make_public_question(self.box_title), "Make public"), self._public_confirmed)
+
+    def _public_confirmed(self, confirmed: bool | None) -> None:
+        if confirmed:
+            self.make_public()
+
+    @work(exclusive=True, group="invitation")
+    @reported("Cannot make the box public")
+    async def make_public(self) -> None:
+        await self.messenger.set_access_mode(self.box_id, public=True)
+        self.made_public = True
+        self.notify("Anyone with the link can now join.")
+        self.load_link()
+
+    @on(Button.Pressed, "#invitation-rules")
+    def action_add_rules(self) -> None:
+        from .access import AccessManagerScreen
+
+        if self.can_open_up and self.box is not None:
+            self.app.push_screen(AccessManagerScreen(self.messenger, self.box), lambda _: self.load_link())
+
     @on(Button.Pressed, "#invitation-close")
     def _close(self) -> None:
-        self.dismiss(None)
+        self.action_cancel()
+
+
+def check_upload_path(raw: str) -> tuple[Path | None, str]:
+    """(the file to upload, "") or (None, why it cannot be uploaded)."""
+    if not raw.strip():
+        return None, "Type the path of a file (Tab completes)."
+    path = Path(raw.strip()).expanduser()
+    shown = shown_name(raw.strip())
+    try:
+        if path.is_dir():
+            return None, f"{shown} is a folder: upload a file (Tab lists what is in it)."
+        if not path.exists():
+            return None, f"No such file: {shown}"
+        if not path.is_file():
+            return None, f"{shown} is not a regular file (a device, a pipe or a socket)."
+        if not os.access(path, os.R_OK):
+            return None, f"{shown} cannot be read (permission denied)."
+    except OSError as exc:
+        return None, f"{shown}: {exc.strerror or exc}"
+    return path, ""
 
 
 class UploadDialog(Dialog):
-    """Ask for a local file and upload it with a progress bar; dismisses with the result."""
+    """Ask for a local file (Tab completes the path) and send it, with its progress,
+    speed and time left; dismisses with the result. Escape or Cancel stops an upload
+    under way: nothing is kept on the server."""
 
-    def __init__(self, title: str, upload: UploadFunction) -> None:
+    def __init__(
+        self, title: str, upload: UploadFunction, *, verb: str = "Upload", done: str = "Uploaded {name}.", placeholder: str = "Path of the file"
+    ) -> None:
         super().__init__()
         self.dialog_title = title
         self.upload = upload
+        self.verb = verb
+        self.done_text = done
+        self.placeholder = placeholder
+        self.uploading: Path | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
             yield Label(Text(self.dialog_title), classes="dialog-title")
-            yield Input(placeholder="Path of the file", id="upload-path")
-            yield ProgressBar(total=None, id="upload-progress")
+            yield PathInput(placeholder=f"{self.placeholder} (Tab completes)", id="upload-path")
+            yield PathCandidates(id="upload-candidates")
+            yield TransfersArea(id="upload-transfers")
             yield Static("", id="upload-error", classes="dialog-error", markup=False)
-            yield _buttons(Button("Upload", variant="primary", id="upload-ok"), Button("Cancel", id="upload-cancel"))
+            yield _buttons(Button(self.verb, variant="primary", id="upload-ok"), Button("Cancel", id="upload-cancel"))
 
-    def on_mount(self) -> None:
-        self.query_one("#upload-progress", ProgressBar).display = False  # until the upload starts
+    @on(PathInput.Completed, "#upload-path")
+    def _completed(self, event: PathInput.Completed) -> None:
+        self.query_one(PathCandidates).show(event.completion)
+
+    @on(Input.Changed, "#upload-path")
+    def _typed(self) -> None:
+        self.query_one("#upload-error", Static).update("")
 
     @on(Input.Submitted, "#upload-path")
     @on(Button.Pressed, "#upload-ok")
     def _start(self) -> None:
-        raw = self.query_one("#upload-path", Input).value.strip()
-        if not raw:
+        if self.uploading is not None:
             return
-        path = Path(raw).expanduser()
-        if not path.is_file():
-            self.query_one("#upload-error", Static).update(f"No such file: {path}")
+        path, problem = check_upload_path(self.query_one("#upload-path", Input).value)
+        self.query_one("#upload-error", Static).update(problem)
+        if path is None:
             return
-        self.query_one("#upload-error", Static).update("")
+        self.query_one(PathCandidates).show(None)
         self.query_one("#upload-ok", Button).disabled = True
-        self.query_one("#upload-progress", ProgressBar).display = True
+        self.uploading = path
         self.run_upload(path)
 
     @work(exclusive=True, group="upload")
     async def run_upload(self, path: Path) -> None:
-        bar = self.query_one("#upload-progress", ProgressBar)
-
-        def progress(done: int, total: int) -> None:
-            call_on_app_thread(self, bar.update, total=total or None, progress=done)
-
+        transfers = self.query_one(TransfersArea)
         try:
-            result = await self.upload(path, progress)
+            result = await transfers.run(f"↑ {path.name}", lambda progress: self.upload(path, progress), cancellable=False)
         except Exception as exc:  # noqa: BLE001 - shown in the dialog and as a notification
+            self.uploading = None
             self.query_one("#upload-error", Static).update(describe_error(exc))
             self.query_one("#upload-ok", Button).disabled = False
-            notify_error(self, "Upload failed", exc)
+            notify_error(self, f"{self.verb} failed", exc)
             return
-        self.notify(f"Uploaded {path.name}.", markup=False)
+        self.uploading = None
+        self.notify(self.done_text.format(name=path.name), markup=False)
         self.dismiss(result)
 
     @on(Button.Pressed, "#upload-cancel")
-    def _cancel(self) -> None:
-        self.workers.cancel_group(self, "upload")
+    def action_cancel(self) -> None:
+        if self.uploading is not None:
+            self.workers.cancel_group(self, "upload")
+            self.notify(f"Cancelled: {self.uploading.name} was not sent.", markup=False)
         self.dismiss(None)
+
+
+def save_path(raw: str, file_name: str) -> tuple[Path | None, str]:
+    """Where a download goes, from what was typed: (a folder or a file path, "") or
+    (None, why not). A path ending in ``/`` is a folder, created if missing."""
+    if not raw.strip():
+        return None, "Type a folder or a file path (Tab completes)."
+    text = raw.strip()
+    path = Path(text).expanduser()
+    try:
+        if path.is_dir():
+            return path, ""  # the file keeps its name in there
+        if text.endswith("/"):
+            return path / safe_file_name(file_name), ""  # a folder to be made
+        if path.exists() and not path.is_file():
+            return None, f"{shown_name(str(path))} is not a regular file."
+    except OSError as exc:
+        return None, f"{shown_name(str(path))}: {exc.strerror or exc}"
+    return path, ""
+
+
+class SaveDialog(Dialog):
+    """Ask where to save a download: the remembered folder and the file's name, editable
+    (Tab completes). Dismisses with the path (a folder or a file) or None. An existing
+    file is never replaced: ``name (1).ext`` is used instead."""
+
+    def __init__(self, file_name: str, folder: Path) -> None:
+        super().__init__()
+        self.file_name = file_name
+        self.folder = folder
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog wide"):
+            yield Label(Text(f"Save {shown_name(self.file_name)}"), classes="dialog-title")
+            yield Static(
+                "Where to save it: a folder, or a file path. Tab completes; an existing file is never replaced.",
+                classes="dialog-help",
+            )
+            yield PathInput(str(self.folder / safe_file_name(self.file_name)), id="save-path")
+            yield PathCandidates(id="save-candidates")
+            yield Static("", id="save-error", classes="dialog-error", markup=False)
+            yield _buttons(Button("Save", variant="primary", id="save-ok"), Button("Cancel", id="save-cancel"))
+
+    @on(PathInput.Completed, "#save-path")
+    def _completed(self, event: PathInput.Completed) -> None:
+        self.query_one(PathCandidates).show(event.completion)
+
+    @on(Input.Submitted, "#save-path")
+    @on(Button.Pressed, "#save-ok")
+    def _save(self) -> None:
+        dest, problem = save_path(self.query_one("#save-path", Input).value, self.file_name)
+        self.query_one("#save-error", Static).update(problem)
+        if dest is not None:
+            self.dismiss(dest)
+
+    @on(Button.Pressed, "#save-cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+
+def ask_where_to_save(screen: Screen, profile: Profile, file_name: str, then: Callable[[Path], Any]) -> None:
+    """Ask where ``file_name`` goes (starting in the remembered download folder),
+    remember the folder chosen, then call ``then(dest)``."""
+
+    def chosen(dest: Path | None) -> None:
+        if dest is None:
+            return
+        folder = dest if dest.is_dir() else dest.parent
+        if str(folder) != profile.config.download_dir:
+            profile.config.download_dir = str(folder)
+            try:
+                profile.save_config()
+            except ProfileError as exc:
+                screen.notify(f"The download folder is not remembered: {exc}", severity="warning", markup=False)
+        then(dest)
+
+    screen.app.push_screen(SaveDialog(file_name, profile.download_folder), chosen)
 
 
 class ForwardDialog(Dialog):

@@ -1,7 +1,10 @@
 """First run and every run after: sign up, log in (password or e-mail code), or unlock.
 
 Sign-up takes an optional e-mail code: servers run with ``signup_requires_code``
-refuse an account without one, and the form then says how to get it.
+refuse an account without one, and the form then says how to get it. The screen asks
+the server how codes travel (``/server-info``): it says when sign-up needs no code,
+and on a server without a mailer (the host's local server) where codes are written
+and who can read them, rather than leaving anyone waiting for an e-mail.
 
 The network steps run in exclusive async workers; opening the key store (Argon2id)
 runs in a thread worker so the screen stays responsive. Failures become
@@ -21,6 +24,7 @@ from textual.widgets import Button, Footer, Input, Label, Static, TabbedContent,
 from boxtui.client.errors import BadRequest, Unauthorized
 from boxtui.core.wire import SecretStorage
 from boxtui.crypto import KeyStore
+from boxtui.messenger.code_delivery import CodeDelivery, code_delivery
 from boxtui.messenger.errors import NotLoggedIn
 from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.profile import SavedSession
@@ -85,6 +89,15 @@ class _AuthScreen(Screen):
 class LoginScreen(_AuthScreen):
     """Sign up, log in with a password, or log in with a code sent by e-mail."""
 
+    DEFAULT_CSS = """
+    LoginScreen #code-hint { color: $text-muted; height: auto; margin-bottom: 1; }
+    """
+
+    def __init__(self, messenger: Messenger) -> None:
+        super().__init__(messenger)
+        #: How the server delivers codes (None until it said, or if it does not).
+        self.delivery: CodeDelivery | None = None
+
     def compose(self) -> ComposeResult:
         with Center(id="auth-box"):
             yield Label("boxtui", id="auth-title")
@@ -95,6 +108,7 @@ class LoginScreen(_AuthScreen):
                     yield Input(placeholder="Password", password=True, id="login-password")
                     yield Button("Log in", variant="primary", id="login-submit")
                 with TabPane("E-mail code", id="tab-code"):
+                    yield Static("", id="code-hint", markup=False)
                     yield Input(placeholder="E-mail", id="code-email")
                     yield Button("Send me a code", id="code-request")
                     yield Input(placeholder="6-digit code", max_length=6, id="code-code")
@@ -114,6 +128,30 @@ class LoginScreen(_AuthScreen):
 
     def on_mount(self) -> None:
         self.query_one("#login-email", Input).focus()
+        self.load_code_delivery()
+
+    @work(exclusive=True, group="server-info")
+    async def load_code_delivery(self) -> None:
+        """Ask the server how its codes travel, and say it on the form."""
+        delivery = await self._code_delivery()
+        if delivery is None:
+            return
+        self.query_one("#code-hint", Static).update(delivery.where())
+        self.query_one("#signup-code", Input).placeholder = (
+            "E-mail code (required)" if delivery.signup_needs_code else "E-mail code: none needed here"
+        )
+        if not delivery.emailed and delivery.owner and not delivery.mine:
+            self.query_one("#auth-server", Static).update(
+                Text(f"Server: {self.server_url} (this host's local server, run by {delivery.owner})")
+            )
+
+    async def _code_delivery(self) -> CodeDelivery | None:
+        if self.delivery is None:
+            try:
+                self.delivery = await code_delivery(self.messenger.client)
+            except Exception:  # noqa: BLE001 - an unreachable server is reported when the user acts
+                return None
+        return self.delivery
 
     def _value(self, widget_id: str) -> str:
         return self.query_one(f"#{widget_id}", Input).value
@@ -171,9 +209,10 @@ class LoginScreen(_AuthScreen):
         except Exception as exc:  # noqa: BLE001
             self.fail(exc)
             return
-        sent = f"A code was sent to {email}; it is valid for 10 minutes."
+        delivery = await self._code_delivery()
+        sent = delivery.sent(email) if delivery else f"A code was sent to {email}; it is valid for 10 minutes."
         self.set_busy(False, sent)
-        self.notify(sent, markup=False)
+        self.notify(sent, markup=False, timeout=15)
         self.query_one(f"#{code_id}", Input).focus()
 
     @on(Input.Submitted, "#code-code")

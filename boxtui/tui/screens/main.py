@@ -27,7 +27,6 @@ from textual.widgets import Footer, Static
 from boxtui.core.wire import UNREAD_TYPES, BoxView, EventView, RealtimeMessage
 from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.models import BoxSummary, TimelineEntry
-from boxtui.messenger.profile import Profile
 
 from ..keymap import find_binding
 from ..messages import OpenBox
@@ -35,8 +34,17 @@ from ..widgets.box_header import BoxHeader
 from ..widgets.box_list import BoxList, BoxRow
 from ..widgets.composer import Composer, ComposerTarget
 from ..widgets.timeline import BoxTimeline
-from ..widgets.transfers import TransfersArea
-from .dialogs import ConfirmDialog, ForwardDialog, InvitationDialog, JoinDialog, NewBoxDialog, UploadDialog
+from ..widgets.transfers import TransferCancelled, TransfersArea
+from .dialogs import (
+    ConfirmDialog,
+    ForwardDialog,
+    InvitationDialog,
+    JoinDialog,
+    NewBoxDialog,
+    UploadDialog,
+    ask_where_to_save,
+    make_public_question,
+)
 from .feedback import notify_error, reported
 
 #: The hint shown while no box is open: (binding id, what it does); keys as remapped.
@@ -66,14 +74,6 @@ def preview_line(event: EventView, summary: str) -> str:
     text = " ".join(summary.split())
     who = event.sender.display_name
     return f"{who}: {text}" if event.type in ("msg.text", "msg.file") and who else text
-
-
-def downloads_folder(profile: Profile) -> Path:
-    """The profile's downloads folder, created if needed (the messenger treats a
-    missing path as a file name)."""
-    folder = profile.downloads_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 class MainScreen(Screen):
@@ -216,7 +216,7 @@ class MainScreen(Screen):
         if box is None:
             self.header.clear_box()
         else:
-            self.header.show_box(box.title, self.member_count, box.lifecycle)
+            self.header.show_box(box.title, self.member_count, box.lifecycle, box.access_mode)
 
     def _close_current(self) -> None:
         self.current_box_id = None
@@ -343,20 +343,23 @@ class MainScreen(Screen):
         self.notify("Message deleted.")
 
     def on_box_timeline_download_requested(self, event: BoxTimeline.DownloadRequested) -> None:
-        if event.entry.file is None:
-            return
-        self.download(event.entry)
+        entry = event.entry
+        if entry.file is not None:
+            ask_where_to_save(self, self.messenger.profile, entry.file.file_name, lambda dest: self.download(entry, dest))
 
     @work(group="download")
     @reported("Download failed")
-    async def download(self, entry: TimelineEntry) -> None:
+    async def download(self, entry: TimelineEntry, dest: Path) -> None:
         assert entry.file is not None
-        folder = downloads_folder(self.messenger.profile)
-        dest = await self.query_one(TransfersArea).run(
-            f"↓ {entry.file.file_name}",
-            lambda progress: self.messenger.download_file(entry.event, folder, progress=progress),
-        )
-        self.notify(f"Downloaded to {dest}", markup=False)
+        try:
+            saved = await self.query_one(TransfersArea).run(
+                f"↓ {entry.file.file_name}",
+                lambda progress: self.messenger.download_file(entry.event, dest, progress=progress),
+            )
+        except TransferCancelled:
+            self.notify(f"Download of {entry.file.file_name} cancelled: nothing was saved.", markup=False)
+            return
+        self.notify(f"Downloaded to {saved}", markup=False)
 
     def on_box_timeline_save_requested(self, event: BoxTimeline.SaveRequested) -> None:
         if event.entry.file is not None:
@@ -435,7 +438,14 @@ class MainScreen(Screen):
 
     def action_invitation(self) -> None:
         if box := self._require_box():
-            self.app.push_screen(InvitationDialog(self.messenger, box.id, box.title))
+            self.app.push_screen(InvitationDialog(self.messenger, box.id, box.title), self._box_changed)
+
+    def _box_changed(self, box: BoxView | None) -> None:
+        """A dialog changed the box (made it public): show it as it now is."""
+        if box is not None and box.id in self.boxes:
+            self.boxes[box.id] = box
+            if box.id == self.current_box_id:
+                self._show_header()
 
     def action_members(self) -> None:
         from .members import MembersScreen
@@ -474,6 +484,34 @@ class MainScreen(Screen):
                 self.refresh_timeline_tail()
 
         self.app.push_screen(UploadDialog(f"Upload a file to {box.title}", upload), done)
+
+    def action_cancel_transfers(self) -> None:
+        if not self.query_one(TransfersArea).cancel_all():
+            self.notify("No file transfer under way.")
+
+    def action_import_email(self) -> None:
+        box = self._require_box()
+        if box is None:
+            return
+        box_id = box.id
+
+        async def import_email(path: Path, progress: Any) -> Any:
+            return await self.messenger.import_email(box_id, path)
+
+        def done(events: list[EventView] | None) -> None:
+            if events and box_id == self.current_box_id:
+                self.refresh_timeline_tail()
+
+        self.app.push_screen(
+            UploadDialog(
+                f"Import an e-mail (.eml) into {box.title}: encrypted here, attachments as files",
+                import_email,
+                verb="Import",
+                done="Imported {name}.",
+                placeholder="Path of the .eml file",
+            ),
+            done,
+        )
 
     @work(group="tail")
     @reported("Cannot refresh the timeline")
@@ -525,13 +563,22 @@ class MainScreen(Screen):
 
     def action_toggle_access_mode(self) -> None:
         if box := self._require_box():
-            self.set_access_mode(box.id, public=box.access_mode != "public")
+            if box.access_mode == "public":
+                self.set_access_mode(box.id, public=False)
+            else:
+                self.confirm_public(box)
+
+    def confirm_public(self, box: BoxView) -> None:
+        """Ask before letting anyone with the link in (nobody is removed either way)."""
+        self._confirm(make_public_question(box.title), "Make public", self.set_access_mode, box.id, True)
 
     @work(group="access-mode")
     @reported("Cannot change the access mode")
     async def set_access_mode(self, box_id: str, public: bool) -> None:
         await self.messenger.set_access_mode(box_id, public)
         self.boxes[box_id] = await self.messenger.get_box(box_id)
+        if box_id == self.current_box_id:
+            self._show_header()
         self.notify("Anyone with the link can now join." if public else "Only people matching the access rules can join.")
 
     def _confirm(self, question: str, verb: str, then: Any, *args: Any) -> None:

@@ -18,10 +18,9 @@ from boxtui.core.timefmt import parse_time
 from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.models import SavedEntry
 
-from ..widgets.transfers import TransfersArea
-from .dialogs import ConfirmDialog, UploadDialog
+from ..widgets.transfers import TransferCancelled, TransfersArea
+from .dialogs import ConfirmDialog, UploadDialog, ask_where_to_save
 from .feedback import reported
-from .main import downloads_folder
 
 
 class SavedFilesPanel(ModalScreen[None]):
@@ -89,18 +88,21 @@ class SavedFilesPanel(ModalScreen[None]):
         if entry.meta is None:
             self.notify("This file cannot be decrypted on this device.", severity="warning")
             return
-        self.download(entry)
+        ask_where_to_save(self, self.messenger.profile, entry.meta.file_name, lambda dest: self.download(entry, dest))
 
     @work(group="saved-download")
     @reported("Download failed")
-    async def download(self, entry: SavedEntry) -> None:
+    async def download(self, entry: SavedEntry, dest: Path) -> None:
         assert entry.meta is not None
-        folder = downloads_folder(self.messenger.profile)
-        dest = await self.query_one(TransfersArea).run(
-            f"↓ {entry.meta.file_name}",
-            lambda progress: self.messenger.download_saved(entry.saved.id, folder, progress=progress),
-        )
-        self.notify(f"Downloaded to {dest}", markup=False)
+        try:
+            saved = await self.query_one(TransfersArea).run(
+                f"↓ {entry.meta.file_name}",
+                lambda progress: self.messenger.download_saved(entry.saved.id, dest, progress=progress),
+            )
+        except TransferCancelled:
+            self.notify(f"Download of {entry.meta.file_name} cancelled: nothing was saved.", markup=False)
+            return
+        self.notify(f"Downloaded to {saved}", markup=False)
 
     @on(Button.Pressed, "#saved-delete")
     def action_delete(self) -> None:

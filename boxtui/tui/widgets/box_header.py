@@ -1,4 +1,5 @@
-"""The line above the timeline: box title, members count, lifecycle and connection state."""
+"""The line above the timeline: box title, members count, who may join (public or
+limited), closed, and the connection state."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ class BoxHeader(Static):
     title: reactive[str] = reactive("", layout=False)
     members: reactive[int | None] = reactive(None)
     lifecycle: reactive[str] = reactive("")
+    #: "public" (anyone with the link may join) or "limited" (only the access rules).
+    access_mode: reactive[str] = reactive("")
     connection: reactive[str] = reactive("connecting")
 
     def render(self) -> Text:
@@ -34,9 +37,10 @@ class BoxHeader(Static):
             line.append(self.title, style="bold")
             if self.members is not None:
                 line.append(f"  ·  {self.members} member{'s' if self.members != 1 else ''}", style="dim")
-            if self.lifecycle:
-                style = "bold red" if self.lifecycle == "closed" else "dim"
-                line.append(f"  ·  {self.lifecycle}", style=style)
+            if self.access_mode:
+                line.append(f"  ·  {self.access_mode}", style="yellow" if self.access_mode == "public" else "dim")
+            if self.lifecycle == "closed":
+                line.append("  ·  closed", style="bold red")
         else:
             line.append("No box open", style="dim")
         label, colour = CONNECTION_LABELS.get(self.connection, (self.connection, "dim"))
@@ -45,8 +49,8 @@ class BoxHeader(Static):
         line.append(label, style=colour)
         return line
 
-    def show_box(self, title: str, members: int | None, lifecycle: str) -> None:
-        self.title, self.members, self.lifecycle = title, members, lifecycle
+    def show_box(self, title: str, members: int | None, lifecycle: str, access_mode: str = "") -> None:
+        self.title, self.members, self.lifecycle, self.access_mode = title, members, lifecycle, access_mode
 
     def clear_box(self) -> None:
-        self.title, self.members, self.lifecycle = "", None, ""
+        self.title, self.members, self.lifecycle, self.access_mode = "", None, "", ""

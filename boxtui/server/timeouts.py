@@ -1,0 +1,129 @@
+"""Cutting off slow or stalled clients (PROTOCOL §10.14, operations "Timeouts").
+
+uvicorn closes an idle keep-alive connection (``timeout_keep_alive``) but has no limit
+on how long a client may take to send a request's head, nor on a body that stops
+arriving: one client trickling a header byte at a time holds a connection (and its
+file descriptor) for as long as it likes. :class:`TimedHttpToolsProtocol` is uvicorn's
+own httptools protocol plus two timers:
+
+* **head**: from the connection's opening (or the first byte of the next request on a
+  kept-alive connection) to the end of the headers, at most ``header_timeout`` seconds;
+  past it the server answers ``408`` and closes the connection;
+* **body**: while a request body is still coming, at most ``body_idle_timeout`` seconds
+  without a byte; past it the connection is closed (the app sees the client go away,
+  PROTOCOL §10.3). Time during which the server itself stopped reading (flow control,
+  while the app is busy with what it already has) does not count.
+
+``boxtui serve`` passes this class to uvicorn as its ``http`` protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+log = logging.getLogger("boxtui.server")
+
+_REQUEST_TIMEOUT_BODY = json.dumps(
+    {"code": "request_timeout", "origin": "not_defined", "desc": "the request head took too long to arrive", "details": {}}
+).encode()
+
+
+class TimedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a request-head deadline and a body idle timeout."""
+
+    #: Set by :func:`timed_protocol` (uvicorn builds protocols from the class alone).
+    header_timeout: float = 10.0
+    body_idle_timeout: float = 30.0
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
+        self._in_head = False
+
+    # --- the head -------------------------------------------------------------------
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        # A connection that never sends a byte counts as a slow head too.
+        self._in_head = True
+        self._arm_head()
+
+    def data_received(self, data: bytes) -> None:
+        if not self._in_head and (self.cycle is None or self.cycle.response_complete) and self._body_timer is None:
+            # The first byte of a request: its head must be complete in time.
+            self._in_head = True
+            self._arm_head()
+        elif self._body_timer is not None:
+            self._arm_body()
+        super().data_received(data)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._cancel_head()
+        super().on_headers_complete()
+        if self.parser is not None and not self.parser.should_upgrade():
+            self._arm_body()
+
+    def on_message_complete(self) -> None:
+        self._cancel_body()
+        super().on_message_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head()
+        self._cancel_body()
+        super().connection_lost(exc)
+
+    def _arm_head(self) -> None:
+        self._cancel_head()
+        self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
+
+    def _cancel_head(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        log.info("closed a connection from %s: request head not complete after %s s", self.client and self.client[0], self.header_timeout)
+        self.transport.write(
+            b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+            b"content-length: " + str(len(_REQUEST_TIMEOUT_BODY)).encode() + b"\r\n\r\n" + _REQUEST_TIMEOUT_BODY
+        )
+        self.transport.close()
+
+    # --- the body -------------------------------------------------------------------
+
+    def _arm_body(self) -> None:
+        self._cancel_body()
+        self._body_timer = self.loop.call_later(self.body_idle_timeout, self._body_timed_out)
+
+    def _cancel_body(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_timed_out(self) -> None:
+        self._body_timer = None
+        if self.transport.is_closing():
+            return
+        if self.flow is not None and self.flow.read_paused:
+            self._arm_body()  # we stopped reading, not the client: wait again
+            return
+        log.info("closed a connection from %s: no body byte for %s s", self.client and self.client[0], self.body_idle_timeout)
+        self.transport.close()
+
+
+def timed_protocol(header_timeout: float, body_idle_timeout: float) -> type[TimedHttpToolsProtocol]:
+    """A :class:`TimedHttpToolsProtocol` subclass with these timeouts, for ``uvicorn.run(http=...)``."""
+    return type(
+        "TimedHttpToolsProtocol",
+        (TimedHttpToolsProtocol,),
+        {"header_timeout": header_timeout, "body_idle_timeout": body_idle_timeout},
+    )

@@ -1,0 +1,62 @@
+"""The app over the host's local server while it is stopped and started again.
+
+A real ``boxtui serve`` started the way ``boxtui`` starts it (the ``local_server``
+fixture moves it off 8642); Ada's app has a box open when the server stops: the header
+says so, a message typed meanwhile comes back to the composer, and once the server is
+back (same address) the app reconnects by itself and shows what Bob wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from boxtui.client.client import BoxClient
+from boxtui.messenger.embedded import ensure_local_server, stop_local_server
+from boxtui.messenger.messenger import Messenger
+from boxtui.messenger.profile import Profile
+from boxtui.tui.app import BoxApp
+
+from .conftest import CHEAP_KDF, PASSWORD, SIZE, header_text, open_box, timeline_text, type_text, wait_for_notification, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+async def signed_up(url: str, home: Path, name: str) -> Messenger:
+    client = BoxClient(url)
+    email = f"{name}-{os.urandom(3).hex()}@example.org"
+    return await Messenger.signup(client, Profile.load(home / name), email, PASSWORD, name.title(), **CHEAP_KDF)
+
+
+async def test_the_app_reconnects_by_itself_when_the_local_server_is_back(tmp_path, local_server) -> None:
+    url = await asyncio.to_thread(ensure_local_server, local_server)
+    ada, bob = await signed_up(url, tmp_path, "ada"), await signed_up(url, tmp_path, "bob")
+    box = await ada.create_box("Ops")
+    await ada.set_access_mode(box.id, True)
+    await bob.join_link(await ada.invitation_link(box.id))
+    app = BoxApp(ada)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await open_box(pilot, app, "Ops")
+            await wait_until(pilot, lambda: "● live" in header_text(app), what="live")
+
+            assert await asyncio.to_thread(stop_local_server, local_server)
+            await wait_until(pilot, lambda: "◌ reconnecting" in header_text(app), what="the drop shown")
+            await type_text(pilot, "sent while it is down")
+            await pilot.press("enter")
+            await wait_for_notification(pilot, "Not sent")
+            assert app.screen.composer.text == "sent while it is down"  # the draft is not lost
+
+            again = await asyncio.to_thread(ensure_local_server, local_server)
+            assert again == url and again.started
+            await bob.send_text(box.id, "back online")  # before the app has reconnected: caught up
+            await wait_until(pilot, lambda: "● live" in header_text(app), timeout=30, what="reconnected")
+            await wait_until(pilot, lambda: "back online" in timeline_text(app), timeout=15, what="the missed message")
+            await pilot.press("enter")  # the kept draft goes out now
+            await wait_until(pilot, lambda: "sent while it is down" in timeline_text(app), what="the draft sent")
+    finally:
+        await ada.client.aclose()
+        await bob.client.aclose()
