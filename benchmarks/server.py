@@ -263,12 +263,13 @@ def make_bare_app():
 
 
 def run_bare_server(port: int, log_level: str) -> None:
-    import uvicorn
-
+    """The bare app through ``boxtui serve``'s own ``serve()``, so uvicorn gets exactly
+    the arguments the real server gets (protocol class, timeouts, websocket limits…)."""
+    import boxtui.server.serve as serve_module
     from boxtui.server.settings import ServerSettings
 
-    # The same call as boxtui.server.serve.serve.
-    uvicorn.run(make_bare_app(), host="127.0.0.1", port=port, log_level=log_level, ws_ping_interval=ServerSettings().ws_ping_seconds)
+    serve_module.create_app = lambda settings: make_bare_app()
+    serve_module.serve(ServerSettings(host="127.0.0.1", port=port), log_level=log_level)
 
 
 # ============================================================================ data set
@@ -867,6 +868,10 @@ local next_tid = 0
 tid = 0
 codes = {}
 
+function init(args)
+  if args[1] then prefix = args[1] end  -- a fresh prefix per wrk run: warm-up and run never share a key
+end
+
 function setup(thread)
   thread:set("tid", next_tid)
   next_tid = next_tid + 1
@@ -940,7 +945,8 @@ def write_lua(path: Path, plan: list[tuple[str, str, str, int]], bodies: list[st
 
 
 def wrk_command(url: str, script: Path, connections: int, seconds: float) -> list[str]:
-    return ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "30s", "-s", str(script), url]
+    """``wrk`` with one thread; the script gets a fresh Idempotency-Key prefix per run."""
+    return ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "30s", "-s", str(script), url, "--", uuid.uuid4().hex]
 
 
 def parse_wrk(output: str) -> Load:
@@ -1343,7 +1349,7 @@ async def inprocess_counts(db: WorkingDB, ds: Dataset, tmp: Path) -> Counts:
     def auth(identity: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {ds.tokens[identity]}"}
 
-    post_headers = {"Content-Type": "application/json"}
+    post_headers = {"Content-Type": "application/json"}  # plus a fresh Idempotency-Key, as boxtui.client sends
     requests = {
         f"POST msg.text ({SOAK_MEMBERS} members)": ("POST", f"/boxes/{small['box']}/events", small["members"][1]),
         f"POST msg.text ({FANOUT_MEMBERS:,} members)": ("POST", f"/boxes/{ds.fanout_box}/events", ds.fanout_members[1]),
@@ -1365,7 +1371,8 @@ async def inprocess_counts(db: WorkingDB, ds: Dataset, tmp: Path) -> Counts:
                     statements.clear()
                     commits[0] = written[0] = 0
                     body = ds.body if method == "POST" else None
-                    response = await client.request(method, path, content=body, headers={**auth(who), **(post_headers if body else {})})
+                    headers = {**auth(who), **post_headers, "Idempotency-Key": uuid.uuid4().hex} if body else auth(who)
+                    response = await client.request(method, path, content=body, headers=headers)
                     response.raise_for_status()
                 counts[name] = len(statements)
                 commit_counts[name] = commits[0]
@@ -1411,7 +1418,8 @@ async def _encodings_per_socket(client, base: str, ds: Dataset, auth, post_heade
             orjson.dumps = counting_orjson
         calls[0] = 0
         try:
-            response = await client.post(f"/boxes/{ds.fanout_box}/events", content=ds.body, headers={**auth(ds.fanout_members[1]), **post_headers})
+            headers = {**auth(ds.fanout_members[1]), **post_headers, "Idempotency-Key": uuid.uuid4().hex}
+            response = await client.post(f"/boxes/{ds.fanout_box}/events", content=ds.body, headers=headers)
             response.raise_for_status()
             for ws in sockets:
                 await asyncio.wait_for(ws.recv(), 30)
@@ -1500,8 +1508,8 @@ async def run(args) -> None:
     say(f"load generator: {wrk_version() if shutil.which('wrk') else 'none (wrk missing)'}, -t1, --timeout 30s, Lua scripts with bearer headers "
         f"and a fresh Idempotency-Key per POST; websockets: python websockets client (permessage-deflate offered, as boxtui's client)")  # fmt: skip
     say(f"machine: {os.cpu_count()} cores, load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    say(f"servers: boxtui serve and the bare FastAPI app, each one process, uvicorn.run(host, port, log_level={args.log_level!r}, ws_ping_interval) — "
-        f"the same call; {args.duration:.0f} s per wrk row after a {1 if args.quick else 2} s warm-up{' (--quick)' if args.quick else ''}")  # fmt: skip
+    say(f"servers: boxtui serve and the bare FastAPI app, each one process, started through boxtui.server.serve.serve() (the same uvicorn.run call), "
+        f"log level {args.log_level!r}; {args.duration:.0f} s per wrk row after a {1 if args.quick else 2} s warm-up{' (--quick)' if args.quick else ''}")  # fmt: skip
     say(f"databases: {', '.join(dbs)}; data set: boxes of {small:,} and {big:,} events (+ hot, mixed, soak, fan-out boxes)")
 
     report = Report()
