@@ -14,7 +14,9 @@ own httptools protocol plus two timers:
   PROTOCOL §10.3). Time during which the server itself stopped reading (flow control,
   while the app is busy with what it already has) does not count.
 
-``boxtui serve`` passes this class to uvicorn as its ``http`` protocol.
+A request that is not valid HTTP is answered ``400`` with the protocol's error body
+(uvicorn answers it in plain text). ``boxtui serve`` passes this class to uvicorn as
+its ``http`` protocol.
 """
 
 from __future__ import annotations
@@ -44,6 +46,16 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._in_head = False
+
+    def send_400_response(self, msg: str) -> None:
+        """A request uvicorn cannot parse as HTTP: the protocol's error body, not plain text."""
+        body = json.dumps({"code": "bad_request", "origin": "headers", "desc": msg, "details": {}}).encode()
+        self.transport.write(
+            b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n"
+            b"x-content-type-options: nosniff\r\ncache-control: no-store\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        )
+        self.transport.close()
 
     # --- the head -------------------------------------------------------------------
 
@@ -94,6 +106,7 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
         log.info("closed a connection from %s: request head not complete after %s s", self.client and self.client[0], self.header_timeout)
         self.transport.write(
             b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+            b"x-content-type-options: nosniff\r\ncache-control: no-store\r\n"
             b"content-length: " + str(len(_REQUEST_TIMEOUT_BODY)).encode() + b"\r\n\r\n" + _REQUEST_TIMEOUT_BODY
         )
         self.transport.close()
