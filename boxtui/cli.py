@@ -183,7 +183,8 @@ def _add_verbs(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
 
     _verb(sub, "logout", _cmd_logout, "log out and forget the session")
-    _verb(sub, "boxes", _cmd_boxes, "list boxes: id, unread, title, preview (tab separated)")
+    p = _verb(sub, "boxes", _cmd_boxes, "list boxes: id, unread, title, preview (tab separated)")
+    _store_answer(p, _store_boxes)
 
     p = _verb(sub, "create-box", _cmd_create_box, "create a box and print its id")
     p.add_argument("title")
@@ -196,6 +197,25 @@ def _add_verbs(sub: argparse._SubParsersAction) -> None:
     p = _verb(sub, "events", _cmd_events, "print a box's events, decrypted, oldest first")
     p.add_argument("box", help="box id or unique title")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    _store_answer(p, _store_events)
+
+    p = _verb(sub, "search", _cmd_search, "search stored messages: id, time, box, sender, snippet (newest first)")
+    p.add_argument("text", help="words to find (every one must occur; the last may be a prefix)")
+    p.add_argument("--box", default=None, help="only this box (id or unique title)")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    _store_answer(p, _store_search)
+
+    p = _verb(sub, "unlock", _cmd_unlock, "keep the key store unlocked for a while (read verbs then answer from the local store)")
+    p.add_argument("--minutes", type=float, default=15, help="forget the key after this long unused (default 15)")
+    _verb(sub, "lock", _cmd_lock, "forget the key kept by boxtui unlock", needs_session=False)
+    _verb(sub, "sync", _cmd_sync, "catch the local store up with the server and send the outbox")
+
+    p = _verb(sub, "backfill", _cmd_backfill, "fetch a box's whole history into the local store (so search covers it)")
+    p.add_argument("box", help="box id or unique title")
+
+    p = _verb(sub, "cache", _cmd_cache, "the local store: info, or clear the cache (the outbox stays)", needs_session=False)
+    p.add_argument("action", choices=["info", "clear"])
 
     p = _verb(sub, "upload", _cmd_upload, "encrypt and send a file; print the event id")
     p.add_argument("box", help="box id or unique title")
@@ -227,7 +247,8 @@ def _add_verbs(sub: argparse._SubParsersAction) -> None:
 
     p = _verb(sub, "saved", _cmd_saved, "your saved files")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    actions.add_parser("ls", help="list: id, size, name, saved at")
+    ls = actions.add_parser("ls", help="list: id, size, name, saved at")
+    _store_answer(ls, _store_saved)
     save = actions.add_parser("save", help="keep a box's file; print the saved id")
     save.add_argument("event_id")
     get = actions.add_parser("get", help="download and decrypt; print the path")
@@ -257,6 +278,10 @@ def _run_verb(args: argparse.Namespace) -> int:
         if args.handler is _cmd_logout:
             return 0  # already logged out
         raise UserError(_NOT_LOGGED_IN)
+    if getattr(args, "store_handler", None) is not None and not args.sync:
+        answered = _answer_from_store(profile, args)
+        if answered is not None:
+            return answered
     url = choose_server(profile, args.server)
     if isinstance(url, LocalServerURL):
         _say(url.announcement())
@@ -266,6 +291,112 @@ def _run_verb(args: argparse.Namespace) -> int:
             return int(await args.handler(client, profile, args) or 0)
 
     return asyncio.run(run())
+
+
+# --- answers from the local store (no network, no Argon2id: see docs/local-store.md) ---
+
+
+def _store_answer(parser: argparse.ArgumentParser, handler: Callable[[Any, argparse.Namespace], int | None]) -> None:
+    """A read verb that answers from the local store when ``boxtui unlock`` holds the key."""
+    parser.add_argument("--sync", action="store_true", help="ask the server first (needs the password unless unlocked)")
+    parser.set_defaults(store_handler=handler)
+
+
+def _answer_from_store(profile: Profile, args: argparse.Namespace) -> int | None:
+    from boxtui.messenger.reader import open_reader
+
+    reader = open_reader(profile)
+    if reader is None:
+        return None
+    try:
+        return int(args.store_handler(reader, args) or 0)
+    finally:
+        reader.close()
+
+
+def _stored_box(reader, ref: str) -> str:
+    try:
+        box_id = reader.box_id(ref)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if box_id is None:
+        raise UserError(f"no box {ref!r} in the local store (see boxtui boxes; boxtui sync to update)")
+    return box_id
+
+
+def _store_boxes(reader, args: argparse.Namespace) -> None:
+    for box in reader.boxes():
+        _row(box.id, box.unread, box.title, box.preview)
+
+
+def _stored_summary(event) -> str:
+    from boxtui.messenger.describe import describe
+
+    content = event.content or {}
+    if "deleted" in content:
+        return "[deleted]"
+    if event.error:
+        return f"[{event.error}]"
+    if event.file is not None:
+        return f"[file] {json.loads(event.file).get('file_name', '')}"
+    if event.text is not None:
+        return event.text
+    return describe(event.type, event.sender.get("display_name"), event.content)
+
+
+def _stored_json(event) -> dict[str, Any]:
+    from boxtui.messenger.describe import describe
+
+    content = event.content or {}
+    file = json.loads(event.file) if event.file else None
+    message = event.type in ("msg.text", "msg.file")
+    return {
+        "id": event.id,
+        "type": event.type,
+        "box_id": event.box_id,
+        "time": event.time,
+        "sender": {"id": event.sender.get("id"), "display_name": event.sender.get("display_name")},
+        "reply_to": event.referrer_id,
+        "text": event.text,
+        "file": None if file is None else {"name": file.get("file_name"), "size": file.get("file_size"), "type": file.get("file_type")},
+        "system": None if message else describe(event.type, event.sender.get("display_name"), event.content),
+        "error": event.error,
+        "deleted": "deleted" in content,
+        "edited": content.get("last_edited_at") is not None,
+    }
+
+
+def _store_events(reader, args: argparse.Namespace) -> None:
+    for event in reader.events(_stored_box(reader, args.box)):
+        if args.json:
+            print(json.dumps(_stored_json(event), ensure_ascii=False))
+        else:
+            _row(event.id, event.time, event.sender.get("display_name", ""), _stored_summary(event))
+
+
+def _store_search(reader, args: argparse.Namespace) -> None:
+    box_id = None if args.box is None else _stored_box(reader, args.box)
+    for hit, snippet in reader.search(args.text, box_id, args.limit):
+        _print_hit(hit.event.id, hit.event.time, hit.box_title, hit.event.box_id, hit.event.sender.get("display_name", ""),
+                   snippet, args.json, _stored_json(hit.event) if args.json else None)
+
+
+def _print_hit(event_id, time, box_title, box_id, sender, snippet, as_json: bool, event_json: dict | None) -> None:
+    text = "".join(f"[{part}]" if match else part for part, match in snippet)
+    if as_json:
+        print(json.dumps({**(event_json or {}), "box": {"id": box_id, "title": box_title},
+                          "snippet": [{"text": part, "match": match} for part, match in snippet]}, ensure_ascii=False))
+    else:
+        _row(event_id, time, box_title, sender, text)
+
+
+def _store_saved(reader, args: argparse.Namespace) -> int | None:
+    saved = reader.saved()
+    if saved is None:
+        return None  # never listed on this device: ask the server
+    for item in saved:
+        _row(item["id"], item["size"], item["name"], item["created_at"])
+    return 0
 
 
 # --- helpers of the verbs -------------------------------------------------------------
@@ -286,13 +417,27 @@ def _password(prompt: str = "Password: ", *, confirm: bool = False) -> str:
 
 async def _messenger(client: BoxClient, profile: Profile) -> Messenger:
     """The saved session with the key store unlocked."""
+    from boxtui.crypto import CryptoError
     from boxtui.messenger.errors import NotLoggedIn
     from boxtui.messenger.messenger import Messenger
 
     if profile.session is None:
         raise UserError(_NOT_LOGGED_IN)
+    from boxtui.messenger.agent import fetch_key
+    from boxtui.messenger.errors import KeyStoreLocked
+
     try:
-        return await Messenger.resume(client, profile, _password())
+        key = fetch_key(profile.data_dir)
+        if key is not None:  # boxtui unlock: no Argon2id
+            messenger = await Messenger.resume(client, profile, offline_ok=True)
+            try:
+                await asyncio.to_thread(messenger.unlock_with_key, key)
+                if messenger.online:
+                    await messenger.sync_keys()
+                return messenger
+            except (KeyStoreLocked, CryptoError):
+                messenger.close_local()
+        return await Messenger.resume(client, profile, _password(), offline_ok=True)
     except NotLoggedIn as exc:
         raise UserError(f"{exc}: run boxtui login --email ADDRESS") from None
 
@@ -389,6 +534,9 @@ async def _cmd_login(client: BoxClient, profile: Profile, args: argparse.Namespa
 async def _cmd_logout(client: BoxClient, profile: Profile, args: argparse.Namespace) -> None:
     from boxtui.messenger.messenger import Messenger
 
+    from boxtui.messenger.agent import stop_agent
+
+    stop_agent(profile.data_dir)
     client.token = profile.session.token
     await Messenger(client, None, profile).logout()
 
@@ -410,7 +558,8 @@ async def _cmd_send(client: BoxClient, profile: Profile, args: argparse.Namespac
     text = sys.stdin.read().removesuffix("\n") if args.text == "-" else args.text
     if not text.strip():
         raise UserError("nothing to send: the message is empty")
-    print((await messenger.send_text(box_id, text, reply_to=args.reply_to)).id)
+    if event_id := await _sent(messenger.send_text(box_id, text, reply_to=args.reply_to)):
+        print(event_id)
 
 
 async def _cmd_events(client: BoxClient, profile: Profile, args: argparse.Namespace) -> None:
@@ -427,7 +576,8 @@ async def _cmd_events(client: BoxClient, profile: Profile, args: argparse.Namesp
 async def _cmd_upload(client: BoxClient, profile: Profile, args: argparse.Namespace) -> None:
     messenger = await _messenger(client, profile)
     box_id = await _box_id(messenger, args.box)
-    print((await messenger.upload_file(box_id, args.file)).id)
+    if event_id := await _sent(messenger.upload_file(box_id, args.file)):
+        print(event_id)
 
 
 async def _cmd_download(client: BoxClient, profile: Profile, args: argparse.Namespace) -> None:
@@ -524,6 +674,102 @@ def _cmd_tui(args: argparse.Namespace) -> int:
 # --- errors ---------------------------------------------------------------------------
 
 
+async def _sent(sending) -> str:
+    """The new event's id; for a message queued because the server is unreachable, a
+    note on stderr and exit 0 (a script that retried would send it twice)."""
+    from boxtui.messenger.sync import Queued
+
+    try:
+        return (await sending).id
+    except Queued as exc:
+        _say(f"{exc} (boxtui sync sends it now)")
+        return ""
+
+
+async def _cmd_search(client: BoxClient, profile: Profile, args: argparse.Namespace) -> None:
+    messenger = await _messenger(client, profile)
+    if args.sync:
+        await messenger.sync()
+    box_id = None if args.box is None else await _box_id(messenger, args.box)
+    for result in messenger.search(args.text, box_id=box_id, limit=args.limit):
+        event = result.entry.event
+        _print_hit(event.id, event.server_event_created_at, result.box_title, event.box_id, event.sender.display_name,
+                   result.snippet, args.json, _entry_json(result.entry) if args.json else None)
+
+
+async def _cmd_unlock(client: BoxClient, profile: Profile, args: argparse.Namespace) -> None:
+    from boxtui.messenger.agent import start_agent
+
+    messenger = await _messenger(client, profile)
+    if messenger.keystore is None:
+        raise UserError("the key store is not open")
+    await asyncio.to_thread(start_agent, profile.data_dir, messenger.keystore.derived_key, int(args.minutes * 60))
+    if messenger.online:
+        await messenger.sync()
+    _say(f"unlocked for {args.minutes:g} minutes of inactivity (boxtui lock to forget the key now)")
+
+
+async def _cmd_lock(client: BoxClient, profile: Profile, args: argparse.Namespace) -> None:
+    from boxtui.messenger.agent import stop_agent
+
+    if not stop_agent(profile.data_dir):
+        _say("nothing to lock: no key was kept")
+
+
+async def _cmd_sync(client: BoxClient, profile: Profile, args: argparse.Namespace) -> None:
+    messenger = await _messenger(client, profile)
+    if not messenger.online:
+        raise UserError("cannot reach the server: the local store is unchanged")
+    await messenger.sync()
+    held = messenger.outbox_entries()
+    if held:  # quiet on success, like every verb
+        _say(f"{len(held)} message(s) still in the outbox: " + "; ".join(f"{e.preview[:40]!r}: {e.last_error or 'queued'}" for e in held))
+
+
+async def _cmd_backfill(client: BoxClient, profile: Profile, args: argparse.Namespace) -> None:
+    messenger = await _messenger(client, profile)
+    box_id = await _box_id(messenger, args.box)
+    interactive = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if interactive:
+            print(f"\rboxtui: {done}/{total} events stored", end="", file=sys.stderr, flush=True)
+
+    added = await messenger.backfill(box_id, progress)
+    if interactive:
+        print(file=sys.stderr)
+    _say(f"{added} older event(s) stored; the whole history is searchable")
+
+
+async def _cmd_cache(client: BoxClient, profile: Profile, args: argparse.Namespace) -> None:
+    from boxtui.messenger.local import folder_size, remove_cache
+
+    root = profile.data_dir / "store"
+    folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.exists() else []
+    if args.action == "clear":
+        freed = sum(remove_cache(folder) for folder in folders)
+        _say(f"cache cleared ({freed / 1e6:.1f} MB); queued messages stay in the outbox")
+        return
+    if not folders:
+        _say(f"no local store yet (it will be in {root})")
+        return
+    for folder in folders:
+        _row("folder", folder)
+        _row("size_bytes", folder_size(folder))
+    messenger = None
+    if profile.session is not None:
+        try:
+            messenger = await _messenger(client, profile)
+        except UserError:
+            messenger = None
+    if messenger is not None and messenger.local is not None:
+        for name, value in messenger.local.cache.counts().items():
+            _row(name, value)
+        _row("outbox_queued", len(messenger.outbox_entries()))
+        if messenger.local.cache.get_meta("server_url"):
+            _row("server", messenger.local.cache.get_meta("server_url"))
+
+
 def describe_error(exc: BaseException) -> str | None:
     """One line for an expected error, or None for a bug (which keeps its traceback)."""
     from boxtui.client.errors import APIConnectionError, APIStatusError, BoxError, Forbidden, Unauthorized
@@ -533,7 +779,9 @@ def describe_error(exc: BaseException) -> str | None:
 
     refused = exc.response if isinstance(exc, APIStatusError) else None
     path = None if refused is None else refused.request.url.path
-    if isinstance(exc, UserError | MessengerError | ProfileError):
+    from boxtui.store import StoreError
+
+    if isinstance(exc, UserError | MessengerError | ProfileError | StoreError):
         return str(exc)
     if isinstance(exc, WrongPassphrase):
         return "wrong password: it does not open the key store on this device"

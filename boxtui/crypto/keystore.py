@@ -39,6 +39,7 @@ from .vault import (
     derive_password_key,
     seal_with_key,
     unlock,
+    unlock_with_key,
 )
 
 __all__ = ["KeyStore", "default_keystore_path"]
@@ -111,6 +112,23 @@ class KeyStore:
             raise KeyStoreError(f"cannot read the key store {path}: {exc.strerror}") from exc
         plain, key = unlock(sealed, passphrase)
         return cls(path, key, *_parse_plain(plain))
+
+    @classmethod
+    def open_with_key(cls, path: StrPath, key: PasswordKey) -> KeyStore:
+        """Read the store with its already derived key (no Argon2id): what an unlock
+        agent hands back. Same errors as :meth:`open`."""
+        try:
+            sealed = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise KeyStoreError(f"no key store at {path}") from None
+        except OSError as exc:
+            raise KeyStoreError(f"cannot read the key store {path}: {exc.strerror}") from exc
+        return cls(path, key, *_parse_plain(unlock_with_key(sealed, key)))
+
+    @property
+    def derived_key(self) -> PasswordKey:
+        """The key derived from the passphrase (for an unlock agent; keep it secret)."""
+        return self._key
 
     @classmethod
     def from_plain(

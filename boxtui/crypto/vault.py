@@ -115,6 +115,23 @@ def unlock(text: str | bytes, password: str) -> tuple[bytes, PasswordKey]:
     :class:`WrongPassphrase` when the password does not fit, :class:`KeyStoreCorrupted`
     when the data is malformed or was changed.
     """
+    return unlock_with(text, lambda salt, opslimit, memlimit: derive_password_key(password, salt=salt, opslimit=opslimit, memlimit=memlimit))
+
+
+def unlock_with_key(text: str | bytes, key: PasswordKey) -> bytes:
+    """Open sealed data with a key derived earlier (fast: no Argon2id). The key must
+    have been derived with this data's salt and parameters, else :class:`WrongPassphrase`."""
+
+    def given(salt: bytes, opslimit: int, memlimit: int) -> PasswordKey:
+        if (salt, opslimit, memlimit) != (key.salt, key.opslimit, key.memlimit):
+            raise WrongPassphrase("this key was derived for another seal (the password changed?)")
+        return key
+
+    return unlock_with(text, given)[0]
+
+
+def unlock_with(text: str | bytes, derive) -> tuple[bytes, PasswordKey]:
+    """:func:`unlock` with the key from ``derive(salt, opslimit, memlimit)``."""
     try:
         sealed = json.loads(text)
         if sealed["version"] != VERSION:
@@ -134,7 +151,7 @@ def unlock(text: str | bytes, password: str) -> tuple[bytes, PasswordKey]:
         raise
     except (ValueError, TypeError, KeyError) as exc:
         raise KeyStoreCorrupted(f"sealed data is malformed ({exc})") from None
-    key = derive_password_key(password, salt=salt, opslimit=opslimit, memlimit=memlimit)
+    key = derive(salt, opslimit, memlimit)
     if not hmac.compare_digest(check, _check_tag(key.key)):
         raise WrongPassphrase("wrong passphrase")
     try:

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from boxtui.client.client import BoxClient
-from boxtui.client.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unauthorized
+from boxtui.client.errors import APIConnectionError, Conflict, Forbidden, NotFound, PreconditionFailed, Unauthorized
 from boxtui.client.streams import ProgressCallback
 from boxtui.core.encoding import b64_decode_any, b64u_encode
 from boxtui.core.wire import BoxView, EventView, Identity, IdentityView, SavedFile, SecretStorage, Session
@@ -83,17 +83,21 @@ from .models import (
     TimelineEntry,
 )
 from .profile import Profile, SavedSession
+from .sync import LocalFirst, Queued
 
-__all__ = ["Messenger"]
+__all__ = ["Messenger", "Queued"]
 
 _MESSAGE_TYPES = ("msg.text", "msg.file")
 _SEALED_TYPES = frozenset({*_MESSAGE_TYPES, "msg.edit"})
 _BACKUP_ATTEMPTS = 3
 
 
-class Messenger:
+class Messenger(LocalFirst):
     """A logged-in user's view of boxtui; build it with :meth:`signup`, :meth:`resume`,
-    or ``Messenger(client, None, profile)`` followed by a login."""
+    or ``Messenger(client, None, profile)`` followed by a login.
+
+    Once the key store is open, so is the account's local store (``use_store=False``
+    turns it off): see :mod:`boxtui.messenger.sync`."""
 
     def __init__(
         self,
@@ -103,6 +107,7 @@ class Messenger:
         *,
         opslimit: int = OPSLIMIT,
         memlimit: int = MEMLIMIT,
+        use_store: bool = True,
     ) -> None:
         self.client = client
         self.keystore = keystore
@@ -115,6 +120,14 @@ class Messenger:
         self._password: str | None = None
         #: (version, plain key store) of the backup this device last matched.
         self._synced: tuple[int, bytes] | None = None
+        #: The account's local store (cache + outbox), open once the key store is.
+        self.local = None
+        self.use_store = use_store
+        #: False after the server could not be reached (the store answers meanwhile).
+        self.online = True
+        self._live: set[str] = set()
+        self._delivered: dict[str, EventView] = {}
+        self._refused: dict = {}
 
     def __repr__(self) -> str:
         who = self.identity.id if self.identity else None
@@ -144,13 +157,15 @@ class Messenger:
 
     @classmethod
     async def resume(
-        cls, client: BoxClient, profile: Profile, password: str | None = None, **options: int
+        cls, client: BoxClient, profile: Profile, password: str | None = None, *, offline_ok: bool = False, **options: int
     ) -> Messenger:
         """Reuse the profile's saved session; with ``password`` also unlock the key store.
 
         Without a password the caller unlocks later (:meth:`unlock_keystore` in a
         thread, then :meth:`sync_keys`). :class:`NotLoggedIn` when there is no session
-        for this server or it is no longer valid.
+        for this server or it is no longer valid. With ``offline_ok`` an unreachable
+        server is no error: the saved identity is used, :attr:`online` is False, and the
+        local store answers until :meth:`sync` reaches the server.
         """
         saved = profile.session
         if saved is None or saved.server_url != client.base_url:
@@ -163,6 +178,15 @@ class Messenger:
         except Unauthorized:
             profile.clear_session()
             raise NotLoggedIn("the saved session has expired") from None
+        except APIConnectionError:
+            if not offline_ok:
+                raise
+            messenger.identity = Identity.model_validate(saved.identity)
+            messenger.acr = saved.acr
+            messenger.online = False
+            if password is not None:
+                await asyncio.to_thread(messenger.unlock_keystore, password)
+            return messenger
         messenger.identity = info.identity
         messenger.acr = info.acr
         if password is not None:
@@ -201,6 +225,7 @@ class Messenger:
             await self.client.auth.logout()
         finally:
             self.profile.clear_session()
+            self.close_local()
             self.keystore = None
             self._password = None
             self.identity = None
@@ -246,12 +271,24 @@ class Messenger:
             store = KeyStore.create(path, password, opslimit=self._opslimit, memlimit=self._memlimit)
         self.keystore = store
         self._password = password
+        if self.use_store:
+            self.open_local()
         return store
+
+    def unlock_with_key(self, key) -> KeyStore:
+        """Open the key store with a key derived earlier (an unlock agent's): no Argon2id.
+        Merging a changed server backup still needs the password (:class:`KeyStoreLocked`)."""
+        self.keystore = KeyStore.open_with_key(self.profile.keystore_path, key)
+        if self.use_store:
+            self.open_local()
+        return self.keystore
 
     async def sync_keys(self) -> None:
         """After unlocking: merge and update the key backup (ACR 2), publish the
         identity public key, and take in pending crypto actions."""
         store = self._store()
+        if self.use_store and self.local is None:
+            await asyncio.to_thread(self.open_local)
         if self.acr >= 2:
             await self._sync_backup()
         await self._publish_identity_key(store)
@@ -321,12 +358,15 @@ class Messenger:
     # === boxes =====================================================================
 
     async def list_boxes(self) -> list[BoxSummary]:
-        """Joined boxes, most recent activity first, with a decrypted preview."""
-        summaries = []
-        async for box in self.client.boxes.joined():
-            preview = self.decrypt_event(box.last_event).summary if box.last_event else ""
-            summaries.append(BoxSummary(box=box, preview=preview, unread=box.events_count))
-        return summaries
+        """Joined boxes, most recent activity first, with a decrypted preview (stored as
+        they come; from the store when the server cannot be reached)."""
+        try:
+            return await self._fetch_boxes()
+        except APIConnectionError:
+            if self.local is None:
+                raise
+            self.online = False
+            return self.stored_boxes(include_left=False)
 
     async def create_box(self, title: str) -> BoxView:
         """A new box: fresh key pair, invitation link share, key stored and backed up."""
@@ -336,6 +376,7 @@ class Messenger:
             title, b64u_encode(pair.public_key), _key_share(invitation_share, server_share, pair.public_key)
         )
         await self._remember_box_key(box.id, pair.secret_key, invitation_share)
+        self._remember_boxes([BoxSummary(box=box, preview="", unread=0)], complete=False)
         return box
 
     async def get_box(self, box_id: str) -> BoxView:
@@ -441,9 +482,18 @@ class Messenger:
         limit: int = 100,
     ) -> list[TimelineEntry]:
         """One page of the box's events, oldest first, each decrypted (in a thread:
-        a page of a few hundred messages is tens of milliseconds of NaCl)."""
-        events = await self.client.events.list(box_id, before=before, after=after, tail=tail, limit=limit)
-        return await asyncio.to_thread(lambda: [self.decrypt_event(event) for event in events])
+        a page of a few hundred messages is tens of milliseconds of NaCl) and stored;
+        from the store when the server cannot be reached."""
+        try:
+            events = await self.client.events.list(box_id, before=before, after=after, tail=tail, limit=limit)
+        except APIConnectionError:
+            if self.local is None:
+                raise
+            self.online = False
+            return self.stored_page(box_id, before=before, after=after, limit=limit)
+        entries = await asyncio.to_thread(lambda: [self.decrypt_event(event) for event in events])
+        self._remember_page(box_id, entries, before=before, after=after, tail=tail or (before is None and after is None))
+        return entries
 
     async def all_events(self, box_id: str) -> list[TimelineEntry]:
         """Every event of the box, oldest first, decrypted."""
@@ -476,14 +526,29 @@ class Messenger:
         return await self.client.events.count(box_id)
 
     async def get_event(self, event_id: str) -> TimelineEntry:
+        if self.local is not None and (stored := self.local.cache.event(event_id)) is not None:
+            if stored.text is not None or stored.file is not None:
+                from .local import entry_of
+
+                return entry_of(stored)
         return self.decrypt_event(await self.client.events.get(event_id))
 
     # === messages ==================================================================
 
     async def send_text(self, box_id: str, text: str, reply_to: str | None = None) -> EventView:
+        """Seal the text, queue it in the outbox (durable), send the outbox in order.
+
+        Returns the event; raises :class:`~boxtui.messenger.sync.Queued` when the server
+        cannot be reached (the message goes out, once, with a later flush)."""
         public = self.box_public_key(box_id)
         content = {"encrypted": seal_text(text, public), "public_key": b64u_encode(public)}
-        return await self.client.events.post(box_id, "msg.text", content, referrer_id=reply_to)
+        if self.local is None:
+            return await self.client.events.post(box_id, "msg.text", content, referrer_id=reply_to)
+        body = {"type": "msg.text", "content": content}
+        if reply_to is not None:
+            body["referrer_id"] = reply_to
+        local_id = await asyncio.to_thread(self._queue, box_id, "text", body, text)
+        return await self._send_now(local_id)
 
     async def edit_text(self, box_id: str, event_id: str, text: str) -> EventView:
         public = self.box_public_key(box_id)
@@ -547,14 +612,28 @@ class Messenger:
         public = self.box_public_key(box_id)
         blob, key = await asyncio.to_thread(encrypt_file, data)
         meta = FileMetadata(file_name=name, file_size=len(data), file_type=file_type, key=key)
-        return await self.client.files.upload(
-            box_id,
-            blob,
-            msg_encrypted_content=seal_file_metadata(meta, public),
-            msg_public_key=b64u_encode(public),
-            referrer_id=reply_to,
-            progress=progress,
-        )
+        if self.local is None:
+            return await self.client.files.upload(
+                box_id,
+                blob,
+                msg_encrypted_content=seal_file_metadata(meta, public),
+                msg_public_key=b64u_encode(public),
+                referrer_id=reply_to,
+                progress=progress,
+            )
+        body = {
+            "msg_encrypted_content": seal_file_metadata(meta, public),
+            "msg_public_key": b64u_encode(public),
+            "file": meta.to_json(),
+        }
+        if reply_to is not None:
+            body["referrer_id"] = reply_to
+        local_id = await asyncio.to_thread(self._queue, box_id, "file", body, name, blob)
+        self._upload_progress = progress
+        try:
+            return await self._send_now(local_id)
+        finally:
+            self._upload_progress = None
 
     async def download_file(
         self,
@@ -605,8 +684,25 @@ class Messenger:
         )
 
     async def list_saved(self) -> list[SavedEntry]:
-        """Saved files, newest first, with their metadata opened where this device can."""
-        return [self._open_saved(saved) async for saved in self.client.saved_files.iterate(self.identity_id)]
+        """Saved files, newest first, with their metadata opened where this device can
+        (the listing is kept in the local store for ``boxtui saved ls``)."""
+        entries = [self._open_saved(saved) async for saved in self.client.saved_files.iterate(self.identity_id)]
+        if self.local is not None:
+            import json
+
+            from .reader import SAVED_META
+
+            listing = [
+                {
+                    "id": e.saved.id,
+                    "size": e.meta.file_size if e.meta else "?",
+                    "name": e.meta.file_name if e.meta else f"[{e.error}]",
+                    "created_at": e.saved.created_at,
+                }
+                for e in entries
+            ]
+            self._store_quietly(lambda: self.local.cache.set_meta(SAVED_META, json.dumps(listing)))
+        return entries
 
     def _open_saved(self, saved: SavedFile) -> SavedEntry:
         key = self._store().vault_key_for(saved.key_fingerprint)

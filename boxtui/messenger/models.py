@@ -8,12 +8,15 @@ from typing import Literal
 from boxtui.core.wire import BoxView, EventView, IdentityView, SavedFile
 from boxtui.crypto import FileMetadata
 
+from .describe import describe_event
+
 __all__ = [
     "AccessChange",
     "AccessRule",
     "BatchResult",
     "BoxSummary",
     "SavedEntry",
+    "SearchResult",
     "TimelineEntry",
     "describe_event",
     "CANNOT_DECRYPT",
@@ -39,6 +42,9 @@ class TimelineEntry:
     text: str | None = None
     file: FileMetadata | None = None
     error: str | None = None
+    #: Queued in the outbox, not yet acknowledged by the server (``event.id`` is
+    #: ``pending:<local id>``); :attr:`error` says why it is held, if it is.
+    pending: bool = False
 
     @property
     def deleted(self) -> bool:
@@ -71,38 +77,14 @@ class TimelineEntry:
         return self.system_text or ""
 
 
-def describe_event(event: EventView) -> str:
-    """A human line for an event that is not a message (never markup)."""
-    who = event.sender.display_name or "someone"
-    content = event.content or {}
-    match event.type:
-        case "create":
-            return f"{who} created the box"
-        case "member.join":
-            return f"{who} joined"
-        case "member.leave":
-            return f"{who} left"
-        case "member.kick":
-            kicker = content.get("kicker") or {}
-            by = kicker.get("display_name") if isinstance(kicker, dict) else None
-            return f"{who} was removed" + (f" by {by}" if by else "")
-        case "state.lifecycle":
-            return f"{who} {'closed' if content.get('state') == 'closed' else 'reopened'} the box"
-        case "state.access_mode":
-            mode = "public (anyone with the link)" if content.get("value") == "public" else "limited"
-            return f"{who} made the box {mode}"
-        case "state.key_share":
-            return f"{who} renewed the invitation link"
-        case "access.add":
-            return f"{who} allowed {content.get('value', '?')}"
-        case "access.rm":
-            return f"{who} removed an access rule"
-        case "msg.edit":
-            return f"{who} edited a message"
-        case "msg.delete":
-            return f"{who} deleted a message"
-        case _:
-            return f"[{event.type}]"
+@dataclass(frozen=True)
+class SearchResult:
+    """A stored message matching a search: the entry, its box's title, and the snippet
+    as ``[(text, is_match), …]`` (never markup)."""
+
+    entry: TimelineEntry
+    box_title: str
+    snippet: list[tuple[str, bool]]
 
 
 @dataclass(frozen=True)
@@ -112,6 +94,9 @@ class BoxSummary:
     box: BoxView
     preview: str
     unread: int
+    #: False for a box this identity left or was removed from: its stored history is
+    #: kept, read-only.
+    member: bool = True
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ States: ``queued`` → ``sent`` (with the server's event id; kept until the cach
 that event, then removed) or ``failed`` (the server refused it for good: the user sees
 why and may retry or discard it). An entry being sent is *claimed* by one process
 (``claimed_by`` + ``claimed_at``) so two instances on one profile do not race; a claim
-older than :data:`CLAIM_TIMEOUT` seconds is taken over (its holder died).
+whose process is gone (killed mid-send) or older than :data:`CLAIM_TIMEOUT` seconds is
+taken over.
 
 A file message keeps its encrypted blob next to the file (``outbox/<local_id>.blob``,
 0600): an interrupted upload restarts from it with the same key, so the server's
@@ -96,6 +97,18 @@ _COLUMNS = "seq, local_id, idempotency_key, box_id, kind, body, preview, created
 def _entry(row: tuple) -> OutboxEntry:
     seq, local_id, key, box_id, kind, body, preview, created, state, attempts, error, event_id = row
     return OutboxEntry(seq, local_id, key, box_id, kind, json.loads(body), preview, created, state, attempts, error, event_id)
+
+
+def _alive(owner: str) -> bool:
+    """Whether the process that claimed an entry still runs (on this machine: the store
+    is a local file). A claim by a dead process is taken over at once."""
+    try:
+        os.kill(int(owner.split(":", 1)[0]), 0)
+    except ProcessLookupError:
+        return False
+    except (ValueError, PermissionError, OSError):
+        return True
+    return True
 
 
 class Outbox:
@@ -219,7 +232,12 @@ class Outbox:
             if not rows:
                 return None
             *columns, claimed_by, claimed_at = rows[0]
-            if claimed_by not in (None, self.owner) and claimed_at is not None and now - claimed_at < CLAIM_TIMEOUT:
+            if (
+                claimed_by not in (None, self.owner)
+                and claimed_at is not None
+                and now - claimed_at < CLAIM_TIMEOUT
+                and _alive(claimed_by)
+            ):
                 return None
             conn.execute(
                 "UPDATE outbox SET claimed_by = ?, claimed_at = ?, attempts = attempts + 1 WHERE seq = ?",

@@ -200,7 +200,9 @@ class ServerProcess(str):
 
 
 @contextlib.contextmanager
-def serve_process(data_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 30) -> Iterator[ServerProcess]:
+def serve_process(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 30, port: int | None = None
+) -> Iterator[ServerProcess]:
     """``python -m boxtui serve`` on a free loopback port until the block ends.
 
     The process gets this environment without ``BOXTUI_*`` settings, plus
@@ -208,7 +210,7 @@ def serve_process(data_dir: Path, *args: str, env: dict[str, str] | None = None,
     """
     import pytest
 
-    port = free_port()
+    port = port or free_port()  # a given port brings a stopped server back at its address
     url = f"http://127.0.0.1:{port}"
     log_path = data_dir.parent / f"server-{port}.log"
     data_dir.parent.mkdir(parents=True, exist_ok=True)

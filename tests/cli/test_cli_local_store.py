@@ -1,0 +1,138 @@
+"""The CLI on the local store, against a real ``boxtui serve`` process that is stopped,
+restarted and frozen: read verbs answer from the store (no password once unlocked),
+the store file holds no plaintext, a message written while the server is down arrives
+exactly once when it is back, and so does one whose sender was killed (-9) mid-send."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from tests.server.helpers import free_port, serve_process
+
+from .conftest import clean_env
+
+pytestmark = pytest.mark.e2e
+
+
+def _events(user, box: str) -> list[str]:
+    out = user.ok("events", box, "--sync")
+    return [line.split("\t")[3] for line in out.splitlines()]
+
+
+def test_offline_reads_search_and_queue_then_exactly_once(tmp_path, profiles):
+    data = tmp_path / "server-data"
+    port = free_port()
+    ada = profiles("ada")
+    with serve_process(data, port=port) as url:
+        ada.ok("signup", "--server", url, "--email", "ada@example.org", "--name", "Ada")
+        ada.ok("create-box", "Field notes")
+        ada.ok("send", "Field notes", "the river is high today")
+        unlocked = ada.run("unlock", "--minutes", "5")
+        assert unlocked.code == 0, unlocked.err
+        # unlocked: no password needed, answered from the store
+        boxes = ada.run("boxes", password=False)
+        assert boxes.code == 0, boxes.err
+        assert "Field notes" in boxes.out and "the river is high today" in boxes.out
+        # the store on disk: private, and no plaintext anywhere in it
+        store_files = [p for p in (ada.home / "store").rglob("*") if p.is_file()]
+        assert store_files
+        for path in store_files:
+            assert path.stat().st_mode & 0o777 == 0o600
+            assert b"river" not in path.read_bytes() and b"Field notes" not in path.read_bytes()
+        assert (ada.home / "agent.sock").stat().st_mode & 0o777 == 0o600
+    # the server is down now
+    found = ada.run("search", "river", password=False)
+    assert found.code == 0, found.err
+    assert "Field notes" in found.out and "[river]" in found.out
+    events = ada.run("events", "Field notes", password=False)
+    assert "the river is high today" in events.out
+    queued = ada.run("send", "Field notes", "written while the server was down")
+    assert queued.code == 0 and queued.out == "", queued.err
+    assert "queued" in queued.err
+    with serve_process(data, port=port):
+        assert ada.run("sync").code == 0
+        texts = _events(ada, "Field notes")
+        assert texts.count("written while the server was down") == 1
+        assert texts[-2:] == ["the river is high today", "written while the server was down"]
+        ada.run("sync")
+        assert _events(ada, "Field notes").count("written while the server was down") == 1
+        assert ada.run("lock", password=False).code == 0
+        locked = ada.run("boxes", password=False)
+        assert locked.code == 1 and "password" in locked.err  # no key kept any more
+
+
+class AnswerEater:
+    """A TCP proxy in front of the server that, once armed, lets a request to create an
+    event through to the server but never passes its answer back (and says so)."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.armed = False
+        self.eaten = threading.Event()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            state = {"eat": False}
+            threading.Thread(target=self._pipe, args=(client, upstream, state, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, state, False), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, dest: socket.socket, state: dict, outgoing: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if outgoing and self.armed and b"POST /boxes/" in data and b"/events " in data:
+                    state["eat"] = True
+                if not outgoing and state["eat"]:
+                    self.eaten.set()  # the server answered; the answer goes nowhere
+                    continue
+                dest.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, dest):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def test_kill_9_between_send_and_answer_sends_once(tmp_path, profiles):
+    data = tmp_path / "server-data"
+    ada = profiles("ada")
+    with serve_process(data) as url:
+        proxy = AnswerEater(int(url.rsplit(":", 1)[1]))
+        via_proxy = f"http://127.0.0.1:{proxy.port}"
+        try:
+            ada.ok("signup", "--server", via_proxy, "--email", "ada@example.org", "--name", "Ada")
+            ada.ok("create-box", "Once")
+            ada.ok("sync")
+            proxy.armed = True
+            env = clean_env(BOXTUI_HOME=str(ada.home), BOXTUI_PASSWORD=ada.password)
+            sender = subprocess.Popen(
+                [sys.executable, "-m", "boxtui", "send", "Once", "sent exactly once"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+            )  # fmt: skip
+            assert proxy.eaten.wait(60), "the send never reached the server"
+            sender.kill()  # SIGKILL: the server committed the event, the sender never heard
+            sender.wait()
+            proxy.armed = False
+            ada.ok("sync")  # the outbox sends it again, with the same Idempotency-Key
+            assert _events(ada, "Once").count("sent exactly once") == 1
+            ada.ok("sync")
+            assert _events(ada, "Once").count("sent exactly once") == 1
+        finally:
+            proxy.close()
