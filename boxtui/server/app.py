@@ -11,12 +11,14 @@ from fastapi import FastAPI, Request, Response
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from boxtui import __version__
+from boxtui.core.wire import ServerInfo
 from boxtui.server.auth.router import router as auth
 from boxtui.server.boxes.router import router as boxes
 from boxtui.server.db import make_engine, make_sessionmaker
 from boxtui.server.errors import install_error_handlers
 from boxtui.server.datadir import prepare_data_dir
 from boxtui.server.headers import SecurityHeadersMiddleware
+from boxtui.server.openapi import doc, install_openapi
 from boxtui.server.events.router import router as events
 from boxtui.server.files.service import sweep_orphan_blobs
 from boxtui.server.files.router import router as files
@@ -55,11 +57,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
     install_error_handlers(app)
     _install_idempotency(app)
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"], **doc(auth=None))
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/server-info", tags=["health"])
+    @app.get("/server-info", tags=["health"], **doc(auth=None, ok=ServerInfo))
     async def server_info() -> dict[str, object]:
         """Says this is a boxtui server, and what sign-up and login codes need (PROTOCOL §10.15)."""
         return {
@@ -70,6 +72,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         }
 
     _include_routers(app)
+    install_openapi(app)
     app.add_middleware(SecurityHeadersMiddleware)
     if settings.forwarded_allow_ips.strip():
         # Outermost, so every layer sees the client and scheme the trusted proxy names.

@@ -8,10 +8,12 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from boxtui.core.wire import Identity, Session, SessionInfo
 from boxtui.server.auth import service
 from boxtui.server.auth.deps import Caller, get_caller, parse_body
 from boxtui.server.db import get_db
 from boxtui.server.idempotency.service import idempotency, json_fingerprint
+from boxtui.server.openapi import doc
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -22,7 +24,7 @@ def _client_addr(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-@router.post("/signup", status_code=201)
+@router.post("/signup", status_code=201, **doc(auth=None, body=service.SignupBody, idempotent=True, errors=(401, 409, 429), ok=Identity, ok_status=201))
 async def signup(request: Request, db: AsyncSession = Depends(get_db)) -> Response:
     body = await parse_body(request, service.SignupBody)
     # No identity yet: keys are scoped by the e-mail; password and code stay out of the
@@ -33,14 +35,14 @@ async def signup(request: Request, db: AsyncSession = Depends(get_db)) -> Respon
         return await idem.commit(201, identity)
 
 
-@router.post("/code", status_code=204)
+@router.post("/code", status_code=204, **doc(auth=None, body=service.CodeBody, errors=(429,), ok_status=204))
 async def request_code(request: Request, db: AsyncSession = Depends(get_db)) -> Response:
     body = await parse_body(request, service.CodeBody)
     await service.request_code(db, request.app.state.settings, body.email)
     return Response(status_code=204)
 
 
-@router.post("/login")
+@router.post("/login", **doc(auth=None, body=service.LoginBody, errors=(401, 429), ok=Session, ok_headers={"Set-Cookie": "accesstoken, tokentype and _csrf"}))
 async def login(request: Request, db: AsyncSession = Depends(get_db)) -> Response:
     body = await parse_body(request, service.LoginBody)
     session = await service.login(db, request.app.state.settings, body, _client_addr(request))
@@ -64,7 +66,7 @@ def _secure_cookies(request: Request) -> bool:
     return request.url.scheme in ("https", "wss") if configured is None else configured
 
 
-@router.post("/logout", status_code=204)
+@router.post("/logout", status_code=204, **doc(ok_status=204))
 async def logout(request: Request, caller: Caller = Depends(get_caller), db: AsyncSession = Depends(get_db)) -> Response:
     await service.logout(db, caller)
     await request.app.state.hub.end_session(caller.session.id)  # its sockets close now
@@ -74,6 +76,6 @@ async def logout(request: Request, caller: Caller = Depends(get_caller), db: Asy
     return response
 
 
-@router.get("/session")
+@router.get("/session", **doc(ok=SessionInfo))
 async def get_session(caller: Caller = Depends(get_caller)) -> dict[str, Any]:
     return service.session_info(caller)

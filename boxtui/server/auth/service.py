@@ -27,7 +27,7 @@ from typing import Annotated, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,7 +56,7 @@ def normalize_email(value: str) -> str:
     return value
 
 
-Email = Annotated[str, AfterValidator(normalize_email)]
+Email = Annotated[str, AfterValidator(normalize_email), WithJsonSchema({"type": "string", "format": "email", "maxLength": 320})]
 
 
 class _Body(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from boxtui.core.encoding import b64_decode_any
 from boxtui.server.identities.service import check_public_key, decode_b64u
@@ -33,11 +33,11 @@ def _check_b64u(value: str) -> str:
 
 
 #: Either base64 alphabet, padded or not (``encrypted*`` fields).
-B64 = Annotated[str, AfterValidator(_check_b64)]
+B64 = Annotated[str, AfterValidator(_check_b64), WithJsonSchema({"type": "string", "pattern": "^([A-Za-z0-9+/_-]{4})*([A-Za-z0-9+/_-]{2}(==)?|[A-Za-z0-9+/_-]{3}=?)?$"})]
 #: URL-safe base64 without padding (keys, shares, hashes: PROTOCOL §1).
-B64U = Annotated[str, AfterValidator(_check_b64u)]
+B64U = Annotated[str, AfterValidator(_check_b64u), WithJsonSchema({"type": "string", "pattern": "^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2,3})?$"})]
 #: A b64u X25519 public key (32 bytes).
-PublicKey = Annotated[str, AfterValidator(check_public_key)]
+PublicKey = Annotated[str, AfterValidator(check_public_key), WithJsonSchema({"type": "string", "pattern": "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"})]
 
 
 #: The name later releases of the reference web client give ``other_share_hash`` (PROTOCOL §10.13).
@@ -81,4 +81,4 @@ class CreateBoxBody(StrictBody):
 
 
 class DeleteBoxBody(StrictBody):
-    user_confirmation: str
+    user_confirmation: Annotated[str, WithJsonSchema({"type": "string", "const": "delete"})]

@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from python_multipart.multipart import parse_options_header
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from boxtui.core.wire import EventView
 from boxtui.server.auth.deps import Caller, acr1, validate_model
 from boxtui.server.db import get_db
 from boxtui.server.errors import UnsupportedMediaType
@@ -19,6 +20,8 @@ from boxtui.server.files import messages, service
 from boxtui.server.files.email_ingest import read_email, staged_blobs
 from boxtui.server.files.uploads import limited_body, read_upload_form
 from boxtui.server.idempotency.service import body_fingerprint, form_fingerprint, idempotency
+from boxtui.server.openapi import doc
+from boxtui.server.openapi import EventsAnswer as SharedEvents
 
 router = APIRouter(tags=["files"])
 
@@ -27,7 +30,7 @@ def _hub(request: Request):
     return getattr(request.app.state, "hub", None)
 
 
-@router.post("/boxes/{box_id}/encrypted-files", status_code=201)
+@router.post("/boxes/{box_id}/encrypted-files", status_code=201, **doc(form=messages.FileMessageFields, file_field="encrypted_file", idempotent=True, errors=(403, 404, 409), ok=EventView, ok_status=201))
 async def upload_file(request: Request, box_id: str, caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)) -> Response:
     settings = request.app.state.settings
     idem = idempotency(request, db, caller.id)
@@ -60,7 +63,7 @@ async def upload_file(request: Request, box_id: str, caller: Caller = Depends(ac
     return response
 
 
-@router.get("/encrypted-files/{file_id}", response_class=StreamingResponse)
+@router.get("/encrypted-files/{file_id}", response_class=StreamingResponse, **doc(errors=(403, 404), ok={"type": "string", "format": "binary"}, ok_media="application/octet-stream"))
 async def download_file(request: Request, file_id: str, caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)):
     reader = await service.open_for_download(db, request.app.state.settings, caller.id, file_id)
     return StreamingResponse(
@@ -70,7 +73,7 @@ async def download_file(request: Request, file_id: str, caller: Caller = Depends
     )
 
 
-@router.post("/boxes/{box_id}/email", status_code=201)
+@router.post("/boxes/{box_id}/email", status_code=201, **doc(raw="message/rfc822", idempotent=True, errors=(403, 409), ok=SharedEvents, ok_status=201, example="From: a@example.org\r\nSubject: Hello\r\n\r\nHi there.\r\n"))
 async def ingest_email(request: Request, box_id: str, caller: Caller = Depends(acr1), db: AsyncSession = Depends(get_db)) -> Response:
     settings = request.app.state.settings
     messages.require_email_ingest(settings)

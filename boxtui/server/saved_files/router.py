@@ -13,6 +13,7 @@ from boxtui.server.files.uploads import read_upload_form
 from boxtui.server.idempotency.service import form_fingerprint, idempotency, json_fingerprint
 from boxtui.server.saved_files import service
 from boxtui.server.saved_files.schemas import SavedFileCreate, SavedFileFields
+from boxtui.server.openapi import PAGE, doc
 
 router = APIRouter(tags=["saved files"])
 
@@ -21,7 +22,7 @@ def _hub(request: Request):
     return getattr(request.app.state, "hub", None)
 
 
-@router.post("/saved-files", status_code=201, response_model=SavedFile)
+@router.post("/saved-files", status_code=201, response_model=SavedFile, **doc(auth=2, body=SavedFileCreate, idempotent=True, errors=(404, 409)))
 async def save_file(request: Request, caller: Caller = Depends(acr2), db: AsyncSession = Depends(get_db)):
     body = await parse_body(request, SavedFileCreate)
     idem = idempotency(request, db, caller.id, json_fingerprint(request, body))
@@ -32,7 +33,7 @@ async def save_file(request: Request, caller: Caller = Depends(acr2), db: AsyncS
     return response
 
 
-@router.get("/saved-files", response_model=list[SavedFile])
+@router.get("/saved-files", response_model=list[SavedFile], **doc(auth=2, params=PAGE))
 async def list_saved_files(
     identity_id: str = Query(),
     page: Page = Depends(get_page),
@@ -42,20 +43,20 @@ async def list_saved_files(
     return await service.list_saved_files(db, caller.id, identity_id, page.offset, page.limit)
 
 
-@router.head("/saved-files", status_code=204)
+@router.head("/saved-files", **doc(auth=2, count=True))
 async def count_saved_files(identity_id: str = Query(), caller: Caller = Depends(acr2), db: AsyncSession = Depends(get_db)):
     total = await service.count_saved_files(db, caller.id, identity_id)
     return Response(status_code=204, headers={"X-Total-Count": str(total)})
 
 
-@router.delete("/saved-files/{saved_file_id}", status_code=204)
+@router.delete("/saved-files/{saved_file_id}", status_code=204, **doc(auth=2, errors=(404,), ok_status=204))
 async def unsave_file(request: Request, saved_file_id: str, caller: Caller = Depends(acr2), db: AsyncSession = Depends(get_db)):
     file_id = await service.unsave_file(db, request.app.state.settings, caller.id, saved_file_id)
     await service.notify_file_saved(_hub(request), caller.id, file_id, False)
     return Response(status_code=204)
 
 
-@router.post("/box-users/{identity_id}/saved-files", status_code=201, response_model=SavedFile)
+@router.post("/box-users/{identity_id}/saved-files", status_code=201, response_model=SavedFile, **doc(auth=2, form=SavedFileFields, file_field="encrypted_file", idempotent=True, errors=(404, 409)))
 async def upload_saved_file(request: Request, identity_id: str, caller: Caller = Depends(acr2), db: AsyncSession = Depends(get_db)):
     settings = request.app.state.settings
     service.require_self(caller.id, identity_id, "path")
