@@ -601,47 +601,38 @@ class MainScreen(Screen):
         self.app.action_settings()
 
     def action_upload(self) -> None:
+        self._file_dialog(
+            "Upload a file to {title}",
+            lambda box_id, path, progress: self.messenger.upload_file(box_id, path, progress=progress),
+        )
+
+    def action_import_email(self) -> None:
+        self._file_dialog(
+            "Import an e-mail (.eml) into {title}: encrypted here, attachments as files",
+            lambda box_id, path, progress: self.messenger.import_email(box_id, path),
+            verb="Import",
+            done="Imported {name}.",
+            placeholder="Path of the .eml file",
+        )
+
+    def _file_dialog(self, title: str, send: Any, **options: Any) -> None:
+        """A local file into the open box (``send(box_id, path, progress)``); the timeline
+        shows what it posted once the dialog closes."""
         box = self._require_box()
         if box is None:
             return
         box_id = box.id
 
-        async def upload(path: Path, progress: Any) -> Any:
-            return await self.messenger.upload_file(box_id, path, progress=progress)
-
-        def done(event: EventView | None) -> None:
-            if event is not None and box_id == self.current_box_id:
+        def done(result: Any) -> None:
+            if result and box_id == self.current_box_id:
                 self.refresh_timeline_tail()
 
-        self.app.push_screen(UploadDialog(f"Upload a file to {box.title}", upload), done)
+        dialog = UploadDialog(title.format(title=box.title), lambda path, progress: send(box_id, path, progress), **options)
+        self.app.push_screen(dialog, done)
 
     def action_cancel_transfers(self) -> None:
         if not self.query_one(TransfersArea).cancel_all():
             self.notify("No file transfer under way.")
-
-    def action_import_email(self) -> None:
-        box = self._require_box()
-        if box is None:
-            return
-        box_id = box.id
-
-        async def import_email(path: Path, progress: Any) -> Any:
-            return await self.messenger.import_email(box_id, path)
-
-        def done(events: list[EventView] | None) -> None:
-            if events and box_id == self.current_box_id:
-                self.refresh_timeline_tail()
-
-        self.app.push_screen(
-            UploadDialog(
-                f"Import an e-mail (.eml) into {box.title}: encrypted here, attachments as files",
-                import_email,
-                verb="Import",
-                done="Imported {name}.",
-                placeholder="Path of the .eml file",
-            ),
-            done,
-        )
 
     @work(group="tail")
     @reported("Cannot refresh the timeline")
