@@ -817,7 +817,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="boxtui",
         description="End-to-end encrypted messenger for the terminal. Without a command, opens the app.",
-        epilog=f"Environment: BOXTUI_HOME (profile folder), {PASSWORD_ENV} (password, else a prompt).",
+        epilog=f"Environment: BOXTUI_HOME (profile folder), {PASSWORD_ENV} (password, else a prompt), "
+        "BOXTUI_LOCAL_SERVER (where the host's local server is looked for; default 127.0.0.1:8642).",
     )
     parser.add_argument("--server", metavar="URL", default=None, help="the server (default: configured, else a local one)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -29,11 +29,6 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = logging.getLogger("boxtui.server")
 
-_REQUEST_TIMEOUT_BODY = json.dumps(
-    {"code": "request_timeout", "origin": "not_defined", "desc": "the request head took too long to arrive", "details": {}}
-).encode()
-
-
 class TimedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a request-head deadline and a body idle timeout."""
 
@@ -43,91 +38,81 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._head_timer: asyncio.TimerHandle | None = None
-        self._body_timer: asyncio.TimerHandle | None = None
+        self._timers: dict[str, asyncio.TimerHandle] = {}
         self._in_head = False
 
     def send_400_response(self, msg: str) -> None:
         """A request uvicorn cannot parse as HTTP: the protocol's error body, not plain text."""
-        body = json.dumps({"code": "bad_request", "origin": "headers", "desc": msg, "details": {}}).encode()
+        self._answer_and_close(b"400 Bad Request", "bad_request", "headers", msg)
+
+    def _answer_and_close(self, status: bytes, code: str, origin: str, desc: str) -> None:
+        body = json.dumps({"code": code, "origin": origin, "desc": desc, "details": {}}).encode()
         self.transport.write(
-            b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n"
+            b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\nconnection: close\r\n"
             b"x-content-type-options: nosniff\r\ncache-control: no-store\r\n"
             b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
         )
         self.transport.close()
 
-    # --- the head -------------------------------------------------------------------
+    # --- the timers -----------------------------------------------------------------
+
+    def _arm(self, timer: str) -> None:
+        self._cancel(timer)
+        if timer == "head":
+            self._timers[timer] = self.loop.call_later(self.header_timeout, self._head_timed_out)
+        else:
+            self._timers[timer] = self.loop.call_later(self.body_idle_timeout, self._body_timed_out)
+
+    def _cancel(self, timer: str) -> None:
+        handle = self._timers.pop(timer, None)
+        if handle is not None:
+            handle.cancel()
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         # A connection that never sends a byte counts as a slow head too.
         self._in_head = True
-        self._arm_head()
+        self._arm("head")
 
     def data_received(self, data: bytes) -> None:
-        if not self._in_head and (self.cycle is None or self.cycle.response_complete) and self._body_timer is None:
+        receiving_body = "body" in self._timers
+        if not self._in_head and (self.cycle is None or self.cycle.response_complete) and not receiving_body:
             # The first byte of a request: its head must be complete in time.
             self._in_head = True
-            self._arm_head()
-        elif self._body_timer is not None:
-            self._arm_body()
+            self._arm("head")
+        elif receiving_body:
+            self._arm("body")
         super().data_received(data)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        self._cancel_head()
+        self._cancel("head")
         super().on_headers_complete()
         if self.parser is not None and not self.parser.should_upgrade():
-            self._arm_body()
+            self._arm("body")
 
     def on_message_complete(self) -> None:
-        self._cancel_body()
+        self._cancel("body")
         super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_head()
-        self._cancel_body()
+        self._cancel("head")
+        self._cancel("body")
         super().connection_lost(exc)
 
-    def _arm_head(self) -> None:
-        self._cancel_head()
-        self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
-
-    def _cancel_head(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
     def _head_timed_out(self) -> None:
-        self._head_timer = None
+        self._timers.pop("head", None)
         if self.transport.is_closing():
             return
         log.info("closed a connection from %s: request head not complete after %s s", self.client and self.client[0], self.header_timeout)
-        self.transport.write(
-            b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
-            b"x-content-type-options: nosniff\r\ncache-control: no-store\r\n"
-            b"content-length: " + str(len(_REQUEST_TIMEOUT_BODY)).encode() + b"\r\n\r\n" + _REQUEST_TIMEOUT_BODY
-        )
-        self.transport.close()
-
-    # --- the body -------------------------------------------------------------------
-
-    def _arm_body(self) -> None:
-        self._cancel_body()
-        self._body_timer = self.loop.call_later(self.body_idle_timeout, self._body_timed_out)
-
-    def _cancel_body(self) -> None:
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
+        self._answer_and_close(b"408 Request Timeout", "request_timeout", "not_defined", "the request head took too long to arrive")
 
     def _body_timed_out(self) -> None:
-        self._body_timer = None
+        self._timers.pop("body", None)
         if self.transport.is_closing():
             return
         if self.flow is not None and self.flow.read_paused:
-            self._arm_body()  # we stopped reading, not the client: wait again
+            self._arm("body")  # we stopped reading, not the client: wait again
             return
         log.info("closed a connection from %s: no body byte for %s s", self.client and self.client[0], self.body_idle_timeout)
         self.transport.close()

@@ -174,6 +174,10 @@ class InvitationDialog(Dialog):
     (asked first) or open the access rules from here. Dismisses with the box as it
     now is when it was made public here, else None."""
 
+    DEFAULT_CSS = """
+    InvitationDialog .dialog-buttons Button { min-width: 0; width: auto; }
+    """
+
     BINDINGS = [
         Binding("c", "copy", "Copy", id="invitation.copy"),
         Binding("r", "rotate", "Rotate", id="invitation.rotate"),
@@ -260,14 +264,13 @@ class InvitationDialog(Dialog):
             self.app.copy_to_clipboard(self.link)
             self.notify("Invitation link copied to the clipboard.")
 
+    def _ask(self, question: str, verb: str, then: Callable[[], object]) -> None:
+        self.app.push_screen(ConfirmDialog(question, verb), lambda yes: then() if yes else None)
+
     @on(Button.Pressed, "#invitation-rotate")
     def action_rotate(self) -> None:
         question = "Make a new link? The current link stops working for people who have not joined yet."
-        self.app.push_screen(ConfirmDialog(question, "Rotate"), self._rotate_confirmed)
-
-    def _rotate_confirmed(self, confirmed: bool | None) -> None:
-        if confirmed:
-            self.rotate_link()
+        self._ask(question, "Rotate", self.rotate_link)
 
     @work(exclusive=True, group="invitation")
     @reported("Cannot rotate the invitation link")
@@ -278,11 +281,7 @@ class InvitationDialog(Dialog):
     @on(Button.Pressed, "#invitation-public")
     def action_make_public(self) -> None:
         if self.can_open_up:
-            self.app.push_screen(ConfirmDialog(make_public_question(self.box_title), "Make public"), self._public_confirmed)
-
-    def _public_confirmed(self, confirmed: bool | None) -> None:
-        if confirmed:
-            self.make_public()
+            self._ask(make_public_question(self.box_title), "Make public", self.make_public)
 
     @work(exclusive=True, group="invitation")
     @reported("Cannot make the box public")
@@ -430,7 +429,7 @@ class SaveDialog(Dialog):
                 "Where to save it: a folder, or a file path. Tab completes; an existing file is never replaced.",
                 classes="dialog-help",
             )
-            yield PathInput(str(self.folder / safe_file_name(self.file_name)), id="save-path")
+            yield PathInput(_home_relative(self.folder / safe_file_name(self.file_name)), id="save-path")
             yield PathCandidates(id="save-candidates")
             yield Static("", id="save-error", classes="dialog-error", markup=False)
             yield _buttons(Button("Save", variant="primary", id="save-ok"), Button("Cancel", id="save-cancel"))
@@ -450,6 +449,12 @@ class SaveDialog(Dialog):
     @on(Button.Pressed, "#save-cancel")
     def _cancel(self) -> None:
         self.dismiss(None)
+
+
+def _home_relative(path: Path) -> str:
+    """``~/Downloads/x`` rather than ``/home/ada/Downloads/x`` (shorter to read and edit)."""
+    home = Path.home()
+    return f"~/{path.relative_to(home)}" if path.is_relative_to(home) and path != home else str(path)
 
 
 def ask_where_to_save(screen: Screen, profile: Profile, file_name: str, then: Callable[[Path], Any]) -> None:

@@ -14,12 +14,11 @@ notifications and the form stays filled in.
 from __future__ import annotations
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Horizontal, Vertical
 from textual.screen import Screen
-from textual import events
 from textual.widgets import Button, Input, Label, Static, TabbedContent, TabPane
 
 from boxtui.client.errors import BadRequest, Unauthorized
@@ -146,7 +145,7 @@ class LoginScreen(_AuthScreen):
             return
         self.query_one("#code-hint", Static).update(delivery.where())
         self.query_one("#signup-code", Input).placeholder = (
-            "E-mail code (required)" if delivery.signup_needs_code else "E-mail code: none needed here"
+            "E-mail code (required)" if delivery.signup_needs_code else "No code needed"
         )
         if not delivery.emailed and delivery.owner and not delivery.mine:
             self.query_one("#auth-server", Static).update(
