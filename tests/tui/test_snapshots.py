@@ -12,6 +12,7 @@ after a deliberate change and review the SVGs in ``__snapshots__/``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta, timezone
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 from textual.widgets import DataTable, Input, Static
 
 from boxtui.client import BoxClient
+from boxtui.core.timefmt import format_time
 from boxtui.messenger.embedded import (
     LocalServer,
     ensure_local_server,
@@ -102,13 +104,34 @@ def seeded_server(tmp_path_factory) -> tuple[str, Path]:
     owner = LocalServer.private(root / "server")
     url = ensure_local_server(owner)
     try:
-        asyncio.run(_seed(url, root))
+        SHOWN_TIMES.update(asyncio.run(_seed(url, root)))
         yield url, root / "ada"
     finally:
         stop_local_server(owner)
+        SHOWN_TIMES.clear()
 
 
-async def _seed(url: str, root: Path) -> None:
+#: Event id → the time the snapshots show for it (the events are real, their times are not stable).
+SHOWN_TIMES: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _stable_times(monkeypatch) -> None:
+    """Every timeline shows the seeded events at :data:`SHOWN_TIMES`, in UTC, however the
+    app loads them (from the local store, the server, a sync, the realtime link)."""
+    make_item = BoxTimeline._make_item
+
+    def at_shown_time(timeline: BoxTimeline, entry):
+        shown = SHOWN_TIMES.get(entry.event.id)
+        if shown is not None:
+            timeline.timezone = timezone.utc
+            entry = dataclasses.replace(entry, event=entry.event.model_copy(update={"server_event_created_at": shown}))
+        return make_item(timeline, entry)
+
+    monkeypatch.setattr(BoxTimeline, "_make_item", at_shown_time)
+
+
+async def _seed(url: str, root: Path) -> dict[str, str]:
     async with BoxClient(url) as ada_client, BoxClient(url) as bob_client:
         ada = await Messenger.signup(ada_client, Profile.load(root / "ada"), "ada@example.org", PASSWORD, "Ada Lovelace", **CHEAP_KDF)
         bob = await Messenger.signup(bob_client, Profile.load(root / "bob"), "bob@example.org", PASSWORD, "Bob Kahn", **CHEAP_KDF)
@@ -127,6 +150,11 @@ async def _seed(url: str, root: Path) -> None:
         shared = await ada.upload_file(plans, drafts)
         await ada.save_file(shared.id)
         await bob.send_text(plans, "[bold]Markup[/bold] stays as typed.")
+        shown = {}
+        for box in (team, plans):
+            for index, entry in enumerate(await ada.all_events(box)):
+                shown[entry.event.id] = format_time(FIXED_START + index * timedelta(minutes=4))
+        return shown
 
 
 def _app(seeded_server) -> BoxApp:
@@ -148,10 +176,16 @@ async def _unlock_and_open(pilot, box: str | None = "Plans") -> MainScreen:
         screen.post_message(OpenBox(next(row.box_id for row in screen.box_list.rows if row.title == box)))
         timeline = screen.query_one(BoxTimeline)
         await wait_until(pilot, lambda: len(timeline.entries) >= 7, what=f"the {box} timeline")
-        timeline.timezone = timezone.utc
-        timeline.set_entries(at_fixed_times(timeline.entries, FIXED_START, timedelta(minutes=4)))
+        # The box is painted from the local store first, then from the server: wait for both.
+        await wait_until(pilot, lambda: "2 members" in screen.header.render().plain, what="the box loaded")
     await _settle(pilot)
+    await wait_until(pilot, lambda: not _busy(app), what="the screen at rest")
     return screen
+
+
+def _busy(app: BoxApp) -> bool:
+    """Whether anything but the realtime listener is still at work (loading, syncing)."""
+    return any(worker.is_running and worker.group != "realtime" for worker in app.workers)
 
 
 def _select(timeline: BoxTimeline, text: str) -> None:
@@ -270,6 +304,7 @@ def test_dialog(snap_compare, seeded_server, dialog, size) -> None:
         await _unlock_and_open(pilot)
         await pilot.press(key)
         await wait_until(pilot, lambda: len(app.screen_stack) > 2 and ready_text in screen_text(app), what=dialog)
+        await wait_until(pilot, lambda: not _busy(app), what=f"{dialog} loaded")
         await stable(pilot)
         await _settle(pilot)
 
