@@ -269,8 +269,6 @@ def _add_verbs(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_verb(args: argparse.Namespace) -> int:
-    from boxtui.client.client import BoxClient
-    from boxtui.messenger.embedded import LocalServerURL, choose_server
     from boxtui.messenger.profile import Profile
 
     profile = Profile.load()
@@ -282,6 +280,10 @@ def _run_verb(args: argparse.Namespace) -> int:
         answered = _answer_from_store(profile, args)
         if answered is not None:
             return answered
+    # (imported only now: a read verb answered from the store never loads the client)
+    from boxtui.client.client import BoxClient
+    from boxtui.messenger.embedded import LocalServerURL, choose_server
+
     url = choose_server(profile, args.server)
     if isinstance(url, LocalServerURL):
         _say(url.announcement())
