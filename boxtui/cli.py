@@ -332,18 +332,16 @@ def _store_boxes(reader, args: argparse.Namespace) -> None:
 
 
 def _stored_summary(event) -> str:
-    from boxtui.messenger.describe import describe
+    from boxtui.messenger.describe import describe, summary_line
 
-    content = event.content or {}
-    if "deleted" in content:
-        return "[deleted]"
-    if event.error:
-        return f"[{event.error}]"
-    if event.file is not None:
-        return f"[file] {json.loads(event.file).get('file_name', '')}"
-    if event.text is not None:
-        return event.text
-    return describe(event.type, event.sender.get("display_name"), event.content)
+    message = event.type in ("msg.text", "msg.file")
+    return summary_line(
+        deleted="deleted" in (event.content or {}),
+        error=event.error,
+        file_name=None if event.file is None else json.loads(event.file).get("file_name", ""),
+        text=event.text,
+        system=None if message else describe(event.type, event.sender.get("display_name"), event.content),
+    )
 
 
 def _stored_json(event) -> dict[str, Any]:
