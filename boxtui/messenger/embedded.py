@@ -64,7 +64,7 @@ DEFAULT_ADDRESS = "127.0.0.1:8642"
 ADDRESS_ENV = "BOXTUI_LOCAL_SERVER"
 #: Ports tried after the default one when another program holds it.
 FALLBACK_PORTS = 20
-START_TIMEOUT_SECONDS = 30.0
+START_TIMEOUT_SECONDS = 60.0
 #: How long a port held by a server still starting (another user's) is given to answer.
 RACE_WAIT_SECONDS = 5.0
 _SECRET_ENV = ("BOXTUI_PASSWORD",)
@@ -240,9 +240,13 @@ def ensure_local_server(
             at = at.rstrip("/")
             if _listening(at) and server_info(at) is not None:
                 return _found(at, state)
-            if not _owns(local, state, at):
+            if _owns(local, state, at):
+                return _start(local, _port_of(at), timeout)
+            moved = find_local_server(local)  # its owner restarted it on another port?
+            if moved is None:
                 raise LocalServerError(_not_yours(at, local))
-            return _start(local, _port_of(at), timeout)
+            moved.note = f"The local server is no longer at {at}: it now answers at {moved}."
+            return moved
         found = find_local_server(local)
         if found is not None:
             return found

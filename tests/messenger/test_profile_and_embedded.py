@@ -185,6 +185,30 @@ def test_a_port_held_by_another_program_is_said_skipped_and_remembered(tmp_path,
 
 
 @pytest.mark.e2e
+def test_sessions_follow_the_server_when_another_program_takes_its_port(tmp_path, local_server):
+    url = ensure_local_server(local_server)  # on the default port
+    owner, guest = Profile.load(tmp_path / "owner"), Profile.load(tmp_path / "guest")
+    for profile in (owner, guest):
+        profile.save_session(SavedSession("t", "c", {"id": "x"}, str(url), 2, ""))
+    stop_local_server(local_server)
+    blocker = http.server.ThreadingHTTPServer((local_server.host, local_server.port), _OtherProgram)
+    threading.Thread(target=blocker.serve_forever, daemon=True).start()
+    try:
+        moved = choose_server(owner, local=local_server)  # its owner: started on the next port
+        assert moved.started and moved == f"http://127.0.0.1:{local_server.port + 1}"
+        assert "is held by another program" in moved.announcement()
+        assert Profile.load(tmp_path / "owner").session.server_url == moved
+        other_user = LocalServer(local_server.host, local_server.port, tmp_path / "other-user")
+        found = choose_server(guest, local=other_user)  # someone else: finds it there, says so
+        assert found == moved and not found.started
+        assert found.announcement() == f"The local server is no longer at {url}: it now answers at {moved}."
+        assert Profile.load(tmp_path / "guest").session.server_url == moved
+    finally:
+        blocker.shutdown()
+        blocker.server_close()
+
+
+@pytest.mark.e2e
 def test_a_stale_or_damaged_state_file_is_ignored_and_kills_nothing(tmp_path, local_server):
     local_server.home.mkdir(parents=True)
     local_server.state_path.write_text(json.dumps({"url": local_server.url, "pid": os.getpid(), "data_dir": "x"}))

@@ -154,6 +154,10 @@ class InvitationDialog(Dialog):
     (asked first) or open the access rules from here. Dismisses with the box as it
     now is when it was made public here, else None."""
 
+    DEFAULT_CSS = """
+    InvitationDialog .dialog-buttons Button { min-width: 0; width: auto; }
+    """
+
     BINDINGS = [
         Binding("c", "copy", "Copy", id="invitation.copy"),
         Binding("r", "rotate", "Rotate", id="invitation.rotate"),
@@ -410,7 +414,7 @@ class SaveDialog(Dialog):
                 "Where to save it: a folder, or a file path. Tab completes; an existing file is never replaced.",
                 classes="dialog-help",
             )
-            yield PathInput(str(self.folder / safe_file_name(self.file_name)), id="save-path")
+            yield PathInput(_home_relative(self.folder / safe_file_name(self.file_name)), id="save-path")
             yield PathCandidates(id="save-candidates")
             yield Static("", id="save-error", classes="dialog-error", markup=False)
             yield _buttons(Button("Save", variant="primary", id="save-ok"), Button("Cancel", id="save-cancel"))
@@ -430,6 +434,12 @@ class SaveDialog(Dialog):
     @on(Button.Pressed, "#save-cancel")
     def _cancel(self) -> None:
         self.dismiss(None)
+
+
+def _home_relative(path: Path) -> str:
+    """``~/Downloads/x`` rather than ``/home/ada/Downloads/x`` (shorter to read and edit)."""
+    home = Path.home()
+    return f"~/{path.relative_to(home)}" if path.is_relative_to(home) and path != home else str(path)
 
 
 def ask_where_to_save(screen: Screen, profile: Profile, file_name: str, then: Callable[[Path], Any]) -> None:

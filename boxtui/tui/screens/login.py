@@ -138,7 +138,7 @@ class LoginScreen(_AuthScreen):
             return
         self.query_one("#code-hint", Static).update(delivery.where())
         self.query_one("#signup-code", Input).placeholder = (
-            "E-mail code (required)" if delivery.signup_needs_code else "E-mail code: none needed here"
+            "E-mail code (required)" if delivery.signup_needs_code else "No code needed"
         )
         if not delivery.emailed and delivery.owner and not delivery.mine:
             self.query_one("#auth-server", Static).update(

@@ -60,10 +60,11 @@ class Transfer(Horizontal):
 
     DEFAULT_CSS = """
     Transfer { height: 1; }
-    Transfer > Label { width: 1fr; }
-    Transfer > ProgressBar { width: auto; }
-    Transfer > .transfer-stats { width: auto; min-width: 22; padding: 0 1; color: $text-muted; }
-    Transfer > Button { min-width: 3; width: 3; height: 1; border: none; padding: 0; }
+    Transfer > Label { width: auto; max-width: 30%; text-wrap: nowrap; text-overflow: ellipsis; }
+    Transfer > ProgressBar { width: 1fr; min-width: 8; padding: 0 1; }
+    Transfer > ProgressBar > Bar { width: 1fr; }
+    Transfer > .transfer-stats { width: auto; color: $text-muted; }
+    Transfer > Button { min-width: 3; width: 3; margin-right: 1; }
     """
 
     def __init__(self, label: str, task: asyncio.Task | None = None, *, cancellable: bool = True) -> None:
@@ -77,11 +78,11 @@ class Transfer(Horizontal):
         self.total: int | None = None
 
     def compose(self) -> ComposeResult:
+        if self.cancellable:  # first, so a narrow line never cuts it off
+            yield Button("✕", id="transfer-cancel", tooltip="Cancel this transfer", compact=True)
         yield Label(self.label, markup=False)
-        yield ProgressBar(total=None, show_eta=False)
-        yield Static("", classes="transfer-stats", markup=False)
-        if self.cancellable:
-            yield Button("✕", id="transfer-cancel", tooltip="Cancel this transfer")
+        yield ProgressBar(total=None, show_eta=False, show_percentage=False)
+        yield Static("starting…", classes="transfer-stats", markup=False)
 
     def report(self, done: int, total: int | None) -> None:
         """Progress callback for the messenger: bytes done out of ``total``."""
