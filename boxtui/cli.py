@@ -269,8 +269,6 @@ def _add_verbs(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_verb(args: argparse.Namespace) -> int:
-    from boxtui.client.client import BoxClient
-    from boxtui.messenger.embedded import LocalServerURL, choose_server
     from boxtui.messenger.profile import Profile
 
     profile = Profile.load()
@@ -282,6 +280,10 @@ def _run_verb(args: argparse.Namespace) -> int:
         answered = _answer_from_store(profile, args)
         if answered is not None:
             return answered
+    # (imported only now: a read verb answered from the store never loads the client)
+    from boxtui.client.client import BoxClient
+    from boxtui.messenger.embedded import LocalServerURL, choose_server
+
     url = choose_server(profile, args.server)
     if isinstance(url, LocalServerURL):
         _say(url.announcement())
@@ -330,18 +332,16 @@ def _store_boxes(reader, args: argparse.Namespace) -> None:
 
 
 def _stored_summary(event) -> str:
-    from boxtui.messenger.describe import describe
+    from boxtui.messenger.describe import describe, summary_line
 
-    content = event.content or {}
-    if "deleted" in content:
-        return "[deleted]"
-    if event.error:
-        return f"[{event.error}]"
-    if event.file is not None:
-        return f"[file] {json.loads(event.file).get('file_name', '')}"
-    if event.text is not None:
-        return event.text
-    return describe(event.type, event.sender.get("display_name"), event.content)
+    message = event.type in ("msg.text", "msg.file")
+    return summary_line(
+        deleted="deleted" in (event.content or {}),
+        error=event.error,
+        file_name=None if event.file is None else json.loads(event.file).get("file_name", ""),
+        text=event.text,
+        system=None if message else describe(event.type, event.sender.get("display_name"), event.content),
+    )
 
 
 def _stored_json(event) -> dict[str, Any]:
@@ -736,9 +736,9 @@ async def _cmd_backfill(client: BoxClient, profile: Profile, args: argparse.Name
             print(f"\rboxtui: {done}/{total} events stored", end="", file=sys.stderr, flush=True)
 
     added = await messenger.backfill(box_id, progress)
-    if interactive:
+    if interactive:  # quiet in scripts, like every verb
         print(file=sys.stderr)
-    _say(f"{added} older event(s) stored; the whole history is searchable")
+        _say(f"{added} older event(s) stored; the whole history is searchable")
 
 
 async def _cmd_cache(client: BoxClient, profile: Profile, args: argparse.Namespace) -> None:
@@ -817,7 +817,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="boxtui",
         description="End-to-end encrypted messenger for the terminal. Without a command, opens the app.",
-        epilog=f"Environment: BOXTUI_HOME (profile folder), {PASSWORD_ENV} (password, else a prompt).",
+        epilog=f"Environment: BOXTUI_HOME (profile folder), {PASSWORD_ENV} (password, else a prompt), "
+        "BOXTUI_LOCAL_SERVER (where the host's local server is looked for; default 127.0.0.1:8642).",
     )
     parser.add_argument("--server", metavar="URL", default=None, help="the server (default: configured, else a local one)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

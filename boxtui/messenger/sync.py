@@ -144,6 +144,13 @@ class LocalFirst:
             return []
         return [entry_of(e) for e in self.local.cache.around(event_id, limit)]
 
+    def last_open_box(self) -> str | None:
+        """The box open when the app last ran (painted first at the next start)."""
+        return None if self.local is None else self.local.cache.get_meta("last_open_box")
+
+    def remember_open_box(self, box_id: str) -> None:
+        self._store_quietly(lambda: self.local.cache.set_meta("last_open_box", box_id))
+
     def pending(self, box_id: str) -> list[TimelineEntry]:
         """The box's outbox entries, as timeline rows marked pending."""
         if self.local is None or self.identity is None:
@@ -211,11 +218,15 @@ class LocalFirst:
 
         self._store_quietly(write)
 
-    async def sync(self, progress: Callable[[int, int], object] | None = None) -> list[str]:
+    async def sync(
+        self, progress: Callable[[int, int], object] | None = None, summaries: list[BoxSummary] | None = None
+    ) -> list[str]:
         """Catch every joined box up with the server; returns the boxes that changed.
 
-        Raises the client's errors (:class:`APIConnectionError` when offline)."""
-        summaries = await self._fetch_boxes()
+        ``summaries``: the joined boxes just listed (else they are listed here). Raises
+        the client's errors (:class:`APIConnectionError` when offline)."""
+        if summaries is None or not self.online:
+            summaries = await self._fetch_boxes()
         if self.local is None:
             return []
         stored = {box.id: box for box in self.local.cache.boxes()}
@@ -309,7 +320,10 @@ class LocalFirst:
                     if isinstance(exc, StoreCorrupted):
                         raise
                     self._live.discard(box_id)  # out of step: the next sync catches up
-                cache.update_box(box_id, preview=entry.summary, activity=event.server_event_created_at)
+            stored_box = cache.box(box_id) if event.type not in ("access.add", "access.rm") else None
+            if stored_box is not None:  # the list's row: last event, preview, place
+                view = {**stored_box.view, "last_event": event.model_dump(mode="json")}
+                cache.update_box(box_id, view=view, preview=entry.summary, activity=event.server_event_created_at)
 
         self._store_quietly(write)
         return entry

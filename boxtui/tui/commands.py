@@ -20,6 +20,8 @@ MAIN_ACTIONS = [
     ("Cancel file transfers", "Stop the uploads and downloads under way (nothing is kept)", "cancel_transfers"),
     ("Saved files", "Your saved files", "saved_files"),
     ("Find a box", "Filter the box list", "filter"),
+    ("Search all boxes", "Find stored messages in every box", "search_all"),
+    ("Search this box", "Find stored messages in the open box (/)", "search_box"),
     ("Close or reopen the box", "A closed box is read-only (admin)", "toggle_lifecycle"),
     ("Public or limited", "Let anyone with the link join, or only the access rules (admin)", "toggle_access_mode"),
     ("Leave the box", "Leave the open box", "leave_box"),

@@ -21,6 +21,16 @@ def field_value(app: BoxApp, selector: str) -> str:
     return app.screen.query_one(selector).value
 
 
+async def download_last_file(pilot, app: BoxApp, box: str) -> None:
+    """Open the box, select its last file and press w: the save dialog opens."""
+    await open_box(pilot, app, box)
+    timeline = app.screen.query_one(BoxTimeline)
+    await wait_until(pilot, lambda: any(e.file for e in timeline.entries), what="the file")
+    timeline.focus()
+    await pilot.press("end", "w")
+    await wait_until(pilot, lambda: isinstance(app.screen, SaveDialog), what="where to save")
+
+
 async def test_upload_path_completes_with_tab_and_refuses_a_folder(user, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / "notes").mkdir()
@@ -59,12 +69,7 @@ async def test_a_download_asks_where_and_the_folder_is_remembered(user, tmp_path
     out = tmp_path / "chosen" / "place"
     app = BoxApp(ada)
     async with app.run_test(size=SIZE) as pilot:
-        await open_box(pilot, app, "Files")
-        timeline = app.screen.query_one(BoxTimeline)
-        await wait_until(pilot, lambda: any(e.file for e in timeline.entries), what="the file")
-        timeline.focus()
-        await pilot.press("end", "w")
-        await wait_until(pilot, lambda: isinstance(app.screen, SaveDialog), what="where to save")
+        await download_last_file(pilot, app, "Files")
         field = app.screen.query_one("#save-path")
         field.value = f"{out}/"  # a folder that does not exist yet
         await pilot.press("enter")
@@ -101,12 +106,7 @@ async def test_a_download_cancelled_half_way_leaves_no_file(user, tmp_path: Path
     monkeypatch.setattr(Transfer, "_update", cancel_half_way)
     app = BoxApp(ada)
     async with app.run_test(size=SIZE) as pilot:
-        await open_box(pilot, app, "Files")
-        timeline = app.screen.query_one(BoxTimeline)
-        await wait_until(pilot, lambda: any(e.file for e in timeline.entries), what="the file")
-        timeline.focus()
-        await pilot.press("end", "w")
-        await wait_until(pilot, lambda: isinstance(app.screen, SaveDialog), what="where to save")
+        await download_last_file(pilot, app, "Files")
         app.screen.query_one("#save-path").value = str(out)
         await pilot.press("enter")
         await wait_for_notification(pilot, "Download of big.bin cancelled: nothing was saved.")

@@ -2,8 +2,9 @@
 
 A real ``boxtui serve`` started the way ``boxtui`` starts it (the ``local_server``
 fixture moves it off 8642); Ada's app has a box open when the server stops: the header
-says so, a message typed meanwhile comes back to the composer, and once the server is
-back (same address) the app reconnects by itself and shows what Bob wrote.
+says so, a message typed meanwhile waits in the outbox, shown pending (issue 10), and
+once the server is back (same address) the app reconnects by itself, shows what Bob
+wrote and sends the queued message, once.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.profile import Profile
 from boxtui.tui.app import BoxApp
 
-from .conftest import CHEAP_KDF, PASSWORD, SIZE, header_text, open_box, timeline_text, type_text, wait_for_notification, wait_until
+from .conftest import CHEAP_KDF, PASSWORD, SIZE, header_text, open_box, timeline_text, type_text, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -47,16 +48,20 @@ async def test_the_app_reconnects_by_itself_when_the_local_server_is_back(tmp_pa
             await wait_until(pilot, lambda: "◌ reconnecting" in header_text(app), what="the drop shown")
             await type_text(pilot, "sent while it is down")
             await pilot.press("enter")
-            await wait_for_notification(pilot, "Not sent")
-            assert app.screen.composer.text == "sent while it is down"  # the draft is not lost
+            await wait_until(pilot, lambda: "sent while it is down ◷ sending…" in timeline_text(app), what="queued, shown pending")
+            assert app.screen.composer.text == ""  # kept in the outbox, not in the composer
 
             again = await asyncio.to_thread(ensure_local_server, local_server)
             assert again == url and again.started
             await bob.send_text(box.id, "back online")  # before the app has reconnected: caught up
             await wait_until(pilot, lambda: "● live" in header_text(app), timeout=30, what="reconnected")
             await wait_until(pilot, lambda: "back online" in timeline_text(app), timeout=15, what="the missed message")
-            await pilot.press("enter")  # the kept draft goes out now
-            await wait_until(pilot, lambda: "sent while it is down" in timeline_text(app), what="the draft sent")
+            await wait_until(  # the outbox goes out by itself once reconnected
+                pilot, lambda: "sending…" not in timeline_text(app), timeout=15, what="the queued message sent"
+            )
+            assert timeline_text(app).count("sent while it is down") == 1
+            sent = [e.text for e in await bob.timeline_page(box.id, tail=True) if e.is_message]
+            assert sent.count("sent while it is down") == 1
     finally:
         await ada.client.aclose()
         await bob.client.aclose()

@@ -74,7 +74,7 @@ async def test_too_many_failures_are_explained(user, device) -> None:
     async with app.run_test(size=SIZE) as pilot:
         app.screen.query_one("#login-email").value = "eve@example.org"
         app.screen.query_one("#login-password").value = "wrong password"
-        for attempt in range(12):  # more than 10 failures (PROTOCOL §2): the 12th try is refused
+        for attempt in range(12):  # ten failures are 401, the eleventh is still checked, the twelfth is 429 (§10.14)
             await pilot.click("#login-submit")
             await wait_until(pilot, lambda: len(notifications(app)) > attempt, what=f"answer {attempt + 1}")
         assert notifications(app)[-1] == "Login failed: too many attempts: wait a few minutes and try again"

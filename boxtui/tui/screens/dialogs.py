@@ -244,14 +244,13 @@ class InvitationDialog(Dialog):
             self.app.copy_to_clipboard(self.link)
             self.notify("Invitation link copied to the clipboard.")
 
+    def _ask(self, question: str, verb: str, then: Callable[[], object]) -> None:
+        self.app.push_screen(ConfirmDialog(question, verb), lambda yes: then() if yes else None)
+
     @on(Button.Pressed, "#invitation-rotate")
     def action_rotate(self) -> None:
         question = "Make a new link? The current link stops working for people who have not joined yet."
-        self.app.push_screen(ConfirmDialog(question, "Rotate"), self._rotate_confirmed)
-
-    def _rotate_confirmed(self, confirmed: bool | None) -> None:
-        if confirmed:
-            self.rotate_link()
+        self._ask(question, "Rotate", self.rotate_link)
 
     @work(exclusive=True, group="invitation")
     @reported("Cannot rotate the invitation link")
@@ -262,11 +261,7 @@ class InvitationDialog(Dialog):
     @on(Button.Pressed, "#invitation-public")
     def action_make_public(self) -> None:
         if self.can_open_up:
-            self.app.push_screen(ConfirmDialog(make_public_question(self.box_title), "Make public"), self._public_confirmed)
-
-    def _public_confirmed(self, confirmed: bool | None) -> None:
-        if confirmed:
-            self.make_public()
+            self._ask(make_public_question(self.box_title), "Make public", self.make_public)
 
     @work(exclusive=True, group="invitation")
     @reported("Cannot make the box public")

@@ -24,8 +24,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from boxtui.client.errors import APIConnectionError
 from boxtui.core.wire import UNREAD_TYPES, BoxView, EventView, RealtimeMessage
-from boxtui.messenger.messenger import Messenger
+from boxtui.messenger.messenger import Messenger, Queued
 from boxtui.messenger.models import BoxSummary, TimelineEntry
 
 from ..keymap import find_binding
@@ -90,6 +91,7 @@ class MainScreen(Screen):
         Binding("ctrl+f", "filter", "Find box", id="main.filter"),
         Binding("ctrl+g", "focus_timeline", "Timeline", show=False, id="main.focus_timeline"),
         Binding("f2", "settings", "Settings", id="main.settings"),
+        Binding("slash", "search_box", "Search", id="main.search_box"),
     ]
 
     AUTO_FOCUS = "#box-filter"
@@ -159,8 +161,104 @@ class MainScreen(Screen):
         return self.boxes.get(self.current_box_id) if self.current_box_id else None
 
     def on_mount(self) -> None:
+        self._paint_from_store()
         self.load_boxes()
         self.listen()
+
+    # --- the local store: painted first, synced after (docs/local-store.md) -----------
+
+    def _paint_from_store(self) -> None:
+        """The box list and the last open box from the store, before any network answer."""
+        stored = self.messenger.stored_boxes(include_left=False)
+        if not stored:
+            return
+        self.boxes = {s.box.id: s.box for s in stored}
+        self.box_list.set_rows([row_of(s) for s in stored])
+        last = self.messenger.last_open_box()
+        if last in self.boxes and self._show_stored(last):
+            self.composer.input.focus()
+
+    def _show_stored(self, box_id: str) -> bool:
+        """Paint a box from the store (and its outbox); False if nothing is stored."""
+        entries = self.messenger.stored_page(box_id, limit=PAGE_SIZE)
+        if not entries:
+            return False
+        self.current_box_id = box_id
+        self._show_header()
+        self.timeline.set_entries([*entries, *self.messenger.pending(box_id)])
+        self.box_list.highlight(box_id)
+        return True
+
+    @work(exclusive=True, group="sync")
+    @reported("Cannot catch up with the server")
+    async def sync_store(self, summaries: list[BoxSummary] | None = None) -> None:
+        """Catch the stored boxes up and send the outbox; the open box gets what is new
+        appended (the cursor stays where it is)."""
+        try:
+            changed = await self.messenger.sync(summaries=summaries)
+        except APIConnectionError:
+            self.header.connection = "offline"
+            return
+        del changed  # the open box is checked below (the outbox may have added to it too)
+        box_id = self.current_box_id
+        if box_id is not None:
+            sent = [e.event.id for e in self.timeline.entries if not e.pending]
+            if sent:
+                for entry in self.messenger.stored_page(box_id, after=sent[-1], limit=PAGE_SIZE * 10):
+                    self.timeline.append_entry(entry)
+            self._refresh_pending(box_id)
+
+    def _refresh_pending(self, box_id: str) -> None:
+        """Drop outbox rows that went out; show the ones still waiting."""
+        if box_id != self.current_box_id:
+            return
+        waiting = {e.event.id: e for e in self.messenger.pending(box_id)}
+        for entry in list(self.timeline.entries):
+            if entry.pending and entry.event.id not in waiting:
+                self.timeline.remove_entry(entry.event.id)
+        for entry in waiting.values():
+            if not self.timeline.replace_entry(entry):
+                self.timeline.append_entry(entry)
+
+    def action_search_box(self) -> None:
+        box = self._require_box()
+        if box is not None:
+            self._search(box.id, box.title)
+
+    def action_search_all(self) -> None:
+        self._search(None, None)
+
+    def _search(self, box_id: str | None, title: str | None) -> None:
+        from .search import SearchScreen
+
+        def chosen(found: tuple[str, str] | None) -> None:
+            if found:
+                self.jump_to(*found)
+
+        self.app.push_screen(SearchScreen(self.messenger, box_id, title), chosen)
+
+    @work(exclusive=True, group="open")
+    @reported("Cannot show that message")
+    async def jump_to(self, box_id: str, event_id: str) -> None:
+        """Show a stored event in its box, its page loaded around it, the cursor on it."""
+        entries = self.messenger.stored_around(event_id, PAGE_SIZE)
+        if not entries:
+            self.notify("That message is no longer stored.", severity="warning")
+            return
+        if box_id not in self.boxes:
+            stored = {s.box.id: s.box for s in self.messenger.stored_boxes()}
+            if box_id not in stored:
+                return
+            self.boxes[box_id] = stored[box_id]
+        self.current_box_id = box_id
+        self.messenger.remember_open_box(box_id)
+        self._show_header()
+        newest = self.messenger.stored_page(box_id, limit=1)
+        has_newer = bool(newest) and newest[-1].event.id != entries[-1].event.id
+        self.timeline.set_entries(entries, has_newer=has_newer)
+        self.timeline.select_event(event_id)
+        self.box_list.highlight(box_id)
+        self.timeline.focus()
 
     # --- boxes --------------------------------------------------------------------
 
@@ -169,11 +267,19 @@ class MainScreen(Screen):
     async def load_boxes(self, select: str | None = None) -> None:
         summaries = await self.messenger.list_boxes()
         self.boxes = {s.box.id: s.box for s in summaries}
-        self.box_list.set_rows([row_of(s) for s in summaries])
+        rows = [row_of(s) for s in summaries]
+        if {r.box_id: r for r in rows} != {r.box_id: r for r in self.box_list.rows}:  # (painted from the store already?)
+            self.box_list.set_rows(rows)
+        if not self.messenger.online:
+            self.header.connection = "offline"
         if self.current_box_id and self.current_box_id not in self.boxes:
             self._close_current()
         if select and select in self.boxes:
             self.open_box(select)
+        elif self.current_box_id and self.messenger.online:
+            self.open_box(self.current_box_id)  # the stored page, refreshed from the server
+        if self.messenger.online:
+            self.sync_store(summaries)
 
     def on_box_list_chosen(self, event: BoxList.Chosen) -> None:
         self.open_box(event.box_id)
@@ -187,20 +293,38 @@ class MainScreen(Screen):
     @work(exclusive=True, group="open")
     @reported("Cannot open the box")
     async def open_box(self, box_id: str) -> None:
-        box, members, entries, total = await asyncio.gather(
-            self.messenger.get_box(box_id),
-            self.messenger.members(box_id),
-            self.messenger.timeline_page(box_id, tail=True, limit=PAGE_SIZE),
-            self.messenger.count_events(box_id),
-        )
+        self.messenger.remember_open_box(box_id)
+        painted = box_id != self.current_box_id and self._show_stored(box_id)
+        if painted:
+            self.composer.cancel_target()
+            self.composer.input.focus()
+        try:
+            box, members, entries, total = await asyncio.gather(
+                self.messenger.get_box(box_id),
+                self.messenger.members(box_id),
+                self.messenger.timeline_page(box_id, tail=True, limit=PAGE_SIZE),
+                self.messenger.count_events(box_id),
+            )
+        except APIConnectionError:
+            if not (painted or self.current_box_id == box_id or self._show_stored(box_id)):
+                raise
+            self.header.connection = "offline"  # the stored page stays: reading works offline
+            return
         self.boxes[box_id] = box
+        moved = self.current_box_id == box_id and self.timeline.cursor_index != len(self.timeline.entries) - 1
         self.current_box_id = box_id
         self.member_count = len(members)
         self._show_header()
-        self.timeline.set_entries(entries, total_count=total)
-        self.composer.cancel_target()
+        if moved:  # the reader is somewhere up the page: add what is new, keep the cursor
+            for entry in entries:
+                if not self.timeline.replace_entry(entry):
+                    self.timeline.append_entry(entry)
+        else:
+            self.timeline.set_entries([*entries, *self.messenger.pending(box_id)], total_count=total)
+        if not painted:
+            self.composer.cancel_target()
+            self.composer.input.focus()
         self.box_list.highlight(box_id)
-        self.composer.input.focus()
         await self._ack(box_id)
 
     async def _ack(self, box_id: str) -> None:
@@ -267,7 +391,13 @@ class MainScreen(Screen):
                 self.timeline.apply_edit(edit, text=text)
             return
         reply_to = target.event_id if target is not None else None
-        event = await self.messenger.send_text(box_id, text, reply_to=reply_to)
+        try:
+            event = await self.messenger.send_text(box_id, text, reply_to=reply_to)
+        except Queued:
+            self._refresh_pending(box_id)
+            self.notify("The server cannot be reached: the message waits in the outbox and goes out when it is back.")
+            return
+        self._refresh_pending(box_id)
         entry = TimelineEntry(event=event, text=text)
         self._touch_row(entry, counts=False)
         if box_id == self.current_box_id:
@@ -471,47 +601,38 @@ class MainScreen(Screen):
         self.app.action_settings()
 
     def action_upload(self) -> None:
+        self._file_dialog(
+            "Upload a file to {title}",
+            lambda box_id, path, progress: self.messenger.upload_file(box_id, path, progress=progress),
+        )
+
+    def action_import_email(self) -> None:
+        self._file_dialog(
+            "Import an e-mail (.eml) into {title}: encrypted here, attachments as files",
+            lambda box_id, path, progress: self.messenger.import_email(box_id, path),
+            verb="Import",
+            done="Imported {name}.",
+            placeholder="Path of the .eml file",
+        )
+
+    def _file_dialog(self, title: str, send: Any, **options: Any) -> None:
+        """A local file into the open box (``send(box_id, path, progress)``); the timeline
+        shows what it posted once the dialog closes."""
         box = self._require_box()
         if box is None:
             return
         box_id = box.id
 
-        async def upload(path: Path, progress: Any) -> Any:
-            return await self.messenger.upload_file(box_id, path, progress=progress)
-
-        def done(event: EventView | None) -> None:
-            if event is not None and box_id == self.current_box_id:
+        def done(result: Any) -> None:
+            if result and box_id == self.current_box_id:
                 self.refresh_timeline_tail()
 
-        self.app.push_screen(UploadDialog(f"Upload a file to {box.title}", upload), done)
+        dialog = UploadDialog(title.format(title=box.title), lambda path, progress: send(box_id, path, progress), **options)
+        self.app.push_screen(dialog, done)
 
     def action_cancel_transfers(self) -> None:
         if not self.query_one(TransfersArea).cancel_all():
             self.notify("No file transfer under way.")
-
-    def action_import_email(self) -> None:
-        box = self._require_box()
-        if box is None:
-            return
-        box_id = box.id
-
-        async def import_email(path: Path, progress: Any) -> Any:
-            return await self.messenger.import_email(box_id, path)
-
-        def done(events: list[EventView] | None) -> None:
-            if events and box_id == self.current_box_id:
-                self.refresh_timeline_tail()
-
-        self.app.push_screen(
-            UploadDialog(
-                f"Import an e-mail (.eml) into {box.title}: encrypted here, attachments as files",
-                import_email,
-                verb="Import",
-                done="Imported {name}.",
-                placeholder="Path of the .eml file",
-            ),
-            done,
-        )
 
     @work(group="tail")
     @reported("Cannot refresh the timeline")
@@ -608,6 +729,8 @@ class MainScreen(Screen):
         kind, obj = message.type, message.object
         if kind == "connection":
             state = str(obj.get("state", ""))
+            if state == "connected" and self.header.connection == "offline":
+                self.load_boxes()  # back online: list, catch up, send the outbox
             if state == "connected" and self.header.connection == "reconnecting":
                 # Back after a drop: the subscription replays events of the boxes it
                 # has seen; reload the list and the open box for everything else.
@@ -649,7 +772,7 @@ class MainScreen(Screen):
         if box_id not in self.boxes:
             self.load_boxes()
             return
-        entry = self.messenger.decrypt_event(event)
+        entry = self.messenger.apply_realtime(event)
         if box_id == self.current_box_id:
             self.timeline.append_entry(entry)
             if event.type.startswith("state."):

@@ -272,13 +272,18 @@ class BoxTimeline(ScrollView, can_focus=True):
         """Whether newer events were dropped (``max_loaded``) and must be fetched again."""
         return self._has_newer
 
-    def set_entries(self, entries: Iterable[TimelineEntry], total_count: int | None = None) -> None:
-        """Show a (new) box's latest page; the cursor goes to the newest event."""
+    def set_entries(
+        self, entries: Iterable[TimelineEntry], total_count: int | None = None, *, has_newer: bool = False
+    ) -> None:
+        """Show a (new) box's latest page; the cursor goes to the newest event.
+
+        ``has_newer``: the page is not the newest (a search result's page): newer pages
+        load as the cursor nears the bottom."""
         self._items = [self._make_item(entry) for entry in entries]
         self._reindex()
         self._older_requested = self._newer_requested = None
         self._has_older = self._older_exist() and (total_count is None or len(self._items) < total_count)
-        self._has_newer = False
+        self._has_newer = has_newer
         self._strips.clear()
         self._cursor = len(self._items) - 1
         self._relayout()
@@ -386,6 +391,19 @@ class BoxTimeline(ScrollView, can_focus=True):
         if pinned:
             self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
         self.refresh()
+
+    def remove_entry(self, event_id: str) -> bool:
+        """Take a row away (an outbox row whose message went out); False if not loaded."""
+        index = self._by_id.get(event_id)
+        if index is None:
+            return False
+        del self._items[index]
+        self._reindex()
+        self._strips.clear()
+        self._cursor = min(self._cursor, len(self._items) - 1)
+        self._relayout()
+        self.refresh()
+        return True
 
     def replace_entry(self, entry: TimelineEntry) -> bool:
         """Show a new version of a loaded event (same id); False if it is not loaded."""

@@ -40,6 +40,7 @@ SAVED = "timeline--saved"
 REPLY = "timeline--reply"
 
 EDITED_MARK = "(edited)"
+PENDING_MARK = "◷ sending…"
 DELETED_TEXT = "message deleted"
 SAVED_MARK = "★ saved"
 
@@ -76,6 +77,10 @@ def entry_snippet(entry: TimelineEntry) -> str:
 
 def describe_entry(entry: TimelineEntry) -> list[Span]:
     """The body of an event as spans (may contain newlines; wrapped later)."""
+    if entry.pending:  # in the outbox: what was written, and where it stands
+        body = _describe_file(entry) if entry.file is not None else [Span(clean_text(entry.text or ""), BODY)]
+        state = f"(not sent: {clean_text(entry.error, single_line=True)})" if entry.error else PENDING_MARK
+        return [*body, Span(" " + state, EDITED)]
     kind = entry.event.type
     if entry.is_message:
         if entry.deleted:
