@@ -741,9 +741,9 @@ async def _cmd_backfill(client: BoxClient, profile: Profile, args: argparse.Name
             print(f"\rboxtui: {done}/{total} events stored", end="", file=sys.stderr, flush=True)
 
     added = await messenger.backfill(box_id, progress)
-    if interactive:
+    if interactive:  # quiet in scripts, like every verb
         print(file=sys.stderr)
-    _say(f"{added} older event(s) stored; the whole history is searchable")
+        _say(f"{added} older event(s) stored; the whole history is searchable")
 
 
 async def _cmd_cache(client: BoxClient, profile: Profile, args: argparse.Namespace) -> None:
