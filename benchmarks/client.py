@@ -26,6 +26,13 @@ Sections (all by default, or pick with ``--only``):
     with that process's peak RSS. Targets: first paint ≤ 1.5× minimal; box list < 300 ms;
     box open < 50 ms.
 
+``cli``
+    A real ``boxtui serve`` and a profile with a box of 20 messages: the read verbs
+    (``boxes``, ``events``, ``search``, ``saved ls``) after ``boxtui unlock`` (answered
+    from the store) against ``boxtui boxes`` with the password (Argon2id + server) and
+    ``boxtui --help`` (the interpreter's floor), best of 5 fresh processes each.
+    Target: < 300 ms warm.
+
 Figures only, no asserts. Run: ``python benchmarks/client.py [--only decrypt|store|app]
 [--messages 100000,1000000] [--keep DIR]`` (1M takes several minutes to build).
 """
@@ -324,9 +331,14 @@ async def main():
         await pilot.pause(0)
         listed = time.perf_counter() - t0
         timeline = app.screen.query_one(BoxTimeline)
+        first = messenger.stored_boxes()[0].box.id  # a box open already: then switch, as one does
+        app.screen.open_box(first)
+        while not timeline.entries:
+            await pilot.pause(0.001)
+        await pilot.pause(0.2)
         t1 = time.perf_counter()
         app.screen.open_box(box_id)
-        while not timeline.entries:
+        while not (timeline.entries and timeline.entries[0].event.box_id == box_id):
             await pilot.pause(0.001)
         await pilot.pause(0)
         opened = time.perf_counter() - t1
@@ -366,11 +378,71 @@ def bench_app(args) -> None:
     best_open = min(r["open"] for r in runs)
     print(f"warm store: 1,000 boxes, {events:,} events, server unreachable (best of 3 fresh processes)")
     print(f"  unlock → box list painted         {best_list * 1000:7.1f} ms   (target < 300 ms)")
-    print(f"  box open → page painted           {best_open * 1000:7.1f} ms   (target < 50 ms)")
+    print(f"  box open → page painted           {best_open * 1000:7.1f} ms   (switching from an open box; target < 50 ms)")
     print(f"  peak RSS of the app process        {max(r['rss'] for r in runs):7.0f} MB")
 
 
-SECTIONS = {"decrypt": lambda args: bench_decrypt(), "store": bench_store, "app": bench_app}
+# --- cli ------------------------------------------------------------------------------
+
+
+def bench_cli(args) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    import httpx
+
+    root = Path(tempfile.mkdtemp(prefix="boxtui-cli-bench-"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOXTUI_")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "boxtui", "serve", "--port", str(port), "--data-dir", str(root / "server"), "--log-level", "warning"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+    home = {**env, "BOXTUI_HOME": str(root / "ada")}
+    with_password = {**home, "BOXTUI_PASSWORD": "correct horse battery staple"}
+
+    def run(*argv: str, environment=with_password) -> float:
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "boxtui", *argv], capture_output=True, text=True, env=environment)
+        if done.returncode != 0:
+            raise SystemExit(f"boxtui {' '.join(argv)}: {done.stderr}")
+        return time.perf_counter() - start
+
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        run("signup", "--server", url, "--email", "ada@example.org", "--name", "Ada")
+        run("create-box", "Notes")
+        for i in range(20):
+            run("send", "Notes", f"note {i} about the river")
+        floor = min(run("--help") for _ in range(5))
+        slow = min(run("boxes") for _ in range(5))
+        run("unlock")
+        run("saved", "ls")  # lists once through the server: kept in the store from then on
+        fast = {verb: min(run(*verb.split(), environment=home) for _ in range(5)) for verb in ("boxes", "events Notes", "search river", "saved ls")}
+        run("lock", environment=home)
+    finally:
+        server.terminate()
+        server.wait()
+    print("CLI read verbs (fresh process each, best of 5)")
+    print(f"  boxtui --help (floor)                 {floor * 1000:6.0f} ms")
+    print(f"  boxtui boxes, password + server       {slow * 1000:6.0f} ms")
+    for verb, spent in fast.items():
+        print(f"  boxtui {verb:<14} unlocked, store   {spent * 1000:6.0f} ms   (target < 300 ms)")
+
+
+SECTIONS = {"decrypt": lambda args: bench_decrypt(), "store": bench_store, "app": bench_app, "cli": bench_cli}
 
 
 def main() -> None:

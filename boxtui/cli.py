@@ -269,8 +269,6 @@ def _add_verbs(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_verb(args: argparse.Namespace) -> int:
-    from boxtui.client.client import BoxClient
-    from boxtui.messenger.embedded import LocalServerURL, choose_server
     from boxtui.messenger.profile import Profile
 
     profile = Profile.load()
@@ -282,6 +280,10 @@ def _run_verb(args: argparse.Namespace) -> int:
         answered = _answer_from_store(profile, args)
         if answered is not None:
             return answered
+    # (imported only now: a read verb answered from the store never loads the client)
+    from boxtui.client.client import BoxClient
+    from boxtui.messenger.embedded import LocalServerURL, choose_server
+
     url = choose_server(profile, args.server)
     if isinstance(url, LocalServerURL):
         _say(url.announcement())
@@ -330,18 +332,16 @@ def _store_boxes(reader, args: argparse.Namespace) -> None:
 
 
 def _stored_summary(event) -> str:
-    from boxtui.messenger.describe import describe
+    from boxtui.messenger.describe import describe, summary_line
 
-    content = event.content or {}
-    if "deleted" in content:
-        return "[deleted]"
-    if event.error:
-        return f"[{event.error}]"
-    if event.file is not None:
-        return f"[file] {json.loads(event.file).get('file_name', '')}"
-    if event.text is not None:
-        return event.text
-    return describe(event.type, event.sender.get("display_name"), event.content)
+    message = event.type in ("msg.text", "msg.file")
+    return summary_line(
+        deleted="deleted" in (event.content or {}),
+        error=event.error,
+        file_name=None if event.file is None else json.loads(event.file).get("file_name", ""),
+        text=event.text,
+        system=None if message else describe(event.type, event.sender.get("display_name"), event.content),
+    )
 
 
 def _stored_json(event) -> dict[str, Any]:
@@ -463,6 +463,11 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 def _cell(text: str) -> str:
     """Untrusted text as one tab-separated field: no tabs, newlines or terminal controls."""
     return _CONTROL.sub("", text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n"))
+
+
+def _shown(text: str) -> str:
+    """Untrusted text inside a message for a person: terminal controls shown escaped."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def _row(*fields: object) -> None:
@@ -600,13 +605,13 @@ async def _cmd_access(client: BoxClient, profile: Profile, args: argparse.Namesp
             raise UserError("access add needs --email or --domain")
         result = await messenger.apply_access_batch(box_id, add=changes)
         for email in result.not_invited:
-            _say(f"{_cell(email)} has no account yet: their rule lets them join with the invitation link once they sign up")
+            _say(f"{_shown(email)} has no account yet: their rule lets them join with the invitation link once they sign up")
     elif args.action == "rm":
         result = await messenger.apply_access_batch(box_id, remove=args.rule_ids)
         for identity in result.kicked:
-            _say(f"removed from the box: {_cell(identity.display_name)}")
+            _say(f"removed from the box: {_shown(identity.display_name)}")
         if result.link_rotated:
-            _say(f"the invitation link was renewed, the old one no longer works: boxtui invite {_cell(args.box)}")
+            _say(f"the invitation link was renewed, the old one no longer works: boxtui invite {_shown(args.box)}")
     else:
         await messenger.set_access_mode(box_id, public=args.mode == "public")
 
@@ -617,9 +622,9 @@ async def _cmd_invite(client: BoxClient, profile: Profile, args: argparse.Namesp
     print(await (messenger.rotate_invitation(box_id) if args.rotate else messenger.invitation_link(box_id)))
     box = await messenger.get_box(box_id)
     if box.access_mode != "public":
-        ref = _cell(args.box)
+        ref = _shown(args.box)
         _say(
-            f"“{_cell(box.title)}” is limited: only people its access rules name can join with this link "
+            f"“{_shown(box.title)}” is limited: only people its access rules name can join with this link "
             f"(boxtui access {ref} add --email ADDRESS, or boxtui access {ref} mode public for anyone with the link)"
         )
 
@@ -736,9 +741,9 @@ async def _cmd_backfill(client: BoxClient, profile: Profile, args: argparse.Name
             print(f"\rboxtui: {done}/{total} events stored", end="", file=sys.stderr, flush=True)
 
     added = await messenger.backfill(box_id, progress)
-    if interactive:
+    if interactive:  # quiet in scripts, like every verb
         print(file=sys.stderr)
-    _say(f"{added} older event(s) stored; the whole history is searchable")
+        _say(f"{added} older event(s) stored; the whole history is searchable")
 
 
 async def _cmd_cache(client: BoxClient, profile: Profile, args: argparse.Namespace) -> None:

@@ -153,6 +153,13 @@ async def drive(url: str, root: Path, big_file: Path) -> None:
         await screen_shot(pilot, "settings", lambda: press("f2"), on("SettingsScreen"))
         await screen_shot(pilot, "help", lambda: press("f1"), on("HelpScreen"))
 
+        async def search() -> None:  # the palette's "Search all boxes", over the local store
+            main.action_search_all()
+            await until(pilot, lambda: app.screen.query("#search-input"), "the search screen")
+            app.screen.query_one("#search-input", Input).value = "thursday"
+
+        await screen_shot(pilot, "search", search, lambda: on("SearchScreen")() and "Plans" in _text(app) and "message(s)" in _text(app))
+
         await shoot_upload_in_progress(pilot, big_file)
 
     bob = BoxApp(profile=Profile.load(root / "bob"), server_url=url)

@@ -8,6 +8,7 @@ cheaper single-backend variant for suites that test something other than storage
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -27,15 +28,17 @@ LOCAL_SERVER_ENV = "BOXTUI_LOCAL_SERVER"
 
 def free_port_block(count: int = 21) -> int:
     """A loopback port P with P … P+count-1 all free right now (the local server's
-    default port and its fallbacks, so no other test's server sits among them)."""
+    default port and its fallbacks). Picked below the kernel's ephemeral range, so
+    no server another test binds to port 0 can land among them later."""
+    import random
     import socket
 
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768  # Linux's default
     for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = probe.getsockname()[1]
-        if first + count >= 65536:
-            continue
+        first = random.randrange(10_000, max(10_001, low - count))
         held = []
         try:
             for port in range(first, first + count):
@@ -51,6 +54,20 @@ def free_port_block(count: int = 21) -> int:
     raise RuntimeError("no block of free loopback ports")
 
 
+def stop_servers_under(folder: Path) -> None:
+    """SIGTERM every ``boxtui serve`` whose data dir is under ``folder`` (what a test started)."""
+    import signal
+
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().decode("utf-8", "replace").split("\0")
+        except OSError:
+            continue
+        if "serve" in argv and "--data-dir" in argv[:-1] and argv[argv.index("--data-dir") + 1].startswith(str(folder)):
+            with contextlib.suppress(OSError):
+                os.kill(int(proc.name), signal.SIGTERM)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _no_test_touches_the_hosts_local_server(tmp_path_factory) -> None:
     """For the whole session the host's local server is looked for on a free port
@@ -59,7 +76,9 @@ def _no_test_touches_the_hosts_local_server(tmp_path_factory) -> None:
     saved = {key: os.environ.get(key) for key in (LOCAL_SERVER_ENV, "XDG_DATA_HOME")}
     os.environ[LOCAL_SERVER_ENV] = f"127.0.0.1:{free_port_block()}"
     os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+    xdg = tmp_path_factory.getbasetemp()
     yield
+    stop_servers_under(xdg)  # any a test started and left running
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
@@ -72,13 +91,13 @@ def local_server(tmp_path: Path, monkeypatch):
     """The host's local server for this test alone: its default address on a free port
     block and its data dir under ``tmp_path`` (set in the environment, so ``boxtui``
     processes started by the test find it too). Stopped at the end if it was started."""
-    from boxtui.messenger.embedded import LocalServer, stop_local_server
+    from boxtui.messenger.embedded import LocalServer
 
     monkeypatch.setenv(LOCAL_SERVER_ENV, f"127.0.0.1:{free_port_block()}")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     local = LocalServer.default()
     yield local
-    stop_local_server(local)
+    stop_servers_under(tmp_path)  # this test's, whichever data dir ("user") started it; never another test's
 
 
 def env_without_settings(**extra: str) -> dict[str, str]:

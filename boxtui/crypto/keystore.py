@@ -104,26 +104,14 @@ class KeyStore:
         Raises :class:`WrongPassphrase`, :class:`KeyStoreCorrupted`, or
         :class:`KeyStoreError` when the file cannot be read.
         """
-        try:
-            sealed = Path(path).read_bytes()
-        except FileNotFoundError:
-            raise KeyStoreError(f"no key store at {path}") from None
-        except OSError as exc:
-            raise KeyStoreError(f"cannot read the key store {path}: {exc.strerror}") from exc
-        plain, key = unlock(sealed, passphrase)
+        plain, key = unlock(_read_sealed(path), passphrase)
         return cls(path, key, *_parse_plain(plain))
 
     @classmethod
     def open_with_key(cls, path: StrPath, key: PasswordKey) -> KeyStore:
         """Read the store with its already derived key (no Argon2id): what an unlock
         agent hands back. Same errors as :meth:`open`."""
-        try:
-            sealed = Path(path).read_bytes()
-        except FileNotFoundError:
-            raise KeyStoreError(f"no key store at {path}") from None
-        except OSError as exc:
-            raise KeyStoreError(f"cannot read the key store {path}: {exc.strerror}") from exc
-        return cls(path, key, *_parse_plain(unlock_with_key(sealed, key)))
+        return cls(path, key, *_parse_plain(unlock_with_key(_read_sealed(path), key)))
 
     @property
     def derived_key(self) -> PasswordKey:
@@ -290,6 +278,15 @@ class KeyStore:
     def save(self) -> None:
         """Write the store to :attr:`path` atomically (fast: the key is derived)."""
         _write_atomic(self.path, seal_with_key(self.export_plain(), self._key).encode("ascii"))
+
+
+def _read_sealed(path: StrPath) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise KeyStoreError(f"no key store at {path}") from None
+    except OSError as exc:
+        raise KeyStoreError(f"cannot read the key store {path}: {exc.strerror}") from exc
 
 
 def _refuse_existing(path: StrPath) -> None:

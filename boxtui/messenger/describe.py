@@ -5,7 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["describe_event", "describe"]
+__all__ = ["describe_event", "describe", "summary_line"]
+
+
+def summary_line(*, deleted: bool, error: str | None, file_name: str | None, text: str | None, system: str | None) -> str:
+    """One line for an event: the text, ``[file] name``, a system line, or why it is hidden
+    (the timeline's entries and the CLI's stored rows both say it this way)."""
+    if deleted:
+        return "[deleted]"
+    if error:
+        return f"[{error}]"
+    if file_name is not None:
+        return f"[file] {file_name}"
+    if text is not None:
+        return text
+    return system or ""
 
 
 def describe_event(event: Any) -> str:

@@ -8,7 +8,7 @@ from typing import Literal
 from boxtui.core.wire import BoxView, EventView, IdentityView, SavedFile
 from boxtui.crypto import FileMetadata
 
-from .describe import describe_event
+from .describe import describe_event, summary_line
 
 __all__ = [
     "AccessChange",
@@ -66,15 +66,13 @@ class TimelineEntry:
     @property
     def summary(self) -> str:
         """One line: the text, ``[file] name``, a system line, or the reason it is hidden."""
-        if self.deleted:
-            return "[deleted]"
-        if self.error:
-            return f"[{self.error}]"
-        if self.file is not None:
-            return f"[file] {self.file.file_name}"
-        if self.text is not None:
-            return self.text
-        return self.system_text or ""
+        return summary_line(
+            deleted=self.deleted,
+            error=self.error,
+            file_name=None if self.file is None else self.file.file_name,
+            text=self.text,
+            system=self.system_text,
+        )
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from typing import Any
 
 import apsw
 
-from .db import open_database, translate_errors
+from .db import open_database, translate_errors, write_transaction
 from .errors import StoreError
 
 __all__ = ["LocalCache", "StoredBox", "StoredEvent", "EventRecord", "SearchHit", "fts_query"]
@@ -313,14 +313,7 @@ class LocalCache:
     def _write(self, fn, *args):
         """Run ``fn(conn, *args)`` in one IMMEDIATE transaction (all or nothing)."""
         with self._lock, translate_errors(WHAT):
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(self._conn, *args)
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-            return result
+            return write_transaction(self._conn, fn, *args)
 
     # --- meta -----------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ import apsw
 
 from .errors import StoreBusy, StoreCorrupted, StoreError, StoreFull, StoreLocked
 
-__all__ = ["open_database", "translate_errors", "Migration"]
+__all__ = ["open_database", "translate_errors", "Migration", "write_transaction"]
 
 #: A migration: a callable given the connection, run inside a transaction.
 Migration = Callable[[apsw.Connection], None]
@@ -44,6 +44,19 @@ def translate_errors(what: str) -> Iterator[None]:
         raise StoreError(f"cannot read or write {what}: {exc}") from None
     except apsw.CantOpenError as exc:
         raise StoreError(f"cannot open {what}: {exc}") from None
+
+
+def write_transaction(conn: apsw.Connection, fn, *args):
+    """Run ``fn(conn, *args)`` in one IMMEDIATE transaction: all of it or nothing.
+    (Callers hold their lock and :func:`translate_errors`.)"""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn, *args)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
 
 
 def _create_private(path: Path) -> None:

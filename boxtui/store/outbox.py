@@ -36,7 +36,7 @@ from typing import Any
 
 import apsw
 
-from .db import open_database, translate_errors
+from .db import open_database, translate_errors, write_transaction
 from .errors import StoreError, StoreFull
 
 __all__ = ["Outbox", "OutboxEntry", "CLAIM_TIMEOUT"]
@@ -132,16 +132,7 @@ class Outbox:
 
     def _run(self, fn, *args, write: bool = True):
         with self._lock, translate_errors(WHAT):
-            if not write:
-                return fn(self._conn, *args)
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(self._conn, *args)
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-            return result
+            return write_transaction(self._conn, fn, *args) if write else fn(self._conn, *args)
 
     # --- queueing -------------------------------------------------------------------
 

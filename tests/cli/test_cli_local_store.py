@@ -136,3 +136,49 @@ def test_kill_9_between_send_and_answer_sends_once(tmp_path, profiles):
             assert _events(ada, "Once").count("sent exactly once") == 1
         finally:
             proxy.close()
+
+
+def test_kill_9_during_sync_and_backfill_loses_and_doubles_nothing(tmp_path, profiles):
+    """A sync and a backfill killed part-way (SIGKILL) leave a store that the next run
+    completes: every event once, in order."""
+    import asyncio
+
+    from boxtui.client.client import BoxClient
+    from boxtui.messenger.messenger import Messenger
+    from boxtui.messenger.profile import Profile
+    from tests.conftest import PASSWORD
+
+    data = tmp_path / "server-data"
+    ada = profiles("ada")
+    with serve_process(data) as url:
+        ada.ok("signup", "--server", url, "--email", "ada@example.org", "--name", "Ada")
+        box_id = ada.ok("create-box", "History").strip()
+
+        async def fill() -> int:
+            async with BoxClient(url) as client:
+                messenger = await Messenger.resume(client, Profile.load(ada.home), PASSWORD, use_store=False)
+                for i in range(1200):
+                    await messenger.send_text(box_id, f"event {i:04d}")
+                return await messenger.count_events(box_id)
+
+        total = asyncio.run(fill())
+        env = clean_env(BOXTUI_HOME=str(ada.home), BOXTUI_PASSWORD=ada.password)
+        for verb in (["sync"], ["backfill", "History"]):
+            process = subprocess.Popen([sys.executable, "-m", "boxtui", *verb], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+            wal = None
+            for _ in range(600):  # until it has written to the store: then kill it mid-way
+                wal = next((ada.home / "store").glob("*/cache.db-wal"), None)
+                if (wal is not None and wal.stat().st_size > 64 * 1024) or process.poll() is not None:
+                    break
+                threading.Event().wait(0.02)
+            process.kill()
+            process.wait()
+        ada.ok("backfill", "History")  # the next run completes what was cut
+        assert ada.run("unlock").code == 0
+        try:
+            texts = [line.split("\t")[3] for line in ada.run("events", "History", password=False).out.splitlines()]
+        finally:
+            ada.run("lock")
+        messages = [t for t in texts if t.startswith("event ")]
+        assert messages == [f"event {i:04d}" for i in range(1200)]
+        assert len(texts) == total

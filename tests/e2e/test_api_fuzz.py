@@ -2,9 +2,11 @@
 ``boxtui serve`` serves, authenticated and not, asserting no 5xx and answers that
 match the schema (status documented, content type, body schema, headers).
 
-Each operation runs twice: **positive** cases with Alice's bearer token and real ids
-in the path (her box, a message, a file, a saved file…), so the success paths are
-reached; and **negative** cases (schema-violating input) without authentication. The
+Each operation runs three times: **positive** cases with Alice's bearer token and
+real ids (her box, a message, a file, a saved file… in paths, query strings and
+bodies), so the success paths are reached; **negative** cases (schema-violating
+input) with her token, so the validation paths are; and a few negative cases without
+authentication. The
 count of examples per operation is bounded (``BOXTUI_FUZZ_EXAMPLES``, default 12) so
 the suite stays fast; the 2xx reached per route are printed and a floor is asserted.
 """
@@ -152,8 +154,8 @@ def _operations(schema) -> list:
     return sorted(operations, key=lambda op: ((op.method.upper(), op.path) in DESTRUCTIVE, op.path, op.method))
 
 
-def _run(operation, strategy, base_url: str, statuses: collections.Counter, headers: dict[str, str] | None = None) -> None:
-    @settings(max_examples=EXAMPLES, deadline=None, phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck), database=None)
+def _run(operation, strategy, base_url: str, statuses: collections.Counter, headers: dict[str, str] | None, examples: int) -> None:
+    @settings(max_examples=examples, deadline=None, phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck), database=None)
     @given(case=strategy)
     def run(case) -> None:
         response = case.call(base_url=base_url, headers=headers, timeout=30)
@@ -177,16 +179,18 @@ def test_the_served_schema_holds_under_fuzzing(world):
         statuses = reached.setdefault(label, collections.Counter())
         path_ids = {p.name: world["ids"][p.name] for p in operation.path_parameters if p.name in world["ids"]}
         secured = operation.definition.raw.get("security") != []
+        caller = (logout_bearer if label == "POST /auth/logout" else bearer) if secured else None
         runs = [
-            (
-                operation.as_strategy(GenerationMode.POSITIVE, path_parameters=path_ids).map(_realistic(world, operation)),
-                (logout_bearer if label == "POST /auth/logout" else bearer) if secured else None,
-            ),
-            (operation.as_strategy(GenerationMode.NEGATIVE), None),
+            # Valid input, a real caller and real ids: the success paths.
+            (operation.as_strategy(GenerationMode.POSITIVE, path_parameters=path_ids).map(_realistic(world, operation)), caller, EXAMPLES),
+            # Invalid input from a real caller: the validation paths (400s, never 5xx).
+            (operation.as_strategy(GenerationMode.NEGATIVE), caller, EXAMPLES),
+            # Anyone: refused before the input is read.
+            (operation.as_strategy(GenerationMode.NEGATIVE), None, max(2, EXAMPLES // 4)),
         ]
-        for strategy, headers in runs:
+        for strategy, headers, examples in runs:
             try:
-                _run(operation, strategy, base_url, statuses, headers)
+                _run(operation, strategy, base_url, statuses, headers, examples)
             except Unsatisfiable:  # no input to get wrong (GET /healthz has no parameters)
                 pass
             except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - collect every failing operation, then report

@@ -134,7 +134,7 @@ class LoginScreen(_AuthScreen):
 
     def on_mount(self) -> None:
         fit_to_terminal(self, self.app.size)
-        self.query_one("#login-email", Input).focus()
+        self.query("#login-email").focus()  # a no-op when the screen is already being torn down
         self.load_code_delivery()
 
     @work(exclusive=True, group="server-info")
