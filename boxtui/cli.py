@@ -470,6 +470,11 @@ def _cell(text: str) -> str:
     return _CONTROL.sub("", text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n"))
 
 
+def _shown(text: str) -> str:
+    """Untrusted text inside a message for a person: terminal controls shown escaped."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def _row(*fields: object) -> None:
     print("\t".join(_cell(str(f)) for f in fields))
 
@@ -605,13 +610,13 @@ async def _cmd_access(client: BoxClient, profile: Profile, args: argparse.Namesp
             raise UserError("access add needs --email or --domain")
         result = await messenger.apply_access_batch(box_id, add=changes)
         for email in result.not_invited:
-            _say(f"{_cell(email)} has no account yet: their rule lets them join with the invitation link once they sign up")
+            _say(f"{_shown(email)} has no account yet: their rule lets them join with the invitation link once they sign up")
     elif args.action == "rm":
         result = await messenger.apply_access_batch(box_id, remove=args.rule_ids)
         for identity in result.kicked:
-            _say(f"removed from the box: {_cell(identity.display_name)}")
+            _say(f"removed from the box: {_shown(identity.display_name)}")
         if result.link_rotated:
-            _say(f"the invitation link was renewed, the old one no longer works: boxtui invite {_cell(args.box)}")
+            _say(f"the invitation link was renewed, the old one no longer works: boxtui invite {_shown(args.box)}")
     else:
         await messenger.set_access_mode(box_id, public=args.mode == "public")
 
@@ -622,9 +627,9 @@ async def _cmd_invite(client: BoxClient, profile: Profile, args: argparse.Namesp
     print(await (messenger.rotate_invitation(box_id) if args.rotate else messenger.invitation_link(box_id)))
     box = await messenger.get_box(box_id)
     if box.access_mode != "public":
-        ref = _cell(args.box)
+        ref = _shown(args.box)
         _say(
-            f"“{_cell(box.title)}” is limited: only people its access rules name can join with this link "
+            f"“{_shown(box.title)}” is limited: only people its access rules name can join with this link "
             f"(boxtui access {ref} add --email ADDRESS, or boxtui access {ref} mode public for anyone with the link)"
         )
 

@@ -794,13 +794,21 @@ class Messenger(LocalFirst):
             raise MessengerError(f"this link is for the server {parsed.server_url}, not {self.client.base_url}")
         hash_ = share_hash(parsed.share)
         try:
-            await self.client.boxes.public(parsed.box_id, hash_)
+            preview = await self.client.boxes.public(parsed.box_id, hash_)
         except (NotFound, Forbidden):
             raise MessengerError("this invitation link is no longer valid (it was renewed or the box is gone)") from None
         try:
             await self.client.events.post(parsed.box_id, "member.join")
         except Conflict:
             pass  # already a member: still take the key
+        except Forbidden as exc:
+            if exc.details.get("reason") != "no_access":
+                raise
+            me = self.identity.identifier_value if self.identity and self.identity.identifier_value else "your e-mail"
+            raise MessengerError(
+                f"“{preview.title}” is limited to the people its access rules name: ask "
+                f"{preview.creator.display_name or 'its admin'} to add {me}, or to make the box public"
+            ) from None
         server_share = await self.client.keys.key_share(hash_)
         secret = combine_shares(parsed.share, _b64(server_share.share, "server key share"))
         box = await self.client.boxes.get(parsed.box_id)

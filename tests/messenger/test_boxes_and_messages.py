@@ -164,3 +164,16 @@ async def test_forward_text_reencrypts_for_each_box(user):
         assert entries[-1].event.content["shared_from"]["event_id"] == source.id
     with pytest.raises(MessengerError):
         await ada.forward(source.id, [])
+
+
+async def test_joining_a_limited_box_without_a_rule_says_whom_to_ask(user):
+    ada, bob = await user("ada"), await user("bob")
+    box = await ada.create_box("Garden")
+    link = await ada.invitation_link(box.id)
+    with pytest.raises(MessengerError) as refused:
+        await bob.join_link(link)
+    assert str(refused.value) == (
+        "“Garden” is limited to the people its access rules name: ask Ada to add bob@example.org, or to make the box public"
+    )
+    await ada.apply_access_batch(box.id, add=[AccessChange("identifier", "bob@example.org")])
+    assert (await bob.join_link(link)).id == box.id

@@ -127,7 +127,7 @@ class LoginScreen(_AuthScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#login-email", Input).focus()
+        self.query("#login-email").focus()  # a no-op when the screen is already being torn down
         self.load_code_delivery()
 
     @work(exclusive=True, group="server-info")
