@@ -92,8 +92,8 @@ async def test_workers_on_sqlite_share_realtime_through_the_local_broker(tmp_pat
                 message = await post_text(http_first, alice, box["id"])
                 assert json.loads(await asyncio.wait_for(bob_ws.queue.get(), 10))["object"]["id"] == message["id"]
                 reply = await post_text(http_second, bob, box["id"])
-                seen = [json.loads(await asyncio.wait_for(alice_ws.queue.get(), 10))["object"]["id"] for _ in range(2)]
-                assert seen == [message["id"], reply["id"]]  # its own post locally, the reply over the bus
+                seen = [json.loads(await asyncio.wait_for(alice_ws.queue.get(), 10)) for _ in range(2)]
+                assert [m["object"]["id"] for m in seen] == [message["id"], reply["id"]], seen  # its own post locally, the reply over the bus
                 # The broker goes away: sockets are told to reconnect, new ones are refused.
                 broker.stop()
                 await _until(lambda: bob_ws.dropped.is_set() and not second.state.hub.available, what="the bus loss to be noticed")
