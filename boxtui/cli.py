@@ -47,6 +47,10 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", type=Path, default=None, help="where the database, blobs and outbox live")
     p.add_argument("--database-url", default=None, help="sqlite+aiosqlite:///… or postgresql+asyncpg://…")
     p.add_argument("--redis-url", default=None, help="redis://… for fan-out across server processes")
+    p.add_argument(
+        "--workers", type=int, default=None, metavar="N",
+        help="server processes on this machine sharing the port (default 1); migrations run once before they start",
+    )  # fmt: skip
     p.add_argument("--max-upload-bytes", type=int, default=None)
     p.add_argument("--quota-bytes", type=int, default=None)
     p.add_argument("--email-ingest", action=argparse.BooleanOptionalAction, default=None)
@@ -81,6 +85,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             "data_dir": args.data_dir,
             "database_url": args.database_url,
             "redis_url": args.redis_url,
+            "workers": args.workers,
             "max_upload_bytes": args.max_upload_bytes,
             "quota_bytes": args.quota_bytes,
             "email_ingest": args.email_ingest,

@@ -173,6 +173,7 @@ STATUS_CODES: dict[int, str] = {
     415: "unsupported_media_type",
     429: "too_many_requests",
     500: "internal",
+    503: "service_unavailable",
 }
 
 

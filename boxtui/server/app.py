@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -35,18 +36,24 @@ from boxtui.server.settings import ServerSettings
 log = logging.getLogger("boxtui.server")
 
 
-def create_app(settings: ServerSettings) -> FastAPI:
-    """Build the app. Nothing touches the disk or the database until startup."""
+def create_app(settings: ServerSettings, *, migrate: bool = True, bus_socket: Path | None = None) -> FastAPI:
+    """Build the app. Nothing touches the disk or the database until startup.
+
+    ``boxtui serve --workers N`` builds one per worker with ``migrate=False`` (its
+    supervisor ran the migrations once, before starting them) and, on SQLite without
+    Redis, the supervisor's realtime socket as ``bus_socket``.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         prepare_data_dir(settings)
         engine = make_engine(settings.resolved_database_url)
-        await upgrade_to_head(engine)
+        if migrate:
+            await upgrade_to_head(engine)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
-        await _start_services(app, settings)
         try:
+            await _start_services(app, settings, bus_socket)
             yield
         finally:
             await _stop_services(app)
@@ -119,8 +126,8 @@ async def _sweep_blobs(app: FastAPI, settings: ServerSettings) -> None:
         await asyncio.sleep(settings.blob_sweep_interval_seconds)
 
 
-async def _start_services(app: FastAPI, settings: ServerSettings) -> None:
-    app.state.hub = await start_hub(settings)
+async def _start_services(app: FastAPI, settings: ServerSettings, bus_socket: Path | None) -> None:
+    app.state.hub = await start_hub(settings, bus_socket)
     app.state.background = [
         asyncio.create_task(watch_sessions(app.state.hub, app.state.sessionmaker, settings.ws_session_check_seconds), name="boxtui-session-watch"),
         asyncio.create_task(_purge_idempotency_keys(app), name="boxtui-idempotency-purge"),

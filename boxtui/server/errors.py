@@ -76,6 +76,14 @@ class TooManyRequests(ApiError):
     status = 429
 
 
+class ServiceUnavailable(ApiError):
+    """A service the server depends on (SMTP, the blob store, the realtime bus) cannot
+    be reached right now; the request changed nothing and may be retried."""
+
+    status = 503
+    headers = {"Retry-After": "5"}
+
+
 def error_response(request: Request, status: int, desc: str, details: dict[str, str] | None = None, origin: str = "not_defined", headers: dict[str, str] | None = None) -> Response:
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers)
@@ -114,7 +122,7 @@ def validation_details(errors: list[dict[str, Any]]) -> tuple[str, dict[str, str
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
-        return error_response(request, exc.status, exc.desc, exc.details, exc.origin)
+        return error_response(request, exc.status, exc.desc, exc.details, exc.origin, getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

@@ -1,4 +1,4 @@
-"""Run the server with uvicorn (``boxtui serve``).
+"""Run the server with uvicorn (``boxtui serve``), in one process or ``--workers N``.
 
 What uvicorn is told, and why:
 
@@ -9,38 +9,146 @@ What uvicorn is told, and why:
   timeout (:mod:`boxtui.server.timeouts`).
 * ``ws_max_size``: a client only ever sends small acks; a bigger frame closes the
   socket with 1009.
+* ``ws_per_message_deflate=False``: realtime frames are mostly base64 ciphertext, which
+  deflate shrinks by under a third, and per-socket compression contexts cost CPU and
+  memory for every socket of every message; without them a message is encoded once
+  and the same bytes go to every socket (PROTOCOL §10.19).
 * ``ssl_certfile``/``ssl_keyfile`` when given: HTTPS directly (cookies are then Secure).
+
+With ``workers > 1`` this process becomes the supervisor: it prepares the data dir and
+runs the migrations **once**, starts the local realtime broker when the workers need
+one (SQLite without Redis), then lets uvicorn start the workers on one shared listening
+socket. uvicorn restarts a worker that dies. Each worker builds its app from the
+settings this process hands down (:func:`worker_app`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
+from pydantic import SecretStr
 
 from boxtui.server.app import create_app
 from boxtui.server.settings import ServerSettings
-from boxtui.server.timeouts import timed_protocol
+from boxtui.server.timeouts import TimedHttpToolsProtocol, timed_protocol
 
 #: Largest websocket frame a client may send.
 WS_MAX_FRAME_BYTES = 64 * 1024
+#: Where a worker finds what its supervisor hands down (settings, bus socket, log level).
+WORKER_SPEC_ENV = "BOXTUI_INTERNAL_WORKER_SPEC"
+
+log = logging.getLogger("boxtui.server")
 
 
-def serve(settings: ServerSettings, log_level: str = "info") -> None:
-    os.umask(0o077)  # whatever else the process creates is its user's alone
+def _configure_logging(log_level: str) -> None:
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings)
-    uvicorn.run(
-        app,
+
+
+def _uvicorn_options(settings: ServerSettings, log_level: str) -> dict[str, Any]:
+    return dict(
         host=settings.host,
         port=settings.port,
         log_level=log_level,
         ws_ping_interval=settings.ws_ping_seconds,
         ws_max_size=WS_MAX_FRAME_BYTES,
+        ws_per_message_deflate=False,
         proxy_headers=False,
-        http=timed_protocol(settings.header_timeout_seconds, settings.body_idle_timeout_seconds),
         timeout_keep_alive=settings.keep_alive_timeout_seconds,
         ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
         ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
     )
+
+
+def serve(settings: ServerSettings, log_level: str = "info") -> None:
+    os.umask(0o077)  # whatever else the process creates is its user's alone
+    _configure_logging(log_level)
+    if settings.workers > 1:
+        _supervise(settings, log_level)
+        return
+    uvicorn.run(
+        create_app(settings),
+        http=timed_protocol(settings.header_timeout_seconds, settings.body_idle_timeout_seconds),
+        **_uvicorn_options(settings, log_level),
+    )
+
+
+def needs_local_bus(settings: ServerSettings) -> bool:
+    """Workers on SQLite without Redis share realtime through the supervisor's socket
+    (on PostgreSQL they use LISTEN/NOTIFY, with Redis Redis)."""
+    return not settings.redis_url and not settings.resolved_database_url.startswith("postgresql")
+
+
+def _supervise(settings: ServerSettings, log_level: str) -> None:
+    from boxtui.server.datadir import prepare_data_dir
+    from boxtui.server.realtime.bus import LocalBroker
+
+    prepare_data_dir(settings)
+    asyncio.run(_migrate(settings.resolved_database_url))
+    bus_dir = broker = None
+    if needs_local_bus(settings):
+        # A private folder with a short path (a Unix socket path has at most 107 bytes).
+        bus_dir = Path(tempfile.mkdtemp(prefix="boxtui-bus-"))
+        broker = LocalBroker(bus_dir / "bus.sock")
+        broker.start()
+    os.environ[WORKER_SPEC_ENV] = json.dumps(
+        {"settings": settings_for_workers(settings), "bus_socket": str(broker.path) if broker else None, "log_level": log_level}
+    )
+    log.info("starting %d workers (realtime across them: %s)", settings.workers,
+             "Redis" if settings.redis_url else "the local bus" if broker else "PostgreSQL LISTEN/NOTIFY")  # fmt: skip
+    try:
+        uvicorn.run(
+            "boxtui.server.serve:worker_app",
+            factory=True,
+            workers=settings.workers,
+            http=TimedHttpToolsProtocol,  # its timeouts are set in each worker (worker_app)
+            **_uvicorn_options(settings, log_level),
+        )
+    finally:
+        os.environ.pop(WORKER_SPEC_ENV, None)
+        if broker is not None:
+            broker.stop()
+        if bus_dir is not None:
+            shutil.rmtree(bus_dir, ignore_errors=True)
+
+
+async def _migrate(database_url: str) -> None:
+    from boxtui.server.db import make_engine
+    from boxtui.server.migrate import upgrade_to_head
+
+    engine = make_engine(database_url)
+    try:
+        await upgrade_to_head(engine)
+    finally:
+        await engine.dispose()
+
+
+def settings_for_workers(settings: ServerSettings) -> dict[str, Any]:
+    """Every setting as JSON, secrets included (the environment of one's own child)."""
+    data = settings.model_dump(mode="json", exclude={"config_file"})
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            data[name] = value.get_secret_value()
+    return data
+
+
+def worker_app() -> FastAPI:
+    """The app of one ``--workers`` process (a uvicorn factory), built from the spec the
+    supervisor put in the environment; the migrations already ran."""
+    spec = json.loads(os.environ[WORKER_SPEC_ENV])
+    os.umask(0o077)
+    _configure_logging(spec["log_level"])
+    settings = ServerSettings(**spec["settings"])
+    TimedHttpToolsProtocol.header_timeout = settings.header_timeout_seconds
+    TimedHttpToolsProtocol.body_idle_timeout = settings.body_idle_timeout_seconds
+    bus_socket = Path(spec["bus_socket"]) if spec.get("bus_socket") else None
+    return create_app(settings, migrate=False, bus_socket=bus_socket)

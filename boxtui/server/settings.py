@@ -23,8 +23,11 @@ class ServerSettings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     #: SQLAlchemy async URL; empty means SQLite at ``data_dir/boxtui.db``.
     database_url: str = ""
-    #: ``redis://…`` to fan realtime events out across several server processes.
+    #: ``redis://…`` to fan realtime events out across several server processes (else
+    #: PostgreSQL's LISTEN/NOTIFY on PostgreSQL, or the supervisor's bus for ``--workers``).
     redis_url: str = ""
+    #: Server processes on this machine (``boxtui serve --workers N``) sharing one port.
+    workers: int = Field(default=1, ge=1, le=64)
     max_upload_bytes: int = 132_120_576
     quota_bytes: int = 1 << 30
     #: Largest JSON body accepted on non-upload routes.

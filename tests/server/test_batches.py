@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from tests.server.helpers import assert_error, batch, box_with_member, ciphertext, create_box, join, post_text, random_key, rule, signup_login
@@ -137,7 +138,7 @@ async def test_auto_invite(http):
         (action,) = (await http.get("/crypto/actions", headers=bob.headers)).json()
         assert action["type"] == "invitation" and action["box_id"] == box["id"]
         assert action["encryption_public_key"] == bob_key and action["encrypted"] == invitation
-        notification = bob_socket.queue.get_nowait()
+        notification = json.loads(bob_socket.queue.get_nowait())
         assert notification == {"type": "notification", "object": {"type": "box.auto_invite", "details": {"box_id": box["id"], "box_title": "Invited", "cryptoaction_id": action["id"]}}}
         assert bob_socket.queue.empty()  # access events go to the admin only
     finally:

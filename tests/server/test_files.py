@@ -6,6 +6,7 @@ are shared by the saved-files and e-mail tests.
 
 from __future__ import annotations
 
+import json
 import asyncio
 import os
 from pathlib import Path
@@ -346,7 +347,7 @@ async def test_upload_is_announced_in_realtime(http):
     socket = hub.connect(alice["id"])
     try:
         event = (await upload(http, alice, box)).json()
-        message = await asyncio.wait_for(socket.queue.get(), 5)
+        message = json.loads(await asyncio.wait_for(socket.queue.get(), 5))
         assert message == {"type": "event.new", "object": event}
     finally:
         hub.disconnect(socket)

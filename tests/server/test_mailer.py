@@ -69,5 +69,7 @@ async def test_smtp_down_is_a_clear_error(tmp_path):
     settings = make_settings(tmp_path / "data", smtp_host="127.0.0.1", smtp_port=free_port())
     app = create_app(settings)
     async with app.router.lifespan_context(app), asgi_client(app) as http:
-        body = assert_error(await http.post("/auth/code", json={"email": "gina@example.com"}), 500, "internal")
+        response = await http.post("/auth/code", json={"email": "gina@example.com"})
+        body = assert_error(response, 503, "service_unavailable")
         assert "could not be sent" in body["desc"] and "Traceback" not in body["desc"]
+        assert response.headers["retry-after"].isdigit()

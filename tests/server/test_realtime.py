@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 
 import pytest
 
-from boxtui.server.realtime.hub import Hub, RedisHub, start_hub
+from boxtui.server.realtime.bus import RedisBus
+from boxtui.server.realtime.hub import BusHub, Hub, start_hub
 from tests.conftest import asgi_client, make_settings
 from tests.server.helpers import batch, box_with_member, create_box, free_port, post_event, post_text, signup_login
 
 
 def drain(subscription) -> list[dict]:
+    """The messages queued for a socket (each queued as the text frame it is sent as)."""
     messages = []
     while not subscription.queue.empty():
-        messages.append(subscription.queue.get_nowait())
+        messages.append(json.loads(subscription.queue.get_nowait()))
     return messages
 
 
@@ -117,18 +120,18 @@ async def test_redis_fan_out_between_two_server_processes(tmp_path):
 
     first, second = create_app(settings), create_app(settings)
     async with first.router.lifespan_context(first), second.router.lifespan_context(second):
-        assert isinstance(first.state.hub, RedisHub) and isinstance(second.state.hub, RedisHub)
+        assert all(isinstance(app.state.hub, BusHub) and isinstance(app.state.hub.bus, RedisBus) for app in (first, second))
         async with asgi_client(first) as http_first, asgi_client(second) as http_second:
             alice, bob, box = await box_with_member(http_first)
             bob_ws = second.state.hub.connect(bob.id)
             try:
                 message = await post_text(http_first, alice, box["id"])
-                received = await asyncio.wait_for(bob_ws.queue.get(), timeout=5)
+                received = json.loads(await asyncio.wait_for(bob_ws.queue.get(), timeout=5))
                 assert received["type"] == "event.new" and received["object"]["id"] == message["id"]
                 # And back: a post on the second process reaches a socket on the first.
                 alice_ws = first.state.hub.connect(alice.id)
                 reply = await post_text(http_second, bob, box["id"])
-                got = await asyncio.wait_for(alice_ws.queue.get(), timeout=5)
+                got = json.loads(await asyncio.wait_for(alice_ws.queue.get(), timeout=5))
                 assert got["object"]["id"] == reply["id"]
                 # Each message arrives once, not once per process.
                 await asyncio.sleep(0.2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import asyncio
 import os
 
@@ -165,10 +166,10 @@ async def test_file_saved_reaches_the_owner_in_realtime(http):
     socket = hub.connect(alice["id"])
     try:
         saved = (await http.post("/saved-files", json=save_body(alice, file_id), headers=alice["headers"])).json()
-        message = await asyncio.wait_for(socket.queue.get(), 5)
+        message = json.loads(await asyncio.wait_for(socket.queue.get(), 5))
         assert message == {"type": "file.saved", "object": {"encrypted_file_id": file_id, "is_saved": True}}
         await http.delete(f"/saved-files/{saved['id']}", headers=alice["headers"])
-        message = await asyncio.wait_for(socket.queue.get(), 5)
+        message = json.loads(await asyncio.wait_for(socket.queue.get(), 5))
         assert message == {"type": "file.saved", "object": {"encrypted_file_id": file_id, "is_saved": False}}
     finally:
         hub.disconnect(socket)

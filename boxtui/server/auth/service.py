@@ -36,7 +36,7 @@ from boxtui.core.timefmt import as_utc, format_time, utcnow
 from boxtui.server.auth import repository
 from boxtui.server.auth.deps import Caller, hash_token
 from boxtui.server.auth.models import AuthSessionRow, IdentityRow, LoginCodeRow, LoginFailureRow
-from boxtui.server.errors import ApiError, BadRequest, Conflict, TooManyRequests, Unauthorized
+from boxtui.server.errors import BadRequest, Conflict, ServiceUnavailable, TooManyRequests, Unauthorized
 from boxtui.server.identities import repository as identities
 from boxtui.server.identities.service import own_identity
 from boxtui.server.mailer import send_login_code
@@ -151,7 +151,7 @@ async def request_code(db: AsyncSession, settings: ServerSettings, email: str) -
         await send_login_code(settings, email, code)
     except (OSError, smtplib.SMTPException) as exc:
         log.error("could not send the login code to %s: %s", email, exc)
-        raise ApiError("the login code could not be sent; try again later") from None
+        raise ServiceUnavailable("the login code could not be sent (the mail server did not take it); try again later") from None
 
 
 async def _fail(db: AsyncSession, email: str, client_addr: str, desc: str = "wrong e-mail or credentials") -> Unauthorized:

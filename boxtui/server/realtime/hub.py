@@ -2,33 +2,38 @@
 
 ``await start_hub(settings)`` returns a :class:`Hub`. ``await hub.publish(identity_ids,
 message)`` sends one envelope ``{"type", "object"}`` to every socket of those
-identities. ``hub.connect(identity_id, session_id, limit=n)`` gives a :class:`Subscription` whose
+identities. The envelope is serialised **once** (:func:`frames.encode`) and that text
+is what every socket's queue holds and what each socket sends: no per-socket JSON.
+``hub.connect(identity_id, session_id, limit=n)`` gives a :class:`Subscription` whose
 queue the websocket route drains (:class:`TooManySockets` past ``n`` sockets of that
 identity in this process); ``hub.disconnect(subscription)`` drops it.
 ``await hub.end_session(session_id)`` (on logout) sets ``ended`` on every socket of
 that session, in every process; ``hub.session_ids()`` lists the sessions holding
 sockets, so one query per interval re-checks them all (see ``realtime.router``).
 
-One process needs nothing but itself (:class:`Hub`). With ``settings.redis_url`` the
-hub is a :class:`RedisHub`: ``publish`` goes through one Redis pub/sub channel and
-every process (this one included) delivers what it receives to its own sockets, so
-several server processes behind a load balancer share events.
+One process needs nothing but itself (:class:`Hub`). Several processes share a bus
+(:class:`BusHub` over a :class:`boxtui.server.realtime.bus.Bus`): Redis when
+``settings.redis_url`` is set, else PostgreSQL's LISTEN/NOTIFY when the database is
+PostgreSQL, else — for ``boxtui serve --workers N`` on SQLite — a Unix socket brokered
+by the ``serve`` supervisor. A process delivers what it publishes to its own sockets
+at once and sends it on the bus for the others. While its bus is down a process
+refuses new sockets (``503``) and closes the open ones with 1013, so no socket is
+left silently missing messages; clients reconnect and catch up once it is back.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+from boxtui.server.realtime import frames
 from boxtui.server.settings import ServerSettings
 
 log = logging.getLogger("boxtui.server.realtime")
 
-CHANNEL = "boxtui:realtime"
 #: Messages a socket may fall behind by before the hub drops it (it then reconnects
 #: and catches up with ``GET …/events?after=``).
 QUEUE_SIZE = 1000
@@ -39,25 +44,32 @@ class TooManySockets(Exception):
 
 
 class Subscription:
-    """One connected socket: its identity and session, the queue of messages for it,
-    whether it overflowed, and whether its session ended."""
+    """One connected socket: its identity and session, the queue of text frames for it,
+    and why it must close: it overflowed, its session ended, or the bus was lost."""
+
+    __slots__ = ("identity_id", "session_id", "queue", "overflowed", "ended", "dropped")
 
     def __init__(self, identity_id: str, session_id: str | None = None) -> None:
         self.identity_id = identity_id
         self.session_id = session_id
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
+        self.queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
         self.overflowed = asyncio.Event()
         self.ended = asyncio.Event()
+        #: The realtime bus was lost: this socket may have missed messages of other processes.
+        self.dropped = asyncio.Event()
 
-    def offer(self, message: dict[str, Any]) -> None:
+    def offer(self, text: str) -> None:
         try:
-            self.queue.put_nowait(message)
+            self.queue.put_nowait(text)
         except asyncio.QueueFull:
             self.overflowed.set()
 
 
 class Hub:
     """In-process fan-out."""
+
+    #: Whether new sockets may open (a :class:`BusHub` says no while its bus is down).
+    available = True
 
     def __init__(self) -> None:
         self._subscriptions: dict[str, set[Subscription]] = {}
@@ -82,11 +94,18 @@ class Hub:
     def connected(self, identity_id: str) -> int:
         return len(self._subscriptions.get(identity_id, ()))
 
+    def deliver_text(self, identity_ids: Iterable[str], text: str) -> None:
+        """Hand the encoded envelope ``text`` to this process's sockets of ``identity_ids``."""
+        subscriptions = self._subscriptions
+        for identity_id in set(identity_ids):
+            subs = subscriptions.get(identity_id)
+            if subs:
+                for subscription in tuple(subs):
+                    subscription.offer(text)
+
     def deliver(self, identity_ids: Iterable[str], message: dict[str, Any]) -> None:
         """Hand ``message`` to this process's sockets of ``identity_ids``."""
-        for identity_id in set(identity_ids):
-            for subscription in list(self._subscriptions.get(identity_id, ())):
-                subscription.offer(message)
+        self.deliver_text(identity_ids, frames.encode(message))
 
     async def publish(self, identity_ids: Iterable[str], message: dict[str, Any]) -> None:
         self.deliver(identity_ids, message)
@@ -103,6 +122,12 @@ class Hub:
                 if subscription.session_id in ended:
                     subscription.ended.set()
 
+    def drop_all_locally(self) -> None:
+        """Every socket of this process must reconnect (and catch up)."""
+        for subs in list(self._subscriptions.values()):
+            for subscription in list(subs):
+                subscription.dropped.set()
+
     async def end_session(self, session_id: str) -> None:
         """A session was revoked: its sockets close, in every process."""
         self.end_sessions_locally([session_id])
@@ -111,79 +136,98 @@ class Hub:
         self._subscriptions.clear()
 
 
-class RedisHub(Hub):
-    """Fan-out through Redis pub/sub, for several server processes."""
+class BusHub(Hub):
+    """Fan-out across processes through a :class:`~boxtui.server.realtime.bus.Bus`."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, bus) -> None:
         super().__init__()
-        import redis.asyncio as redis
+        self.bus = bus
+        self.origin = frames.new_origin()
+        self._seq = 0
+        self._send_lock = asyncio.Lock()
+        self._up = False
+        self._last_seq: dict[str, int] = {}
 
-        self._redis = redis.from_url(url)
-        self._listener: asyncio.Task | None = None
-        self._ready = asyncio.Event()
+    @property
+    def available(self) -> bool:  # type: ignore[override]
+        return self._up
 
     async def start(self) -> None:
-        try:
-            await self._redis.ping()
-        except Exception as exc:  # noqa: BLE001 - any failure: say which setting is wrong
-            await self._redis.aclose()
-            raise RuntimeError(f"cannot reach Redis at the configured redis_url: {exc}") from None
-        self._listener = asyncio.create_task(self._listen(), name="boxtui-redis-hub")
-        await asyncio.wait_for(self._ready.wait(), timeout=10)
+        """Connect the bus; a clear ``RuntimeError`` when it cannot be reached now."""
+        await self.bus.start(self._received, self._state)
 
-    async def _listen(self) -> None:
-        while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+    def _state(self, up: bool) -> None:
+        if up == self._up:
+            return
+        self._up = up
+        self._last_seq.clear()
+        if up:
+            log.info("the realtime bus (%s) is up: sockets may open", self.bus.name)
+        else:
+            log.warning("the realtime bus (%s) is down: closing this process's sockets (1013) and refusing new ones (503) until it is back", self.bus.name)
+            self.drop_all_locally()
+
+    def _received(self, raw: str) -> None:
+        frame = frames.unpack(raw)
+        if frame is None:
+            log.warning("ignored a malformed realtime frame from %s", self.bus.name)
+            return
+        if frame.origin == self.origin:
+            return  # delivered locally when it was published
+        last = self._last_seq.get(frame.origin)
+        self._last_seq[frame.origin] = frame.seq
+        if last is not None and frame.seq != last + 1:
+            log.warning("missed %d realtime frame(s) of another process: this process's sockets reconnect and catch up", frame.seq - last - 1)
+            self.drop_all_locally()
+        if frame.kind == "m":
+            self.deliver_text(frame.targets, frame.text)
+        else:
+            self.end_sessions_locally(frame.targets)
+
+    async def _send(self, pack) -> None:
+        """Number and send one frame; when that fails the bus reconnects (and this
+        process's sockets with it), and other processes see the gap in ``seq``."""
+        async with self._send_lock:
+            self._seq += 1
+            if not self._up:
+                return
             try:
-                await pubsub.subscribe(CHANNEL)
-                self._ready.set()
-                async for item in pubsub.listen():
-                    if item.get("type") != "message":
-                        continue
-                    try:
-                        payload = json.loads(item["data"])
-                        if "end_session" in payload:
-                            self.end_sessions_locally([payload["end_session"]])
-                        else:
-                            self.deliver(payload["to"], payload["message"])
-                    except (ValueError, KeyError, TypeError):
-                        log.warning("ignored a malformed realtime message from Redis")
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - keep listening through Redis outages
-                log.warning("Redis pub/sub failed (%s); resubscribing in 1 s", exc)
-                await asyncio.sleep(1)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                await self.bus.send(pack(self.origin, self._seq))
+            except Exception as exc:  # noqa: BLE001 - any failure: the bus is unusable until it reconnects
+                log.warning("could not publish on %s (%r): reconnecting", self.bus.name, exc)
+                self._state(False)
+                self.bus.reset()
 
     async def publish(self, identity_ids: Iterable[str], message: dict[str, Any]) -> None:
-        payload = json.dumps({"to": sorted(set(identity_ids)), "message": message})
-        try:
-            await self._redis.publish(CHANNEL, payload)
-        except Exception as exc:  # noqa: BLE001 - realtime is best effort; clients catch up
-            log.warning("could not publish to Redis (%s); delivering locally only", exc)
-            self.deliver(identity_ids, message)
+        ids = sorted(set(identity_ids))
+        if not ids:
+            return
+        text = frames.encode(message)
+        self.deliver_text(ids, text)
+        await self._send(lambda origin, seq: frames.pack_message(origin, seq, ids, text))
 
     async def end_session(self, session_id: str) -> None:
-        try:
-            await self._redis.publish(CHANNEL, json.dumps({"end_session": session_id}))
-        except Exception as exc:  # noqa: BLE001 - the periodic session check still closes them
-            log.warning("could not publish a session end to Redis (%s); ending it locally only", exc)
-            self.end_sessions_locally([session_id])
+        self.end_sessions_locally([session_id])
+        await self._send(lambda origin, seq: frames.pack_end_session(origin, seq, session_id))
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-        await self._redis.aclose()
+        await self.bus.close()
         await super().close()
 
 
-async def start_hub(settings: ServerSettings) -> Hub:
+async def start_hub(settings: ServerSettings, bus_socket: Path | None = None) -> Hub:
+    """The hub this process needs: Redis, PostgreSQL LISTEN/NOTIFY, the supervisor's
+    Unix socket (``bus_socket``, set by ``boxtui serve --workers``), or none."""
+    from boxtui.server.realtime import bus
+
     if settings.redis_url:
-        hub = RedisHub(settings.redis_url)
-        await hub.start()
-        return hub
-    return Hub()
+        transport: bus.Bus = bus.RedisBus(settings.redis_url)
+    elif settings.resolved_database_url.startswith("postgresql"):
+        transport = bus.PostgresBus(settings.resolved_database_url)
+    elif bus_socket is not None:
+        transport = bus.UnixBus(bus_socket)
+    else:
+        return Hub()
+    hub = BusHub(transport)
+    await hub.start()
+    return hub

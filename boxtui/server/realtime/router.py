@@ -26,9 +26,11 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse
 
 from boxtui.core.ids import is_uuid
 from boxtui.core.timefmt import as_utc, utcnow
+from boxtui.core.wire import STATUS_CODES
 from boxtui.server.auth.deps import Caller, extract_token, resolve_token
 from boxtui.server.auth.repository import ended_sessions
 from boxtui.server.boxes import service as boxes_service
@@ -97,8 +99,10 @@ async def _ack(websocket: WebSocket, identity_id: str, message: Any) -> None:
 
 
 async def _send_loop(websocket: WebSocket, subscription: Subscription) -> None:
+    # The queue holds each envelope already encoded once by the hub, for every socket.
+    get, send = subscription.queue.get, websocket.send_text
     while True:
-        await websocket.send_json(await subscription.queue.get())
+        await send(await get())
 
 
 def _parse_frame(text: str) -> Any:
@@ -119,6 +123,19 @@ async def _receive_loop(websocket: WebSocket, identity_id: str) -> None:
             await _ack(websocket, identity_id, _parse_frame(text))
 
 
+async def _refuse_unavailable(websocket: WebSocket) -> None:
+    """The handshake answered ``503`` with the error body: the realtime bus is down."""
+    response = JSONResponse(
+        {"code": STATUS_CODES[503], "origin": "not_defined", "desc": "realtime is unavailable for a moment; try again shortly", "details": {}},
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
+    try:
+        await websocket.send_denial_response(response)
+    except RuntimeError:  # a server without the denial extension: close before accepting
+        await websocket.close(code=CLOSE_TRY_AGAIN)
+
+
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:
     with contextlib.suppress(Exception):
         await websocket.close(code=code, reason=reason)
@@ -131,6 +148,9 @@ async def realtime_socket(websocket: WebSocket, identity_id: str) -> None:
         await websocket.close(code=refusal or CLOSE_UNAUTHORIZED)
         return
     hub = websocket.app.state.hub
+    if not hub.available:
+        await _refuse_unavailable(websocket)
+        return
     limit = websocket.app.state.settings.ws_max_per_identity
     try:
         subscription = hub.connect(identity_id, caller.session.id, limit=limit)
@@ -145,6 +165,7 @@ async def realtime_socket(websocket: WebSocket, identity_id: str) -> None:
             asyncio.create_task(_receive_loop(websocket, identity_id)),
             asyncio.create_task(subscription.overflowed.wait()),
             asyncio.create_task(_session_ends(subscription, caller)),
+            asyncio.create_task(subscription.dropped.wait()),
         ]
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
@@ -156,6 +177,8 @@ async def realtime_socket(websocket: WebSocket, identity_id: str) -> None:
             await _close(websocket, CLOSE_TRY_AGAIN, "too far behind: reconnect and catch up")
         elif tasks[3] in done:
             await _close(websocket, CLOSE_UNAUTHORIZED, "the session has ended")
+        elif tasks[4] in done:
+            await _close(websocket, CLOSE_TRY_AGAIN, "realtime is unavailable for a moment: reconnect and catch up")
         for task in done:
             exc = task.exception()
             if exc is not None and not isinstance(exc, (WebSocketDisconnect, RuntimeError)):

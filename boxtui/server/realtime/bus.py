@@ -1,0 +1,421 @@
+"""Buses that carry realtime frames between server processes (PROTOCOL §10.19).
+
+A :class:`Bus` moves opaque text frames (:mod:`boxtui.server.realtime.frames`) to every
+other process on it, and tells its hub when it is up and when it is lost. Each keeps
+one listening connection, reconnected every second while it is down.
+
+* :class:`RedisBus` — Redis pub/sub on the channel ``boxtui:realtime``: any number of
+  processes on any number of machines.
+* :class:`PostgresBus` — PostgreSQL ``LISTEN``/``NOTIFY`` on the channel
+  ``boxtui_realtime``, when the database is PostgreSQL and no Redis is configured. A
+  ``NOTIFY`` payload must be under 8,000 bytes, and a message (an event view carries
+  up to 64 KiB of ciphertext) can be larger, so a frame is cut into chunks of at most
+  7,800 bytes sent by one transaction — PostgreSQL delivers one transaction's
+  notifications together and in order — and put back together by the listeners. This
+  keeps the bus blind to what it carries (no re-read of events, no re-rendering per
+  process) and needs no table.
+* :class:`UnixBus` — for ``boxtui serve --workers N`` on SQLite without Redis: every
+  worker connects to a Unix socket served by the supervisor (:class:`LocalBroker`),
+  which passes each frame to the other workers. SQLite already ties the workers to
+  one machine, so a machine-local bus is all they need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import stat
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("boxtui.server.realtime")
+
+#: Seconds between two attempts to get a lost bus back.
+RETRY_SECONDS = 1.0
+#: How long the first connection may take at startup.
+CONNECT_TIMEOUT = 5.0
+
+REDIS_CHANNEL = "boxtui:realtime"
+PG_CHANNEL = "boxtui_realtime"
+#: Bytes of frame per NOTIFY (PostgreSQL refuses payloads of 8,000 bytes or more).
+PG_CHUNK_BYTES = 7800
+#: How often the idle LISTEN connection is checked.
+PG_KEEPALIVE_SECONDS = 5.0
+
+
+class BusUnavailable(Exception):
+    """The bus is down: the frame was not sent."""
+
+
+class Bus:
+    """One listening connection, kept up: ``start`` connects (or raises a clear
+    ``RuntimeError``), then frames go to ``receive`` and the state to ``state``."""
+
+    name = "bus"
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task | None = None
+        self._reset = asyncio.Event()
+        self._receive: Callable[[str], None] = lambda frame: None
+        self._state: Callable[[bool], None] = lambda up: None
+
+    # what each bus provides
+    async def _connect(self) -> Any:
+        raise NotImplementedError
+
+    async def _listen(self, conn: Any) -> None:
+        """Receive frames until the connection is lost (then raise or return)."""
+        raise NotImplementedError
+
+    async def _disconnect(self, conn: Any) -> None:
+        raise NotImplementedError
+
+    async def send(self, frame: str) -> None:
+        raise NotImplementedError
+
+    # the loop
+    async def start(self, receive: Callable[[str], None], state: Callable[[bool], None]) -> None:
+        self._receive, self._state = receive, state
+        try:
+            conn = await asyncio.wait_for(self._connect(), CONNECT_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - any failure: say which setting is wrong
+            await self._close_clients()
+            raise RuntimeError(f"cannot reach {self.name}: {exc!r}") from None
+        self._state(True)  # subscribed: from now on nothing published is missed
+        self._task = asyncio.create_task(self._run(conn), name=f"boxtui-bus-{self.name}")
+
+    def reset(self) -> None:
+        """Drop the connection and make a new one (a send failed)."""
+        self._reset.set()
+
+    async def _run(self, conn: Any) -> None:
+        while True:
+            try:
+                if conn is None:
+                    conn = await asyncio.wait_for(self._connect(), CONNECT_TIMEOUT)
+                self._reset.clear()
+                self._state(True)
+                listen = asyncio.create_task(self._listen(conn))
+                reset = asyncio.create_task(self._reset.wait())
+                try:
+                    done, _ = await asyncio.wait({listen, reset}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for task in (listen, reset):
+                        task.cancel()
+                    for task in (listen, reset):
+                        with contextlib.suppress(asyncio.CancelledError, Exception):
+                            await task
+                if listen in done and not listen.cancelled() and listen.exception() is not None:
+                    raise listen.exception()  # type: ignore[misc]
+                log.warning("%s: connection dropped; reconnecting", self.name)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - keep trying while it is away
+                log.warning("%s is unreachable (%r); retrying in %g s", self.name, exc, RETRY_SECONDS)
+            self._state(False)
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await self._disconnect(conn)
+                conn = None
+            await asyncio.sleep(RETRY_SECONDS)
+
+    async def _close_clients(self) -> None:
+        """Release what ``__init__`` opened (publishing clients)."""
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._close_clients()
+
+
+# --------------------------------------------------------------------------- Redis
+
+
+class RedisBus(Bus):
+    name = "Redis"
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        import redis.asyncio as redis
+
+        # Publishing fails fast when Redis is gone; the subscriber pings when idle.
+        self._pub = redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        self._sub = redis.from_url(url, socket_connect_timeout=2, health_check_interval=10)
+
+    async def _connect(self) -> Any:
+        pubsub = self._sub.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(REDIS_CHANNEL)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+            raise
+        return pubsub
+
+    async def _listen(self, pubsub: Any) -> None:
+        receive = self._receive
+        while True:
+            item = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if item is not None and item.get("type") == "message":
+                data = item["data"]
+                receive(data.decode("utf-8", "replace") if isinstance(data, bytes) else data)
+
+    async def _disconnect(self, pubsub: Any) -> None:
+        await pubsub.aclose()
+
+    async def send(self, frame: str) -> None:
+        await self._pub.publish(REDIS_CHANNEL, frame)
+
+    async def _close_clients(self) -> None:
+        for client in (self._pub, self._sub):
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+def asyncpg_connect_args(database_url: str) -> dict[str, Any]:
+    """``asyncpg.connect`` keywords for a SQLAlchemy ``postgresql+asyncpg://`` URL."""
+    from sqlalchemy.dialects.postgresql.asyncpg import dialect
+    from sqlalchemy.engine import make_url
+
+    _, kwargs = dialect().create_connect_args(make_url(database_url))
+    for sqlalchemy_only in ("prepared_statement_cache_size", "prepared_statement_name_func", "async_creator_fn"):
+        kwargs.pop(sqlalchemy_only, None)
+    return kwargs
+
+
+def split_utf8(text: str, limit: int) -> list[str]:
+    """``text`` in pieces of at most ``limit`` UTF-8 bytes, never inside a character."""
+    data = text.encode("utf-8")
+    pieces, start = [], 0
+    while start < len(data) or not pieces:
+        end = min(start + limit, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:
+            end -= 1
+        pieces.append(data[start:end].decode("utf-8"))
+        start = end
+    return pieces
+
+
+class PostgresBus(Bus):
+    name = "PostgreSQL LISTEN/NOTIFY"
+
+    def __init__(self, database_url: str) -> None:
+        super().__init__()
+        self._connect_args = asyncpg_connect_args(database_url)
+        self._notifier: Any = None
+        self._notify_lock = asyncio.Lock()
+        self._partial: dict[str, list[str | None]] = {}
+        self._lost: asyncio.Event | None = None
+
+    async def _open(self) -> Any:
+        import asyncpg
+
+        return await asyncpg.connect(**self._connect_args, timeout=CONNECT_TIMEOUT)
+
+    async def _connect(self) -> Any:
+        conn = await self._open()
+        lost = asyncio.Event()
+        conn.add_termination_listener(lambda _conn: lost.set())
+        await conn.add_listener(PG_CHANNEL, self._on_notify)
+        self._lost = lost
+        self._partial.clear()
+        return conn
+
+    async def _listen(self, conn: Any) -> None:
+        lost = self._lost
+        assert lost is not None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lost.wait(), PG_KEEPALIVE_SECONDS)
+            if lost.is_set() or conn.is_closed():
+                return
+            await asyncio.wait_for(conn.fetchval("SELECT 1"), PG_KEEPALIVE_SECONDS)
+
+    async def _disconnect(self, conn: Any) -> None:
+        if not conn.is_closed():
+            await asyncio.wait_for(conn.close(), 2)
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        head, _, data = payload.partition(" ")
+        if head == "-":
+            self._receive(data)
+            return
+        try:
+            frame_id, index, count = head.rsplit("/", 2)
+            i, n = int(index), int(count)
+        except ValueError:
+            log.warning("ignored a malformed notification on %s", PG_CHANNEL)
+            return
+        parts = self._partial.setdefault(frame_id, [None] * n)
+        if len(parts) != n or not 0 <= i < n:
+            self._partial.pop(frame_id, None)
+            return
+        parts[i] = data
+        if all(part is not None for part in parts):
+            del self._partial[frame_id]
+            self._receive("".join(parts))  # type: ignore[arg-type]
+        elif len(self._partial) > 64:  # pieces of frames whose other pieces never came
+            self._partial.pop(next(iter(self._partial)))
+
+    async def send(self, frame: str) -> None:
+        chunks = split_utf8(frame, PG_CHUNK_BYTES)
+        async with self._notify_lock:
+            try:
+                if self._notifier is None or self._notifier.is_closed():
+                    self._notifier = await self._open()
+                if len(chunks) == 1:
+                    await self._notifier.execute("SELECT pg_notify($1, $2)", PG_CHANNEL, "- " + frame)
+                    return
+                frame_id = secrets.token_hex(8)
+                rows = [(PG_CHANNEL, f"{frame_id}/{i}/{len(chunks)} {chunk}") for i, chunk in enumerate(chunks)]
+                async with self._notifier.transaction():  # one transaction: delivered together, in order
+                    await self._notifier.executemany("SELECT pg_notify($1, $2)", rows)
+            except BaseException:
+                notifier, self._notifier = self._notifier, None
+                if notifier is not None:
+                    notifier.terminate()
+                raise
+
+    async def _close_clients(self) -> None:
+        notifier, self._notifier = self._notifier, None
+        if notifier is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(notifier.close(), 2)
+
+
+# --------------------------------------------------------------------------- a Unix socket on one machine
+
+_LENGTH = 4  # bytes of big-endian length in front of each frame on the Unix socket
+#: A worker this far behind on the local bus is disconnected (it reconnects).
+MAX_BACKLOG_BYTES = 64 << 20
+
+
+class UnixBus(Bus):
+    """A worker's end of the supervisor's :class:`LocalBroker`."""
+
+    name = "the local realtime bus"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def _connect(self) -> Any:
+        reader, writer = await asyncio.open_unix_connection(str(self.path))
+        self._writer = writer
+        return reader, writer
+
+    async def _listen(self, conn: Any) -> None:
+        reader, _ = conn
+        receive = self._receive
+        while True:
+            size = int.from_bytes(await reader.readexactly(_LENGTH), "big")
+            receive((await reader.readexactly(size)).decode("utf-8", "replace"))
+
+    async def _disconnect(self, conn: Any) -> None:
+        _, writer = conn
+        if self._writer is writer:
+            self._writer = None
+        writer.close()
+
+    async def send(self, frame: str) -> None:
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            raise BusUnavailable("not connected")
+        data = frame.encode("utf-8")
+        writer.write(len(data).to_bytes(_LENGTH, "big") + data)
+        await writer.drain()
+
+
+class LocalBroker:
+    """The supervisor's side: a Unix socket in a private folder; every frame a worker
+    writes goes to every other worker. Runs its own event loop in a daemon thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._clients: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.AbstractServer | None = None
+        self._handlers: set[asyncio.Task] = set()
+
+    def start(self) -> None:
+        threading.Thread(target=self._thread, name="boxtui-local-bus", daemon=True).start()
+        self._ready.wait(10)
+        if self._error is not None or not self._ready.is_set():
+            raise RuntimeError(f"cannot start the local realtime bus at {self.path}: {self._error!r}")
+
+    def _thread(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._serve())
+        except BaseException as exc:  # noqa: BLE001 - reported by start()
+            self._error = exc
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        parent = self.path.parent
+        if stat.S_IMODE(parent.stat().st_mode) & 0o077:
+            raise RuntimeError(f"{parent} must be private (0700)")
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        self._server = await asyncio.start_unix_server(self._client, str(self.path))
+        os.chmod(self.path, 0o600)
+        self._ready.set()
+        async with self._server:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._server.serve_forever()
+        if self._handlers:  # closed by _shutdown: let them finish
+            await asyncio.wait(self._handlers, timeout=5)
+
+    async def _shutdown(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in tuple(self._clients):
+            writer.close()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._clients.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
+        try:
+            while True:
+                head = await reader.readexactly(_LENGTH)
+                data = head + await reader.readexactly(int.from_bytes(head, "big"))
+                for other in tuple(self._clients):
+                    if other is writer or other.is_closing():
+                        continue
+                    if other.transport.get_write_buffer_size() > MAX_BACKLOG_BYTES:
+                        log.warning("a worker fell too far behind on the local realtime bus: disconnecting it")
+                        other.close()
+                        continue
+                    other.write(data)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self._clients.discard(writer)
+            writer.close()
+
+    def stop(self) -> None:
+        """Close the socket and every worker's connection (they notice at once)."""
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(5)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()

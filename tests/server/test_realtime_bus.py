@@ -1,0 +1,183 @@
+"""The realtime bus between server processes (PROTOCOL §10.19).
+
+Two apps in one test stand for two server processes: one database, separate hubs,
+talking over the real bus — PostgreSQL LISTEN/NOTIFY, a Redis this test starts and
+stops, or the Unix-socket broker of ``boxtui serve --workers``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from boxtui.server.app import create_app
+from boxtui.server.realtime import frames
+from boxtui.server.realtime.bus import Bus, LocalBroker, PostgresBus, RedisBus, UnixBus, split_utf8
+from boxtui.server.realtime.hub import BusHub
+from tests.conftest import _truncate_pg, asgi_client, make_settings
+from tests.server.helpers import box_with_member, ciphertext, free_port, post_text
+
+
+async def _until(condition, timeout: float = 15.0, what: str = "the condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def _two_processes(settings, **kwargs):
+    first, second = create_app(settings, **kwargs), create_app(settings, migrate=False, **kwargs)
+    async with first.router.lifespan_context(first), second.router.lifespan_context(second):
+        yield first, second
+
+
+def test_frames_split_for_notify_never_cut_a_character():
+    text = "é" * 5000 + "x" + "🙂" * 3000
+    pieces = split_utf8(text, 7800)
+    assert "".join(pieces) == text
+    assert all(len(p.encode()) <= 7800 for p in pieces) and len(pieces) > 2
+    assert split_utf8("", 7800) == [""]
+
+
+@pytest.mark.postgres
+async def test_postgres_notify_carries_big_messages_between_processes(tmp_path, pg_database):
+    """No Redis on PostgreSQL: LISTEN/NOTIFY, a 64 KiB message cut into chunks and
+    put back together, with non-ASCII text, delivered once."""
+    await _truncate_pg(pg_database)
+    settings = make_settings(tmp_path / "data", pg_database)
+    async with _two_processes(settings) as (first, second):
+        assert isinstance(second.state.hub.bus, PostgresBus)
+        async with asgi_client(first) as http:
+            alice, bob, box = await box_with_member(http)
+            renamed = await http.patch(f"/identities/{alice.id}", json={"display_name": "Zoë 🙂 Ålesund"}, headers=alice.headers)
+            assert renamed.status_code == 200
+            bob_ws = second.state.hub.connect(bob.id)
+            try:
+                big = ciphertext(48 * 1024)  # 64 KiB of b64u: the largest msg.text
+                message = await post_text(http, alice, box["id"], encrypted=big)
+                got = json.loads(await asyncio.wait_for(bob_ws.queue.get(), timeout=10))
+                assert got["object"]["id"] == message["id"] and got["object"]["content"]["encrypted"] == big
+                assert got["object"]["sender"]["display_name"] == "Zoë 🙂 Ålesund"
+                small = await post_text(http, alice, box["id"])
+                got = json.loads(await asyncio.wait_for(bob_ws.queue.get(), timeout=10))
+                assert got["object"]["id"] == small["id"]
+                await asyncio.sleep(0.3)
+                assert bob_ws.queue.empty()  # once each
+            finally:
+                second.state.hub.disconnect(bob_ws)
+
+
+async def test_workers_on_sqlite_share_realtime_through_the_local_broker(tmp_path):
+    folder = Path(tempfile.mkdtemp(prefix="boxtui-test-bus-"))
+    broker = LocalBroker(folder / "bus.sock")
+    broker.start()
+    try:
+        settings = make_settings(tmp_path / "data")
+        async with _two_processes(settings, bus_socket=broker.path) as (first, second):
+            assert isinstance(first.state.hub.bus, UnixBus) and second.state.hub.available
+            async with asgi_client(first) as http_first, asgi_client(second) as http_second:
+                alice, bob, box = await box_with_member(http_first)
+                bob_ws, alice_ws = second.state.hub.connect(bob.id), first.state.hub.connect(alice.id)
+                message = await post_text(http_first, alice, box["id"])
+                assert json.loads(await asyncio.wait_for(bob_ws.queue.get(), 10))["object"]["id"] == message["id"]
+                reply = await post_text(http_second, bob, box["id"])
+                seen = [json.loads(await asyncio.wait_for(alice_ws.queue.get(), 10)) for _ in range(2)]
+                assert [m["object"]["id"] for m in seen] == [message["id"], reply["id"]], seen  # its own post locally, the reply over the bus
+                # The broker goes away: sockets are told to reconnect, new ones are refused.
+                broker.stop()
+                await _until(lambda: bob_ws.dropped.is_set() and not second.state.hub.available, what="the bus loss to be noticed")
+                assert alice_ws.dropped.is_set()
+                # It comes back: the workers reconnect by themselves.
+                broker = LocalBroker(folder / "bus.sock")
+                broker.start()
+                await _until(lambda: first.state.hub.available and second.state.hub.available, what="the bus to come back")
+                again = second.state.hub.connect(bob.id)
+                later = await post_text(http_first, alice, box["id"])
+                assert json.loads(await asyncio.wait_for(again.queue.get(), 10))["object"]["id"] == later["id"]
+    finally:
+        broker.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_gap_in_another_process_frames_makes_sockets_catch_up():
+    """A process that could not publish a frame still counted it: the others see the
+    gap and make their sockets reconnect, instead of leaving them silently behind."""
+
+    async def scenario() -> None:
+        hub = BusHub(Bus())
+        hub._state(True)
+        sub = hub.connect("someone")
+        hub._received(frames.pack_message("other", 1, ["someone"], '{"n":1}'))
+        hub._received(frames.pack_message("other", 2, ["someone"], '{"n":2}'))
+        assert [sub.queue.get_nowait() for _ in range(2)] == ['{"n":1}', '{"n":2}'] and not sub.dropped.is_set()
+        hub._received(frames.pack_message("another", 7, ["someone"], '{"n":3}'))  # a process seen first now
+        assert not sub.dropped.is_set()
+        hub._received(frames.pack_message("other", 4, ["someone"], '{"n":4}'))  # 3 never came
+        assert sub.dropped.is_set()
+        hub._received("not a frame")  # ignored, logged
+        hub._received(frames.pack_end_session("other", 5, "session-1"))
+        assert not sub.ended.is_set()
+
+    asyncio.run(scenario())
+
+
+@contextlib.contextmanager
+def private_redis(port: int) -> Iterator[subprocess.Popen]:
+    """A Redis of this test's own on ``port`` (so stopping it hurts nobody)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        import redis
+
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5).ping()
+                break
+            except redis.RedisError:
+                if time.monotonic() > deadline:
+                    pytest.fail("the test's redis-server did not start")
+                time.sleep(0.05)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.mark.redis
+async def test_redis_outage_closes_sockets_and_the_server_recovers(tmp_path):
+    port = free_port()
+    settings = make_settings(tmp_path / "data", redis_url=f"redis://127.0.0.1:{port}/0")
+    with private_redis(port) as redis_process:
+        async with _two_processes(settings) as (first, second):
+            assert isinstance(first.state.hub.bus, RedisBus)
+            async with asgi_client(first) as http:
+                alice, bob, box = await box_with_member(http)
+                bob_ws = second.state.hub.connect(bob.id)
+                redis_process.terminate()
+                redis_process.wait(10)
+                await _until(lambda: bob_ws.dropped.is_set() and not second.state.hub.available, what="the Redis loss to be noticed")
+                # Writes still succeed (the event is committed; clients catch up from the database).
+                during = await post_text(http, alice, box["id"])
+                await _until(lambda: not first.state.hub.available, what="the first process to notice")
+                with private_redis(port):
+                    await _until(lambda: first.state.hub.available and second.state.hub.available, what="Redis to be back")
+                    again = second.state.hub.connect(bob.id)
+                    after = await post_text(http, alice, box["id"])
+                    assert json.loads(await asyncio.wait_for(again.queue.get(), 10))["object"]["id"] == after["id"]
+                listing = await http.get(f"/boxes/{box['id']}/events", params={"after": during["id"]}, headers=bob.headers)
+                assert [e["id"] for e in listing.json()] == [after["id"]]
