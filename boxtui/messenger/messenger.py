@@ -468,7 +468,10 @@ class Messenger(LocalFirst):
         await self.client.boxes.delete(box_id)
 
     async def ack(self, box_id: str) -> None:
+        """Everything in the box is read (the server's unread count, and the stored one
+        the app paints at the next start, go to 0)."""
         await self.client.boxes.ack(box_id)
+        self._store_quietly(lambda: self.local.cache.update_box(box_id, unread=0))
 
     # === timeline ==================================================================
 

@@ -36,6 +36,10 @@ class ProfileError(Exception):
     """The profile's files cannot be read or written (message fit for a user)."""
 
 
+#: How a box may notify (``[notifications]`` in ``config.toml``).
+NOTIFY_LEVELS = ("all", "mentions", "none")
+
+
 @dataclass
 class ProfileConfig:
     """``config.toml``: what the user chose."""
@@ -46,6 +50,8 @@ class ProfileConfig:
     download_dir: str | None = None
     #: binding id → key(s), e.g. ``{"send": "ctrl+s"}``
     keymap: dict[str, str] = field(default_factory=dict)
+    #: box id → how it notifies: "all", "mentions" or "none" (absent: "all")
+    notifications: dict[str, str] = field(default_factory=dict)
 
     def to_toml(self) -> str:
         lines = []
@@ -59,6 +65,10 @@ class ProfileConfig:
             lines.append("")
             lines.append("[keymap]")
             lines.extend(f"{_toml_str(k)} = {_toml_str(v)}" for k, v in sorted(self.keymap.items()))
+        if self.notifications:
+            lines.append("")
+            lines.append("[notifications]")
+            lines.extend(f"{_toml_str(k)} = {_toml_str(v)}" for k, v in sorted(self.notifications.items()))
         return "\n".join(lines) + "\n"
 
     @classmethod
@@ -79,7 +89,16 @@ class ProfileConfig:
             raise ProfileError(f"{source}: download_dir must be a string")
         if not isinstance(keymap, dict) or not all(isinstance(v, str) for v in keymap.values()):
             raise ProfileError(f"{source}: [keymap] maps binding ids to key strings")
-        return cls(server_url=server_url or None, theme=theme or None, download_dir=download_dir or None, keymap=dict(keymap))
+        notifications = data.get("notifications", {})
+        if not isinstance(notifications, dict) or not all(v in NOTIFY_LEVELS for v in notifications.values()):
+            raise ProfileError(f'{source}: [notifications] maps box ids to "all", "mentions" or "none"')
+        return cls(
+            server_url=server_url or None,
+            theme=theme or None,
+            download_dir=download_dir or None,
+            keymap=dict(keymap),
+            notifications=dict(notifications),
+        )
 
 
 def _toml_str(value: str) -> str:

@@ -31,9 +31,10 @@ Search and backfill
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from boxtui.client.errors import APIConnectionError, APIStatusError
 from boxtui.core.wire import EventView, IdentityView
@@ -150,6 +151,21 @@ class LocalFirst:
 
     def remember_open_box(self, box_id: str) -> None:
         self._store_quietly(lambda: self.local.cache.set_meta("last_open_box", box_id))
+
+    def reading_state(self, key: str) -> Any:
+        """Device-local reading state kept in the store (JSON): where the reader was in
+        the last open box, the boxes marked unread. None when absent or unreadable."""
+        if self.local is None:
+            return None
+        try:
+            text = self.local.cache.get_meta(f"reading:{key}")
+            return json.loads(text) if text else None
+        except (StoreError, ValueError):
+            return None
+
+    def remember_reading_state(self, key: str, value: Any) -> None:
+        text = None if value is None else json.dumps(value)
+        self._store_quietly(lambda: self.local.cache.set_meta(f"reading:{key}", text))
 
     def pending(self, box_id: str) -> list[TimelineEntry]:
         """The box's outbox entries, as timeline rows marked pending."""

@@ -28,6 +28,8 @@ import re
 import time
 from collections.abc import Callable, Mapping
 
+from boxtui.messenger.profile import NOTIFY_LEVELS
+
 from .safe_text import clean_text
 
 __all__ = [
@@ -41,7 +43,7 @@ __all__ = [
     "tmux_passthrough",
 ]
 
-LEVELS = ("all", "mentions", "none")
+LEVELS = NOTIFY_LEVELS
 DEFAULT_LEVEL = "all"
 LEVEL_HELP = {
     "all": "every new message from someone else",

@@ -39,6 +39,7 @@ from boxtui.messenger.messenger import Messenger, Queued
 from boxtui.messenger.models import BoxSummary, TimelineEntry
 
 from ..keymap import find_binding
+from ..notifications import DEFAULT_LEVEL, TerminalNotifier, level_of, mention_pattern, should_notify
 from ..messages import OpenBox
 from ..widgets.box_header import BoxHeader
 from ..widgets.box_list import BoxList, BoxRow
@@ -70,7 +71,10 @@ NARROW_WIDTH = 100
 
 #: Actions that need an open box; and of those, the ones for its admin only, and the
 #: ones a closed (read-only) box refuses.
-NEEDS_BOX = {"invitation", "members", "access", "upload", "toggle_lifecycle", "toggle_access_mode", "leave_box", "delete_box"}
+NEEDS_BOX = {
+    "invitation", "members", "access", "upload", "toggle_lifecycle", "toggle_access_mode", "leave_box", "delete_box",
+    "mark_unread", "notify_level",
+}  # fmt: skip
 ADMIN_ONLY = {"access", "toggle_lifecycle", "toggle_access_mode", "delete_box"}
 NEEDS_OPEN_BOX = {"upload", "toggle_access_mode"}
 
@@ -79,6 +83,20 @@ PAGE_SIZE = 100
 #: Events the timeline holds at most: far pages are dropped and fetched again, so
 #: memory stays flat however far back one scrolls in a 100k-event box.
 MAX_LOADED_EVENTS = 2000
+
+
+#: Keys of the device-local reading state (``Messenger.reading_state``).
+POSITION_KEY = "position"
+MARKED_KEY = "marked_unread"
+#: How often the reading position is written to the store (only when it moved).
+POSITION_SAVE_SECONDS = 2.0
+
+
+def _is_position(value: Any, box_id: str) -> bool:
+    return (
+        isinstance(value, list) and len(value) == 3 and value[0] == box_id
+        and isinstance(value[1], str) and isinstance(value[2], int)
+    )  # fmt: skip
 
 
 def row_of(summary: BoxSummary) -> BoxRow:
@@ -111,6 +129,9 @@ class MainScreen(Screen):
         Binding("ctrl+up", "focus_timeline", "Timeline", show=False, id="main.focus_timeline"),
         Binding("f2", "settings", "Settings", id="main.settings"),
         Binding("slash", "search_box", "Search", id="main.search_box"),
+        Binding("alt+a", "next_unread", "Next unread", id="main.next_unread"),
+        Binding("alt+u", "mark_unread", "Mark unread", show=False, id="main.mark_unread"),
+        Binding("alt+n", "notify_level", "Notifications", show=False, id="main.notify_level"),
     ]
 
     AUTO_FOCUS = "#box-filter"
@@ -122,6 +143,14 @@ class MainScreen(Screen):
         self.current_box_id: str | None = None
         self.member_count: int | None = None
         self._send_lock = asyncio.Lock()
+        #: Boxes marked unread on this device (alt+u): box id → the first event to read.
+        self._marked: dict[str, str] = {}
+        #: The box the "new since you left" line was placed for.
+        self._marker_for: str | None = None
+        #: The last reading position written to the store (box, event, offset).
+        self._saved_position: list[Any] | None = None
+        self._notifier: TerminalNotifier | None = None
+        self._timeline: BoxTimeline | None = None
 
     # --- layout -------------------------------------------------------------------
 
@@ -180,7 +209,12 @@ class MainScreen(Screen):
         return self.boxes.get(self.current_box_id) if self.current_box_id else None
 
     def on_mount(self) -> None:
+        marked = self.messenger.reading_state(MARKED_KEY)
+        self._marked = {str(k): str(v) for k, v in marked.items()} if isinstance(marked, dict) else {}
+        self._timeline = self.timeline
+        self.timeline.mention_pattern = mention_pattern(self.messenger.identity.display_name if self.messenger.identity else "")
         self._paint_from_store()
+        self.set_interval(POSITION_SAVE_SECONDS, self._save_position)
         self._fit_width(self.app.size.width)
         self.load_boxes()
         self.listen()
@@ -227,6 +261,8 @@ class MainScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Box verbs show (footer, palette) only where the server would accept them."""
+        if action == "next_unread":
+            return self.is_mounted and self._next_unread() is not None
         if action not in NEEDS_BOX:
             return True
         box = self.current_box
@@ -249,21 +285,145 @@ class MainScreen(Screen):
         if not stored:
             return
         self.boxes = {s.box.id: s.box for s in stored}
-        self.box_list.set_rows([row_of(s) for s in stored])
+        self.box_list.set_rows(self._rows_of(stored))
         last = self.messenger.last_open_box()
-        if last in self.boxes and self._show_stored(last):
-            self.composer.input.focus()
+        if last in self.boxes:
+            unread = self._unread_of(last)
+            if self._show_stored(last, position=self.messenger.reading_state(POSITION_KEY)):
+                self._place_marker(last, unread)
+                self.composer.input.focus()
 
-    def _show_stored(self, box_id: str) -> bool:
-        """Paint a box from the store (and its outbox); False if nothing is stored."""
+    def _rows_of(self, summaries: list[BoxSummary]) -> list[BoxRow]:
+        """The list's rows, with the boxes marked unread on this device."""
+        rows = [row_of(s) for s in summaries]
+        for row in rows:
+            row.marked = row.box_id in self._marked
+        return rows
+
+    def _show_stored(self, box_id: str, position: Any = None) -> bool:
+        """Paint a box from the store (and its outbox); False if nothing is stored.
+
+        ``position`` (``[box id, event id, offset]``, as :meth:`_save_position` wrote
+        it): the cursor and the view go back there when that event is stored."""
         entries = self.messenger.stored_page(box_id, limit=PAGE_SIZE)
         if not entries:
             return False
         self.current_box_id = box_id
         self._show_header()
-        self.timeline.set_entries([*entries, *self.messenger.pending(box_id)])
+        event_id, offset = (position[1], position[2]) if _is_position(position, box_id) else (None, 0)
+        if event_id and event_id not in {e.event.id for e in entries}:
+            around = self.messenger.stored_around(event_id, PAGE_SIZE)
+            if around:
+                self.timeline.set_entries(around, has_newer=around[-1].event.id != entries[-1].event.id)
+                entries = []
+        if entries:
+            self.timeline.set_entries([*entries, *self.messenger.pending(box_id)])
+        if event_id:
+            self.timeline.restore_position(event_id, int(offset))
         self.box_list.highlight(box_id)
         return True
+
+    # --- reading: where one was, what is new, what is unread ------------------------
+
+    def _save_position(self) -> None:
+        """Remember the open box's cursor and view (restored at the next start)."""
+        timeline = self._timeline or self.timeline  # (kept: at exit the widgets are gone first)
+        spot = timeline.view_position if self.current_box_id else None
+        position = [self.current_box_id, *spot] if spot else None
+        if position is not None and position != self._saved_position:
+            self._saved_position = position
+            self.messenger.remember_reading_state(POSITION_KEY, position)
+
+    def on_unmount(self) -> None:
+        self._save_position()
+
+    def _unread_of(self, box_id: str) -> int:
+        row = self.box_list.row(box_id)
+        return row.unread if row is not None else 0
+
+    def _is_new(self, entry: TimelineEntry) -> bool:
+        """Counted by the server's unread count: someone else's message or membership change."""
+        return entry.event.type in UNREAD_TYPES and entry.event.sender.id != self.my_id and not entry.pending
+
+    def _place_marker(self, box_id: str, unread: int) -> None:
+        """The "new since you left" line: above the event marked unread on this device,
+        else above the first of the ``unread`` events the server counted since the last
+        visit. A box visited again keeps its line until there is something newer."""
+        if box_id == self._marker_for and not unread and box_id not in self._marked:
+            return
+        self._marker_for = box_id
+        marked = self._marked.pop(box_id, None)
+        if marked is not None:
+            self.messenger.remember_reading_state(MARKED_KEY, self._marked or None)
+        if marked is None or not self.timeline.select_event(marked):
+            self.timeline.mark_new_after(unread, self._is_new)
+        else:
+            self.timeline.set_new_marker(marked)
+        if row := self.box_list.row(box_id):
+            if row.marked:
+                row.marked = False
+                self.box_list.upsert(row)
+
+    def _next_unread(self) -> str | None:
+        """The most recently active other box with something unread."""
+        for row in self.box_list.rows:
+            if row.box_id != self.current_box_id and row.has_unread:
+                return row.box_id
+        return None
+
+    def action_next_unread(self) -> None:
+        box_id = self._next_unread()
+        if box_id is None:
+            self.notify("No other box has unread messages.")
+            return
+        self.open_box(box_id)
+
+    def action_mark_unread(self) -> None:
+        """Mark the open box unread from the message under the cursor (its newest one
+        when the cursor is elsewhere): the list shows "•" until the box is opened
+        again, and alt+a comes back to it. Kept on this device only."""
+        box = self._require_box()
+        if box is None:
+            return
+        entry = self.timeline.current_entry
+        stored = [e for e in self.timeline.entries if not e.pending]
+        if entry is None or entry.pending:
+            entry = stored[-1] if stored else None
+        if entry is None:
+            return
+        self._marked[box.id] = entry.event.id
+        self.messenger.remember_reading_state(MARKED_KEY, self._marked)
+        self.timeline.set_new_marker(entry.event.id)
+        if row := self.box_list.row(box.id):
+            row.marked = True
+            self.box_list.upsert(row)
+        self.refresh_bindings()
+        self.notify("Marked unread from the selected message (on this device).")
+
+    def action_notify_level(self) -> None:
+        box = self._require_box()
+        if box is None:
+            return
+        from .notify_level import NotifyLevelDialog
+
+        levels = self.messenger.profile.config.notifications
+        box_id, title = box.id, box.title
+
+        def chosen(level: str | None) -> None:
+            if level is None:
+                return
+            if level == DEFAULT_LEVEL:
+                levels.pop(box_id, None)
+            else:
+                levels[box_id] = level
+            try:
+                self.messenger.profile.save_config()
+            except Exception as exc:  # noqa: BLE001 - e.g. a read-only config folder
+                notify_error(self, "The choice is not saved", exc)
+                return
+            self.notify(f"Notifications for “{title}”: {level}.", markup=False)
+
+        self.app.push_screen(NotifyLevelDialog(title, level_of(levels, box_id)), chosen)
 
     @work(exclusive=True, group="sync")
     @reported("Cannot catch up with the server")
@@ -343,7 +503,7 @@ class MainScreen(Screen):
     async def load_boxes(self, select: str | None = None) -> None:
         summaries = await self.messenger.list_boxes()
         self.boxes = {s.box.id: s.box for s in summaries}
-        rows = [row_of(s) for s in summaries]
+        rows = self._rows_of(summaries)
         if {r.box_id: r for r in rows} != {r.box_id: r for r in self.box_list.rows}:  # (painted from the store already?)
             self.box_list.set_rows(rows)
         if not self.messenger.online:
@@ -356,6 +516,7 @@ class MainScreen(Screen):
             self.open_box(self.current_box_id)  # the stored page, refreshed from the server
         if self.messenger.online:
             self.sync_store(summaries)
+        self.refresh_bindings()
 
     def on_box_list_chosen(self, event: BoxList.Chosen) -> None:
         self.remove_class("-drawer")
@@ -371,8 +532,13 @@ class MainScreen(Screen):
     @reported("Cannot open the box")
     async def open_box(self, box_id: str) -> None:
         self.messenger.remember_open_box(box_id)
+        unread = self._unread_of(box_id)  # before the visit acknowledges it
+        if box_id != self.current_box_id:
+            self._save_position()
         painted = box_id != self.current_box_id and self._show_stored(box_id)
         if painted:
+            self._place_marker(box_id, unread)
+            self.timeline.show_new_marker()
             self.composer.cancel_target()
             self.composer.input.focus()
         try:
@@ -398,6 +564,9 @@ class MainScreen(Screen):
                     self.timeline.append_entry(entry)
         else:
             self.timeline.set_entries([*entries, *self.messenger.pending(box_id)], total_count=total)
+        if not moved:
+            self._place_marker(box_id, unread)
+            self.timeline.show_new_marker()
         if not painted:
             self.composer.cancel_target()
             self.composer.input.focus()
@@ -411,6 +580,7 @@ class MainScreen(Screen):
         if row is not None and row.unread:
             row.unread = 0
             self.box_list.upsert(row)
+            self.refresh_bindings()
 
     def _show_header(self) -> None:
         """Show the open box's state: header, what the timeline and composer allow, keys."""
@@ -879,6 +1049,7 @@ class MainScreen(Screen):
                 self.member_count = len(await self.messenger.members(box_id))
                 self._show_header()
         self._touch_row(entry, counts=box_id != self.current_box_id)
+        self._maybe_notify(entry)
         if box_id == self.current_box_id and event.sender.id != self.my_id and event.type in UNREAD_TYPES:
             await self._ack(box_id)
 
@@ -893,7 +1064,36 @@ class MainScreen(Screen):
             row.closed = (event.content or {}).get("state") == "closed"
         if counts and event.sender.id != self.my_id and event.type in UNREAD_TYPES:
             row.unread += 1
-            if entry.is_message:
-                self.app.bell()
         self.box_list.upsert(row)
+        self.refresh_bindings()
+
+    # --- notifications ------------------------------------------------------------
+
+    @property
+    def notifier(self) -> TerminalNotifier:
+        if self._notifier is None:
+            self._notifier = TerminalNotifier(self._write_to_terminal)
+        return self._notifier
+
+    def _write_to_terminal(self, data: str) -> None:
+        driver = self.app._driver  # no public API writes raw bytes (the bell and OSC 52 use it too)
+        if driver is not None:
+            driver.write(data)
+
+    def _maybe_notify(self, entry: TimelineEntry) -> None:
+        """Bell and desktop notification for a message the user is not looking at (its
+        box is not on screen, or the terminal is not focused), as the box's level allows."""
+        event = entry.event
+        box = self.boxes.get(event.box_id)
+        pattern = self.timeline.mention_pattern
+        mentioned = bool(entry.text and pattern is not None and pattern.search(entry.text))
+        seen = (
+            event.box_id == self.current_box_id and self.app.screen is self and self.app.app_focus and not self.drawer_open
+        )
+        level = level_of(self.messenger.profile.config.notifications, event.box_id)
+        own = event.sender.id == self.my_id
+        if box is None or not should_notify(event_type=event.type, own=own, level=level, mentioned=mentioned, seen=seen):
+            return
+        who = event.sender.display_name
+        self.notifier.notify(box.title, f"{who}{' mentioned you' if mentioned else ''}: {entry.summary}")
 

@@ -28,6 +28,12 @@ class BoxRow:
     unread: int
     activity: str
     closed: bool = False
+    #: Marked unread on this device (alt+u): a "•" badge until the box is opened.
+    marked: bool = False
+
+    @property
+    def has_unread(self) -> bool:
+        return self.unread > 0 or self.marked
 
 
 class BoxList(Vertical):
@@ -131,7 +137,8 @@ class BoxList(Vertical):
         """Two lines, each cut to the list's width: title and badge, then the preview."""
         width = max(8, self.query_one(OptionList).scrollable_content_region.width - 2)
         style = self.get_component_rich_style
-        badge = Text(f" {row.unread} ", style=style("box-list--unread")) if row.unread else Text()
+        shown = str(row.unread) if row.unread else "•" if row.marked else ""
+        badge = Text(f" {shown} ", style=style("box-list--unread")) if shown else Text()
         title = Text(clean_name(row.title), style=style("box-list--title"))
         if row.closed:
             title.append(" (closed)", style=style("box-list--closed"))

@@ -254,6 +254,9 @@ class BoxTimeline(ScrollView, can_focus=True):
         self._palette: dict[tuple[str, bool], Style] = {}
         #: The "new since you left" line is drawn above this event.
         self._marker_id: str | None = None
+        #: Where the view goes once laid out (set before the first layout): an event and
+        #: how far below the top of the view its first row is.
+        self._anchor: tuple[str, int] | None = None
         #: Matches ``@name`` mentions of the user (highlighted), or None.
         self._mention: re.Pattern[str] | None = None
 
@@ -303,6 +306,7 @@ class BoxTimeline(ScrollView, can_focus=True):
         self._has_newer = has_newer
         self._strips.clear()
         self._cursor = len(self._items) - 1
+        self._anchor = None
         self._relayout()
         self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
         self.refresh()
@@ -520,8 +524,7 @@ class BoxTimeline(ScrollView, can_focus=True):
             if self.scroll_y <= row < self.scroll_y + self.scrollable_content_region.height:
                 return True
         self._move_cursor(index, scroll=False)
-        if self._width:
-            self.scroll_to(y=self._offsets[index], animate=False, force=True)
+        self._scroll_to_anchor(self._items[index].event_id, self._head_rows(index))
         return True
 
     @property
@@ -556,9 +559,18 @@ class BoxTimeline(ScrollView, can_focus=True):
         if index is None:
             return False
         self._move_cursor(index, scroll=False)
-        if self._width:
-            self.scroll_to(y=self._rows_of(index)[0] - offset, animate=False, force=True)
+        self._scroll_to_anchor(event_id, offset)
         return True
+
+    def _scroll_to_anchor(self, event_id: str, offset: int) -> None:
+        """Scroll so the event's first row is ``offset`` rows below the top of the view
+        (now, or once the widget is laid out)."""
+        index = self._by_id.get(event_id)
+        if not self._width or index is None:
+            self._anchor = (event_id, offset)
+            return
+        self._anchor = None
+        self.scroll_to(y=self._rows_of(index)[0] - offset, animate=False, force=True)
 
     def select_event(self, event_id: str) -> bool:
         """Put the cursor on a loaded event; False if it is not loaded."""
@@ -645,7 +657,9 @@ class BoxTimeline(ScrollView, can_focus=True):
         pinned = self.is_vertical_scroll_end
         offset_in_view = self._offsets[anchor] - self.scroll_y if 0 <= anchor < len(self._offsets) else 0
         self._relayout()
-        if pinned or not (0 <= anchor < len(self._offsets)):
+        if self._anchor is not None and self._width:
+            self._scroll_to_anchor(*self._anchor)
+        elif pinned or not (0 <= anchor < len(self._offsets)):
             self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
         else:
             self.scroll_to(y=self._offsets[anchor] - offset_in_view, animate=False, force=True)
