@@ -27,6 +27,11 @@ EventType = Literal[
     "state.key_share",
 ]
 
+#: Event types ``GET /boxes/{id}/events`` never lists (PROTOCOL §3): the access rules'
+#: changes, which only the admin and the sender receive live. Clients keep them out of
+#: timelines and stores too, so a box reads the same live and after reopening.
+ACCESS_TYPES = frozenset({"access.add", "access.rm"})
+
 #: Event types counted as unread when posted by someone else (PROTOCOL §3).
 UNREAD_TYPES = frozenset(
     {

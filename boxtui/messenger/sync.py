@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from boxtui.client.errors import APIConnectionError, APIStatusError
-from boxtui.core.wire import EventView, IdentityView
+from boxtui.core.wire import ACCESS_TYPES, EventView, IdentityView
 from boxtui.store import StoreCorrupted, StoreError
 from boxtui.store.cache import split_snippet
 
@@ -137,13 +137,14 @@ class LocalFirst:
         """Stored events of a box, oldest first (the newest page, or before/after an id)."""
         if self.local is None:
             return []
-        return [entry_of(e) for e in self.local.cache.page(box_id, before=before, after=after, limit=limit)]
+        events = self.local.cache.page(box_id, before=before, after=after, limit=limit)
+        return [entry_of(e) for e in events if e.type not in ACCESS_TYPES]
 
     def stored_around(self, event_id: str, limit: int = 100) -> list[TimelineEntry]:
         """The stored page around an event (a search result to jump to)."""
         if self.local is None:
             return []
-        return [entry_of(e) for e in self.local.cache.around(event_id, limit)]
+        return [entry_of(e) for e in self.local.cache.around(event_id, limit) if e.type not in ACCESS_TYPES]
 
     def last_open_box(self) -> str | None:
         """The box open when the app last ran (painted first at the next start)."""
@@ -328,6 +329,8 @@ class LocalFirst:
                 cache.update_events([EventRecord(view, text=text, file=None if text is None and event.type == "msg.delete" else target.file,
                                                  file_name=None, error=None)])
                 return
+            if event.type in ACCESS_TYPES:
+                return  # not in the server's pages either: the store's run stays in step
             if box_id in self._live:
                 newest = cache.ends(box_id)[1]
                 try:
@@ -336,7 +339,7 @@ class LocalFirst:
                     if isinstance(exc, StoreCorrupted):
                         raise
                     self._live.discard(box_id)  # out of step: the next sync catches up
-            stored_box = cache.box(box_id) if event.type not in ("access.add", "access.rm") else None
+            stored_box = cache.box(box_id)
             if stored_box is not None:  # the list's row: last event, preview, place
                 view = {**stored_box.view, "last_event": event.model_dump(mode="json")}
                 cache.update_box(box_id, view=view, preview=entry.summary, activity=event.server_event_created_at)

@@ -34,7 +34,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from boxtui.client.errors import APIConnectionError
-from boxtui.core.wire import UNREAD_TYPES, BoxView, EventView, RealtimeMessage
+from boxtui.core.wire import ACCESS_TYPES, UNREAD_TYPES, BoxView, EventView, RealtimeMessage
 from boxtui.messenger.messenger import Messenger, Queued
 from boxtui.messenger.models import BoxSummary, TimelineEntry
 
@@ -129,9 +129,10 @@ class MainScreen(Screen):
         Binding("ctrl+up", "focus_timeline", "Timeline", show=False, id="main.focus_timeline"),
         Binding("f2", "settings", "Settings", id="main.settings"),
         Binding("slash", "search_box", "Search", id="main.search_box"),
-        Binding("alt+a", "next_unread", "Next unread", id="main.next_unread"),
-        Binding("alt+u", "mark_unread", "Mark unread", show=False, id="main.mark_unread"),
-        Binding("alt+n", "notify_level", "Notifications", show=False, id="main.notify_level"),
+        # Priority: a terminal sends alt+a as ESC a, which a text field would take as "a".
+        Binding("alt+a", "next_unread", "Next unread", priority=True, id="main.next_unread"),
+        Binding("alt+u", "mark_unread", "Mark unread", show=False, priority=True, id="main.mark_unread"),
+        Binding("alt+n", "notify_level", "Notifications", show=False, priority=True, id="main.notify_level"),
     ]
 
     AUTO_FOCUS = "#box-filter"
@@ -1040,6 +1041,8 @@ class MainScreen(Screen):
             self.load_boxes()
             return
         entry = self.messenger.apply_realtime(event)
+        if event.type in ACCESS_TYPES:
+            return  # the access manager shows rules; the box's log never lists them (§3)
         if box_id == self.current_box_id:
             self.timeline.append_entry(entry)
             if event.type.startswith("state."):
@@ -1056,7 +1059,7 @@ class MainScreen(Screen):
     def _touch_row(self, entry: TimelineEntry, *, counts: bool) -> None:
         event = entry.event
         row = self.box_list.row(event.box_id)
-        if row is None or event.type in ("msg.edit", "msg.delete", "access.add", "access.rm"):
+        if row is None or event.type in ("msg.edit", "msg.delete", *ACCESS_TYPES):
             return
         row.preview = preview_line(event, entry.summary)
         row.activity = event.server_event_created_at
