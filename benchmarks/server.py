@@ -1335,15 +1335,18 @@ async def inprocess_counts(db: WorkingDB, ds: Dataset, tmp: Path) -> Counts:
     statements: list[str] = []
     commits = [0]
     written = [0]
-    engine = app.state.engine.sync_engine
+    # Every engine the app uses (SQLite has a separate read-only one since issue 8).
+    database = getattr(app.state, "database", None)
+    engines = [e.sync_engine for e in (database.engines if database is not None else [app.state.engine])]
 
     def after(conn, cursor, statement, parameters, context, executemany) -> None:
         if statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE") and (cursor.rowcount or 0) > 0:
             written[0] += cursor.rowcount
 
-    event.listen(engine, "before_cursor_execute", lambda conn, cur, statement, *rest: statements.append(statement))
-    event.listen(engine, "after_cursor_execute", after)
-    event.listen(engine, "commit", lambda conn: commits.__setitem__(0, commits[0] + 1))
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", lambda conn, cur, statement, *rest: statements.append(statement))
+        event.listen(engine, "after_cursor_execute", after)
+        event.listen(engine, "commit", lambda conn: commits.__setitem__(0, commits[0] + 1))
     small, big = ds.soak[0], ds.big[next(iter(ds.big))]
 
     def auth(identity: str) -> dict[str, str]:

@@ -179,9 +179,17 @@ class _SyncSession(Session):
     """The sync session behind :class:`SQLiteWriteSession` (its own class for the event)."""
 
 
-@event.listens_for(_SyncSession, "after_transaction_end")
-def _writer_transaction_ended(session, transaction):  # pragma: no cover - exercised through the routes
-    if transaction.parent is None and session.info.pop("holds_writer_lock", False):
+#: ``session.info`` key of the box rows locked in the session's current transaction.
+LOCKED_BOXES = "locked_boxes"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _transaction_ended(session, transaction):  # pragma: no cover - exercised through the routes
+    """What a transaction held ends with it: the box locks it took, the writer lock."""
+    if transaction.parent is not None:
+        return
+    session.info.pop(LOCKED_BOXES, None)
+    if session.info.pop("holds_writer_lock", False):
         session.info["writer_lock"].release()
 
 

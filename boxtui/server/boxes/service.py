@@ -54,10 +54,10 @@ async def may_join(db: AsyncSession, box: BoxRow, identity: IdentityRow) -> bool
     return rules_admit([r.content for r in await events_repo.active_rules(db, box.id)], identity.email)
 
 
-async def require_member(db: AsyncSession, box_id: str, caller: Caller) -> BoxRow:
-    box = await repository.get_box(db, box_id)
+async def require_member(db: AsyncSession, box_id: str, caller: Caller, *, lock: bool = False) -> BoxRow:
+    """The box if the caller is an active member (``lock``: locked, as ``lock_box``)."""
+    box, membership = await repository.box_and_membership(db, box_id, caller.id, lock=lock)
     if box is not None:
-        membership = await repository.membership(db, box.id, caller.id)
         if membership is not None and membership.active:
             return box
         if await may_join(db, box, caller.identity):

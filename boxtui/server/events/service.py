@@ -154,14 +154,32 @@ def _people(row: EventRow) -> set[str]:
     return {i for i in (row.sender_id, row.deleted_by_id, _kicker_id(row)) if i}
 
 
-async def _context(db: AsyncSession, rows: Sequence[EventRow], viewer_id: str | None) -> _RenderContext:
+@dataclass
+class Known:
+    """Rows the caller already holds, so rendering does not load them again."""
+
+    boxes: dict[str, BoxRow] = field(default_factory=dict)
+    people: dict[str, IdentityRow] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, boxes: Iterable[BoxRow | None] = (), people: Iterable[IdentityRow | None] = ()) -> Known:
+        return cls({b.id: b for b in boxes if b is not None}, {p.id: p for p in people if p is not None})
+
+
+async def _context(db: AsyncSession, rows: Sequence[EventRow], viewer_id: str | None, known: Known | None = None) -> _RenderContext:
+    known = known or Known()
     people = set().union(*map(_people, rows))
-    boxes = {r.box_id for r in rows}
-    admins = {box_id: box.creator_id for box_id in boxes if (box := await boxes_repo.get_box(db, box_id)) is not None}
+    admins = {}
+    for box_id in {r.box_id for r in rows}:
+        box = known.boxes.get(box_id) or await boxes_repo.get_box(db, box_id)
+        if box is not None:
+            admins[box_id] = box.creator_id
     saved = set()
     if viewer_id is not None:
         saved = await repository.saved_file_ids(db, viewer_id, (r.file_id for r in rows if r.type == "msg.file"))
-    return _RenderContext(viewer_id=viewer_id, identities=await identities.many(db, people), admins=admins, saved=saved)
+    found = {i: known.people[i] for i in people if i in known.people}
+    found.update(await identities.many(db, people - found.keys()))
+    return _RenderContext(viewer_id=viewer_id, identities=found, admins=admins, saved=saved)
 
 
 def _view(row: EventRow, ctx: _RenderContext) -> dict[str, Any]:
@@ -190,46 +208,71 @@ def _view(row: EventRow, ctx: _RenderContext) -> dict[str, Any]:
     return view
 
 
-async def render_events(db: AsyncSession, rows: Sequence[EventRow], viewer_id: str | None) -> list[dict[str, Any]]:
+async def render_events(db: AsyncSession, rows: Sequence[EventRow], viewer_id: str | None, known: Known | None = None) -> list[dict[str, Any]]:
     """Event views as ``viewer_id`` sees them (folded, ``is_saved``, privacy rule).
 
     ``viewer_id=None`` renders the view of a member who is neither admin nor shown.
+    ``known`` boxes and identities are used as they are instead of being loaded.
     """
     if not rows:
         return []
-    ctx = await _context(db, rows, viewer_id)
+    ctx = await _context(db, rows, viewer_id, known)
     return [_view(row, ctx) for row in rows]
 
 
-async def render_event(db: AsyncSession, row: EventRow, viewer_id: str | None) -> dict[str, Any]:
-    return (await render_events(db, [row], viewer_id))[0]
+async def render_event(db: AsyncSession, row: EventRow, viewer_id: str | None, known: Known | None = None) -> dict[str, Any]:
+    return (await render_events(db, [row], viewer_id, known))[0]
 
 
 async def audience(db: AsyncSession, row: EventRow, admin_id: str) -> set[str]:
     """Who gets ``event.new`` for ``row``: members and the sender; access events: admin and sender."""
     if row.type in ("access.add", "access.rm"):
         return {admin_id, row.sender_id}
-    return set(await boxes_repo.active_member_ids(db, row.box_id)) | {row.sender_id}
+    return set(await boxes_repo.active_member_id_set(db, row.box_id)) | {row.sender_id}
 
 
-async def publish_events(hub, db: AsyncSession, rows: Iterable[EventRow]) -> None:
-    """Send ``event.new`` for each committed row to its audience, rendered per recipient.
+#: ``event.new`` envelopes ready to send: (recipients, envelope) pairs.
+Publication = list[tuple[list[str], dict[str, Any]]]
+
+
+async def prepare_publication(hub, db: AsyncSession, rows: Iterable[EventRow], known: Known | None = None) -> Publication:
+    """``event.new`` for each row, rendered per recipient (nothing without a hub).
 
     Members who are neither the admin nor shown in the event (and have no ``is_saved``
-    of their own to see) share one rendering.
+    of their own to see) share one rendering. Routes call it inside the write
+    transaction, so nothing touches the database after the commit; renderings of one
+    event share the identities loaded once.
     """
     if hub is None:
-        return
+        return []
+    known = known or Known()
+    publication: Publication = []
     for row in rows:
-        box = await boxes_repo.get_box(db, row.box_id)
+        box = known.boxes.get(row.box_id) or await boxes_repo.get_box(db, row.box_id)
         if box is None:
             continue
+        known.boxes.setdefault(box.id, box)
+        missing = _people(row) - known.people.keys()
+        known.people.update(await identities.many(db, missing))
         recipients = await audience(db, row, box.creator_id)
         personal = {r for r in recipients if r == box.creator_id or r in _people(row) or row.type == "msg.file"}
         for recipient in sorted(personal):
-            await hub.publish([recipient], {"type": "event.new", "object": await render_event(db, row, recipient)})
+            publication.append(([recipient], {"type": "event.new", "object": await render_event(db, row, recipient, known)}))
         if others := recipients - personal:
-            await hub.publish(sorted(others), {"type": "event.new", "object": await render_event(db, row, None)})
+            publication.append((sorted(others), {"type": "event.new", "object": await render_event(db, row, None, known)}))
+    return publication
+
+
+async def deliver(hub, publication: Publication) -> None:
+    if hub is None:
+        return
+    for recipients, envelope in publication:
+        await hub.publish(recipients, envelope)
+
+
+async def publish_events(hub, db: AsyncSession, rows: Iterable[EventRow]) -> None:
+    """Send ``event.new`` for each committed row to its audience (after the commit)."""
+    await deliver(hub, await prepare_publication(hub, db, rows))
 
 
 async def publish_notifications(hub, notifications: Iterable[tuple[str, dict[str, Any]]]) -> None:
@@ -261,14 +304,14 @@ async def _cursor_seq(db: AsyncSession, box_id: str, event_id: str | None, name:
 
 
 async def list_events(db: AsyncSession, caller: Caller, box_id: str, page: Page, cursor: Cursor, *, files_only: bool = False) -> list[dict[str, Any]]:
-    await boxes_service.require_member(db, box_id, caller)
+    box = await boxes_service.require_member(db, box_id, caller)
     after_seq = await _cursor_seq(db, box_id, cursor.after, "after")
     before_seq = await _cursor_seq(db, box_id, cursor.before, "before")
     query = repository.files_query(box_id) if files_only else repository.visible_query(box_id)
     rows = await repository.page(
         db, query, offset=page.offset, limit=page.limit, after_seq=after_seq, before_seq=before_seq, from_end=cursor.tail or before_seq is not None
     )
-    return await render_events(db, rows, caller.id)
+    return await render_events(db, rows, caller.id, Known.of(boxes=[box], people=[caller.identity]))
 
 
 async def count_events(db: AsyncSession, caller: Caller, box_id: str, *, files_only: bool = False) -> int:
@@ -356,8 +399,9 @@ async def post_event(db: AsyncSession, caller: Caller, box_id: str, body: EventB
         raise BadRequest(f"events of type {body.type[:40]!r} cannot be posted here", {"type": "malformed"}, origin="body")
     if type_ == "member.join":
         return await _join(db, caller, box_id, body)
-    await boxes_service.require_member(db, box_id, caller)
-    box = await boxes_repo.lock_box(db, box_id)  # checks below see the latest state
+    # One statement: the member check and the box row, locked (PostgreSQL) so that the
+    # checks below see the latest state and this box's events commit in seq order.
+    box = await boxes_service.require_member(db, box_id, caller, lock=True)
     return await _POSTERS[type_](db, caller, box, body)
 
 
@@ -725,10 +769,11 @@ async def share_event(db: AsyncSession, caller: Caller, event_id: str, body: Sha
     return Outcome(rows, rows)
 
 
-async def after_commit(request_app, db: AsyncSession, outcome: Outcome) -> None:
-    """Realtime delivery and blob clean-up for a committed :class:`Outcome`."""
+async def after_commit(request_app, db: AsyncSession, outcome: Outcome, publication: Publication) -> None:
+    """Realtime delivery (``publication`` from :func:`prepare_publication`, made before
+    the commit) and blob clean-up for a committed :class:`Outcome`."""
     hub = getattr(request_app.state, "hub", None)
-    await publish_events(hub, db, outcome.published)
+    await deliver(hub, publication)
     await publish_notifications(hub, outcome.notifications)
     if outcome.orphan_file_ids:
         await delete_orphan_blobs(db, request_app.state.settings, outcome.orphan_file_ids)
