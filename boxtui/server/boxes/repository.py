@@ -81,23 +81,33 @@ async def active_member_ids(db: AsyncSession, box_id: str) -> list[str]:
     return [m.identity_id for m in await active_memberships(db, box_id)]
 
 
-async def bump_unread(db: AsyncSession, box_id: str, except_identity_id: str) -> None:
+async def bump_own_unread_base(db: AsyncSession, box_id: str, sender_id: str) -> None:
+    """A post by ``sender_id`` is not unread for them: move their base with the box's counter.
+
+    One row, whatever the member count (the other members' counts move with
+    ``boxes.unread_seq``).
+    """
     await db.execute(
         update(MembershipRow)
-        .where(MembershipRow.box_id == box_id, MembershipRow.active.is_(True), MembershipRow.identity_id != except_identity_id)
-        .values(unread_count=MembershipRow.unread_count + 1)
+        .where(MembershipRow.box_id == box_id, MembershipRow.identity_id == sender_id)
+        .values(unread_base=MembershipRow.unread_base + 1)
+        .execution_options(synchronize_session=False)
     )
 
 
 async def reset_unread(db: AsyncSession, box_id: str, identity_id: str) -> None:
+    box_counter = select(BoxRow.unread_seq).where(BoxRow.id == box_id).scalar_subquery()
     await db.execute(
-        update(MembershipRow).where(MembershipRow.box_id == box_id, MembershipRow.identity_id == identity_id).values(unread_count=0)
+        update(MembershipRow)
+        .where(MembershipRow.box_id == box_id, MembershipRow.identity_id == identity_id)
+        .values(unread_base=box_counter)
+        .execution_options(synchronize_session=False)
     )
 
 
 def _joined_query(identity_id: str):
     return (
-        select(BoxRow, MembershipRow.unread_count)
+        select(BoxRow, (BoxRow.unread_seq - MembershipRow.unread_base).label("unread"))
         .join(MembershipRow, and_(MembershipRow.box_id == BoxRow.id, MembershipRow.identity_id == identity_id))
         .where(MembershipRow.active.is_(True))
     )
@@ -110,7 +120,7 @@ async def joined_boxes(db: AsyncSession, identity_id: str, offset: int, limit: i
         .offset(offset)
         .limit(limit)
     )
-    return [(row[0], row[1]) for row in (await db.execute(query)).all()]
+    return [(row[0], max(0, row[1])) for row in (await db.execute(query)).all()]
 
 
 async def count_joined(db: AsyncSession, identity_id: str) -> int:

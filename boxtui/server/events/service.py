@@ -73,11 +73,14 @@ async def append_event(
     file_id: str | None = None,
     visible: bool | None = None,
 ) -> EventRow:
-    """Write one event (flush, no commit) and keep the box's activity and unread counts."""
+    """Write one event (flush, no commit) and keep the box's counters: activity, visible
+    events, unread (one box row and at most the sender's membership row, whatever the
+    member count)."""
     if visible is None:
         visible = type not in HIDDEN_TYPES
     # A reader paging with ``after=`` must never see seq N+1 committed before seq N.
-    await boxes_repo.lock_box(db, box.id)
+    # The box row, locked and loaded fresh in this transaction, holds the counters.
+    box = await boxes_repo.lock_box(db, box.id)
     row = EventRow(
         id=new_id(),
         box_id=box.id,
@@ -95,8 +98,10 @@ async def append_event(
     await db.flush()
     if visible:
         box.last_event_seq = row.seq
+        box.visible_count += 1
     if type in UNREAD_TYPES:
-        await boxes_repo.bump_unread(db, box.id, sender_id)
+        box.unread_seq += 1
+        await boxes_repo.bump_own_unread_base(db, box.id, sender_id)
     return row
 
 
@@ -315,8 +320,10 @@ async def list_events(db: AsyncSession, caller: Caller, box_id: str, page: Page,
 
 
 async def count_events(db: AsyncSession, caller: Caller, box_id: str, *, files_only: bool = False) -> int:
-    await boxes_service.require_member(db, box_id, caller)
-    return await repository.count(db, repository.files_query(box_id) if files_only else repository.visible_query(box_id))
+    box = await boxes_service.require_member(db, box_id, caller)
+    if not files_only:
+        return box.visible_count  # maintained by every post (migration 0003), no COUNT(*)
+    return await repository.count(db, repository.files_query(box_id))
 
 
 async def _readable_event(db: AsyncSession, caller: Caller, row: EventRow | None) -> EventRow:
@@ -471,9 +478,9 @@ async def _join(db: AsyncSession, caller: Caller, box_id: str, body: EventBody) 
     ensure_open(box)
     row = await append_event(db, box, "member.join", caller.id)
     if membership is None:
-        db.add(MembershipRow(id=new_id(), box_id=box.id, identity_id=caller.id, join_event_id=row.id, active=True, unread_count=0, created_at=row.created_at))
+        db.add(MembershipRow(id=new_id(), box_id=box.id, identity_id=caller.id, join_event_id=row.id, active=True, unread_count=0, unread_base=box.unread_seq, created_at=row.created_at))
     else:
-        membership.active, membership.join_event_id, membership.unread_count = True, row.id, 0
+        membership.active, membership.join_event_id, membership.unread_base = True, row.id, box.unread_seq
     published = [row]
     if not any(r.content.get("restriction_type") == "identifier" and r.content.get("value") == caller.identity.email for r in await repository.active_rules(db, box.id)):
         rule = await append_event(db, box, "access.add", caller.id, content={"restriction_type": "identifier", "value": caller.identity.email})
