@@ -43,6 +43,9 @@ BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 PG_POOL_SIZE = 10
 PG_MAX_OVERFLOW = 10
 POOL_TIMEOUT = 30.0
+#: SQLite pool per engine (one thread per connection; writers use one at a time).
+SQLITE_POOL_SIZE = 5
+SQLITE_MAX_OVERFLOW = 10
 #: SQLite page cache per connection (KiB, as ``PRAGMA cache_size`` takes it negated)
 #: and memory-mapped reads: a big box's pages stay in memory between requests.
 SQLITE_CACHE_KIB = 32 * 1024
@@ -60,7 +63,7 @@ def is_sqlite(url: str) -> bool:
 def make_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
     """The engine for ``url``; ``read_only`` (SQLite): deferred, write-refusing connections."""
     if is_sqlite(url):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_timeout=POOL_TIMEOUT)
+        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=SQLITE_POOL_SIZE, max_overflow=SQLITE_MAX_OVERFLOW, pool_timeout=POOL_TIMEOUT)
         _configure_sqlite(engine, read_only=read_only)
         return engine
     # No pre-ping: it costs a round trip (and a rollback) at every checkout; a dropped
@@ -181,6 +184,8 @@ class _SyncSession(Session):
 
 #: ``session.info`` key of the box rows locked in the session's current transaction.
 LOCKED_BOXES = "locked_boxes"
+#: ``session.info`` key of the writes a route runs just before its commit (events).
+DEFERRED_WRITES = "deferred_writes"
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -189,6 +194,7 @@ def _transaction_ended(session, transaction):  # pragma: no cover - exercised th
     if transaction.parent is not None:
         return
     session.info.pop(LOCKED_BOXES, None)
+    session.info.pop(DEFERRED_WRITES, None)
     if session.info.pop("holds_writer_lock", False):
         session.info["writer_lock"].release()
 

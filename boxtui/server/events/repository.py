@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Select, func, select
+import json
+from datetime import datetime
+
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from boxtui.server.events.models import EventRow
@@ -74,3 +77,36 @@ async def saved_file_ids(db: AsyncSession, identity_id: str, file_ids: Iterable[
         return set()
     query = select(SavedFileRow.encrypted_file_id).where(SavedFileRow.identity_id == identity_id, SavedFileRow.encrypted_file_id.in_(wanted))
     return {row[0] for row in (await db.execute(query)).all()}
+
+
+#: PostgreSQL: a ``msg.text`` in one statement that takes the box row lock, allocates the
+#: event's ``seq`` under it, moves the box's counters and the sender's unread base, and
+#: inserts the event, so the lock is held for this statement and the COMMIT only (no
+#: ``SELECT … FOR UPDATE`` held across the request's other round trips). No row back:
+#: the box is closed (or gone).
+_APPEND_MESSAGE_PG = text(
+    """
+    WITH b AS (
+        UPDATE boxes
+        SET last_event_seq = nextval(pg_get_serial_sequence('events', 'seq')),
+            visible_count = visible_count + 1,
+            unread_seq = unread_seq + 1
+        WHERE id = :box_id AND lifecycle = 'open'
+        RETURNING last_event_seq
+    ), m AS (
+        UPDATE memberships SET unread_base = unread_base + 1
+        WHERE box_id = :box_id AND identity_id = :sender_id AND EXISTS (SELECT 1 FROM b)
+    )
+    INSERT INTO events (seq, id, box_id, type, sender_id, referrer_id, content, created_at, visible, active)
+    SELECT b.last_event_seq, :id, :box_id, :type, :sender_id, :referrer_id, CAST(:content AS JSON), :created_at, true, true FROM b
+    RETURNING seq
+    """
+)
+
+
+async def append_message_pg(
+    db: AsyncSession, *, id: str, box_id: str, type: str, sender_id: str, referrer_id: str | None, content: dict, created_at: datetime
+) -> int | None:
+    """Insert a visible, unread-type event the way :data:`_APPEND_MESSAGE_PG` does; its seq."""
+    params = dict(id=id, box_id=box_id, type=type, sender_id=sender_id, referrer_id=referrer_id, content=json.dumps(content), created_at=created_at)
+    return (await db.execute(_APPEND_MESSAGE_PG, params)).scalar_one_or_none()

@@ -43,7 +43,9 @@ async def _created(
         known = service.Known.of(people=[caller.identity])
         views = await service.render_events(db, outcome.events, caller.id, known)
         publication = await service.prepare_publication(getattr(request.app.state, "hub", None), db, outcome.published, known)
-        response = await idem.commit(201, answer(views))
+        response = await idem.record(201, answer(views))
+        await service.finish_writes(db)
+        await db.commit()
     await service.after_commit(request.app, db, outcome, publication)
     return response
 

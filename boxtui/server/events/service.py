@@ -41,6 +41,7 @@ from boxtui.server.boxes import repository as boxes_repo
 from boxtui.server.boxes import service as boxes_service
 from boxtui.server.boxes.models import BoxRow, MembershipRow
 from boxtui.server.boxes.schemas import MAX_SHARE_FIELD, KeyShare
+from boxtui.server.db import DEFERRED_WRITES
 from boxtui.server.errors import BadRequest, Conflict, Forbidden, Gone, NotFound, validation_details
 from boxtui.server.events import repository
 from boxtui.server.events.models import EventRow
@@ -406,6 +407,8 @@ async def post_event(db: AsyncSession, caller: Caller, box_id: str, body: EventB
         raise BadRequest(f"events of type {body.type[:40]!r} cannot be posted here", {"type": "malformed"}, origin="body")
     if type_ == "member.join":
         return await _join(db, caller, box_id, body)
+    if type_ == "msg.text" and db.get_bind().dialect.name == "postgresql":
+        return await _post_text_late_lock(db, caller, box_id, body)
     # One statement: the member check and the box row, locked (PostgreSQL) so that the
     # checks below see the latest state and this box's events commit in seq order.
     box = await boxes_service.require_member(db, box_id, caller, lock=True)
@@ -419,6 +422,38 @@ async def _post_text(db: AsyncSession, caller: Caller, box: BoxRow, body: EventB
     await check_reply_target(db, box, body.referrer_id)
     row = await append_event(db, box, "msg.text", caller.id, content=content, referrer_id=body.referrer_id)
     return Outcome([row], [row])
+
+
+async def _post_text_late_lock(db: AsyncSession, caller: Caller, box_id: str, body: EventBody) -> Outcome:
+    """``msg.text`` on PostgreSQL: every check without the box lock; the write itself is
+    deferred to :func:`finish_writes`, one statement just before the commit that takes
+    the lock, so the lock is held for that statement and the commit only."""
+    box = await boxes_service.require_member(db, box_id, caller)
+    content = _content(TextContent, body)
+    _no_extra(body)
+    ensure_open(box)  # checked again, under the lock, by the write itself
+    await check_reply_target(db, box, body.referrer_id)
+    row = EventRow(
+        id=new_id(), box_id=box.id, type="msg.text", sender_id=caller.id, referrer_id=body.referrer_id, content=content, extra=None,
+        created_at=utcnow(), visible=True, active=True, file_id=None, edited_content=None, last_edited_at=None, deleted_at=None, deleted_by_id=None,
+    )  # fmt: skip
+
+    async def write() -> None:
+        seq = await repository.append_message_pg(
+            db, id=row.id, box_id=box.id, type=row.type, sender_id=caller.id, referrer_id=row.referrer_id, content=content, created_at=row.created_at
+        )
+        if seq is None:
+            raise Conflict("this box is closed", {"lifecycle": "conflict"}, origin="body")
+        row.seq = seq
+
+    db.info.setdefault(DEFERRED_WRITES, []).append(write)
+    return Outcome([row], [row])
+
+
+async def finish_writes(db: AsyncSession) -> None:
+    """Run the writes deferred to just before the commit (see :func:`_post_text_late_lock`)."""
+    for write in db.info.pop(DEFERRED_WRITES, ()):
+        await write()
 
 
 async def _message_target(db: AsyncSession, box: BoxRow, body: EventBody) -> EventRow:
