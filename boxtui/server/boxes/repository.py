@@ -57,6 +57,18 @@ async def box_and_membership(db: AsyncSession, box_id: str, identity_id: str, *,
     return row[0], row[1]
 
 
+async def boxes_where_active_member(db: AsyncSession, box_ids: set[str], identity_id: str) -> dict[str, BoxRow]:
+    """Of ``box_ids``, the boxes ``identity_id`` is an active member of, in one statement."""
+    if not box_ids:
+        return {}
+    query = (
+        select(BoxRow)
+        .join(MembershipRow, and_(MembershipRow.box_id == BoxRow.id, MembershipRow.identity_id == identity_id))
+        .where(BoxRow.id.in_(box_ids), MembershipRow.active.is_(True))
+    )
+    return {box.id: box for box in (await db.execute(query)).scalars()}
+
+
 async def membership(db: AsyncSession, box_id: str, identity_id: str) -> MembershipRow | None:
     query = select(MembershipRow).where(MembershipRow.box_id == box_id, MembershipRow.identity_id == identity_id)
     return (await db.execute(query)).scalar_one_or_none()

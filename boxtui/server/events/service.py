@@ -327,11 +327,14 @@ async def count_events(db: AsyncSession, caller: Caller, box_id: str, *, files_o
     return await repository.count(db, repository.files_query(box_id))
 
 
-async def _readable_event(db: AsyncSession, caller: Caller, row: EventRow | None) -> EventRow:
-    """``row`` if the caller may read it: 404 unknown, 403 not a member (access events: admin only)."""
+async def _readable_event(db: AsyncSession, caller: Caller, row: EventRow | None, member_of: dict[str, BoxRow] | None = None) -> EventRow:
+    """``row`` if the caller may read it: 404 unknown, 403 not a member (access events: admin only).
+
+    ``member_of``: boxes the caller is already known to be an active member of.
+    """
     if row is None:
         raise NotFound("no such event", {"id": "not_found"}, origin="path")
-    box = await boxes_service.require_member(db, row.box_id, caller)
+    box = (member_of or {}).get(row.box_id) or await boxes_service.require_member(db, row.box_id, caller)
     if row.type in ("access.add", "access.rm") and not boxes_service.is_admin(box, caller.id):
         raise Forbidden("only the box admin sees access events", {"id": "forbidden"}, origin="path")
     return row
@@ -351,17 +354,19 @@ async def get_events_by_ids(db: AsyncSession, caller: Caller, ids: list[str]) ->
     if not all(is_uuid(i) for i in ids):
         raise BadRequest("ids holds a malformed id", {"ids": "malformed"}, origin="query")
     found = await repository.get_many(db, ids)
+    # One statement for the caller's memberships in every box involved, not one per id.
+    member_of = await boxes_repo.boxes_where_active_member(db, {row.box_id for row in found.values()}, caller.id)
     items: list[Any] = []
     readable: dict[str, EventRow] = {}
     for event_id in ids:
         try:
-            readable[event_id] = await _readable_event(db, caller, found.get(event_id))
+            readable[event_id] = await _readable_event(db, caller, found.get(event_id), member_of)
             items.append(event_id)
         except (NotFound, Forbidden) as exc:
             items.append({"error": {"status": exc.status, "message": exc.desc, "details": exc.details}})
     if not found:
         raise NotFound("none of these events exist", {"ids": "not_found"}, origin="query")
-    views = dict(zip(readable, await render_events(db, list(readable.values()), caller.id)))
+    views = dict(zip(readable, await render_events(db, list(readable.values()), caller.id, Known(dict(member_of), {caller.id: caller.identity}))))
     return [views[item] if isinstance(item, str) else item for item in items]
 
 
