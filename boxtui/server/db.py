@@ -27,6 +27,8 @@ from sqlalchemy import BigInteger, Integer, MetaData, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session
 
+from boxtui.server import sqlite_driver
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -84,6 +86,7 @@ def _configure_sqlite(engine: AsyncEngine, *, read_only: bool) -> None:
 
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection, _record):  # pragma: no cover - driver glue
+        sqlite_driver.adopt(dbapi_connection)  # one thread hop per statement
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")

@@ -95,3 +95,21 @@ async def test_a_saturated_pool_answers_503_with_the_error_body(server_settings,
             assert await _count(http, alice, box["id"]) == 1
             assert (await http.post(f"/boxes/{box['id']}/events", json={"type": "msg.text", "content": {"encrypted": "QUJD"}}, headers=alice.headers)).status_code == 201
             assert await _count(http, alice, box["id"]) == 2
+
+
+async def test_pages_by_offset_and_from_the_end_match_the_full_list(http):
+    alice, bob, box = await box_with_member(http)
+    url = f"/boxes/{box['id']}/events"
+    for n in range(9):
+        posted = await post_text(http, alice if n % 2 else bob, box["id"])
+        if n % 3 == 0:  # hidden events between the visible ones
+            await post_event(http, bob if n % 2 == 0 else alice, box["id"], {"type": "msg.edit", "referrer_id": posted["id"], "content": {"new_encrypted": "QUJD"}})
+    ids = [e["id"] for e in (await http.get(url, headers=alice.headers)).json()]
+    assert len(ids) == await _count(http, alice, box["id"])
+    for offset in (0, 1, 5, len(ids) - 1, len(ids), len(ids) + 3):
+        for limit in (1, 3, 100):
+            page = (await http.get(f"{url}?offset={offset}&limit={limit}", headers=alice.headers)).json()
+            assert [e["id"] for e in page] == ids[offset : offset + limit], (offset, limit)
+            tail = (await http.get(f"{url}?tail=true&offset={offset}&limit={limit}", headers=alice.headers)).json()
+            end = max(0, len(ids) - offset)
+            assert [e["id"] for e in tail] == ids[max(0, end - limit) : end], (offset, limit)

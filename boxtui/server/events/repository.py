@@ -61,6 +61,22 @@ async def page(
     return rows[::-1] if from_end else rows
 
 
+async def position_page(db: AsyncSession, box_id: str, *, offset: int, limit: int, total: int | None = None) -> list[EventRow]:
+    """Visible events by position: from the start, or (``total`` given: the box's
+    visible count) the last ``limit`` before the ``offset`` newest. Chronological."""
+    if limit <= 0:
+        return []
+    if total is None:
+        low, high = offset + 1, offset + limit
+    else:
+        high = total - offset
+        low = max(1, high - limit + 1)
+        if high < 1:
+            return []
+    query = select(EventRow).where(EventRow.box_id == box_id, EventRow.pos >= low, EventRow.pos <= high).order_by(EventRow.pos)
+    return list((await db.execute(query)).scalars())
+
+
 async def active_rules(db: AsyncSession, box_id: str) -> list[EventRow]:
     """Active ``access.add`` events, newest first."""
     query = (
@@ -92,21 +108,22 @@ _APPEND_MESSAGE_PG = text(
             visible_count = visible_count + 1,
             unread_seq = unread_seq + 1
         WHERE id = :box_id AND lifecycle = 'open'
-        RETURNING last_event_seq
+        RETURNING last_event_seq, visible_count
     ), m AS (
         UPDATE memberships SET unread_base = unread_base + 1
         WHERE box_id = :box_id AND identity_id = :sender_id AND EXISTS (SELECT 1 FROM b)
     )
-    INSERT INTO events (seq, id, box_id, type, sender_id, referrer_id, content, created_at, visible, active)
-    SELECT b.last_event_seq, :id, :box_id, :type, :sender_id, :referrer_id, CAST(:content AS JSON), :created_at, true, true FROM b
-    RETURNING seq
+    INSERT INTO events (seq, id, box_id, type, sender_id, referrer_id, content, created_at, visible, active, pos)
+    SELECT b.last_event_seq, :id, :box_id, :type, :sender_id, :referrer_id, CAST(:content AS JSON), :created_at, true, true, b.visible_count FROM b
+    RETURNING seq, pos
     """
 )
 
 
 async def append_message_pg(
     db: AsyncSession, *, id: str, box_id: str, type: str, sender_id: str, referrer_id: str | None, content: dict, created_at: datetime
-) -> int | None:
-    """Insert a visible, unread-type event the way :data:`_APPEND_MESSAGE_PG` does; its seq."""
+) -> tuple[int, int] | None:
+    """Insert a visible, unread-type event the way :data:`_APPEND_MESSAGE_PG` does; its (seq, pos)."""
     params = dict(id=id, box_id=box_id, type=type, sender_id=sender_id, referrer_id=referrer_id, content=json.dumps(content), created_at=created_at)
-    return (await db.execute(_APPEND_MESSAGE_PG, params)).scalar_one_or_none()
+    row = (await db.execute(_APPEND_MESSAGE_PG, params)).first()
+    return None if row is None else (row[0], row[1])

@@ -94,12 +94,12 @@ async def append_event(
         visible=visible,
         active=True,
         file_id=file_id,
+        pos=box.visible_count + 1 if visible else None,
     )
     db.add(row)
     await db.flush()
-    if visible:
-        box.last_event_seq = row.seq
-        box.visible_count += 1
+    if visible:  # one UPDATE of the box row for all its counters, at the next flush
+        box.last_event_seq, box.visible_count = row.seq, row.pos
     if type in UNREAD_TYPES:
         box.unread_seq += 1
         await boxes_repo.bump_own_unread_base(db, box.id, sender_id)
@@ -313,6 +313,10 @@ async def list_events(db: AsyncSession, caller: Caller, box_id: str, page: Page,
     box = await boxes_service.require_member(db, box_id, caller)
     after_seq = await _cursor_seq(db, box_id, cursor.after, "after")
     before_seq = await _cursor_seq(db, box_id, cursor.before, "before")
+    if not files_only and after_seq is None and before_seq is None:
+        # By position: the newest page and offset pages are index ranges at any depth.
+        rows = await repository.position_page(db, box_id, offset=page.offset, limit=page.limit, total=box.visible_count if cursor.tail else None)
+        return await render_events(db, rows, caller.id, Known.of(boxes=[box], people=[caller.identity]))
     query = repository.files_query(box_id) if files_only else repository.visible_query(box_id)
     rows = await repository.page(
         db, query, offset=page.offset, limit=page.limit, after_seq=after_seq, before_seq=before_seq, from_end=cursor.tail or before_seq is not None
@@ -444,12 +448,12 @@ async def _post_text_late_lock(db: AsyncSession, caller: Caller, box_id: str, bo
     )  # fmt: skip
 
     async def write() -> None:
-        seq = await repository.append_message_pg(
+        placed = await repository.append_message_pg(
             db, id=row.id, box_id=box.id, type=row.type, sender_id=caller.id, referrer_id=row.referrer_id, content=content, created_at=row.created_at
         )
-        if seq is None:
+        if placed is None:
             raise Conflict("this box is closed", {"lifecycle": "conflict"}, origin="body")
-        row.seq = seq
+        row.seq, row.pos = placed
 
     db.info.setdefault(DEFERRED_WRITES, []).append(write)
     return Outcome([row], [row])
