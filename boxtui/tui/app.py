@@ -151,6 +151,7 @@ class BoxApp(App[int]):
         from .screens.help import HelpScreen
         from .screens.main import MainScreen
         from .screens.members import MembersScreen
+        from .screens.pager import MessagePager, PagerScreen
         from .screens.saved import SavedFilesPanel
         from .screens.settings import SettingsScreen
         from .widgets.box_list import BoxList
@@ -163,6 +164,8 @@ class BoxApp(App[int]):
             ("Box list", BoxList),
             ("Composer", ComposerInput),
             ("Timeline", BoxTimeline),
+            ("Message pager", PagerScreen),
+            ("Pager text", MessagePager),
             ("Invitation", InvitationDialog),
             ("Access rules", AccessManagerScreen),
             ("Saved files", SavedFilesPanel),
