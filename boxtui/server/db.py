@@ -50,8 +50,8 @@ SQLITE_POOL_SIZE = 5
 SQLITE_MAX_OVERFLOW = 10
 #: SQLite page cache per connection (KiB, as ``PRAGMA cache_size`` takes it negated)
 #: and memory-mapped reads: a big box's pages stay in memory between requests.
-SQLITE_CACHE_KIB = 32 * 1024
-SQLITE_MMAP_BYTES = 256 * 1024 * 1024
+SQLITE_CACHE_KIB = 8 * 1024
+SQLITE_MMAP_BYTES = 0
 
 
 class Base(DeclarativeBase):
@@ -65,7 +65,7 @@ def is_sqlite(url: str) -> bool:
 def make_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
     """The engine for ``url``; ``read_only`` (SQLite): deferred, write-refusing connections."""
     if is_sqlite(url):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=SQLITE_POOL_SIZE, max_overflow=SQLITE_MAX_OVERFLOW, pool_timeout=POOL_TIMEOUT)
+        engine = create_async_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=SQLITE_POOL_SIZE, max_overflow=SQLITE_MAX_OVERFLOW, pool_timeout=POOL_TIMEOUT)
         _configure_sqlite(engine, read_only=read_only)
         return engine
     # No pre-ping: it costs a round trip (and a rollback) at every checkout; a dropped

@@ -95,35 +95,41 @@ async def saved_file_ids(db: AsyncSession, identity_id: str, file_ids: Iterable[
     return {row[0] for row in (await db.execute(query)).all()}
 
 
-#: PostgreSQL: a ``msg.text`` in one statement that takes the box row lock, allocates the
-#: event's ``seq`` under it, moves the box's counters and the sender's unread base, and
-#: inserts the event, so the lock is held for this statement and the COMMIT only (no
-#: ``SELECT … FOR UPDATE`` held across the request's other round trips). No row back:
-#: the box is closed (or gone).
-_APPEND_MESSAGE_PG = text(
+#: PostgreSQL, ``msg.text``: take the box row lock and allocate the event's ``seq`` and
+#: position under it, moving the box's counters, in one statement. No row back: the box
+#: is closed (or gone).
+_PLACE_MESSAGE_PG = text(
     """
-    WITH b AS (
-        UPDATE boxes
-        SET last_event_seq = nextval(pg_get_serial_sequence('events', 'seq')),
-            visible_count = visible_count + 1,
-            unread_seq = unread_seq + 1
-        WHERE id = :box_id AND lifecycle = 'open'
-        RETURNING last_event_seq, visible_count
-    ), m AS (
-        UPDATE memberships SET unread_base = unread_base + 1
-        WHERE box_id = :box_id AND identity_id = :sender_id AND EXISTS (SELECT 1 FROM b)
+    UPDATE boxes
+    SET last_event_seq = nextval(pg_get_serial_sequence('events', 'seq')),
+        visible_count = visible_count + 1,
+        unread_seq = unread_seq + 1
+    WHERE id = :box_id AND lifecycle = 'open'
+    RETURNING last_event_seq, visible_count
+    """
+)
+#: Then the event itself and its sender's unread base, in one statement.
+_INSERT_MESSAGE_PG = text(
+    """
+    WITH m AS (
+        UPDATE memberships SET unread_base = unread_base + 1 WHERE box_id = :box_id AND identity_id = :sender_id
     )
     INSERT INTO events (seq, id, box_id, type, sender_id, referrer_id, content, created_at, visible, active, pos)
-    SELECT b.last_event_seq, :id, :box_id, :type, :sender_id, :referrer_id, CAST(:content AS JSON), :created_at, true, true, b.visible_count FROM b
-    RETURNING seq, pos
+    VALUES (:seq, :id, :box_id, :type, :sender_id, :referrer_id, CAST(:content AS JSON), :created_at, true, true, :pos)
     """
 )
 
 
-async def append_message_pg(
-    db: AsyncSession, *, id: str, box_id: str, type: str, sender_id: str, referrer_id: str | None, content: dict, created_at: datetime
-) -> tuple[int, int] | None:
-    """Insert a visible, unread-type event the way :data:`_APPEND_MESSAGE_PG` does; its (seq, pos)."""
-    params = dict(id=id, box_id=box_id, type=type, sender_id=sender_id, referrer_id=referrer_id, content=json.dumps(content), created_at=created_at)
-    row = (await db.execute(_APPEND_MESSAGE_PG, params)).first()
+async def place_message_pg(db: AsyncSession, box_id: str) -> tuple[int, int] | None:
+    """Lock the box, give a new visible unread-type event its (seq, pos); None: closed."""
+    row = (await db.execute(_PLACE_MESSAGE_PG, {"box_id": box_id})).first()
     return None if row is None else (row[0], row[1])
+
+
+async def insert_message_pg(db: AsyncSession, row: EventRow) -> None:
+    """Insert ``row`` (placed by :func:`place_message_pg`) and move its sender's unread base."""
+    params = dict(
+        seq=row.seq, pos=row.pos, id=row.id, box_id=row.box_id, type=row.type, sender_id=row.sender_id,
+        referrer_id=row.referrer_id, content=json.dumps(row.content), created_at=row.created_at,
+    )  # fmt: skip
+    await db.execute(_INSERT_MESSAGE_PG, params)

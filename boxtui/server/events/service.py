@@ -166,6 +166,8 @@ class Known:
 
     boxes: dict[str, BoxRow] = field(default_factory=dict)
     people: dict[str, IdentityRow] = field(default_factory=dict)
+    #: Active member ids per box (the realtime audience of its member-visible events).
+    audiences: dict[str, set[str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, boxes: Iterable[BoxRow | None] = (), people: Iterable[IdentityRow | None] = ()) -> Known:
@@ -230,11 +232,14 @@ async def render_event(db: AsyncSession, row: EventRow, viewer_id: str | None, k
     return (await render_events(db, [row], viewer_id, known))[0]
 
 
-async def audience(db: AsyncSession, row: EventRow, admin_id: str) -> set[str]:
+async def audience(db: AsyncSession, row: EventRow, admin_id: str, known: Known | None = None) -> set[str]:
     """Who gets ``event.new`` for ``row``: members and the sender; access events: admin and sender."""
     if row.type in ("access.add", "access.rm"):
         return {admin_id, row.sender_id}
-    return set(await boxes_repo.active_member_id_set(db, row.box_id)) | {row.sender_id}
+    members = known.audiences.get(row.box_id) if known is not None else None
+    if members is None:
+        members = await boxes_repo.active_member_id_set(db, row.box_id)
+    return set(members) | {row.sender_id}
 
 
 #: ``event.new`` envelopes ready to send: (recipients, envelope) pairs.
@@ -260,7 +265,7 @@ async def prepare_publication(hub, db: AsyncSession, rows: Iterable[EventRow], k
         known.boxes.setdefault(box.id, box)
         missing = _people(row) - known.people.keys()
         known.people.update(await identities.many(db, missing))
-        recipients = await audience(db, row, box.creator_id)
+        recipients = await audience(db, row, box.creator_id, known)
         personal = {r for r in recipients if r == box.creator_id or r in _people(row) or row.type == "msg.file"}
         for recipient in sorted(personal):
             publication.append(([recipient], {"type": "event.new", "object": await render_event(db, row, recipient, known)}))
@@ -406,6 +411,14 @@ class Outcome:
     published: list[EventRow]
     notifications: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     orphan_file_ids: list[str] = field(default_factory=list)
+    #: Active member ids per box, when the service already read them.
+    audiences: dict[str, set[str]] = field(default_factory=dict)
+    #: The box rows the service loaded (rendering uses them as they are).
+    boxes: dict[str, BoxRow] = field(default_factory=dict)
+
+    def known(self, caller: Caller) -> Known:
+        """What rendering this outcome for ``caller`` need not load again."""
+        return Known(dict(self.boxes), {caller.id: caller.identity}, dict(self.audiences))
 
 
 async def post_event(db: AsyncSession, caller: Caller, box_id: str, body: EventBody) -> Outcome:
@@ -421,7 +434,9 @@ async def post_event(db: AsyncSession, caller: Caller, box_id: str, body: EventB
     # One statement: the member check and the box row, locked (PostgreSQL) so that the
     # checks below see the latest state and this box's events commit in seq order.
     box = await boxes_service.require_member(db, box_id, caller, lock=True)
-    return await _POSTERS[type_](db, caller, box, body)
+    outcome = await _POSTERS[type_](db, caller, box, body)
+    outcome.boxes.setdefault(box.id, box)
+    return outcome
 
 
 async def _post_text(db: AsyncSession, caller: Caller, box: BoxRow, body: EventBody) -> Outcome:
@@ -434,9 +449,10 @@ async def _post_text(db: AsyncSession, caller: Caller, box: BoxRow, body: EventB
 
 
 async def _post_text_late_lock(db: AsyncSession, caller: Caller, box_id: str, body: EventBody) -> Outcome:
-    """``msg.text`` on PostgreSQL: every check without the box lock; the write itself is
-    deferred to :func:`finish_writes`, one statement just before the commit that takes
-    the lock, so the lock is held for that statement and the commit only."""
+    """``msg.text`` on PostgreSQL: every check and read without the box lock (the
+    audience too); the write is deferred to :func:`finish_writes`, whose first statement
+    takes the lock, so the lock is held for two writes, the idempotency record and the
+    commit, instead of across the whole request (the lock convoy of PROFILE.md §1.3)."""
     box = await boxes_service.require_member(db, box_id, caller)
     content = _content(TextContent, body)
     _no_extra(body)
@@ -444,23 +460,25 @@ async def _post_text_late_lock(db: AsyncSession, caller: Caller, box_id: str, bo
     await check_reply_target(db, box, body.referrer_id)
     row = EventRow(
         id=new_id(), box_id=box.id, type="msg.text", sender_id=caller.id, referrer_id=body.referrer_id, content=content, extra=None,
-        created_at=utcnow(), visible=True, active=True, file_id=None, edited_content=None, last_edited_at=None, deleted_at=None, deleted_by_id=None,
+        visible=True, active=True, file_id=None, edited_content=None, last_edited_at=None, deleted_at=None, deleted_by_id=None,
     )  # fmt: skip
+    audience = await boxes_repo.active_member_id_set(db, box.id)
 
     async def write() -> None:
-        placed = await repository.append_message_pg(
-            db, id=row.id, box_id=box.id, type=row.type, sender_id=caller.id, referrer_id=row.referrer_id, content=content, created_at=row.created_at
-        )
+        placed = await repository.place_message_pg(db, box.id)
         if placed is None:
             raise Conflict("this box is closed", {"lifecycle": "conflict"}, origin="body")
         row.seq, row.pos = placed
+        row.created_at = utcnow()  # under the lock, as append_event: one box's times follow its seq
+        await repository.insert_message_pg(db, row)
 
     db.info.setdefault(DEFERRED_WRITES, []).append(write)
-    return Outcome([row], [row])
+    return Outcome([row], [row], audiences={box.id: audience}, boxes={box.id: box})
 
 
 async def finish_writes(db: AsyncSession) -> None:
-    """Run the writes deferred to just before the commit (see :func:`_post_text_late_lock`)."""
+    """Run the writes a service deferred (see :func:`_post_text_late_lock`); routes call
+    it right after the service, before rendering."""
     for write in db.info.pop(DEFERRED_WRITES, ()):
         await write()
 
