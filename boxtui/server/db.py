@@ -52,6 +52,7 @@ SQLITE_MAX_OVERFLOW = 10
 #: and memory-mapped reads: a big box's pages stay in memory between requests.
 SQLITE_CACHE_KIB = 8 * 1024
 SQLITE_MMAP_BYTES = 0
+READ_BUSY_TIMEOUT_MS = 2000
 
 
 class Base(DeclarativeBase):
@@ -97,6 +98,9 @@ def _configure_sqlite(engine: AsyncEngine, *, read_only: bool) -> None:
         cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         if read_only:
             cursor.execute("PRAGMA query_only=1")
+            # Reads run inline on the event loop (sqlite_driver): a WAL reader waits only
+            # in rare moments (another connection's recovery); never stall the loop long.
+            cursor.execute(f"PRAGMA busy_timeout={READ_BUSY_TIMEOUT_MS}")
         cursor.close()
 
     begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
