@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import json
 from datetime import datetime
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Select, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from boxtui.server.events.models import EventRow
@@ -133,3 +133,23 @@ async def insert_message_pg(db: AsyncSession, row: EventRow) -> None:
         referrer_id=row.referrer_id, content=json.dumps(row.content), created_at=row.created_at,
     )  # fmt: skip
     await db.execute(_INSERT_MESSAGE_PG, params)
+
+
+_EVENTS = EventRow.__table__
+
+
+async def insert_message_sqlite(db: AsyncSession, row: EventRow) -> int:
+    """SQLite: insert a placed (``pos``) visible event as one Core statement; its seq.
+
+    Core, not the ORM's unit of work: a post is one INSERT whatever the session holds.
+    """
+    values = {c.name: getattr(row, c.key) for c in _EVENTS.columns if c.name != "seq"}
+    return (await db.execute(insert(_EVENTS).values(**values).returning(_EVENTS.c.seq))).scalar_one()
+
+
+async def count_message_sqlite(db: AsyncSession, box_id: str, seq: int, pos: int) -> None:
+    """SQLite: the box's counters after a visible unread-type event (the write lock is held)."""
+    from boxtui.server.boxes.models import BoxRow
+
+    boxes = BoxRow.__table__
+    await db.execute(update(boxes).where(boxes.c.id == box_id).values(last_event_seq=seq, visible_count=pos, unread_seq=boxes.c.unread_seq + 1))

@@ -30,6 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from boxtui.core.ids import is_uuid, new_id
 from boxtui.core.timefmt import format_time, utcnow
@@ -429,7 +430,7 @@ async def post_event(db: AsyncSession, caller: Caller, box_id: str, body: EventB
         raise BadRequest(f"events of type {body.type[:40]!r} cannot be posted here", {"type": "malformed"}, origin="body")
     if type_ == "member.join":
         return await _join(db, caller, box_id, body)
-    if type_ == "msg.text" and db.get_bind().dialect.name == "postgresql":
+    if type_ == "msg.text":
         return await _post_text_late_lock(db, caller, box_id, body)
     # One statement: the member check and the box row, locked (PostgreSQL) so that the
     # checks below see the latest state and this box's events commit in seq order.
@@ -449,11 +450,15 @@ async def _post_text(db: AsyncSession, caller: Caller, box: BoxRow, body: EventB
 
 
 async def _post_text_late_lock(db: AsyncSession, caller: Caller, box_id: str, body: EventBody) -> Outcome:
-    """``msg.text`` on PostgreSQL: every check and read without the box lock (the
-    audience too); the write is deferred to :func:`finish_writes`, whose first statement
-    takes the lock, so the lock is held for two writes, the idempotency record and the
-    commit, instead of across the whole request (the lock convoy of PROFILE.md §1.3)."""
-    box = await boxes_service.require_member(db, box_id, caller)
+    """``msg.text``, the hot path: every check and read first, without the box lock on
+    PostgreSQL (the audience too); the write is deferred to :func:`finish_writes`, as
+    Core statements (no unit-of-work flush). On PostgreSQL its first statement takes the
+    box lock, so the lock is held for two writes, the idempotency record and the commit
+    instead of across the whole request (the lock convoy of PROFILE.md §1.3); on SQLite
+    the transaction holds the write lock from its start, so the box row loaded here
+    (reloaded: ``lock``) is current and places the event."""
+    postgres = db.get_bind().dialect.name == "postgresql"
+    box = await boxes_service.require_member(db, box_id, caller, lock=not postgres)
     content = _content(TextContent, body)
     _no_extra(body)
     ensure_open(box)  # checked again, under the lock, by the write itself
@@ -465,12 +470,21 @@ async def _post_text_late_lock(db: AsyncSession, caller: Caller, box_id: str, bo
     audience = await boxes_repo.active_member_id_set(db, box.id)
 
     async def write() -> None:
-        placed = await repository.place_message_pg(db, box.id)
-        if placed is None:
-            raise Conflict("this box is closed", {"lifecycle": "conflict"}, origin="body")
-        row.seq, row.pos = placed
-        row.created_at = utcnow()  # under the lock, as append_event: one box's times follow its seq
-        await repository.insert_message_pg(db, row)
+        if postgres:
+            placed = await repository.place_message_pg(db, box.id)
+            if placed is None:
+                raise Conflict("this box is closed", {"lifecycle": "conflict"}, origin="body")
+            row.seq, row.pos = placed
+            row.created_at = utcnow()  # under the lock, as append_event: one box's times follow its seq
+            await repository.insert_message_pg(db, row)
+        else:
+            row.pos, row.created_at = box.visible_count + 1, utcnow()
+            row.seq = await repository.insert_message_sqlite(db, row)
+            await repository.count_message_sqlite(db, box.id, row.seq, row.pos)
+            await boxes_repo.bump_own_unread_base(db, box.id, caller.id)
+        # The session's box row as the database now has it (nothing is written again).
+        set_committed_value(box, "last_event_seq", row.seq)
+        set_committed_value(box, "visible_count", row.pos)
 
     db.info.setdefault(DEFERRED_WRITES, []).append(write)
     return Outcome([row], [row], audiences={box.id: audience}, boxes={box.id: box})
