@@ -81,7 +81,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "boxtui" / "server-bench"
 PG_ADMIN_DSN = os.environ.get("BOXTUI_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BOXTUI_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-PG_CACHE_PREFIX = "boxtui_bench_cache_"
+PG_CACHE_PREFIX = os.environ.get("BOXTUI_BENCH_PG_CACHE_PREFIX", "boxtui_bench_cache_")  # another prefix keeps runs of different checkouts from dropping each other's cache
 
 N_USERS = 200  # load users: hot box, mixed boxes, soak boxes
 HOT_MEMBERS = 64
