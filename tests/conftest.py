@@ -266,7 +266,10 @@ def asgi_transport(app) -> httpx.ASGITransport:
     return httpx.ASGITransport(app=in_process(app))
 
 
-async def _running(settings: ServerSettings) -> AsyncIterator:
+@contextlib.asynccontextmanager
+async def running_server(settings: ServerSettings) -> AsyncIterator:
+    """The real server in-process for the block (reach it with :func:`asgi_transport`);
+    requests still running at the end are waited for before its lifespan ends."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         try:
@@ -275,6 +278,11 @@ async def _running(settings: ServerSettings) -> AsyncIterator:
             server = getattr(app.state, "in_process", None)
             if server is not None:
                 await server.drain()
+
+
+async def _running(settings: ServerSettings) -> AsyncIterator:
+    async with running_server(settings) as app:
+        yield app
 
 
 @pytest.fixture

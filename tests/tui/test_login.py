@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 import pytest
 
 from boxtui.client.client import BoxClient
 from boxtui.client.errors import Unauthorized
 from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.profile import Profile
-from boxtui.server.app import create_app
 from boxtui.server.mailer import latest_code
 from boxtui.tui.app import BoxApp
 from boxtui.tui.screens.login import LoginScreen, UnlockScreen
 from boxtui.tui.screens.main import MainScreen
-from tests.conftest import make_settings
+from tests.conftest import asgi_transport, make_settings, running_server
 from tests.messenger.conftest import BASE_URL, CHEAP_KDF
 
 from .conftest import (
@@ -164,9 +162,8 @@ async def test_other_account_forgets_the_saved_session(user, device) -> None:
 async def strict(tmp_path):
     """A server run with ``signup_requires_code``: its settings and a fresh device on it."""
     settings = make_settings(tmp_path / "strict-data", signup_requires_code=True)
-    server = create_app(settings)
-    async with server.router.lifespan_context(server):
-        client = BoxClient(BASE_URL, transport=httpx.ASGITransport(app=server))
+    async with running_server(settings) as server:
+        client = BoxClient(BASE_URL, transport=asgi_transport(server))
         try:
             yield settings, Messenger(client, None, Profile.load(tmp_path / "strict-home"), **CHEAP_KDF)
         finally:

@@ -23,16 +23,19 @@ async def test_create_box_send_reply_edit_delete(user) -> None:
         await pilot.press("enter")
         await wait_for_notification(pilot, "Box “Holiday plans” created.")
         header = app.screen.query_one("#box-header")
-        await wait_until(pilot, lambda: "Holiday plans" in header.render().plain, what="the header")
-        assert "1 member" in header.render().plain and "limited" in header.render().plain
-        assert app.focused is app.screen.query_one(Composer).input
+        # (the box may be painted from the store first: the member count comes with the server's answer)
+        await wait_until(pilot, lambda: "Holiday plans" in header.render().plain and "1 member" in header.render().plain, what="the header")
+        assert "limited" in header.render().plain
+        await wait_until(pilot, lambda: app.focused is app.screen.query_one(Composer).input, what="the composer focused")
 
         await type_text(pilot, "Shall we go to [bold]Lisbon[/]?")
         await pilot.press("enter")
         await wait_until(pilot, lambda: "Shall we go to [bold]Lisbon[/]?" in timeline_text(app), what="the message")
         assert app.screen.query_one(Composer).text == ""
-        row = app.screen.query_one(BoxList).row(app.screen.current_box_id)
-        assert row.preview == "Ada: Shall we go to [bold]Lisbon[/]?"
+        boxes = app.screen.query_one(BoxList)
+        await wait_until(  # (the timeline may show it pending before the row hears it went out)
+            pilot, lambda: boxes.row(app.screen.current_box_id).preview == "Ada: Shall we go to [bold]Lisbon[/]?", what="the preview"
+        )
 
         # Reply to it: the composer says so, and Escape would cancel.
         app.screen.query_one(BoxTimeline).focus()
@@ -40,8 +43,9 @@ async def test_create_box_send_reply_edit_delete(user) -> None:
         await wait_for_text(pilot, "Replying to: Shall we go to [bold]Lisbon[/]?")
         await type_text(pilot, "Or Porto")
         await pilot.press("enter")
-        await wait_until(pilot, lambda: "Or Porto" in timeline_text(app), what="the reply")
-        assert "replying to Ada: Shall we go to" in timeline_text(app)
+        await wait_until(
+            pilot, lambda: "Or Porto" in timeline_text(app) and "replying to Ada: Shall we go to" in timeline_text(app), what="the reply"
+        )
         assert "Replying to" not in screen_text(app)
 
         # Edit the reply: the composer is prefilled.

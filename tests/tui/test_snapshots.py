@@ -194,8 +194,9 @@ def _select(timeline: BoxTimeline, text: str) -> None:
 
 
 async def _settle(pilot) -> None:
-    for field in pilot.app.screen.query("Input, TextArea"):
-        field.cursor_blink = False  # a blinking cursor is drawn or not, by the clock
+    for screen in pilot.app.screen_stack:  # (a dialog's fields, and the composer drawn behind it)
+        for field in screen.query("Input, TextArea"):
+            field.cursor_blink = False  # a blinking cursor is drawn or not, by the clock
     pilot.app.clear_notifications()
     await pilot.pause()
     # A table sizes its columns when idle after rows arrive: wait for that.
