@@ -108,6 +108,26 @@ def env_without_settings(**extra: str) -> dict[str, str]:
     return env
 
 
+#: Markers of tests that need a service; under CI they must run, never skip.
+SERVICE_MARKERS = {"postgres": "BOXTUI_REQUIRE_PG", "redis": "BOXTUI_REQUIRE_REDIS"}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In CI (``CI`` and ``BOXTUI_REQUIRE_PG`` / ``BOXTUI_REQUIRE_REDIS`` set, as ``.ci/run``
+    does) a test marked ``postgres`` / ``redis`` that skips fails instead: a CI whose
+    PostgreSQL or Redis went missing must not go green having tested SQLite only."""
+    outcome = yield
+    report = outcome.get_result()
+    if not (report.skipped and os.environ.get("CI")):
+        return
+    required = [name for name, env in SERVICE_MARKERS.items() if os.environ.get(env) and item.get_closest_marker(name)]
+    if required:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"CI requires {' and '.join(required)} but this test skipped: {reason}"
+
+
 def _pg_available() -> str | None:
     """None when PostgreSQL answers, else the reason it does not."""
     try:
