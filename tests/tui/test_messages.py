@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 
 import boxtui.tui.screens.main as main_screen
 from boxtui.tui.app import BoxApp
@@ -139,7 +138,8 @@ async def test_posting_to_a_closed_box_is_refused_readably(user) -> None:
 async def test_older_messages_load_when_scrolling_up(user) -> None:
     ada = await user("ada")
     box = await ada.create_box("Long history")
-    await asyncio.gather(*(ada.send_text(box.id, f"message {n}") for n in range(120)))
+    for n in range(120):  # one after the other: 120 writers at once starve on SQLite's lock under load
+        await ada.send_text(box.id, f"message {n}")
     app = BoxApp(ada)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for_text(pilot, "Long history")
@@ -157,8 +157,8 @@ async def test_the_timeline_window_stays_bounded_both_ways(user, monkeypatch) ->
     monkeypatch.setattr(main_screen, "MAX_LOADED_EVENTS", 150)
     ada = await user("ada")
     box = await ada.create_box("Very long history")
-    for start in range(0, 320, 40):
-        await asyncio.gather(*(ada.send_text(box.id, f"message {n}") for n in range(start, start + 40)))
+    for n in range(320):  # one after the other (see above)
+        await ada.send_text(box.id, f"message {n}")
     app = BoxApp(ada)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for_text(pilot, "Very long history")
