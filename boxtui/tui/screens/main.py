@@ -382,6 +382,8 @@ class MainScreen(Screen):
         box keeps the draft's target; a ``refresh`` (the box list reloaded, e.g. once
         the server is back) also leaves the focus and an open drawer as they were."""
         self.messenger.remember_open_box(box_id)
+        if not refresh:
+            self.remove_class("-drawer")  # at once: a drawer opened again meanwhile stays open
         switching = box_id != self.current_box_id
         painted = switching and self._show_stored(box_id)
         if painted:
@@ -415,8 +417,6 @@ class MainScreen(Screen):
         if not refresh and not painted:
             self.composer.input.focus()
         self.box_list.highlight(box_id)
-        if not refresh:
-            self.remove_class("-drawer")
         await self._ack(box_id)
 
     async def _ack(self, box_id: str) -> None:

@@ -155,20 +155,27 @@ class BoxList(Vertical):
         self._rebuild()  # the rows carry the component styles of the theme in force
 
     @on(Input.Changed, "#box-filter")
-    def _filter_changed(self) -> None:
-        self._rebuild(keep_highlight=False)
+    def _filter_changed(self, event: Input.Changed) -> None:
+        # A query moves the highlight to the best match; the query cleared keeps it.
+        self._rebuild(keep_highlight=not event.value.strip())
 
     @on(Input.Submitted, "#box-filter")
     def _filter_submitted(self) -> None:
         options = self.query_one(OptionList)
         if options.highlighted_option and options.highlighted_option.id:
-            self.post_message(self.Chosen(options.highlighted_option.id))
+            self._choose(options.highlighted_option.id)
 
     @on(OptionList.OptionSelected, "#box-options")
     def _option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         if event.option.id:
-            self.post_message(self.Chosen(event.option.id))
+            self._choose(event.option.id)
+
+    def _choose(self, box_id: str) -> None:
+        """Open ``box_id``; the filter empties, so the list shows every box again (a
+        query left behind would hide the boxes where new messages arrive)."""
+        self.post_message(self.Chosen(box_id))
+        self.query_one(Input).value = ""
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "focus_list":  # from the filter only: in the list, down moves the cursor
