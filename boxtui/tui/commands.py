@@ -39,6 +39,7 @@ TIMELINE_ACTIONS = [
     ("Save file", "Keep the selected file in your saved files", "save"),
     ("Forward", "Share the selected message into other boxes", "forward"),
     ("Copy text", "Copy the selected message to the clipboard", "copy"),
+    ("Read message", "The selected message full-screen: scroll, / search, y copy", "open"),
 ]
 
 #: (palette text, help, action name on the app)

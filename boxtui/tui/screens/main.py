@@ -624,6 +624,11 @@ class MainScreen(Screen):
         await self.messenger.forward(event_id, box_ids)
         self.notify(f"Forwarded to {len(box_ids)} box{'es' if len(box_ids) != 1 else ''}.")
 
+    def on_box_timeline_open_requested(self, event: BoxTimeline.OpenRequested) -> None:
+        from .pager import PagerScreen
+
+        self.app.push_screen(PagerScreen(event.entry))
+
     def on_box_timeline_copy_requested(self, event: BoxTimeline.CopyRequested) -> None:
         entry = event.entry
         text = entry.text if entry.text is not None else entry.summary

@@ -31,6 +31,7 @@ Everything shown is untrusted and drawn as plain segments, never parsed as marku
 from __future__ import annotations
 
 import dataclasses
+import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, tzinfo
@@ -57,6 +58,7 @@ from .timeline_render import REPLY, Span, clean_text, describe_entry, entry_snip
 __all__ = ["BoxTimeline"]
 
 TIME_WIDTH = 6  # "10:02 "
+NEW_LABEL = " new since you left "
 BASE = "base"  # the widget's own style, in ``_style``
 
 
@@ -110,6 +112,7 @@ class BoxTimeline(ScrollView, can_focus=True):
         Binding("s", "save", "Save", id="timeline.save"),
         Binding("f", "forward", "Forward", id="timeline.forward"),
         Binding("y", "copy", "Copy", id="timeline.copy"),
+        Binding("enter", "open", "Read", id="timeline.open"),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -127,6 +130,8 @@ class BoxTimeline(ScrollView, can_focus=True):
         "timeline--file-details",
         "timeline--saved",
         "timeline--reply",
+        "timeline--new",
+        "timeline--mention",
     }
 
     DEFAULT_CSS = """
@@ -152,6 +157,8 @@ class BoxTimeline(ScrollView, can_focus=True):
     BoxTimeline > .timeline--file-details { color: $text-muted; }
     BoxTimeline > .timeline--saved { color: $warning; }
     BoxTimeline > .timeline--reply { color: $text-muted; }
+    BoxTimeline > .timeline--new { color: $error; text-style: bold; }
+    BoxTimeline > .timeline--mention { color: $warning; text-style: bold reverse; }
     """
 
     #: Post :class:`LoadOlder` when the cursor is this many events from the top …
@@ -204,6 +211,9 @@ class BoxTimeline(ScrollView, can_focus=True):
     class CopyRequested(EntryAction):
         """Copy this message's text."""
 
+    class OpenRequested(EntryAction):
+        """Read this message full-screen (the pager)."""
+
     def __init__(
         self,
         *,
@@ -242,6 +252,10 @@ class BoxTimeline(ScrollView, can_focus=True):
         self.moderator = False
         self.read_only = False
         self._palette: dict[tuple[str, bool], Style] = {}
+        #: The "new since you left" line is drawn above this event.
+        self._marker_id: str | None = None
+        #: Matches ``@name`` mentions of the user (highlighted), or None.
+        self._mention: re.Pattern[str] | None = None
 
     # ------------------------------------------------------------------ data API
 
@@ -465,6 +479,87 @@ class BoxTimeline(ScrollView, can_focus=True):
                         )
                     )
 
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def new_marker_id(self) -> str | None:
+        """The event the "new since you left" line is drawn above (None: no line)."""
+        return self._marker_id
+
+    def set_new_marker(self, event_id: str | None) -> None:
+        """Draw the "new since you left" line above ``event_id`` (None removes it)."""
+        if event_id == self._marker_id:
+            return
+        changed = [i for i in (self._by_id.get(self._marker_id or ""), self._by_id.get(event_id or "")) if i is not None]
+        self._marker_id = event_id
+        if changed and self._width:
+            self._relayout(min(changed))
+        self.refresh()
+
+    def mark_new_after(self, count: int, is_new: Callable[[TimelineEntry], bool]) -> str | None:
+        """Put the "new" line above the ``count``-th newest loaded entry that ``is_new``
+        (the server's unread count: others' messages and membership changes). When the
+        loaded events hold fewer, the line goes above the oldest of them. Returns the
+        event the line is above."""
+        if count <= 0:
+            self.set_new_marker(None)
+            return None
+        found = [item.event_id for item in self._items if is_new(item.entry)]
+        target = found[-count] if len(found) >= count else (found[0] if found else None)
+        self.set_new_marker(target)
+        return target
+
+    def show_new_marker(self) -> bool:
+        """Bring the "new" line into view with the cursor on the first new event, when it
+        is not on screen; False when there is no line."""
+        index = self._by_id.get(self._marker_id or "")
+        if index is None:
+            return False
+        if self._width:
+            row = self._offsets[index] + self._starts_day(index)
+            if self.scroll_y <= row < self.scroll_y + self.scrollable_content_region.height:
+                return True
+        self._move_cursor(index, scroll=False)
+        if self._width:
+            self.scroll_to(y=self._offsets[index], animate=False, force=True)
+        return True
+
+    @property
+    def mention_pattern(self) -> re.Pattern[str] | None:
+        return self._mention
+
+    @mention_pattern.setter
+    def mention_pattern(self, pattern: re.Pattern[str] | None) -> None:
+        """Highlight what ``pattern`` matches in message texts (the user's ``@name``)."""
+        self._mention = pattern
+        for item in self._items:
+            item.version += 1
+        self._strips.clear()
+        if self._width:
+            self._relayout()
+        self.refresh()
+
+    @property
+    def view_position(self) -> tuple[str, int] | None:
+        """The cursor's event and how far its first row is from the top of the view
+        (restored with :meth:`restore_position`), or None when empty."""
+        entry = self.current_entry
+        if entry is None or entry.pending:
+            return None
+        offset = self._rows_of(self._cursor)[0] - self.scroll_offset.y if self._width else 0
+        return entry.event.id, offset
+
+    def restore_position(self, event_id: str, offset: int) -> bool:
+        """Put the cursor on ``event_id`` with its first row ``offset`` rows below the
+        top of the view, as :attr:`view_position` saw it; False if it is not loaded."""
+        index = self._by_id.get(event_id)
+        if index is None:
+            return False
+        self._move_cursor(index, scroll=False)
+        if self._width:
+            self.scroll_to(y=self._rows_of(index)[0] - offset, animate=False, force=True)
+        return True
+
     def select_event(self, event_id: str) -> bool:
         """Put the cursor on a loaded event; False if it is not loaded."""
         index = self._by_id.get(event_id)
@@ -503,13 +598,17 @@ class BoxTimeline(ScrollView, can_focus=True):
     def _body_rows(self, item: _Item) -> list[list[Span]]:
         key = (self._body_width, item.version)
         if item.body_key != key:
-            item.body = wrap_spans(describe_entry(item.entry), self._body_width)
+            item.body = wrap_spans(describe_entry(item.entry, self._mention), self._body_width)
             item.body_key = key
         return item.body
 
+    def _head_rows(self, index: int) -> int:
+        """Rows drawn above an event's own: its day separator and the "new" line."""
+        return self._starts_day(index) + (self._items[index].event_id == self._marker_id)
+
     def _item_rows(self, index: int) -> int:
         item = self._items[index]
-        return self._starts_day(index) + (item.reply_to is not None) + len(self._body_rows(item))
+        return self._head_rows(index) + (item.reply_to is not None) + len(self._body_rows(item))
 
     def _relayout(self, start: int = 0) -> None:
         """Recount rows from item ``start`` on (all of them when the width changed)."""
@@ -561,8 +660,8 @@ class BoxTimeline(ScrollView, can_focus=True):
         return max(0, bisect_right(self._offsets, row) - 1)
 
     def _rows_of(self, index: int) -> tuple[int, int]:
-        """First and end row of an item's event rows (its day row excluded)."""
-        start = self._offsets[index] + self._starts_day(index)
+        """First and end row of an item's event rows (its day and "new" rows excluded)."""
+        start = self._offsets[index] + self._head_rows(index)
         return start, self._offsets[index] + self._counts[index]
 
     # ------------------------------------------------------------------ rendering
@@ -578,6 +677,10 @@ class BoxTimeline(ScrollView, can_focus=True):
         if self._starts_day(index):
             if local == 0:
                 return self._day_strip(item.when.date(), width)
+            local -= 1
+        if item.event_id == self._marker_id:
+            if local == 0:
+                return self._rule_strip(NEW_LABEL, "timeline--new", width)
             local -= 1
         cursor = index == self._cursor
         key = (item.event_id, item.version, local, width, cursor)
@@ -598,13 +701,16 @@ class BoxTimeline(ScrollView, can_focus=True):
         return style
 
     def _day_strip(self, day: date, width: int) -> Strip:
-        key = ("day", day, width)
+        return self._rule_strip(f" {day.strftime('%A')} {day.day} {day.strftime('%B %Y')} ", "timeline--day", width)
+
+    def _rule_strip(self, label: str, style: str, width: int) -> Strip:
+        """A full-width rule with a centred label (day separators, the "new" line)."""
+        key = ("rule", label, style, width)
         strip = self._strips.get(key)
         if strip is None:
-            label = f" {day.strftime('%A')} {day.day} {day.strftime('%B %Y')} "
             left = max(0, (width - len(label)) // 2)
             line = "─" * left + label + "─" * max(0, width - left - len(label))
-            strip = Strip([Segment(line[:width], self._style("timeline--day"))], min(width, len(line)))
+            strip = Strip([Segment(line[:width], self._style(style))], min(width, len(line)))
             self._strips[key] = strip
         return strip
 
@@ -642,7 +748,7 @@ class BoxTimeline(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------------ cursor
 
-    def _move_cursor(self, index: int, scroll: bool = True) -> None:
+    def _move_cursor(self, index: int, scroll: bool = True, *, from_below: bool = False) -> None:
         if not self._items:
             return
         index = max(0, min(index, len(self._items) - 1))
@@ -652,14 +758,22 @@ class BoxTimeline(ScrollView, can_focus=True):
                 start, end = self._rows_of(changed)
                 self.refresh_lines(start, end - start)
         if scroll and self._width:
-            self._scroll_to_cursor()
+            self._scroll_to_cursor(from_below=from_below)
         self.refresh_bindings()
         self._maybe_load()
 
-    def _scroll_to_cursor(self) -> None:
+    def _scroll_to_cursor(self, *, from_below: bool = False) -> None:
+        """Bring the cursor's event into view. One taller than the view stays where it
+        is when part of it shows (the keys then scroll through it); else its first rows
+        show, or its last ones when the cursor came up from below."""
         start, end = self._rows_of(self._cursor)
         height = self.scrollable_content_region.height
         top = self.scroll_offset.y
+        if end - start > height:
+            if start < top + height and end > top:
+                return
+            self.scroll_to(y=end - height if from_below else self._offsets[self._cursor], animate=False, force=True)
+            return
         if start < top:  # show the day separator above it too
             self.scroll_to(y=self._offsets[self._cursor], animate=False, force=True)
         elif end > top + height:  # its last row at the bottom, or its first at the top if taller
@@ -685,20 +799,43 @@ class BoxTimeline(ScrollView, can_focus=True):
                 self._newer_requested = last_id
                 self.post_message(self.LoadNewer(self, last_id))
 
+    def _hidden_rows(self, direction: int) -> int:
+        """Rows of the cursor's event hidden below (``direction`` 1) or above (-1) the
+        view while some of it shows: a message taller than the screen is read by
+        scrolling through it before the cursor moves on."""
+        if not self._items or not self._width or self._cursor < 0:
+            return 0
+        start, end = self._rows_of(self._cursor)
+        top = self.scroll_offset.y
+        bottom = top + self.scrollable_content_region.height
+        if start >= bottom or end <= top:
+            return 0
+        return max(0, end - bottom) if direction > 0 else max(0, top - start)
+
     def action_cursor_up(self) -> None:
-        self._move_cursor(self._cursor - 1)
+        if self._hidden_rows(-1):
+            self.scroll_to(y=self.scroll_y - 1, animate=False, force=True)
+        else:
+            self._move_cursor(self._cursor - 1, from_below=True)
 
     def action_cursor_down(self) -> None:
-        self._move_cursor(self._cursor + 1)
+        if self._hidden_rows(1):
+            self.scroll_to(y=self.scroll_y + 1, animate=False, force=True)
+        else:
+            self._move_cursor(self._cursor + 1)
 
     def _page(self, direction: int) -> None:
         if not self._items or not self._width:
             return
         height = max(1, self.scrollable_content_region.height - 1)
+        hidden = self._hidden_rows(direction)
+        if hidden:  # a tall message: a page further into it, the cursor stays
+            self.scroll_to(y=self.scroll_y + direction * min(height, hidden), animate=False, force=True)
+            return
         start, _ = self._rows_of(self._cursor)
         target = max(0, min(self.row_count - 1, start + direction * height))
         self.scroll_to(y=self.scroll_y + direction * height, animate=False, force=True)
-        self._move_cursor(self._index_at_row(target))
+        self._move_cursor(self._index_at_row(target), from_below=direction < 0)
 
     def action_page_up(self) -> None:
         self._page(-1)
@@ -725,7 +862,7 @@ class BoxTimeline(ScrollView, can_focus=True):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         entry = self.current_entry
-        if action not in {"reply", "edit", "delete", "download", "save", "forward", "copy"}:
+        if action not in {"reply", "edit", "delete", "download", "save", "forward", "copy", "open"}:
             return True
         if entry is None:
             return False
@@ -744,7 +881,7 @@ class BoxTimeline(ScrollView, can_focus=True):
             return readable and event.type == "msg.file" and entry.file is not None
         if action == "save":
             return readable and event.type == "msg.file" and entry.file is not None and not event.is_saved
-        return readable and event.type == "msg.text" and entry.text is not None  # copy
+        return readable and event.type == "msg.text" and entry.text is not None  # copy, open
 
     def set_permissions(self, *, moderator: bool, read_only: bool) -> None:
         """What the user may do in this box: the verbs offered follow (footer, palette)."""
@@ -777,3 +914,6 @@ class BoxTimeline(ScrollView, can_focus=True):
 
     def action_copy(self) -> None:
         self._request(self.CopyRequested)
+
+    def action_open(self) -> None:
+        self._request(self.OpenRequested)

@@ -27,6 +27,8 @@ __all__ = [
     "describe_entry",
     "entry_snippet",
     "wrap_spans",
+    "line_breaks",
+    "highlight",
     "truncate_spans",
 ]
 
@@ -40,6 +42,7 @@ FILE = "timeline--file"
 FILE_DETAILS = "timeline--file-details"
 SAVED = "timeline--saved"
 REPLY = "timeline--reply"
+MENTION = "timeline--mention"
 
 EDITED_MARK = "(edited)"
 PENDING_MARK = "◷ sending…"
@@ -65,8 +68,9 @@ def entry_snippet(entry: TimelineEntry) -> str:
     return " ".join(clean_text(entry.summary, single_line=True).split())
 
 
-def describe_entry(entry: TimelineEntry) -> list[Span]:
-    """The body of an event as spans (may contain newlines; wrapped later)."""
+def describe_entry(entry: TimelineEntry, mention: re.Pattern[str] | None = None) -> list[Span]:
+    """The body of an event as spans (may contain newlines; wrapped later); what
+    ``mention`` matches in a message's text (the reader's ``@name``) stands out."""
     if entry.pending:  # in the outbox: what was written, and where it stands
         body = _describe_file(entry) if entry.file is not None else [Span(clean_text(entry.text or ""), BODY)]
         state = f"(not sent: {clean_text(entry.error, single_line=True)})" if entry.error else PENDING_MARK
@@ -81,11 +85,28 @@ def describe_entry(entry: TimelineEntry) -> list[Span]:
             return [Span(f"cannot decrypt this {what}{reason}", UNDECRYPTABLE)]
         if kind == "msg.file":
             return _describe_file(entry)
-        spans = [Span(clean_text(entry.text or ""), BODY)]
+        spans = highlight(clean_text(entry.text or ""), mention)
         if entry.edited:
             spans.append(Span(" " + EDITED_MARK, EDITED))
         return spans
     return [Span(clean_text(entry.system_text or ""), SYSTEM)]
+
+
+def highlight(text: str, pattern: re.Pattern[str] | None, style: str = BODY, found: str = MENTION) -> list[Span]:
+    """``text`` as spans, what ``pattern`` matches styled ``found``."""
+    if pattern is None:
+        return [Span(text, style)]
+    spans: list[Span] = []
+    pos = 0
+    for match in pattern.finditer(text):
+        if match.start() > pos:
+            spans.append(Span(text[pos : match.start()], style))
+        if match.end() > match.start():
+            spans.append(Span(match.group(), found))
+        pos = max(pos, match.end())
+    if pos < len(text) or not spans:
+        spans.append(Span(text[pos:], style))
+    return spans
 
 
 def _describe_file(entry: TimelineEntry) -> list[Span]:
@@ -101,7 +122,7 @@ def _describe_file(entry: TimelineEntry) -> list[Span]:
     return spans
 
 
-def _line_breaks(text: str, width: int) -> list[tuple[int, int]]:
+def line_breaks(text: str, width: int) -> list[tuple[int, int]]:
     """Greedy word wrap of ``text`` into ``(start, end)`` offsets of each display line.
 
     Explicit newlines always break; a word longer than ``width`` is folded; spaces at
@@ -159,7 +180,7 @@ def wrap_spans(spans: Sequence[Span], width: int) -> list[list[Span]]:
         bounds.append((offset, offset + len(span.text), span.style))
         offset += len(span.text)
     rows: list[list[Span]] = []
-    for start, end in _line_breaks(text, width):
+    for start, end in line_breaks(text, width):
         row = [
             Span(text[max(start, s) : min(end, e)], style)
             for s, e, style in bounds
