@@ -250,6 +250,8 @@ async def test_s3_unreachable_is_503_with_nothing_half_written_and_recovers(tmp_
                 large = await upload(http, alice, box, os.urandom(11 * MiB), status=503)  # fails while parts are sent
                 assert_error(large, 503, "service_unavailable")
                 assert_error(await send(http, alice, box["id"], eml(attachments=[("a.pdf", "application", "pdf", PDF)])), 503)
+                big_mail = eml(attachments=[("big.bin", "application", "octet-stream", os.urandom(11 * MiB))])
+                assert_error(await send(http, alice, box["id"], big_mail), 503)  # fails in the reader's thread, mid-mail
                 assert_error(await direct_upload(http, alice, b"saved", status=503), 503)
                 assert_error(await http.get(f"/encrypted-files/{before_id}", headers=alice.headers), 503)
                 # Nothing was written: no event, no row (the quota is untouched), no object.

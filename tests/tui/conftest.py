@@ -52,6 +52,20 @@ def user(device) -> Callable[[str], Awaitable[Messenger]]:
     return make
 
 
+async def send_texts(messenger: Messenger, box_id: str, texts: list[str], at_once: int = 4) -> None:
+    """Send many messages through the real messenger and server, ``at_once`` at a time.
+
+    (All at once they queue for the server's 15 SQLite connections, and on a loaded
+    machine some wait past the pool's 30 s timeout.)"""
+    slots = asyncio.Semaphore(at_once)
+
+    async def send(text: str) -> None:
+        async with slots:
+            await messenger.send_text(box_id, text)
+
+    await asyncio.gather(*(send(text) for text in texts))
+
+
 @pytest.fixture(autouse=True)
 def keep_notifications(monkeypatch) -> None:
     """Keep every notification an app shows (on screen they expire after a few seconds)."""

@@ -22,6 +22,7 @@ import os
 import shlex
 import subprocess
 import tempfile
+from collections.abc import Iterable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from boxtui.client.errors import APIConnectionError
 from boxtui.core.wire import UNREAD_TYPES, BoxView, EventView, RealtimeMessage
 from boxtui.messenger.messenger import Messenger, Queued
 from boxtui.messenger.models import BoxSummary, TimelineEntry
+from boxtui.store.cache import BoxListing
 
 from ..keymap import find_binding
 from ..messages import OpenBox
@@ -91,9 +93,51 @@ def row_of(summary: BoxSummary) -> BoxRow:
 
 def preview_line(event: EventView, summary: str) -> str:
     """The box list's preview: "Sender: text" for a message, the sentence otherwise."""
+    return _preview(event.type, event.sender.display_name, summary)
+
+
+def _preview(kind: str, who: str | None, summary: str) -> str:
     text = " ".join(summary.split())
-    who = event.sender.display_name
-    return f"{who}: {text}" if event.type in ("msg.text", "msg.file") and who else text
+    return f"{who}: {text}" if kind in ("msg.text", "msg.file") and who else text
+
+
+def listed_row(box: BoxListing) -> BoxRow:
+    """:func:`row_of` for a box read from the store without its view (the same row)."""
+    preview = _preview(box.last_type, box.last_sender, box.preview) if box.last_type else ""
+    return BoxRow(box.id, box.title, preview, box.unread, box.activity, box.lifecycle == "closed")
+
+
+class BoxViews(MutableMapping[str, BoxView]):
+    """The screen's boxes by id. Those painted from the store stay JSON until one is
+    used (validating 1,000 box views at start cost more than painting the list)."""
+
+    def __init__(self, stored: Iterable[BoxListing] = ()) -> None:
+        self._views: dict[str, BoxView] = {}
+        self._json: dict[str, str] = {box.id: box.view_json for box in stored}
+
+    def __getitem__(self, box_id: str) -> BoxView:
+        view = self._views.get(box_id)
+        if view is None:
+            view = self._views[box_id] = BoxView.model_validate_json(self._json.pop(box_id))
+        return view
+
+    def __setitem__(self, box_id: str, view: BoxView) -> None:
+        self._json.pop(box_id, None)
+        self._views[box_id] = view
+
+    def __delitem__(self, box_id: str) -> None:
+        if self._views.pop(box_id, None) is None and self._json.pop(box_id, None) is None:
+            raise KeyError(box_id)
+
+    def __contains__(self, box_id: object) -> bool:
+        return box_id in self._views or box_id in self._json
+
+    def __iter__(self) -> Iterator[str]:
+        yield from list(self._views)
+        yield from list(self._json)
+
+    def __len__(self) -> int:
+        return len(self._views) + len(self._json)
 
 
 class MainScreen(Screen):
@@ -118,7 +162,7 @@ class MainScreen(Screen):
     def __init__(self, messenger: Messenger) -> None:
         super().__init__()
         self.messenger = messenger
-        self.boxes: dict[str, BoxView] = {}
+        self.boxes: MutableMapping[str, BoxView] = {}
         self.current_box_id: str | None = None
         self.member_count: int | None = None
         self._send_lock = asyncio.Lock()
@@ -245,11 +289,11 @@ class MainScreen(Screen):
 
     def _paint_from_store(self) -> None:
         """The box list and the last open box from the store, before any network answer."""
-        stored = self.messenger.stored_boxes(include_left=False)
+        stored = self.messenger.stored_box_listing()
         if not stored:
             return
-        self.boxes = {s.box.id: s.box for s in stored}
-        self.box_list.set_rows([row_of(s) for s in stored])
+        self.boxes = BoxViews(stored)
+        self.box_list.set_rows([listed_row(box) for box in stored])
         last = self.messenger.last_open_box()
         if last in self.boxes and self._show_stored(last):
             self.composer.input.focus()
