@@ -3,7 +3,7 @@ box or Escape; the filter empties once a box is chosen, so the list shows every 
 
 from __future__ import annotations
 
-from textual.widgets import Input, OptionList
+from textual.widgets import Input
 
 from boxtui.tui.app import BoxApp
 from boxtui.tui.widgets.box_list import BoxList
@@ -33,8 +33,7 @@ async def test_the_drawer_opens_filters_chooses_and_closes(user) -> None:
         assert app.focused is screen.composer.input
         assert box_list.filter_text == ""
         await wait_until(pilot, lambda: len(box_list.shown_ids) == 3, what="every box listed again")
-        options = box_list.query_one(OptionList)
-        assert box_list.shown_ids[options.highlighted] == screen.current_box_id  # still on the chosen box
+        assert box_list.highlighted_id == screen.current_box_id  # still on the chosen box
         assert footer_text(app).startswith("^f Boxes  f1 Help  ^q Quit")
 
         # ctrl+f opens it again with every box; Escape closes it and gives the conversation the focus.
