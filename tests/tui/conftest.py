@@ -105,6 +105,23 @@ async def wait_until(pilot: Pilot, predicate: Callable[[], object], timeout: flo
         await pilot.pause(0.02)
 
 
+async def wait_until_settled(pilot: Pilot, timeout: float = 10.0) -> None:
+    """Until the app has nothing in flight but its long-lived realtime listener: start-up's
+    box list, catch-up and outbox are done. A test that changes the server behind the
+    app's back (revokes the session, stops the server) waits for this first, or the
+    change lands in the middle of start-up and start-up is what notices it."""
+    from textual.worker import WorkerState
+
+    def settled() -> bool:
+        return not [
+            worker
+            for worker in pilot.app.workers
+            if worker.group != "realtime" and worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
+        ]
+
+    await wait_until(pilot, settled, timeout, "the app to finish loading")
+
+
 async def wait_for_notification(pilot: Pilot, fragment: str, timeout: float = 10.0) -> str:
     await wait_until(pilot, lambda: any(fragment in n for n in notifications(pilot.app)), timeout, f"a notification with {fragment!r}")
     return next(n for n in notifications(pilot.app) if fragment in n)
