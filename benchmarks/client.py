@@ -250,46 +250,81 @@ def _timed(fn) -> float:
 
 # --- app ------------------------------------------------------------------------------
 
+# Each script prints, at its first painted frame, the seconds since the parent started
+# the process (``BENCH_T0``): the same clock for both, and neither's exit is counted.
 _MINIMAL = """
-import sys, time
+import os, time
 from textual.app import App
 from textual.widgets import Static
 class Minimal(App):
     def compose(self):
         yield Static("hello")
     def on_mount(self):
-        self.call_after_refresh(self.exit)
+        self.call_after_refresh(self.painted)
+    def painted(self):
+        print(time.time() - float(os.environ["BENCH_T0"]), time.process_time(), flush=True)
+        self.exit()
 Minimal().run(headless=True)
 """
 
 _BOXTUI = """
-import sys, tempfile
+import os, sys, time
 from pathlib import Path
 from boxtui.tui.app import BoxApp
 from boxtui.messenger.profile import Profile
+import boxtui.tui.app
 class FirstPaint(BoxApp):
+    CSS_PATH = str(Path(boxtui.tui.app.__file__).with_name(BoxApp.CSS_PATH))  # Textual looks beside the subclass
     def on_mount(self):
-        super_mount = getattr(super(), "on_mount", None)
-        if super_mount: super_mount()
-        self.call_after_refresh(self.exit)
-FirstPaint(profile=Profile.load(Path(tempfile.mkdtemp())), server_url="http://127.0.0.1:9").run(headless=True)
+        super().on_mount()
+        self.call_after_refresh(self.painted)
+    def painted(self):
+        print(time.time() - float(os.environ["BENCH_T0"]), time.process_time(), flush=True)
+        print(sorted(m for m in ("httpx", "pydantic", "nacl", "apsw", "boxtui.messenger.messenger") if m in sys.modules), flush=True)
+        self.exit()
+FirstPaint(profile=Profile.load(Path(sys.argv[1])), server_url="http://127.0.0.1:9").run(headless=True)
 """
 
 
-def _process_time(code: str) -> float:
+def _first_paints(scripts: dict[str, tuple[str, list[str]]], rounds: int = 7) -> dict[str, tuple[float, float, str]]:
+    """Best wall time and best CPU time (the process's, at its first frame) to the first
+    frame of each script, run in turn ``rounds`` times (interleaved, so load on the
+    machine hits all alike); with what the boxtui script had loaded by then."""
+    import os
     import subprocess
     import sys
-
     import tempfile
 
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as script:
-        script.write(code)  # a file, not -c: Textual finds an App subclass's CSS by its source path
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, script.name], check=True, capture_output=True)
-        best = min(best, time.perf_counter() - start)
+    # Byte-code caching on, as in any installed copy (pip compiles on install): with
+    # PYTHONDONTWRITEBYTECODE an editable checkout would recompile boxtui at every start.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    files = {}
+    for name, (code, _) in scripts.items():
+        with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as script:
+            script.write(code)  # a file, not -c: Textual finds an App subclass's CSS by its source path
+        files[name] = script.name
+    best = {name: (float("inf"), float("inf"), "") for name in scripts}
+    for round_ in range(rounds + 1):  # round 0 warms the byte-code cache and the page cache
+        for name, (_, argv) in scripts.items():
+            env["BENCH_T0"] = repr(time.time())
+            out = subprocess.run([sys.executable, files[name], *argv], check=True, capture_output=True, text=True, env=env)
+            lines = out.stdout.strip().splitlines()
+            if not lines:
+                raise SystemExit(f"{name}: no first frame\n{out.stderr[-3000:]}")
+            wall, cpu = map(float, lines[0].split())
+            if round_:
+                best[name] = (min(wall, best[name][0]), min(cpu, best[name][1]), lines[1] if len(lines) > 1 else "")
     return best
+
+
+def _profile_with_session(folder) -> str:
+    """A profile with a saved session: the app starts on its unlock screen, as every run after the first."""
+    from boxtui.messenger.profile import Profile, SavedSession
+
+    profile = Profile.load(folder)
+    identity = {"id": "00000000-0000-4000-8000-000000000000", "display_name": "Ada", "identifier_value": "ada@example.org"}
+    profile.save_session(SavedSession("t", "c", identity, "http://127.0.0.1:9", 2, "2099-01-01T00:00:00Z"))
+    return str(folder)
 
 
 _WARM_APP = """
@@ -319,30 +354,37 @@ async def main():
     path = profile.keystore_path
     keystore = KeyStore.open(path, "pw") if path.exists() else KeyStore.create(path, "pw", opslimit=1, memlimit=8192 * 1024)
     app = BoxApp(messenger)  # no key store yet: the app shows its login screen
+
+    async def painted() -> float:  # when the next frame has been painted (a refresh has run)
+        done = asyncio.get_running_loop().create_future()
+        app.call_after_refresh(lambda: done.done() or done.set_result(time.perf_counter()))
+        return await done
+
+    async def until(condition) -> None:
+        while not condition():
+            await asyncio.sleep(0.0005)
+
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.2)
+        await app._warming  # what loads in a thread after the first frame, while one types the password
         t0 = time.perf_counter()  # the password was accepted: the unlock hands over
         messenger.keystore = keystore
         messenger.local = LocalStore.open(root, [(root / "key").read_bytes()])
         messenger.local.cache.set_meta("last_open_box", "none")
         app.post_message(SessionStarted(messenger))
-        while not (app.screen.query(BoxList) and len(app.screen.query_one(BoxList).rows) >= 1000):
-            await pilot.pause(0.001)
-        await pilot.pause(0)
-        listed = time.perf_counter() - t0
+        await until(lambda: app.screen.query(BoxList) and len(app.screen.query_one(BoxList).rows) >= 1000)
+        listed = await painted() - t0
         timeline = app.screen.query_one(BoxTimeline)
-        first = messenger.stored_boxes()[0].box.id  # a box open already: then switch, as one does
-        app.screen.open_box(first)
-        while not timeline.entries:
-            await pilot.pause(0.001)
-        await pilot.pause(0.2)
-        t1 = time.perf_counter()
-        app.screen.open_box(box_id)
-        while not (timeline.entries and timeline.entries[0].event.box_id == box_id):
-            await pilot.pause(0.001)
-        await pilot.pause(0)
-        opened = time.perf_counter() - t1
-    print(json.dumps({"list": listed, "open": opened, "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+        await pilot.pause(0.3)
+        boxes = app.screen.query_one(BoxList).rows
+        opens = {}
+        for label, target in (("cold", boxes[1].box_id), ("warm", box_id)):  # the first open after start, then another box
+            t1 = time.perf_counter()
+            app.screen.open_box(target)
+            await until(lambda: timeline.entries and timeline.entries[0].event.box_id == target)
+            opens[label] = await painted() - t1
+            await pilot.pause(0.3)
+    print(json.dumps({"list": listed, "open_cold": opens["cold"], "open_warm": opens["warm"], "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 asyncio.run(main())
 """
 
@@ -352,11 +394,28 @@ def bench_app(args) -> None:
     import subprocess
     import sys
 
-    minimal = _process_time(_MINIMAL)
-    boxtui_app = _process_time(_BOXTUI)
-    print("app first paint (process start → first frame, headless, best of 5)")
-    print(f"  minimal Textual app        {minimal * 1000:7.0f} ms")
-    print(f"  boxtui (login screen)      {boxtui_app * 1000:7.0f} ms   ratio {boxtui_app / minimal:.2f}  (target ≤ 1.50)")
+    import tempfile
+    from pathlib import Path
+
+    home = Path(tempfile.mkdtemp(prefix="boxtui-paint-"))
+    paints = _first_paints(
+        {
+            "minimal": (_MINIMAL, []),
+            "login": (_BOXTUI, [str(home / "new")]),
+            "unlock": (_BOXTUI, [_profile_with_session(home / "back")]),
+        }
+    )
+    minimal, minimal_cpu, _ = paints["minimal"]
+    print("app first paint (process start → first frame, headless, best of 7, interleaved;")
+    print("  wall clock, and the process's CPU time at that frame, which load on the machine disturbs less)")
+    print(f"  minimal Textual app                    {minimal * 1000:6.0f} ms wall   {minimal_cpu * 1000:5.0f} ms CPU")
+    for name, what in (("login", "first run: login screen"), ("unlock", "saved session: unlock screen")):
+        wall, cpu, _ = paints[name]
+        print(
+            f"  boxtui, {what:<29}  {wall * 1000:6.0f} ms wall   {cpu * 1000:5.0f} ms CPU"
+            f"   ratio {wall / minimal:.2f} wall, {cpu / minimal_cpu:.2f} CPU  (target ≤ 1.50)"
+        )
+    print(f"  loaded at the first frame (of httpx, pydantic, nacl, apsw, messenger): {paints['unlock'][2] or 'none'}")
     root = getattr(args, "store_root", None) or (args.keep and __import__("pathlib").Path(args.keep))
     if not root or not (root / "cache.db").exists():
         print("  (warm-store figures: run with the store section, or --keep DIR of a built store)")
@@ -374,11 +433,11 @@ def bench_app(args) -> None:
             print(out.stderr[-3000:])
             return
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    best_list = min(r["list"] for r in runs)
-    best_open = min(r["open"] for r in runs)
+    best = {key: min(r[key] for r in runs) for key in ("list", "open_cold", "open_warm")}
     print(f"warm store: 1,000 boxes, {events:,} events, server unreachable (best of 3 fresh processes)")
-    print(f"  unlock → box list painted         {best_list * 1000:7.1f} ms   (target < 300 ms)")
-    print(f"  box open → page painted           {best_open * 1000:7.1f} ms   (switching from an open box; target < 50 ms)")
+    print(f"  unlock → box list painted         {best['list'] * 1000:7.1f} ms   (target < 300 ms)")
+    print(f"  box open → page painted, 1st      {best['open_cold'] * 1000:7.1f} ms   (the first box opened after start; target < 50 ms)")
+    print(f"  box open → page painted, next     {best['open_warm'] * 1000:7.1f} ms   (another box; target < 50 ms)")
     print(f"  peak RSS of the app process        {max(r['rss'] for r in runs):7.0f} MB")
 
 

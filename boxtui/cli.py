@@ -48,6 +48,10 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--database-url", default=None, help="sqlite+aiosqlite:///… or postgresql+asyncpg://…")
     p.add_argument("--redis-url", default=None, help="redis://… for fan-out across server processes")
     p.add_argument(
+        "--blob-store", default=None, metavar="URL",
+        help="where file bytes live: s3://BUCKET/PREFIX (endpoint and keys from BOXTUI_S3_* or AWS_*); default the data dir",
+    )  # fmt: skip
+    p.add_argument(
         "--workers", type=int, default=None, metavar="N",
         help="server processes on this machine sharing the port (default 1); migrations run once before they start",
     )  # fmt: skip
@@ -85,6 +89,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             "data_dir": args.data_dir,
             "database_url": args.database_url,
             "redis_url": args.redis_url,
+            "blob_store": args.blob_store,
             "workers": args.workers,
             "max_upload_bytes": args.max_upload_bytes,
             "quota_bytes": args.quota_bytes,

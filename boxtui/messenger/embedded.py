@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import http.client
 import ipaddress
 import json
 import os
@@ -36,8 +37,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
-import httpx
 import platformdirs
 
 from .errors import LocalServerError
@@ -531,12 +532,21 @@ def server_info(url: str, timeout: float = 2.0) -> dict | None:
 
 def _ask(url: str, timeout: float = 2.0) -> tuple[dict | None, bool]:
     """(the server info or None, whether anything answered over HTTP at all)."""
+    # The standard library, not httpx: this runs before the app's first frame, and an
+    # httpx client would load its module and build a TLS context a local server never uses.
+    parsed = urlsplit(url)
+    kind = http.client.HTTPSConnection if parsed.scheme == "https" else http.client.HTTPConnection
+    connection = kind(parsed.hostname or "", parsed.port, timeout=timeout)
     try:
-        response = httpx.get(f"{url.rstrip('/')}/server-info", timeout=timeout, trust_env=False)
-    except httpx.HTTPError:
+        connection.request("GET", f"{parsed.path.rstrip('/')}/server-info")
+        response = connection.getresponse()
+        body = response.read()
+    except (OSError, http.client.HTTPException, ValueError):
         return None, False
+    finally:
+        connection.close()
     try:
-        data = response.json() if response.status_code == 200 else None
+        data = json.loads(body) if response.status == 200 else None
     except ValueError:
         data = None
     return (data if isinstance(data, dict) and data.get("service") == "boxtui" else None), True
@@ -544,9 +554,9 @@ def _ask(url: str, timeout: float = 2.0) -> tuple[dict | None, bool]:
 
 def _listening(url: str) -> bool:
     """Whether something accepts connections at ``url``'s host and port (fast on loopback)."""
-    parsed = httpx.URL(url)
+    parsed = urlsplit(url)
     try:
-        with socket.create_connection((parsed.host, parsed.port or 80), timeout=0.5):
+        with socket.create_connection((parsed.hostname, parsed.port or 80), timeout=0.5):
             return True
     except OSError:
         return False
@@ -554,7 +564,7 @@ def _listening(url: str) -> bool:
 
 def _listener(url: str) -> tuple[int, str] | None:
     """(Unix user, socket inode) of what listens on ``url``'s port (Linux ``/proc/net/tcp``)."""
-    port = httpx.URL(url).port
+    port = _port_of(url)
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -680,7 +690,7 @@ def _url(host: str, port: int) -> str:
 
 
 def _port_of(url: str) -> int:
-    return httpx.URL(url).port or 80
+    return urlsplit(url).port or 80
 
 
 def _free_port() -> int:

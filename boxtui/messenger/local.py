@@ -63,7 +63,7 @@ class LocalStore:
         rebuilt = None
         try:
             cache = LocalCache.open(folder / "cache.db", keys)
-            cache.counts()  # reads the tables' first pages: damage shows here
+            cache.probe()  # a wrong key or a damaged file shows here, not at the first read
         except (StoreCorrupted, StoreLocked) as exc:
             rebuilt = f"the local cache could not be read ({exc}); it was set aside and is rebuilt from the server"
             set_aside(folder / "cache.db")

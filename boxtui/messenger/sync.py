@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from boxtui.client.errors import APIConnectionError, APIStatusError
 from boxtui.core.wire import ACCESS_TYPES, EventView, IdentityView
 from boxtui.store import StoreCorrupted, StoreError
-from boxtui.store.cache import split_snippet
+from boxtui.store.cache import BoxListing, split_snippet
 
 from .errors import MessengerError
 from .local import LocalStore, box_row, box_view, entry_of, record_of, store_dir
@@ -130,6 +130,11 @@ class LocalFirst:
             BoxSummary(box=box_view(box), preview=box.preview, unread=box.unread, member=box.member)
             for box in self.local.cache.boxes(members_only=not include_left)
         ]
+
+    def stored_box_listing(self) -> list[BoxListing]:
+        """The stored boxes you are in, most recent first, without building their views:
+        what the app paints first at start (:meth:`stored_boxes` validates every view)."""
+        return [] if self.local is None else self.local.cache.box_listing()
 
     def stored_page(
         self, box_id: str, *, before: str | None = None, after: str | None = None, limit: int = 100

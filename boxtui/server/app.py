@@ -15,13 +15,14 @@ from boxtui import __version__
 from boxtui.core.wire import ServerInfo
 from boxtui.server.auth.router import router as auth
 from boxtui.server.boxes.router import router as boxes
-from boxtui.server.db import make_engine, make_sessionmaker
+from boxtui.server.db import open_database
 from boxtui.server.errors import install_error_handlers
 from boxtui.server.datadir import prepare_data_dir
 from boxtui.server.headers import SecurityHeadersMiddleware
 from boxtui.server.openapi import doc, install_openapi
 from boxtui.server.events.router import router as events
-from boxtui.server.files.service import sweep_orphan_blobs
+from boxtui.server.files.blobs import BlobStoreUnavailable
+from boxtui.server.files.service import blob_store, close_blob_store, sweep_orphan_blobs
 from boxtui.server.files.router import router as files
 from boxtui.server.identities.router import router as identities
 from boxtui.server.idempotency.service import BodyDigestMiddleware, Replay, purge_expired
@@ -47,17 +48,20 @@ def create_app(settings: ServerSettings, *, migrate: bool = True, bus_socket: Pa
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         prepare_data_dir(settings)
-        engine = make_engine(settings.resolved_database_url)
+        database = open_database(settings.resolved_database_url)
         if migrate:
-            await upgrade_to_head(engine)
-        app.state.engine = engine
-        app.state.sessionmaker = make_sessionmaker(engine)
+            await upgrade_to_head(database.engine)
+        app.state.database = database
+        app.state.engine = database.engine
+        app.state.sessionmaker = database.sessionmaker
+        app.state.read_sessionmaker = database.read_sessionmaker
         try:
             await _start_services(app, settings, bus_socket)
             yield
         finally:
             await _stop_services(app)
-            await engine.dispose()
+            await close_blob_store(settings)
+            await database.dispose()
 
     app = FastAPI(title="boxtui", version=__version__, lifespan=lifespan)
     app.state.settings = settings
@@ -116,20 +120,39 @@ async def _purge_idempotency_keys(app: FastAPI) -> None:
 
 
 async def _sweep_blobs(app: FastAPI, settings: ServerSettings) -> None:
-    """The orphan-blob sweep, at start and every ``blob_sweep_interval_seconds``."""
+    """The orphan-blob sweep, at start and every ``blob_sweep_interval_seconds``
+    (``app.state.first_blob_sweep`` is set once the first pass has ended)."""
     while True:
         try:
             if removed := await sweep_orphan_blobs(app.state.sessionmaker, settings):
                 log.info("removed %d orphaned blob file(s) (older than %s s, no row)", removed, settings.blob_sweep_grace_seconds)
         except Exception:  # noqa: BLE001 - retried at the next tick
             log.exception("the orphan-blob sweep failed")
+        app.state.first_blob_sweep.set()
         await asyncio.sleep(settings.blob_sweep_interval_seconds)
 
 
+async def _check_blob_store(settings: ServerSettings) -> None:
+    """Say at start whether an S3 blob store answers. One that does not is no startup
+    error: file requests answer ``503`` until it does, everything else works."""
+    store = blob_store(settings)
+    check = getattr(store, "check", None)
+    if check is None:
+        return
+    try:
+        await check()
+    except BlobStoreUnavailable as exc:
+        log.error("the S3 blob store does not answer (%s); file uploads and downloads answer 503 until it does", exc.reason)
+    else:
+        log.info("blobs in %s", settings.blob_store)
+
+
 async def _start_services(app: FastAPI, settings: ServerSettings, bus_socket: Path | None) -> None:
+    await _check_blob_store(settings)
+    app.state.first_blob_sweep = asyncio.Event()
     app.state.hub = await start_hub(settings, bus_socket)
     app.state.background = [
-        asyncio.create_task(watch_sessions(app.state.hub, app.state.sessionmaker, settings.ws_session_check_seconds), name="boxtui-session-watch"),
+        asyncio.create_task(watch_sessions(app.state.hub, app.state.read_sessionmaker, settings.ws_session_check_seconds), name="boxtui-session-watch"),
         asyncio.create_task(_purge_idempotency_keys(app), name="boxtui-idempotency-purge"),
         asyncio.create_task(_sweep_blobs(app, settings), name="boxtui-blob-sweep"),
     ]

@@ -50,7 +50,7 @@ def prepare_data_dir(settings: ServerSettings) -> None:
     tree); SQLite's database file is created 0600 before SQLite opens it, so its WAL
     and SHM files, which SQLite creates with the database's mode, are 0600 too.
     """
-    for directory in (settings.data_dir, settings.blob_dir):
+    for directory in (settings.data_dir, settings.blob_dir) if not settings.blob_store else (settings.data_dir,):
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     restrict_tree(settings.data_dir)
     if not settings.database_url:

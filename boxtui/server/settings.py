@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal
 
 import platformdirs
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 
@@ -26,6 +27,23 @@ class ServerSettings(BaseSettings):
     #: ``redis://…`` to fan realtime events out across several server processes (else
     #: PostgreSQL's LISTEN/NOTIFY on PostgreSQL, or the supervisor's bus for ``--workers``).
     redis_url: str = ""
+    #: Where encrypted file bytes live: empty for the data dir's ``blobs/`` folder, or
+    #: ``s3://BUCKET/PREFIX`` for an S3-compatible object store shared by several machines.
+    blob_store: str = ""
+    #: The S3 endpoint (e.g. ``http://127.0.0.1:9000`` for MinIO); empty: ``AWS_ENDPOINT_URL_S3``,
+    #: ``AWS_ENDPOINT_URL``, else AWS itself (``https://s3.<region>.amazonaws.com``).
+    s3_endpoint_url: str = ""
+    #: Empty: ``AWS_REGION``, ``AWS_DEFAULT_REGION``, else ``us-east-1``.
+    s3_region: str = ""
+    #: Empty: ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN``.
+    s3_access_key_id: str = ""
+    s3_secret_access_key: SecretStr = SecretStr("")
+    s3_session_token: SecretStr = SecretStr("")
+    #: ``path`` (``ENDPOINT/BUCKET/KEY``) or ``virtual`` (``BUCKET.ENDPOINT/KEY``); empty:
+    #: path-style with a custom endpoint, virtual-hosted on AWS.
+    s3_addressing_style: Literal["", "path", "virtual"] = ""
+    #: Size of the parts of a multipart upload; an upload in flight holds at most two in memory.
+    s3_part_bytes: int = Field(default=8 << 20, ge=5 << 20, le=512 << 20)
     #: Server processes on this machine (``boxtui serve --workers N``) sharing one port.
     workers: int = Field(default=1, ge=1, le=64)
     max_upload_bytes: int = 132_120_576
@@ -81,6 +99,8 @@ class ServerSettings(BaseSettings):
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     config_file: Path | None = None
+    #: The blob store built from these settings (``files.service.blob_store``): runtime state, not a setting.
+    _blob_store: Any = PrivateAttr(default=None)
 
     @classmethod
     def settings_customise_sources(
@@ -103,6 +123,14 @@ class ServerSettings(BaseSettings):
         # placed its blob at most upload_timeout_seconds ago: the sweep must wait longer.
         if self.blob_sweep_grace_seconds <= self.upload_timeout_seconds + 60:
             raise ValueError("blob_sweep_grace_seconds must exceed upload_timeout_seconds by more than 60 s")
+        return self
+
+    @model_validator(mode="after")
+    def _known_blob_store(self) -> ServerSettings:
+        if self.blob_store and not self.blob_store.startswith("s3://"):
+            raise ValueError("blob_store must be empty (the data dir) or s3://BUCKET/PREFIX")
+        if self.blob_store and not self.blob_store[len("s3://"):].split("/", 1)[0]:
+            raise ValueError("blob_store s3://BUCKET/PREFIX needs a bucket name")
         return self
 
     @property

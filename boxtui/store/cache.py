@@ -43,7 +43,7 @@ import apsw
 from .db import open_database, translate_errors, write_transaction
 from .errors import StoreError
 
-__all__ = ["LocalCache", "StoredBox", "StoredEvent", "EventRecord", "SearchHit", "fts_query"]
+__all__ = ["BoxListing", "LocalCache", "StoredBox", "StoredEvent", "EventRecord", "SearchHit", "fts_query"]
 
 WHAT = "the local cache"
 
@@ -171,6 +171,23 @@ class StoredBox:
     member: bool
     synced_last_event: str | None
     complete: bool
+
+
+@dataclass(frozen=True)
+class BoxListing:
+    """What the box list paints of a stored box, read without parsing its view: the
+    view stays JSON text (``view_json``) until something needs the box itself."""
+
+    id: str
+    title: str
+    preview: str
+    activity: str
+    unread: int
+    lifecycle: str | None
+    #: Type and sender name of the box's last event (None without one).
+    last_type: str | None
+    last_sender: str | None
+    view_json: str
 
 
 @dataclass(frozen=True)
@@ -389,6 +406,18 @@ class LocalCache:
             for row in self._rows(
                 "SELECT id, view, title, preview, activity, unread, member, synced_last_event, complete "
                 f"FROM boxes {where} ORDER BY activity DESC, id"
+            )
+        ]
+
+    def box_listing(self) -> list[BoxListing]:
+        """The boxes you are in, most recent activity first, as the box list shows
+        them: the few fields of the view it needs are read by SQLite (1,000 boxes in a
+        few ms; parsing every view, then validating it, took ~100 ms)."""
+        return [
+            BoxListing(*row)
+            for row in self._rows(
+                "SELECT id, title, preview, activity, unread, view ->> '$.lifecycle', view ->> '$.last_event.type',"
+                " view ->> '$.last_event.sender.display_name', view FROM boxes WHERE member = 1 ORDER BY activity DESC, id"
             )
         ]
 
@@ -640,6 +669,21 @@ class LocalCache:
         ]
 
     # --- figures ----------------------------------------------------------------------
+
+    def probe(self) -> None:
+        """Read the schema and the first and last pages of every table and index: a
+        wrong key or a damaged file shows here (as :class:`StoreCorrupted`) in a few
+        milliseconds however large the store. (Counting the events, as this used to,
+        read all of a 1M-event store: 1.9 s at every unlock.) Damage deeper in is met
+        when that page is read, and handled there (``LocalStore.rebuild_cache``)."""
+        self._rows(
+            "SELECT (SELECT count(*) FROM sqlite_schema), (SELECT count(*) FROM meta),"
+            " (SELECT id FROM boxes ORDER BY id LIMIT 1), (SELECT id FROM boxes ORDER BY id DESC LIMIT 1),"
+            " (SELECT activity FROM boxes ORDER BY activity DESC LIMIT 1),"
+            " (SELECT id FROM identities LIMIT 1),"
+            " (SELECT id FROM events ORDER BY rowid LIMIT 1), (SELECT id FROM events ORDER BY rowid DESC LIMIT 1),"
+            " (SELECT id FROM events ORDER BY id LIMIT 1), (SELECT pos FROM events ORDER BY box_id, pos LIMIT 1)"
+        )
 
     def counts(self) -> dict[str, int]:
         rows = self._rows(

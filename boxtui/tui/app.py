@@ -8,9 +8,11 @@ starting a local server when none is configured; :func:`run_tui` is what the bar
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import constants, events, work
 from textual.app import App
@@ -18,28 +20,45 @@ from textual.binding import Binding
 from textual.driver import Driver
 from textual.widgets import Input, TextArea
 
-from boxtui.client.client import BoxClient
 from boxtui.messenger.errors import LocalServerError
-from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.profile import Profile, ProfileError
 
 from .commands import BoxCommands
 from .keymap import binding_rows, clean_overrides, known_binding_ids
 from .messages import SessionEnded, SessionStarted
 from .safe_text import clean_paste, clean_text
-from .screens.access import AccessManagerScreen
-from .screens.dialogs import Dialog, InvitationDialog
 from .screens.feedback import notify_error
-from .screens.help import HelpScreen
 from .screens.login import LoginScreen, UnlockScreen
-from .screens.main import MainScreen
-from .screens.members import MembersScreen
-from .screens.pager import MessagePager, PagerScreen
-from .screens.saved import SavedFilesPanel
-from .screens.settings import SettingsScreen
-from .widgets.box_list import BoxList
-from .widgets.composer import ComposerInput
-from .widgets.timeline import BoxTimeline
+
+if TYPE_CHECKING:
+    from boxtui.messenger.messenger import Messenger
+
+# The first frame (login or unlock screen) needs only Textual and the profile: the
+# messenger, the HTTP client, pydantic, the crypto and the store are imported in a
+# thread once it is painted (see ``BoxApp.ready_messenger``), while the password is typed.
+
+
+def _import_session_modules() -> None:
+    """What a session needs beyond the first frame: the main screen, the messenger
+    (HTTP client, wire models, crypto, local store) and the login steps.
+
+    Then, once per process, the ~110k objects made so far (modules, classes, pydantic
+    schemas: they live as long as the app) are moved out of the garbage collector's
+    sight with ``gc.freeze()``: between unlock and the painted box list the collector
+    ran ~100 times, walking all of them, ~0.1-0.2 s in all; frozen, ~15 ms."""
+    global _frozen
+    import boxtui.messenger.code_delivery  # noqa: F401
+    import boxtui.messenger.messenger  # noqa: F401
+    import boxtui.tui.screens.main  # noqa: F401
+
+    if not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()
+
+
+_frozen = False
+
 
 __all__ = ["BoxApp", "make_app", "run_tui"]
 
@@ -66,15 +85,43 @@ class BoxApp(App[int]):
         super().__init__()
         #: Close the client at exit only when this app made it.
         self._owns_client = messenger is None
-        if messenger is None:
-            if profile is None or not server_url:
-                raise ValueError("BoxApp needs a messenger, or a profile and a server URL to build one")
-            messenger = Messenger(BoxClient(server_url), None, profile)
-        self.messenger = messenger
+        if messenger is None and (profile is None or not server_url):
+            raise ValueError("BoxApp needs a messenger, or a profile and a server URL to build one")
+        self._messenger = messenger
         self.profile = profile or messenger.profile
         self.server_url = server_url or messenger.client.base_url
         #: What finding the local server involved (started it, moved it), said once at start.
         self.server_note = server_note
+        #: The import of the session's modules, in a thread, started after the first frame.
+        self._warming: asyncio.Future[None] | None = None
+
+    @property
+    def messenger(self) -> Messenger:
+        """The session's messenger. Given only a profile and a URL, the app builds it on
+        first use; workers get it from :meth:`ready_messenger`, which imports off the loop."""
+        if self._messenger is None:
+            from boxtui.client.client import BoxClient
+            from boxtui.messenger.messenger import Messenger
+
+            self._messenger = Messenger(BoxClient(self.server_url), None, self.profile)
+        return self._messenger
+
+    @messenger.setter
+    def messenger(self, messenger: Messenger) -> None:
+        self._messenger = messenger
+
+    def warm_up(self) -> None:
+        """Start importing what the session needs, in a thread (once)."""
+        if self._warming is None:
+            self._warming = asyncio.get_running_loop().run_in_executor(None, _import_session_modules)
+
+    async def ready_messenger(self) -> Messenger:
+        """:attr:`messenger`, its modules imported in a thread rather than on the event loop."""
+        if self._messenger is None:
+            self.warm_up()
+            assert self._warming is not None
+            await self._warming
+        return self.messenger
 
     def get_driver_class(self) -> type[Driver]:
         """Textual's driver, reading pastes whole on Linux and macOS (see ``terminal_input``)."""
@@ -114,6 +161,18 @@ class BoxApp(App[int]):
     @property
     def binding_sections(self) -> list[tuple[str, type]]:
         """Every class that declares bindings, as the help screen groups them."""
+        from .screens.access import AccessManagerScreen
+        from .screens.dialogs import Dialog, InvitationDialog
+        from .screens.help import HelpScreen
+        from .screens.main import MainScreen
+        from .screens.members import MembersScreen
+        from .screens.pager import MessagePager, PagerScreen
+        from .screens.saved import SavedFilesPanel
+        from .screens.settings import SettingsScreen
+        from .widgets.box_list import BoxList
+        from .widgets.composer import ComposerInput
+        from .widgets.timeline import BoxTimeline
+
         return [
             ("App", type(self)),
             ("Main", MainScreen),
@@ -145,6 +204,8 @@ class BoxApp(App[int]):
                 self.theme = config.theme
             else:
                 self.notify(f"Unknown theme {config.theme!r} in the config; using the default.", severity="warning", markup=False)
+        if not config.keymap:
+            return  # nothing to check: the screens' bindings are not needed for the first frame
         usable, unknown = clean_overrides(config.keymap, self.known_binding_ids)
         self.set_keymap(usable)
         if unknown:
@@ -157,18 +218,24 @@ class BoxApp(App[int]):
         if self.server_note:
             self.notify(self.server_note, title="Local server", markup=False, timeout=15)
         session = self.profile.session
-        if self.messenger.identity is not None and self.messenger.keystore is not None:
-            self.push_screen(MainScreen(self.messenger))  # handed over logged in and unlocked
-        elif session is not None and session.server_url == self.messenger.client.base_url:
-            self.push_screen(UnlockScreen(self.messenger, session))
+        given = self._messenger
+        if given is not None and given.identity is not None and given.keystore is not None:
+            from .screens.main import MainScreen
+
+            self.push_screen(MainScreen(given))  # handed over logged in and unlocked
+        elif session is not None and session.server_url == self.server_url.rstrip("/"):
+            self.push_screen(UnlockScreen(given, session))
         else:
-            self.push_screen(LoginScreen(self.messenger))
+            self.push_screen(LoginScreen(given))
+        self.call_after_refresh(self.warm_up)
 
     async def on_unmount(self) -> None:
-        if self._owns_client:
-            await self.messenger.client.aclose()
+        if self._owns_client and self._messenger is not None:
+            await self._messenger.client.aclose()
 
     def on_session_started(self, message: SessionStarted) -> None:
+        from .screens.main import MainScreen
+
         self.messenger = message.messenger
         name = self.messenger.identity.display_name if self.messenger.identity else ""
         self.switch_screen(MainScreen(self.messenger))
@@ -186,10 +253,14 @@ class BoxApp(App[int]):
     # --- actions ------------------------------------------------------------------
 
     def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(binding_rows(self.binding_sections, self._keymap, self.get_key_display)))
 
     def action_settings(self) -> None:
+        from .screens.settings import SettingsScreen
+
         if not isinstance(self.screen, SettingsScreen):
             self.push_screen(SettingsScreen(self.profile, self.known_binding_ids, self.server_url))
 

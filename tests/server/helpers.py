@@ -208,8 +208,6 @@ def serve_process(
     The process gets this environment without ``BOXTUI_*`` settings, plus
     :data:`FAST_SERVER_ENV` and ``env``; its output goes to ``data_dir/../server-<port>.log``.
     """
-    import pytest
-
     port = port or free_port()  # a given port brings a stopped server back at its address
     url = f"http://127.0.0.1:{port}"
     log_path = data_dir.parent / f"server-{port}.log"
@@ -219,23 +217,36 @@ def serve_process(
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**clean, **FAST_SERVER_ENV, **(env or {})})
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"boxtui serve exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"boxtui serve did not answer /healthz within {timeout} s:\n{log_path.read_text()[-4000:]}")
-            time.sleep(0.1)
+        wait_until_answers(process, f"{url}/healthz", log_path, "boxtui serve", timeout)
         yield ServerProcess(url, log_path, process.pid)
     finally:
-        process.terminate()
+        stop_process(process)
+
+
+def wait_until_answers(process: subprocess.Popen, url: str, log_path: Path, what: str, timeout: float) -> None:
+    """Until ``GET url`` answers 200; the test fails (with the log's tail) if ``process``
+    exits or ``timeout`` passes first."""
+    import pytest
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"{what} exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not answer {url} within {timeout} s:\n{log_path.read_text()[-4000:]}")
+        time.sleep(0.1)
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -65,8 +65,8 @@ async def test_placing_a_blob_restarts_its_grace(server_app, http):
     staged = await blob_store(settings).stage()
     await staged.write(b"early bytes")
     _age(staged._path, settings.blob_sweep_grace_seconds + 600)
-    file_id = str(uuid.uuid4())
-    await staged.commit(file_id)  # placed, its row not committed yet
+    file_id = staged.file_id
+    await staged.commit()  # placed, its row not committed yet
     assert await sweep_orphan_blobs(server_app.state.sessionmaker, settings) == 0
     assert (settings.blob_dir / file_id[:2] / file_id).exists()
 

@@ -5,32 +5,54 @@ Kept free of box and event imports so those domains can call
 :mod:`boxtui.server.files.messages`.
 
 Write order for an upload: the body is streamed into a staged blob; the rows are
-written; the blob is renamed into place; the transaction commits. If anything fails
-before the commit, the staged or placed blob is removed, so no row ever points at a
-missing blob and no blob outlives a failed request. A blob is unlinked only after the
-commit that dropped its last reference.
+written; the blob is put in place (renamed, or its S3 upload completed); the
+transaction commits. If anything fails before the commit, the staged or placed blob is
+removed, so no row ever points at a missing blob and no blob outlives a failed request.
+A blob is deleted only after the commit that dropped its last reference; if the store
+cannot be reached then, the orphan sweep deletes it later.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 
-from anyio import to_thread
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from boxtui.core.ids import is_uuid, new_id
+from boxtui.core.ids import is_uuid
 from boxtui.server.auth.deps import require_uuid
 from boxtui.server.errors import BadRequest, Forbidden, NotFound
 from boxtui.server.files import repository
-from boxtui.server.files.blobs import BlobReader, BlobStore, StagedBlob
+from boxtui.server.files.blobs import BlobReader, BlobStore, BlobStoreUnavailable, FileSystemBlobStore, StagedBlob
 from boxtui.server.files.models import EncryptedFileRow
 from boxtui.server.settings import ServerSettings
 
+log = logging.getLogger("boxtui.server.blobs")
+
+
+def make_blob_store(settings: ServerSettings) -> BlobStore:
+    """The store ``settings.blob_store`` names: the data dir's ``blobs/`` folder, or S3."""
+    if settings.blob_store.startswith("s3://"):
+        from boxtui.server.files.s3 import S3BlobStore, S3Config
+
+        return S3BlobStore(S3Config.from_settings(settings))
+    return FileSystemBlobStore(settings.blob_dir)
+
 
 def blob_store(settings: ServerSettings) -> BlobStore:
-    return BlobStore(settings.blob_dir)
+    """The server's blob store: made once per settings (its S3 connections are pooled),
+    released by :func:`close_blob_store` when the app stops."""
+    store = settings._blob_store
+    if store is None:
+        store = settings._blob_store = make_blob_store(settings)
+    return store
+
+
+async def close_blob_store(settings: ServerSettings) -> None:
+    store, settings._blob_store = settings._blob_store, None
+    if store is not None:
+        await store.aclose()
 
 
 async def check_quota(db: AsyncSession, settings: ServerSettings, identity_id: str, extra_bytes: int) -> None:
@@ -72,9 +94,9 @@ class FileWrite:
         if staged not in self._staged:
             self._staged.append(staged)
         await check_quota(self.db, self.settings, uploader_id, staged.size)
-        row = await repository.add_file(self.db, new_id(), staged.size, uploader_id)
+        row = await repository.add_file(self.db, staged.file_id, staged.size, uploader_id)
         self._placed.append(row.id)
-        await staged.commit(row.id)
+        await staged.commit()
         return row
 
     async def add_bytes(self, uploader_id: str, data: bytes) -> EncryptedFileRow:
@@ -100,9 +122,14 @@ class FileWrite:
 
 
 async def _unlink_blobs(settings: ServerSettings, file_ids: Iterable[str]) -> None:
+    """Delete blobs whose rows are gone; one the store cannot delete now is left to
+    the orphan sweep (it has no row, so it goes once older than the grace)."""
     store = blob_store(settings)
     for file_id in file_ids:
-        await store.delete(file_id)
+        try:
+            await store.delete(file_id)
+        except BlobStoreUnavailable:
+            log.warning("blob %s is left for the orphan sweep: the store could not delete it now", file_id)
 
 
 async def open_for_download(db: AsyncSession, settings: ServerSettings, caller_id: str, file_id: str) -> BlobReader:
@@ -146,10 +173,6 @@ async def delete_orphan_blobs(db: AsyncSession, settings: ServerSettings, file_i
     return orphans
 
 
-#: Ids looked up per query by the sweep.
-SWEEP_BATCH = 500
-
-
 async def sweep_orphan_blobs(sessionmaker, settings: ServerSettings, now: float | None = None) -> int:
     """Remove blob-store files that no row will ever claim; returns how many went.
 
@@ -159,18 +182,18 @@ async def sweep_orphan_blobs(sessionmaker, settings: ServerSettings, now: float 
     of this process or of any other sharing the store — places its blobs and commits
     within ``upload_timeout_seconds`` of starting, which the grace exceeds: so a file
     that old without a row is left by a crash (kill -9 between placing and commit),
-    never by a write still in flight.
+    never by a write still in flight. On S3 the same rule reads: an unfinished
+    multipart upload started, or an object without a row written (for a multipart
+    upload: started), before the grace (see :mod:`boxtui.server.files.s3`).
     """
     store = blob_store(settings)
     cutoff = (time.time() if now is None else now) - settings.blob_sweep_grace_seconds
-    staging, candidates = await to_thread.run_sync(store.files_older_than, cutoff)
-    for path in staging:
-        await to_thread.run_sync(lambda p=path: p.unlink(missing_ok=True))
-    orphans: list[str] = []
-    for start in range(0, len(candidates), SWEEP_BATCH):
-        batch = candidates[start : start + SWEEP_BATCH]
+    removed = await store.drop_stale_staging(cutoff)
+    async for batch in store.blob_ids_older_than(cutoff):
         async with sessionmaker() as db:
             known = await repository.existing_file_ids(db, batch)
-        orphans.extend(file_id for file_id in batch if file_id not in known)
-    await _unlink_blobs(settings, orphans)
-    return len(staging) + len(orphans)
+        orphans = [file_id for file_id in batch if file_id not in known]
+        for file_id in orphans:
+            await store.delete(file_id)
+        removed += len(orphans)
+    return removed

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual.dom import DOMNode
 
-from boxtui.client.errors import APIConnectionError, APIResponseError, APIStatusError
-from boxtui.crypto import CryptoError, WrongPassphrase
 from boxtui.messenger.errors import MessengerError
 from boxtui.messenger.profile import ProfileError
 
 from ..messages import SessionEnded
+
+if TYPE_CHECKING:
+    from boxtui.client.errors import APIStatusError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,6 +42,10 @@ _STATUS_TEXT = {
 
 def describe_error(exc: BaseException) -> str:
     """One sentence for a user; server texts are included as plain text, never markup."""
+    # Imported here: the login screen paints before the client and the crypto are loaded.
+    from boxtui.client.errors import APIConnectionError, APIResponseError, APIStatusError
+    from boxtui.crypto import CryptoError, WrongPassphrase
+
     if isinstance(exc, APIConnectionError):
         return f"cannot reach the server ({exc})" if str(exc) else "cannot reach the server"
     if isinstance(exc, APIStatusError):
@@ -81,7 +87,8 @@ def _describe_status(exc: APIStatusError) -> str:
 
 
 def session_expired(exc: BaseException) -> bool:
-    return isinstance(exc, APIStatusError) and exc.status == 401
+    errors = sys.modules.get("boxtui.client.errors")  # not loaded: no answer from a server yet
+    return errors is not None and isinstance(exc, errors.APIStatusError) and exc.status == 401
 
 
 def call_on_app_thread(node: DOMNode, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:

@@ -13,6 +13,8 @@ notifications and the form stays filled in.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -21,12 +23,7 @@ from textual.containers import Center, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Input, Label, Static, TabbedContent, TabPane
 
-from boxtui.client.errors import BadRequest, Unauthorized
-from boxtui.core.wire import SecretStorage
-from boxtui.crypto import KeyStore
-from boxtui.messenger.code_delivery import CodeDelivery, code_delivery
 from boxtui.messenger.errors import NotLoggedIn
-from boxtui.messenger.messenger import Messenger
 from boxtui.messenger.profile import SavedSession
 
 from ..messages import SessionStarted
@@ -35,21 +32,41 @@ from ..widgets.footer import BoxFooter
 from .feedback import LOGIN_DOING, notify_error
 from .modal import fit_to_terminal
 
+if TYPE_CHECKING:
+    from boxtui.core.wire import SecretStorage
+    from boxtui.messenger.code_delivery import CodeDelivery
+    from boxtui.messenger.messenger import Messenger
+
 MIN_PASSWORD = 8
 
 
 class _AuthScreen(Screen):
-    """What the login and unlock screens share: a busy state and the unlock step."""
+    """What the login and unlock screens share: a busy state and the unlock step.
+
+    Given no messenger, the screen uses the app's, which the app builds once the
+    screen is painted (the first frame waits for neither HTTP nor crypto code)."""
 
     BINDINGS = [Binding("ctrl+q", "app.quit", "Quit", id="login.quit")]
 
-    def __init__(self, messenger: Messenger) -> None:
+    def __init__(self, messenger: Messenger | None = None) -> None:
         super().__init__()
-        self.messenger = messenger
+        self._messenger = messenger
+
+    @property
+    def messenger(self) -> Messenger:
+        return self._messenger if self._messenger is not None else self.app.messenger  # type: ignore[attr-defined]
+
+    async def ready_messenger(self) -> Messenger:
+        """The messenger, its modules imported off the event loop when they are not yet."""
+        if self._messenger is not None:
+            return self._messenger
+        return await self.app.ready_messenger()  # type: ignore[attr-defined]
 
     @property
     def server_url(self) -> str:
-        return self.messenger.client.base_url
+        if self._messenger is not None:
+            return self._messenger.client.base_url
+        return self.app.server_url.rstrip("/")  # type: ignore[attr-defined]
 
     def on_resize(self, event: events.Resize) -> None:
         fit_to_terminal(self, event.size)
@@ -155,7 +172,10 @@ class LoginScreen(_AuthScreen):
     async def _code_delivery(self) -> CodeDelivery | None:
         if self.delivery is None:
             try:
-                self.delivery = await code_delivery(self.messenger.client)
+                client = (await self.ready_messenger()).client
+                from boxtui.messenger.code_delivery import code_delivery  # imported by now, off the loop
+
+                self.delivery = await code_delivery(client)
             except Exception:  # noqa: BLE001 - an unreachable server is reported when the user acts
                 return None
         return self.delivery
@@ -186,11 +206,12 @@ class LoginScreen(_AuthScreen):
     async def login_password(self, email: str, password: str) -> None:
         # The messenger opens (or restores) the key store in a thread itself.
         try:
-            await self.messenger.login_password(email, password)
+            messenger = await self.ready_messenger()
+            await messenger.login_password(email, password)
         except Exception as exc:  # noqa: BLE001
             self.fail(exc)
             return
-        self.start_session(self.messenger)
+        self.start_session(messenger)
 
     # --- e-mail code --------------------------------------------------------------
 
@@ -212,7 +233,7 @@ class LoginScreen(_AuthScreen):
     @work(exclusive=True, group="login")
     async def request_code(self, email: str, code_id: str) -> None:
         try:
-            await self.messenger.request_code(email)
+            await (await self.ready_messenger()).request_code(email)
         except Exception as exc:  # noqa: BLE001
             self.fail(exc)
             return
@@ -242,11 +263,12 @@ class LoginScreen(_AuthScreen):
     @work(exclusive=True, group="login")
     async def login_code(self, email: str, code: str, password: str) -> None:
         try:
-            await self.messenger.login_code(email, code)
+            messenger = await self.ready_messenger()
+            await messenger.login_code(email, code)
         except Exception as exc:  # noqa: BLE001
             self.fail(exc)
             return
-        self.unlock(self.messenger, password)
+        self.unlock(messenger, password)
 
     # --- sign up ------------------------------------------------------------------
 
@@ -288,10 +310,13 @@ class LoginScreen(_AuthScreen):
         # Messenger.signup would build a new messenger; this one carries the app's
         # client and key store settings, so sign up and log in on it.
         try:
-            await self.messenger.client.auth.signup(email, password, name, code)
+            messenger = await self.ready_messenger()
+            await messenger.client.auth.signup(email, password, name, code)
             self.set_busy(True, "Logging in…")
-            await self.messenger.login_password(email, password)
+            await messenger.login_password(email, password)
         except Exception as exc:  # noqa: BLE001
+            from boxtui.client.errors import BadRequest, Unauthorized
+
             if isinstance(exc, BadRequest) and exc.details.get("code") == "required":
                 self._ask_for_code("This server asks for a code sent to your e-mail: press Send code, then type it here.")
             elif isinstance(exc, Unauthorized) and code is not None:  # the account was not made
@@ -299,7 +324,7 @@ class LoginScreen(_AuthScreen):
             else:
                 self.fail(exc)
             return
-        self.start_session(self.messenger)
+        self.start_session(messenger)
 
     def _ask_for_code(self, why: str) -> None:
         """Sign-up needs a (new) e-mail code: say why, and go to its field."""
@@ -313,7 +338,7 @@ class UnlockScreen(_AuthScreen):
 
     BINDINGS = [Binding("ctrl+l", "switch_account", "Other account", id="unlock.switch_account")]
 
-    def __init__(self, messenger: Messenger, session: SavedSession) -> None:
+    def __init__(self, messenger: Messenger | None, session: SavedSession) -> None:
         super().__init__(messenger)
         self.email = str(session.identity.get("identifier_value", ""))
         self.display_name = str(session.identity.get("display_name", ""))
@@ -345,7 +370,11 @@ class UnlockScreen(_AuthScreen):
 
     @work(exclusive=True, group="login")
     async def resume(self, password: str) -> None:
-        client, profile = self.messenger.client, self.messenger.profile
+        from boxtui.crypto import KeyStore
+        from boxtui.messenger.messenger import Messenger
+
+        messenger = await self.ready_messenger()
+        client, profile = messenger.client, messenger.profile
         try:
             resumed = await Messenger.resume(client, profile)
             backup = None
@@ -367,7 +396,10 @@ class UnlockScreen(_AuthScreen):
     @work(exclusive=True, group="login")
     async def revoke_saved_session(self) -> None:
         """Log the saved session out on the server (when it still works) and forget it."""
-        client, profile = self.messenger.client, self.messenger.profile
+        from boxtui.messenger.messenger import Messenger
+
+        messenger = await self.ready_messenger()
+        client, profile = messenger.client, messenger.profile
         try:
             await (await Messenger.resume(client, profile)).logout()
         except NotLoggedIn:

@@ -22,6 +22,7 @@ import os
 import shlex
 import subprocess
 import tempfile
+from collections.abc import Iterable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from boxtui.client.errors import APIConnectionError
 from boxtui.core.wire import ACCESS_TYPES, UNREAD_TYPES, BoxView, EventView, RealtimeMessage
 from boxtui.messenger.messenger import Messenger, Queued
 from boxtui.messenger.models import BoxSummary, TimelineEntry
+from boxtui.store.cache import BoxListing
 
 from ..keymap import find_binding
 from ..notifications import DEFAULT_LEVEL, TerminalNotifier, level_of, mention_pattern, should_notify
@@ -109,9 +111,51 @@ def row_of(summary: BoxSummary) -> BoxRow:
 
 def preview_line(event: EventView, summary: str) -> str:
     """The box list's preview: "Sender: text" for a message, the sentence otherwise."""
+    return _preview(event.type, event.sender.display_name, summary)
+
+
+def _preview(kind: str, who: str | None, summary: str) -> str:
     text = " ".join(summary.split())
-    who = event.sender.display_name
-    return f"{who}: {text}" if event.type in ("msg.text", "msg.file") and who else text
+    return f"{who}: {text}" if kind in ("msg.text", "msg.file") and who else text
+
+
+def listed_row(box: BoxListing) -> BoxRow:
+    """:func:`row_of` for a box read from the store without its view (the same row)."""
+    preview = _preview(box.last_type, box.last_sender, box.preview) if box.last_type else ""
+    return BoxRow(box.id, box.title, preview, box.unread, box.activity, box.lifecycle == "closed")
+
+
+class BoxViews(MutableMapping[str, BoxView]):
+    """The screen's boxes by id. Those painted from the store stay JSON until one is
+    used (validating 1,000 box views at start cost more than painting the list)."""
+
+    def __init__(self, stored: Iterable[BoxListing] = ()) -> None:
+        self._views: dict[str, BoxView] = {}
+        self._json: dict[str, str] = {box.id: box.view_json for box in stored}
+
+    def __getitem__(self, box_id: str) -> BoxView:
+        view = self._views.get(box_id)
+        if view is None:
+            view = self._views[box_id] = BoxView.model_validate_json(self._json.pop(box_id))
+        return view
+
+    def __setitem__(self, box_id: str, view: BoxView) -> None:
+        self._json.pop(box_id, None)
+        self._views[box_id] = view
+
+    def __delitem__(self, box_id: str) -> None:
+        if self._views.pop(box_id, None) is None and self._json.pop(box_id, None) is None:
+            raise KeyError(box_id)
+
+    def __contains__(self, box_id: object) -> bool:
+        return box_id in self._views or box_id in self._json
+
+    def __iter__(self) -> Iterator[str]:
+        yield from list(self._views)
+        yield from list(self._json)
+
+    def __len__(self) -> int:
+        return len(self._views) + len(self._json)
 
 
 class MainScreen(Screen):
@@ -140,7 +184,7 @@ class MainScreen(Screen):
     def __init__(self, messenger: Messenger) -> None:
         super().__init__()
         self.messenger = messenger
-        self.boxes: dict[str, BoxView] = {}
+        self.boxes: MutableMapping[str, BoxView] = {}
         self.current_box_id: str | None = None
         self.member_count: int | None = None
         self._send_lock = asyncio.Lock()
@@ -282,11 +326,11 @@ class MainScreen(Screen):
 
     def _paint_from_store(self) -> None:
         """The box list and the last open box from the store, before any network answer."""
-        stored = self.messenger.stored_boxes(include_left=False)
+        stored = self.messenger.stored_box_listing()
         if not stored:
             return
-        self.boxes = {s.box.id: s.box for s in stored}
-        self.box_list.set_rows(self._rows_of(stored))
+        self.boxes = BoxViews(stored)
+        self.box_list.set_rows(self._marked_rows([listed_row(box) for box in stored]))
         last = self.messenger.last_open_box()
         if last in self.boxes:
             unread = self._unread_of(last)
@@ -294,9 +338,8 @@ class MainScreen(Screen):
                 self._place_marker(last, unread)
                 self.composer.input.focus()
 
-    def _rows_of(self, summaries: list[BoxSummary]) -> list[BoxRow]:
+    def _marked_rows(self, rows: list[BoxRow]) -> list[BoxRow]:
         """The list's rows, with the boxes marked unread on this device."""
-        rows = [row_of(s) for s in summaries]
         for row in rows:
             row.marked = row.box_id in self._marked
         return rows
@@ -504,7 +547,7 @@ class MainScreen(Screen):
     async def load_boxes(self, select: str | None = None) -> None:
         summaries = await self.messenger.list_boxes()
         self.boxes = {s.box.id: s.box for s in summaries}
-        rows = self._rows_of(summaries)
+        rows = self._marked_rows([row_of(s) for s in summaries])
         if {r.box_id: r for r in rows} != {r.box_id: r for r in self.box_list.rows}:  # (painted from the store already?)
             self.box_list.set_rows(rows)
         if not self.messenger.online:
@@ -513,11 +556,17 @@ class MainScreen(Screen):
             self._close_current()
         if select and select in self.boxes:
             self.open_box(select)
-        elif self.current_box_id and self.messenger.online:
-            self.open_box(self.current_box_id)  # the stored page, refreshed from the server
+        elif self.current_box_id and self.messenger.online and not self._opening():
+            # The stored page, refreshed from the server; not over a box being opened
+            # (the "open" group is exclusive: the refresh would cancel the user's choice).
+            self.open_box(self.current_box_id, refresh=True)
         if self.messenger.online:
             self.sync_store(summaries)
         self.refresh_bindings()
+
+    def _opening(self) -> bool:
+        """Whether a box is being opened (an ``open_box`` worker is at work)."""
+        return any(worker.group == "open" and worker.node is self and not worker.is_finished for worker in self.app.workers)
 
     def on_box_list_chosen(self, event: BoxList.Chosen) -> None:
         self.remove_class("-drawer")
@@ -531,12 +580,20 @@ class MainScreen(Screen):
 
     @work(exclusive=True, group="open")
     @reported("Cannot open the box")
-    async def open_box(self, box_id: str) -> None:
+    async def open_box(self, box_id: str, *, refresh: bool = False) -> None:
+        """Show ``box_id`` (from the store first, then from the server).
+
+        Another box: the draft's reply/edit target and the focus start afresh. The same
+        box keeps the draft's target; a ``refresh`` (the box list reloaded, e.g. once
+        the server is back) also leaves the focus and an open drawer as they were."""
         self.messenger.remember_open_box(box_id)
         unread = self._unread_of(box_id)  # before the visit acknowledges it
-        if box_id != self.current_box_id:
+        if not refresh:
+            self.remove_class("-drawer")  # at once: a drawer opened again meanwhile stays open
+        switching = box_id != self.current_box_id
+        if switching:
             self._save_position()
-        painted = box_id != self.current_box_id and self._show_stored(box_id)
+        painted = switching and self._show_stored(box_id)
         if painted:
             self._place_marker(box_id, unread)
             self.timeline.show_new_marker()
@@ -568,11 +625,11 @@ class MainScreen(Screen):
         if not moved:
             self._place_marker(box_id, unread)
             self.timeline.show_new_marker()
-        if not painted:
+        if switching and not painted:
             self.composer.cancel_target()
+        if not refresh and not painted:
             self.composer.input.focus()
         self.box_list.highlight(box_id)
-        self.remove_class("-drawer")
         await self._ack(box_id)
 
     async def _ack(self, box_id: str) -> None:

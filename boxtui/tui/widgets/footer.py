@@ -36,6 +36,8 @@ class BoxFooter(Footer):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._composed_width = 0
+        #: What the keys now shown were composed from (see :meth:`recompose`).
+        self._composed: tuple | None = None
 
     def shown_bindings(self) -> list[tuple[Binding, bool, str]]:
         """The bindings the footer shows at its width: ``(binding, enabled, tooltip)``."""
@@ -83,9 +85,28 @@ class BoxFooter(Footer):
         active = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
         return active.binding if active is not None else None
 
+    def _signature(self) -> tuple:
+        """Everything the composed keys depend on."""
+        palette = self._palette_binding()
+        active = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING) if palette else None
+        return (
+            self._width(),
+            tuple((b.key, self.app.get_key_display(b), b.description, b.action, on, tip) for b, on, tip in self.shown_bindings()),
+            None if palette is None else (palette.key, palette.description, active is not None and active.enabled),
+        )
+
+    async def recompose(self) -> None:
+        """Compose again only when the keys to show changed. Textual's footer composes
+        anew at every change of focus or bindings (16 times between unlock and the box
+        list), and each time restyles every key."""
+        if self._bindings_ready and self.is_attached and self._composed == self._signature():
+            return
+        await super().recompose()
+
     def compose(self) -> ComposeResult:
         if not self._bindings_ready:
             return
+        self._composed = self._signature()
         self._composed_width = self.size.width
         self.compact = self._width() < COMPACT_WIDTH
         for binding, enabled, tooltip in self.shown_bindings():
