@@ -622,8 +622,8 @@ class MainScreen(Screen):
                     self.timeline.append_entry(entry)
         else:
             self.timeline.set_entries([*entries, *self.messenger.pending(box_id)], total_count=total)
-        if not moved:
-            self._place_marker(box_id, unread)
+        self._place_marker(box_id, unread)
+        if not moved:  # (a reader up the page stays where they are)
             self.timeline.show_new_marker()
         if switching and not painted:
             self.composer.cancel_target()
