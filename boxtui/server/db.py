@@ -48,8 +48,9 @@ POOL_TIMEOUT = 30.0
 #: SQLite pool per engine (one thread per connection; writers use one at a time).
 SQLITE_POOL_SIZE = 5
 SQLITE_MAX_OVERFLOW = 10
-#: SQLite page cache per connection (KiB, as ``PRAGMA cache_size`` takes it negated)
-#: and memory-mapped reads: a big box's pages stay in memory between requests.
+#: SQLite page cache per connection (KiB, as ``PRAGMA cache_size`` takes it negated;
+#: SQLite's default is 2 MB). No memory-mapped I/O: with one mapping per pooled
+#: connection it showed as 1.1 GB of RSS on the 1M-event benchmark for no measured gain.
 SQLITE_CACHE_KIB = 8 * 1024
 SQLITE_MMAP_BYTES = 0
 READ_BUSY_TIMEOUT_MS = 2000
