@@ -81,7 +81,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "boxtui" / "server-bench"
 PG_ADMIN_DSN = os.environ.get("BOXTUI_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BOXTUI_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-PG_CACHE_PREFIX = "boxtui_bench_cache_"
+PG_CACHE_PREFIX = os.environ.get("BOXTUI_BENCH_PG_CACHE_PREFIX", "boxtui_bench_cache_")  # another prefix keeps runs of different checkouts from dropping each other's cache
 
 N_USERS = 200  # load users: hot box, mixed boxes, soak boxes
 HOT_MEMBERS = 64
@@ -1335,15 +1335,18 @@ async def inprocess_counts(db: WorkingDB, ds: Dataset, tmp: Path) -> Counts:
     statements: list[str] = []
     commits = [0]
     written = [0]
-    engine = app.state.engine.sync_engine
+    # Every engine the app uses (SQLite has a separate read-only one since issue 8).
+    database = getattr(app.state, "database", None)
+    engines = [e.sync_engine for e in (database.engines if database is not None else [app.state.engine])]
 
     def after(conn, cursor, statement, parameters, context, executemany) -> None:
         if statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE") and (cursor.rowcount or 0) > 0:
             written[0] += cursor.rowcount
 
-    event.listen(engine, "before_cursor_execute", lambda conn, cur, statement, *rest: statements.append(statement))
-    event.listen(engine, "after_cursor_execute", after)
-    event.listen(engine, "commit", lambda conn: commits.__setitem__(0, commits[0] + 1))
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", lambda conn, cur, statement, *rest: statements.append(statement))
+        event.listen(engine, "after_cursor_execute", after)
+        event.listen(engine, "commit", lambda conn: commits.__setitem__(0, commits[0] + 1))
     small, big = ds.soak[0], ds.big[next(iter(ds.big))]
 
     def auth(identity: str) -> dict[str, str]:

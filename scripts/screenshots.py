@@ -4,9 +4,11 @@ Starts a real ``boxtui serve`` process (the app's own local-server starter) on a
 scratch folder, seeds it through the real messenger (two people, two boxes, messages,
 a reply, an edit, a saved file, access rules), then drives the real ``BoxApp`` with
 Pilot through each screen and saves what the terminal shows with
-``app.save_screenshot``. A screen that cannot be reached is skipped with a note.
+``app.save_screenshot``, once at 80×24 (the usual SSH terminal, the design size) and
+once at 120×40: ``screenshots/NAME-80x24.svg`` and ``NAME-120x40.svg``. A screen that
+cannot be reached is skipped with a note, and the script then exits 1.
 
-Run: ``python scripts/screenshots.py`` (about half a minute).
+Run: ``python scripts/screenshots.py`` (a minute or two).
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from boxtui.tui.screens.main import MainScreen
 from boxtui.tui.widgets.timeline import BoxTimeline
 
 OUT = Path(__file__).resolve().parents[1] / "screenshots"
-SIZE = (120, 36)
+#: Every screen is shot at each of these terminal sizes.
+SIZES = [(80, 24), (120, 40)]
 PASSWORD = "correct horse battery"
 KDF = {"opslimit": 1, "memlimit": 8192 * 1024}  # the key stores open at once
 #: The times shown in the timeline (the events are real; their times are made stable).
@@ -84,10 +87,16 @@ async def until(pilot: Pilot, predicate: Callable[[], object], what: str, timeou
         await pilot.pause(0.02)
 
 
+#: Screens that could not be shot (the script exits 1 when there are any).
+SKIPPED: list[str] = []
+
+
 def shoot(app: BoxApp, name: str) -> None:
     app.clear_notifications()
-    app.save_screenshot(f"{name}.svg", str(OUT))
-    print(f"  wrote screenshots/{name}.svg")
+    width, height = app.size
+    file_name = f"{name}-{width}x{height}.svg"
+    app.save_screenshot(file_name, str(OUT))
+    print(f"  wrote screenshots/{file_name}")
 
 
 async def screen_shot(pilot: Pilot, name: str, open_it: Callable[[], Awaitable[None]], ready: Callable[[], object]) -> None:
@@ -99,22 +108,23 @@ async def screen_shot(pilot: Pilot, name: str, open_it: Callable[[], Awaitable[N
         await pilot.pause()
         shoot(app, name)
     except Exception as exc:  # noqa: BLE001 - one missing screen must not stop the others
+        SKIPPED.append(f"{name} at {app.size.width}x{app.size.height}")
         print(f"  skipped {name}: {exc.__class__.__name__}: {exc}")
     while not isinstance(app.screen, MainScreen) and len(app.screen_stack) > 2:
         app.pop_screen()
     await pilot.pause()
 
 
-async def drive(url: str, root: Path, big_file: Path) -> None:
+async def drive(url: str, root: Path, big_file: Path, size: tuple[int, int]) -> None:
     fresh = BoxApp(profile=Profile.load(root / "newcomer"), server_url=url)
-    async with fresh.run_test(size=SIZE) as pilot:
+    async with fresh.run_test(size=size) as pilot:
         await until(pilot, lambda: fresh.screen.query("#login-email"), "the login screen")
         fresh.screen.query_one("#login-email", Input).value = "grace@example.org"
         await pilot.pause()
         shoot(fresh, "login")
 
     app = BoxApp(profile=Profile.load(root / "ada"), server_url=url)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         await until(pilot, lambda: app.screen.query("#unlock-password"), "the unlock screen")
         shoot(app, "unlock")
         app.screen.query_one("#unlock-password", Input).value = PASSWORD
@@ -134,6 +144,14 @@ async def drive(url: str, root: Path, big_file: Path) -> None:
         await pilot.press("up")
         await pilot.pause()
         shoot(app, "main")
+        if main.narrow:  # the box list as a drawer over the conversation
+            await pilot.press("ctrl+f")
+            await until(pilot, lambda: main.drawer_open, "the drawer")
+            await pilot.pause()
+            shoot(app, "box-list-drawer")
+            await pilot.press("escape")
+            timeline.focus()
+            await pilot.pause()
 
         async def press(*keys: str) -> None:
             await pilot.press(*keys)
@@ -160,10 +178,28 @@ async def drive(url: str, root: Path, big_file: Path) -> None:
 
         await screen_shot(pilot, "search", search, lambda: on("SearchScreen")() and "Plans" in _text(app) and "message(s)" in _text(app))
 
+        async def on_message(text: str, key: str) -> None:
+            timeline.focus()
+            timeline.select_event(next(e.event.id for e in timeline.entries if e.text == text))
+            await press(key)
+
+        await screen_shot(pilot, "confirm-delete", lambda: on_message("Great, I'll bring the drafts.", "d"), on("ConfirmDialog"))
+        await screen_shot(pilot, "forward", lambda: on_message("Shall we meet on Thursday to go through the plans?", "f"),
+                          on("ForwardDialog"))
+
+        async def save_as() -> None:
+            timeline.focus()
+            timeline.select_event(next(e.event.id for e in timeline.entries if e.file is not None))
+            await press("w")
+            await until(pilot, lambda: app.screen.query("#save-path"), "the save dialog")
+            app.screen.query_one("#save-path", Input).value = "~/Downloads/drafts-v3.pdf"
+
+        await screen_shot(pilot, "save-download", save_as, on("SaveDialog"))
+
         await shoot_upload_in_progress(pilot, big_file)
 
     bob = BoxApp(profile=Profile.load(root / "bob"), server_url=url)
-    async with bob.run_test(size=SIZE) as pilot:
+    async with bob.run_test(size=size) as pilot:
         await until(pilot, lambda: bob.screen.query("#unlock-password"), "Bob's unlock screen")
         bob.screen.query_one("#unlock-password", Input).value = PASSWORD
         await pilot.press("enter")
@@ -193,6 +229,7 @@ async def shoot_upload_in_progress(pilot: Pilot, big_file: Path) -> None:
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, MainScreen), "the upload to finish", timeout=60)
         if not shot:
+            SKIPPED.append(f"upload-progress at {app.size.width}x{app.size.height}")
             print("  skipped upload-progress: no progress report between 40% and 80%")
     finally:
         ProgressBar.update = original_update
@@ -219,10 +256,15 @@ def main() -> int:
         url = ensure_local_server(owner)
         print(f"server: {url}")
         big_file = asyncio.run(seed(url, root))
-        asyncio.run(drive(url, root, big_file))
+        for size in SIZES:
+            print(f"at {size[0]}x{size[1]}:")
+            asyncio.run(drive(url, root, big_file, size))
     finally:
         stop_local_server(owner)
         shutil.rmtree(root, ignore_errors=True)
+    if SKIPPED:
+        print(f"not shot: {', '.join(SKIPPED)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -108,6 +108,26 @@ def env_without_settings(**extra: str) -> dict[str, str]:
     return env
 
 
+#: Markers of tests that need a service; under CI they must run, never skip.
+SERVICE_MARKERS = {"postgres": "BOXTUI_REQUIRE_PG", "redis": "BOXTUI_REQUIRE_REDIS"}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In CI (``CI`` and ``BOXTUI_REQUIRE_PG`` / ``BOXTUI_REQUIRE_REDIS`` set, as ``.ci/run``
+    does) a test marked ``postgres`` / ``redis`` that skips fails instead: a CI whose
+    PostgreSQL or Redis went missing must not go green having tested SQLite only."""
+    outcome = yield
+    report = outcome.get_result()
+    if not (report.skipped and os.environ.get("CI")):
+        return
+    required = [name for name, env in SERVICE_MARKERS.items() if os.environ.get(env) and item.get_closest_marker(name)]
+    if required:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"CI requires {' and '.join(required)} but this test skipped: {reason}"
+
+
 def _pg_available() -> str | None:
     """None when PostgreSQL answers, else the reason it does not."""
     try:
@@ -203,9 +223,85 @@ def sqlite_settings(tmp_path: Path) -> ServerSettings:
     return make_settings(tmp_path / "data")
 
 
-async def _running(settings: ServerSettings) -> AsyncIterator:
+class InProcessServer:
+    """An ASGI app served in-process the way a real server serves it.
+
+    ``httpx.ASGITransport`` runs the app inside the caller's task, so a caller that is
+    cancelled (an app worker stopped as the app exits) used to cancel the server half-way
+    through a database transaction. SQLAlchemy then terminates that SQLite connection
+    (a shielded graceful close, then ``stop()``), and aiosqlite's close, cancelled once
+    by ``asyncio.Runner.close()``, waits for a stop the connection's thread, already
+    gone, never answers: the xdist worker hung in ``_cancel_all_tasks`` at teardown.
+
+    A real server does not cancel a request because its client went away: the request
+    runs to its end, and its next ``receive()`` says the client disconnected. Here too:
+    each request runs in its own task, and :meth:`drain` (called before the server's
+    lifespan ends) waits for the ones still running.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.running: set[asyncio.Task] = set()
+
+    async def __call__(self, scope, receive, send) -> None:
+        gone = False
+
+        async def receive_until_gone():
+            return {"type": "http.disconnect"} if gone else await receive()
+
+        task = asyncio.create_task(self.app(scope, receive_until_gone, send))
+        self.running.add(task)
+        task.add_done_callback(self._finished)
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            gone = True
+            raise
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self.running.discard(task)
+        if not task.cancelled():
+            task.exception()  # seen by the caller, or by nobody if the caller had gone
+
+    async def drain(self, timeout: float = 60.0) -> None:
+        """Wait for the requests still running (their callers gone); cancel any left after ``timeout``."""
+        if self.running:
+            await asyncio.wait(set(self.running), timeout=timeout)
+        for task in list(self.running):
+            task.cancel()
+        if self.running:
+            await asyncio.wait(set(self.running), timeout=5)
+
+
+def in_process(app) -> InProcessServer:
+    """The app's :class:`InProcessServer` (one per app, drained when ``_running`` ends)."""
+    server = getattr(app.state, "in_process", None)
+    if server is None:
+        server = app.state.in_process = InProcessServer(app)
+    return server
+
+
+def asgi_transport(app) -> httpx.ASGITransport:
+    """A transport to the in-process server that serves requests as a real server does."""
+    return httpx.ASGITransport(app=in_process(app))
+
+
+@contextlib.asynccontextmanager
+async def running_server(settings: ServerSettings) -> AsyncIterator:
+    """The real server in-process for the block (reach it with :func:`asgi_transport`);
+    requests still running at the end are waited for before its lifespan ends."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
+        try:
+            yield app
+        finally:
+            server = getattr(app.state, "in_process", None)
+            if server is not None:
+                await server.drain()
+
+
+async def _running(settings: ServerSettings) -> AsyncIterator:
+    async with running_server(settings) as app:
         yield app
 
 
@@ -241,7 +337,7 @@ async def box_clients(sqlite_app):
     clients = []
 
     def make(base_url: str = "http://127.0.0.1", **kwargs):
-        client = BoxClient(base_url, transport=httpx.ASGITransport(app=sqlite_app), **kwargs)
+        client = BoxClient(base_url, transport=asgi_transport(sqlite_app), **kwargs)
         clients.append(client)
         return client
 

@@ -15,7 +15,7 @@ from boxtui import __version__
 from boxtui.core.wire import ServerInfo
 from boxtui.server.auth.router import router as auth
 from boxtui.server.boxes.router import router as boxes
-from boxtui.server.db import make_engine, make_sessionmaker
+from boxtui.server.db import open_database
 from boxtui.server.errors import install_error_handlers
 from boxtui.server.datadir import prepare_data_dir
 from boxtui.server.headers import SecurityHeadersMiddleware
@@ -48,18 +48,20 @@ def create_app(settings: ServerSettings, *, migrate: bool = True, bus_socket: Pa
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         prepare_data_dir(settings)
-        engine = make_engine(settings.resolved_database_url)
+        database = open_database(settings.resolved_database_url)
         if migrate:
-            await upgrade_to_head(engine)
-        app.state.engine = engine
-        app.state.sessionmaker = make_sessionmaker(engine)
+            await upgrade_to_head(database.engine)
+        app.state.database = database
+        app.state.engine = database.engine
+        app.state.sessionmaker = database.sessionmaker
+        app.state.read_sessionmaker = database.read_sessionmaker
         try:
             await _start_services(app, settings, bus_socket)
             yield
         finally:
             await _stop_services(app)
             await close_blob_store(settings)
-            await engine.dispose()
+            await database.dispose()
 
     app = FastAPI(title="boxtui", version=__version__, lifespan=lifespan)
     app.state.settings = settings
@@ -150,7 +152,7 @@ async def _start_services(app: FastAPI, settings: ServerSettings, bus_socket: Pa
     app.state.first_blob_sweep = asyncio.Event()
     app.state.hub = await start_hub(settings, bus_socket)
     app.state.background = [
-        asyncio.create_task(watch_sessions(app.state.hub, app.state.sessionmaker, settings.ws_session_check_seconds), name="boxtui-session-watch"),
+        asyncio.create_task(watch_sessions(app.state.hub, app.state.read_sessionmaker, settings.ws_session_check_seconds), name="boxtui-session-watch"),
         asyncio.create_task(_purge_idempotency_keys(app), name="boxtui-idempotency-purge"),
         asyncio.create_task(_sweep_blobs(app, settings), name="boxtui-blob-sweep"),
     ]

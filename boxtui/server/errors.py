@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -140,7 +141,34 @@ def install_error_handlers(app: FastAPI) -> None:
         log.debug("client went away during the body of %s %s", request.method, request.url.path)
         return error_response(request, 400, "the client went away before the body was complete", {"body": "malformed"}, "body")
 
+    @app.exception_handler(sqlalchemy.exc.TimeoutError)
+    async def _pool_busy(request: Request, exc: sqlalchemy.exc.TimeoutError) -> Response:
+        # Every database connection stayed busy for the pool's whole timeout: nothing was
+        # done for this request, and it may be sent again.
+        log.warning("no database connection free for %s %s: answered 503", request.method, request.url.path)
+        return error_response(request, 503, BUSY, headers=ServiceUnavailable.headers)
+
+    @app.exception_handler(sqlalchemy.exc.DBAPIError)
+    async def _database_error(request: Request, exc: sqlalchemy.exc.DBAPIError) -> Response:
+        if is_transient(exc):
+            log.warning("transient database conflict on %s %s (%s): answered 503", request.method, request.url.path, exc.orig)
+            return error_response(request, 503, BUSY, headers=ServiceUnavailable.headers)
+        return await _unexpected(request, exc)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("internal error on %s %s", request.method, request.url.path)
         return error_response(request, 500, "internal error")
+
+
+BUSY = "the server is busy: nothing was changed, try again in a moment"
+#: PostgreSQL serialization failure and deadlock: the transaction was rolled back.
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def is_transient(exc: sqlalchemy.exc.DBAPIError) -> bool:
+    """A write that lost a race for a lock and was rolled back, so a retry may succeed:
+    SQLite still locked after its busy timeout, a PostgreSQL deadlock or serialization failure."""
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
+    return sqlstate in _TRANSIENT_SQLSTATES or "database is locked" in str(orig)

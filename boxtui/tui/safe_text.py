@@ -24,8 +24,16 @@ __all__ = ["clean_text", "clean_name", "clean_paste", "one_line", "has_unsafe_ch
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 #: Invisible characters that carry no meaning in a terminal line but can hide in a name
 #: (zero-width space, word joiners, bidi marks, byte-order mark): dropped. The zero-width
-#: (non-)joiners stay: emoji sequences and several scripts need them.
+#: non-joiner stays (several scripts need it; it joins nothing).
 _INVISIBLE = re.compile("[\u200b\u200e\u200f\u061c\u2060-\u2064\ufeff\u180e]")
+#: Emoji a zero-width joiner may join (pictographs, symbols, dingbats; a variation
+#: selector or skin tone may come between).
+_EMOJI = "\u2600-\u27bf\u2b00-\u2bff\U0001f000-\U0001faff"
+#: A zero-width joiner anywhere but between two emoji: dropped. Rich counts "w‍e" as one
+#: cell (a grapheme cluster) where terminals and tmux draw two, so the rest of the line
+#: and the border after it would be pushed one column out of place. Between emoji (a
+#: family, a profession) Rich and terminals agree on one double-width glyph.
+_LONE_JOINER = re.compile(f"(?<![{_EMOJI}\ufe0f])\u200d|\u200d(?![{_EMOJI}])")
 #: ANSI escape sequences as a pasted terminal log carries them: CSI (colours, cursor),
 #: OSC (titles, links; ended by BEL or ST) and two-character escapes.
 _ANSI = re.compile(
@@ -45,7 +53,7 @@ def clean_text(text: str, *, single_line: bool = False) -> str:
     text = _ANSI.sub("", text).replace("\r\n", "\n").expandtabs(4)
     if single_line:
         text = text.replace("\n", " ")
-    return _CONTROL.sub(REPLACEMENT, _INVISIBLE.sub("", text))
+    return _CONTROL.sub(REPLACEMENT, _LONE_JOINER.sub("", _INVISIBLE.sub("", text)))
 
 
 def clean_name(text: str, fallback: str = "(no name)") -> str:
@@ -97,4 +105,6 @@ def _visible_control(char: str) -> str:
 
 def has_unsafe_characters(text: str) -> bool:
     """Whether ``text`` holds a character :func:`clean_text` would not let through."""
-    return bool(_CONTROL.search(text.replace("\n", "")) or _INVISIBLE.search(text) or "\t" in text)
+    return bool(
+        _CONTROL.search(text.replace("\n", "")) or _INVISIBLE.search(text) or _LONE_JOINER.search(text) or "\t" in text
+    )

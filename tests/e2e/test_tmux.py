@@ -43,14 +43,29 @@ class Terminal:
         command = ["tmux", "-L", self.socket, "-f", "/dev/null", *args]  # no user config
         return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
-    def start(self, command: list[str], env: dict[str, str]) -> None:
+    def start(self, command: list[str], env: dict[str, str], width: int = WIDTH, height: int = HEIGHT) -> None:
         exports = [f"{key}={value}" for key, value in env.items()]
-        self.tmux(
-            "new-session", "-d", "-s", self.name, "-x", str(WIDTH), "-y", str(HEIGHT),
-            "env", *exports, *command,
-        )  # fmt: skip
+        # The pane gets its size first, the program second: a detached session can start
+        # at tmux's default size and be resized a moment later, after the program read it.
+        self.tmux("new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height), "sleep", "3600")
+        self.tmux("set-option", "-t", self.name, "remain-on-exit", "on")  # a crash stays readable
         size = self.tmux("display-message", "-p", "-t", self.name, "#{window_width}x#{window_height}").strip()
-        assert size == f"{WIDTH}x{HEIGHT}", size
+        assert size == f"{width}x{height}", size
+        # Under pytest the pane's environment says COLUMNS=80 LINES=24, which programs
+        # believe over the terminal itself: gone, so the program sees the pane's size.
+        self.tmux("respawn-pane", "-k", "-t", self.name, "env", "-u", "COLUMNS", "-u", "LINES", *exports, *command)
+
+    def resize(self, width: int, height: int) -> None:
+        self.tmux("resize-window", "-t", self.name, "-x", str(width), "-y", str(height))
+
+    def paste(self, text: str) -> None:
+        """Paste ``text`` as a terminal does: bracketed (``paste-buffer -p``), in one piece."""
+        buffer = f"paste-{self.name}"
+        self.tmux("set-buffer", "-b", buffer, "--", text)
+        self.tmux("paste-buffer", "-p", "-d", "-b", buffer, "-t", self.name)
+
+    def alive(self) -> bool:
+        return self.tmux("display-message", "-p", "-t", self.name, "#{pane_dead}").strip() == "0"
 
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", self.name)

@@ -17,7 +17,7 @@ from boxtui.client.client import BoxClient
 from boxtui.messenger.errors import MessengerError
 from boxtui.messenger.messenger import Messenger, Queued
 from boxtui.messenger.profile import Profile
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, asgi_transport
 
 from .conftest import BASE_URL, CHEAP_KDF
 
@@ -37,7 +37,7 @@ class Network(httpx.AsyncBaseTransport):
 
 @pytest.fixture
 async def net(sqlite_app):
-    return Network(httpx.ASGITransport(app=sqlite_app))
+    return Network(asgi_transport(sqlite_app))
 
 
 @pytest.fixture

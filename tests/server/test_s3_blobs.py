@@ -250,6 +250,8 @@ async def test_s3_unreachable_is_503_with_nothing_half_written_and_recovers(tmp_
                 large = await upload(http, alice, box, os.urandom(11 * MiB), status=503)  # fails while parts are sent
                 assert_error(large, 503, "service_unavailable")
                 assert_error(await send(http, alice, box["id"], eml(attachments=[("a.pdf", "application", "pdf", PDF)])), 503)
+                big_mail = eml(attachments=[("big.bin", "application", "octet-stream", os.urandom(11 * MiB))])
+                assert_error(await send(http, alice, box["id"], big_mail), 503)  # fails in the reader's thread, mid-mail
                 assert_error(await direct_upload(http, alice, b"saved", status=503), 503)
                 assert_error(await http.get(f"/encrypted-files/{before_id}", headers=alice.headers), 503)
                 # Nothing was written: no event, no row (the quota is untouched), no object.
@@ -380,3 +382,12 @@ async def test_every_s3_call_signs_what_it_sends(tmp_path):
         assert request.headers["host"] == "127.0.0.1:9"
     assert [r.url.path for r in seen] == ["/bkt", "/bkt/pre.fix_1-2/k"]
 
+
+
+async def test_a_server_without_s3_keys_does_not_start(tmp_path, monkeypatch):
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(variable, raising=False)
+    settings = make_settings(tmp_path / "data", blob_store="s3://bucket/prefix", s3_endpoint_url="http://127.0.0.1:9")
+    with pytest.raises(ValueError, match="needs credentials"):
+        async for _ in _running(settings):
+            pass

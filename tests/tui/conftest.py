@@ -52,6 +52,20 @@ def user(device) -> Callable[[str], Awaitable[Messenger]]:
     return make
 
 
+async def send_texts(messenger: Messenger, box_id: str, texts: list[str], at_once: int = 4) -> None:
+    """Send many messages through the real messenger and server, ``at_once`` at a time.
+
+    (All at once they queue for the server's 15 SQLite connections, and on a loaded
+    machine some wait past the pool's 30 s timeout.)"""
+    slots = asyncio.Semaphore(at_once)
+
+    async def send(text: str) -> None:
+        async with slots:
+            await messenger.send_text(box_id, text)
+
+    await asyncio.gather(*(send(text) for text in texts))
+
+
 @pytest.fixture(autouse=True)
 def keep_notifications(monkeypatch) -> None:
     """Keep every notification an app shows (on screen they expire after a few seconds)."""
@@ -89,6 +103,23 @@ async def wait_until(pilot: Pilot, predicate: Callable[[], object], timeout: flo
                 f"notifications: {notifications(app)}\n{screen_text(app)}"
             )
         await pilot.pause(0.02)
+
+
+async def wait_until_settled(pilot: Pilot, timeout: float = 10.0) -> None:
+    """Until the app has nothing in flight but its long-lived realtime listener: start-up's
+    box list, catch-up and outbox are done. A test that changes the server behind the
+    app's back (revokes the session, stops the server) waits for this first, or the
+    change lands in the middle of start-up and start-up is what notices it."""
+    from textual.worker import WorkerState
+
+    def settled() -> bool:
+        return not [
+            worker
+            for worker in pilot.app.workers
+            if worker.group != "realtime" and worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
+        ]
+
+    await wait_until(pilot, settled, timeout, "the app to finish loading")
 
 
 async def wait_for_notification(pilot: Pilot, fragment: str, timeout: float = 10.0) -> str:

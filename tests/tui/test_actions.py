@@ -6,12 +6,22 @@ from __future__ import annotations
 from textual.widgets import SelectionList
 
 from boxtui.tui.app import BoxApp
-from boxtui.tui.screens.dialogs import ConfirmDialog, ForwardDialog
+from boxtui.tui.screens.dialogs import ConfirmDialog, ForwardDialog, NewBoxDialog
 from boxtui.tui.screens.login import LoginScreen
 from boxtui.tui.widgets.box_list import BoxList
 from boxtui.tui.widgets.timeline import BoxTimeline
 
-from .conftest import SIZE, open_box, run_command, screen_text, type_text, wait_for_notification, wait_for_text, wait_until
+from .conftest import (
+    SIZE,
+    open_box,
+    run_command,
+    screen_text,
+    type_text,
+    wait_for_notification,
+    wait_for_text,
+    wait_until,
+    wait_until_settled,
+)
 
 
 async def test_forward_and_copy(user) -> None:
@@ -102,8 +112,12 @@ async def test_revoked_session_returns_to_the_login(user) -> None:
     app = BoxApp(ada)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for_text(pilot, "No box open")
+        # Revoked after start-up (the box list and catch-up are in: else they are what
+        # meets the 401, and the new-box key lands on the login screen).
+        await wait_until_settled(pilot)
         await ada.client.auth.logout()  # e.g. revoked from another device
         await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: isinstance(app.screen, NewBoxDialog), what="the new-box dialog")
         await type_text(pilot, "Too late")
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, LoginScreen), what="the login screen")

@@ -11,21 +11,20 @@ from boxtui.tui.app import BoxApp
 from boxtui.tui.screens.search import SearchScreen
 from boxtui.tui.widgets.box_list import BoxList
 from boxtui.tui.widgets.timeline import BoxTimeline
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, asgi_transport
 from tests.messenger.conftest import BASE_URL, CHEAP_KDF
 from tests.messenger.test_local_first import Network
 from tests.store.test_disk_full import tiny_disk  # noqa: F401 - a fixture: a real 512 KiB tmpfs
 
 from .conftest import SIZE, header_text, timeline_text, type_text, wait_until
 
-import httpx
 import pytest
 from textual.widgets import Input
 
 
 @pytest.fixture
 async def net(sqlite_app):
-    return Network(httpx.ASGITransport(app=sqlite_app))
+    return Network(asgi_transport(sqlite_app))
 
 
 async def _ada(net, home) -> Messenger:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import boxtui.tui.screens.main as main_screen
 from boxtui.tui.app import BoxApp
 from boxtui.tui.screens.main import PAGE_SIZE
@@ -12,7 +10,7 @@ from boxtui.tui.widgets.box_list import BoxList
 from boxtui.tui.widgets.composer import Composer
 from boxtui.tui.widgets.timeline import BoxTimeline
 
-from .conftest import SIZE, screen_text, timeline_text, type_text, wait_for_notification, wait_for_text, wait_until
+from .conftest import SIZE, screen_text, send_texts, timeline_text, type_text, wait_for_notification, wait_for_text, wait_until
 
 
 async def test_create_box_send_reply_edit_delete(user) -> None:
@@ -25,16 +23,19 @@ async def test_create_box_send_reply_edit_delete(user) -> None:
         await pilot.press("enter")
         await wait_for_notification(pilot, "Box “Holiday plans” created.")
         header = app.screen.query_one("#box-header")
-        await wait_until(pilot, lambda: "Holiday plans" in header.render().plain, what="the header")
-        assert "1 member" in header.render().plain and "limited" in header.render().plain
-        assert app.focused is app.screen.query_one(Composer).input
+        # (the box may be painted from the store first: the member count comes with the server's answer)
+        await wait_until(pilot, lambda: "Holiday plans" in header.render().plain and "1 member" in header.render().plain, what="the header")
+        assert "limited" in header.render().plain
+        await wait_until(pilot, lambda: app.focused is app.screen.query_one(Composer).input, what="the composer focused")
 
         await type_text(pilot, "Shall we go to [bold]Lisbon[/]?")
         await pilot.press("enter")
         await wait_until(pilot, lambda: "Shall we go to [bold]Lisbon[/]?" in timeline_text(app), what="the message")
         assert app.screen.query_one(Composer).text == ""
-        row = app.screen.query_one(BoxList).row(app.screen.current_box_id)
-        assert row.preview == "Ada: Shall we go to [bold]Lisbon[/]?"
+        boxes = app.screen.query_one(BoxList)
+        await wait_until(  # (the timeline may show it pending before the row hears it went out)
+            pilot, lambda: boxes.row(app.screen.current_box_id).preview == "Ada: Shall we go to [bold]Lisbon[/]?", what="the preview"
+        )
 
         # Reply to it: the composer says so, and Escape would cancel.
         app.screen.query_one(BoxTimeline).focus()
@@ -42,8 +43,9 @@ async def test_create_box_send_reply_edit_delete(user) -> None:
         await wait_for_text(pilot, "Replying to: Shall we go to [bold]Lisbon[/]?")
         await type_text(pilot, "Or Porto")
         await pilot.press("enter")
-        await wait_until(pilot, lambda: "Or Porto" in timeline_text(app), what="the reply")
-        assert "replying to Ada: Shall we go to" in timeline_text(app)
+        await wait_until(
+            pilot, lambda: "Or Porto" in timeline_text(app) and "replying to Ada: Shall we go to" in timeline_text(app), what="the reply"
+        )
         assert "Replying to" not in screen_text(app)
 
         # Edit the reply: the composer is prefilled.
@@ -139,7 +141,7 @@ async def test_posting_to_a_closed_box_is_refused_readably(user) -> None:
 async def test_older_messages_load_when_scrolling_up(user) -> None:
     ada = await user("ada")
     box = await ada.create_box("Long history")
-    await asyncio.gather(*(ada.send_text(box.id, f"message {n}") for n in range(120)))
+    await send_texts(ada, box.id, [f"message {n}" for n in range(120)])
     app = BoxApp(ada)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for_text(pilot, "Long history")
@@ -157,8 +159,7 @@ async def test_the_timeline_window_stays_bounded_both_ways(user, monkeypatch) ->
     monkeypatch.setattr(main_screen, "MAX_LOADED_EVENTS", 150)
     ada = await user("ada")
     box = await ada.create_box("Very long history")
-    for start in range(0, 320, 40):
-        await asyncio.gather(*(ada.send_text(box.id, f"message {n}") for n in range(start, start + 40)))
+    await send_texts(ada, box.id, [f"message {n}" for n in range(320)])
     app = BoxApp(ada)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for_text(pilot, "Very long history")
@@ -166,17 +167,23 @@ async def test_the_timeline_window_stays_bounded_both_ways(user, monkeypatch) ->
         timeline = app.screen.query_one(BoxTimeline)
         await wait_until(pilot, lambda: len(timeline.entries) == PAGE_SIZE, what="the first page")
         timeline.focus()
-        for _ in range(4):  # up to the very first event, 321 events back
+        for _ in range(10):  # up to the very first event, 321 events back, a page per Home
+            first = timeline.entries[0].event.id
             await pilot.press("home")
-            await pilot.pause(0.3)
-        await wait_until(pilot, lambda: timeline.entries[0].event.type == "create", what="the start of the box")
+            await wait_until(pilot, lambda: timeline.entries[0].event.id != first or not timeline.has_older, what="an older page")
+            if not timeline.has_older:
+                break
+        assert timeline.entries[0].event.type == "create"
         # The bound is soft only by the events kept around the cursor, never by history.
         bound = 150 + timeline._keep_near_view()
         assert len(timeline.entries) <= bound < 321 and timeline.has_newer
-        for _ in range(5):  # and back down to the newest message
+        for _ in range(10):  # and back down to the newest message, a page per End
+            last = timeline.entries[-1].event.id
             await pilot.press("end")
-            await pilot.pause(0.3)
-        await wait_until(pilot, lambda: not timeline.has_newer, what="the newest page again")
+            await wait_until(pilot, lambda: timeline.entries[-1].event.id != last or not timeline.has_newer, what="a newer page")
+            if not timeline.has_newer:
+                break
+        assert not timeline.has_newer
         assert len(timeline.entries) <= bound
         [newest] = await ada.timeline_page(box.id, tail=True, limit=1)
         assert timeline.entries[-1].event.id == newest.event.id

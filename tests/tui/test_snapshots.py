@@ -17,7 +17,7 @@ from datetime import timedelta, timezone
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Input, Static, TextArea
 
 from boxtui.client import BoxClient
 from boxtui.core.timefmt import format_time
@@ -194,8 +194,14 @@ def _select(timeline: BoxTimeline, text: str) -> None:
 
 
 async def _settle(pilot) -> None:
-    for field in pilot.app.screen.query("Input, TextArea"):
-        field.cursor_blink = False  # a blinking cursor is drawn or not, by the clock
+    for screen in pilot.app.screen_stack:  # (a dialog's fields, and the composer drawn behind it)
+        for field in screen.query("Input, TextArea"):
+            field.cursor_blink = False  # a blinking cursor is drawn or not, by the clock
+            if isinstance(field, TextArea):
+                # Its line cache tells lines apart by the blink phase only: a line cached
+                # in the "off" phase would come back without the now steady cursor.
+                field._line_cache.clear()
+                field.refresh()
     pilot.app.clear_notifications()
     await pilot.pause()
     # A table sizes its columns when idle after rows arrive: wait for that.

@@ -20,6 +20,7 @@ from boxtui.server.auth.deps import Caller, Page
 from boxtui.server.auth.models import IdentityRow
 from boxtui.server.boxes import repository
 from boxtui.server.boxes.models import BoxRow, MembershipRow
+from boxtui.server.boxes.models import unread as unread_count
 from boxtui.server.boxes.schemas import CreateBoxBody, DeleteBoxBody, KeyShare
 from boxtui.server.errors import BadRequest, Forbidden
 from boxtui.server.events import repository as events_repo
@@ -54,10 +55,10 @@ async def may_join(db: AsyncSession, box: BoxRow, identity: IdentityRow) -> bool
     return rules_admit([r.content for r in await events_repo.active_rules(db, box.id)], identity.email)
 
 
-async def require_member(db: AsyncSession, box_id: str, caller: Caller) -> BoxRow:
-    box = await repository.get_box(db, box_id)
+async def require_member(db: AsyncSession, box_id: str, caller: Caller, *, lock: bool = False) -> BoxRow:
+    """The box if the caller is an active member (``lock``: locked, as ``lock_box``)."""
+    box, membership = await repository.box_and_membership(db, box_id, caller.id, lock=lock)
     if box is not None:
-        membership = await repository.membership(db, box.id, caller.id)
         if membership is not None and membership.active:
             return box
         if await may_join(db, box, caller.identity):
@@ -83,9 +84,9 @@ async def create_box(db: AsyncSession, caller: Caller, body: CreateBoxBody) -> B
     if not title:
         raise BadRequest("title cannot be blank", {"title": "invalid"}, origin="body")
     now = utcnow()
-    box = BoxRow(id=new_id(), title=title, public_key=body.public_key, lifecycle="open", access_mode="limited", creator_id=caller.id, created_at=now)
+    box = BoxRow(id=new_id(), title=title, public_key=body.public_key, lifecycle="open", access_mode="limited", creator_id=caller.id, created_at=now, visible_count=0, unread_seq=0)
     db.add(box)
-    db.add(MembershipRow(id=new_id(), box_id=box.id, identity_id=caller.id, join_event_id=None, active=True, unread_count=0, created_at=now))
+    db.add(MembershipRow(id=new_id(), box_id=box.id, identity_id=caller.id, join_event_id=None, active=True, unread_count=0, unread_base=0, created_at=now))
     await db.flush()
     await events_service.append_event(db, box, "create", caller.id, content={"public_key": box.public_key, "title": box.title, "state": "open"})
     if body.key_share is not None:
@@ -116,8 +117,7 @@ async def box_views(db: AsyncSession, boxes: list[tuple[BoxRow, int]], viewer_id
 
 
 async def box_view(db: AsyncSession, box: BoxRow, viewer_id: str) -> dict[str, Any]:
-    membership = await repository.membership(db, box.id, viewer_id)
-    unread = membership.unread_count if membership is not None and membership.active else 0
+    unread = unread_count(box, await repository.membership(db, box.id, viewer_id))
     return (await box_views(db, [(box, unread)], viewer_id))[0]
 
 

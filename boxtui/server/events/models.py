@@ -5,7 +5,8 @@ deletes are events of their own *and* are folded into the message row they refer
 to (``edited_content``/``deleted_at``) so reads need no join. ``visible`` is false
 for the types members never list (``access.*``, ``msg.edit``, ``msg.delete``).
 ``active`` means "still in force" for ``access.add`` (until removed) and
-``member.join`` (until left or kicked).
+``member.join`` (until left or kicked). ``pos`` is a visible event's place in its
+box's list (1, 2, …), so pages by position are index ranges at any depth.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, String
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from boxtui.server.db import Base, BigIntPK
@@ -24,6 +25,7 @@ class EventRow(Base):
     __table_args__ = (
         Index("ix_events_box_visible_seq", "box_id", "visible", "seq"),
         Index("ix_events_box_type_seq", "box_id", "type", "seq"),
+        Index("ix_events_box_pos", "box_id", "pos", unique=True),
     )
 
     seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -43,3 +45,5 @@ class EventRow(Base):
     last_edited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     deleted_by_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    #: Place among the box's visible events (1, 2, …; NULL when hidden), fixed for good.
+    pos: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

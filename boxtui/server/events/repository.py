@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Select, func, select
+import json
+from datetime import datetime
+
+from sqlalchemy import Select, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from boxtui.server.events.models import EventRow
@@ -58,6 +61,22 @@ async def page(
     return rows[::-1] if from_end else rows
 
 
+async def position_page(db: AsyncSession, box_id: str, *, offset: int, limit: int, total: int | None = None) -> list[EventRow]:
+    """Visible events by position: from the start, or (``total`` given: the box's
+    visible count) the last ``limit`` before the ``offset`` newest. Chronological."""
+    if limit <= 0:
+        return []
+    if total is None:
+        low, high = offset + 1, offset + limit
+    else:
+        high = total - offset
+        low = max(1, high - limit + 1)
+        if high < 1:
+            return []
+    query = select(EventRow).where(EventRow.box_id == box_id, EventRow.pos >= low, EventRow.pos <= high).order_by(EventRow.pos)
+    return list((await db.execute(query)).scalars())
+
+
 async def active_rules(db: AsyncSession, box_id: str) -> list[EventRow]:
     """Active ``access.add`` events, newest first."""
     query = (
@@ -74,3 +93,63 @@ async def saved_file_ids(db: AsyncSession, identity_id: str, file_ids: Iterable[
         return set()
     query = select(SavedFileRow.encrypted_file_id).where(SavedFileRow.identity_id == identity_id, SavedFileRow.encrypted_file_id.in_(wanted))
     return {row[0] for row in (await db.execute(query)).all()}
+
+
+#: PostgreSQL, ``msg.text``: take the box row lock and allocate the event's ``seq`` and
+#: position under it, moving the box's counters, in one statement. No row back: the box
+#: is closed (or gone).
+_PLACE_MESSAGE_PG = text(
+    """
+    UPDATE boxes
+    SET last_event_seq = nextval(pg_get_serial_sequence('events', 'seq')),
+        visible_count = visible_count + 1,
+        unread_seq = unread_seq + 1
+    WHERE id = :box_id AND lifecycle = 'open'
+    RETURNING last_event_seq, visible_count
+    """
+)
+#: Then the event itself and its sender's unread base, in one statement.
+_INSERT_MESSAGE_PG = text(
+    """
+    WITH m AS (
+        UPDATE memberships SET unread_base = unread_base + 1 WHERE box_id = :box_id AND identity_id = :sender_id
+    )
+    INSERT INTO events (seq, id, box_id, type, sender_id, referrer_id, content, created_at, visible, active, pos)
+    VALUES (:seq, :id, :box_id, :type, :sender_id, :referrer_id, CAST(:content AS JSON), :created_at, true, true, :pos)
+    """
+)
+
+
+async def place_message_pg(db: AsyncSession, box_id: str) -> tuple[int, int] | None:
+    """Lock the box, give a new visible unread-type event its (seq, pos); None: closed."""
+    row = (await db.execute(_PLACE_MESSAGE_PG, {"box_id": box_id})).first()
+    return None if row is None else (row[0], row[1])
+
+
+async def insert_message_pg(db: AsyncSession, row: EventRow) -> None:
+    """Insert ``row`` (placed by :func:`place_message_pg`) and move its sender's unread base."""
+    params = dict(
+        seq=row.seq, pos=row.pos, id=row.id, box_id=row.box_id, type=row.type, sender_id=row.sender_id,
+        referrer_id=row.referrer_id, content=json.dumps(row.content), created_at=row.created_at,
+    )  # fmt: skip
+    await db.execute(_INSERT_MESSAGE_PG, params)
+
+
+_EVENTS = EventRow.__table__
+
+
+async def insert_message_sqlite(db: AsyncSession, row: EventRow) -> int:
+    """SQLite: insert a placed (``pos``) visible event as one Core statement; its seq.
+
+    Core, not the ORM's unit of work: a post is one INSERT whatever the session holds.
+    """
+    values = {c.name: getattr(row, c.key) for c in _EVENTS.columns if c.name != "seq"}
+    return (await db.execute(insert(_EVENTS).values(**values).returning(_EVENTS.c.seq))).scalar_one()
+
+
+async def count_message_sqlite(db: AsyncSession, box_id: str, seq: int, pos: int) -> None:
+    """SQLite: the box's counters after a visible unread-type event (the write lock is held)."""
+    from boxtui.server.boxes.models import BoxRow
+
+    boxes = BoxRow.__table__
+    await db.execute(update(boxes).where(boxes.c.id == box_id).values(last_event_seq=seq, visible_count=pos, unread_seq=boxes.c.unread_seq + 1))

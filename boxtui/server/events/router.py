@@ -39,8 +39,13 @@ async def _created(
     idem = idempotency(request, db, caller.id, json_fingerprint(request, body))
     async with idem.guard():
         outcome = await write()
-        response = await idem.commit(201, answer(await service.render_events(db, outcome.events, caller.id)))
-    await service.after_commit(request.app, db, outcome)
+        await service.finish_writes(db)
+        # Rendered from the rows in hand, before the commit: nothing reads after it.
+        known = outcome.known(caller)
+        views = await service.render_events(db, outcome.events, caller.id, known)
+        publication = await service.prepare_publication(getattr(request.app.state, "hub", None), db, outcome.published, known)
+        response = await idem.commit(201, answer(views))
+    await service.after_commit(request.app, db, outcome, publication)
     return response
 
 

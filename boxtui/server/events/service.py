@@ -30,6 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from boxtui.core.ids import is_uuid, new_id
 from boxtui.core.timefmt import format_time, utcnow
@@ -41,6 +42,7 @@ from boxtui.server.boxes import repository as boxes_repo
 from boxtui.server.boxes import service as boxes_service
 from boxtui.server.boxes.models import BoxRow, MembershipRow
 from boxtui.server.boxes.schemas import MAX_SHARE_FIELD, KeyShare
+from boxtui.server.db import DEFERRED_WRITES
 from boxtui.server.errors import BadRequest, Conflict, Forbidden, Gone, NotFound, validation_details
 from boxtui.server.events import repository
 from boxtui.server.events.models import EventRow
@@ -73,11 +75,14 @@ async def append_event(
     file_id: str | None = None,
     visible: bool | None = None,
 ) -> EventRow:
-    """Write one event (flush, no commit) and keep the box's activity and unread counts."""
+    """Write one event (flush, no commit) and keep the box's counters: activity, visible
+    events, unread (one box row and at most the sender's membership row, whatever the
+    member count)."""
     if visible is None:
         visible = type not in HIDDEN_TYPES
     # A reader paging with ``after=`` must never see seq N+1 committed before seq N.
-    await boxes_repo.lock_box(db, box.id)
+    # The box row, locked and loaded fresh in this transaction, holds the counters.
+    box = await boxes_repo.lock_box(db, box.id)
     row = EventRow(
         id=new_id(),
         box_id=box.id,
@@ -90,13 +95,15 @@ async def append_event(
         visible=visible,
         active=True,
         file_id=file_id,
+        pos=box.visible_count + 1 if visible else None,
     )
     db.add(row)
     await db.flush()
-    if visible:
-        box.last_event_seq = row.seq
+    if visible:  # one UPDATE of the box row for all its counters, at the next flush
+        box.last_event_seq, box.visible_count = row.seq, row.pos
     if type in UNREAD_TYPES:
-        await boxes_repo.bump_unread(db, box.id, sender_id)
+        box.unread_seq += 1
+        await boxes_repo.bump_own_unread_base(db, box.id, sender_id)
     return row
 
 
@@ -154,14 +161,34 @@ def _people(row: EventRow) -> set[str]:
     return {i for i in (row.sender_id, row.deleted_by_id, _kicker_id(row)) if i}
 
 
-async def _context(db: AsyncSession, rows: Sequence[EventRow], viewer_id: str | None) -> _RenderContext:
+@dataclass
+class Known:
+    """Rows the caller already holds, so rendering does not load them again."""
+
+    boxes: dict[str, BoxRow] = field(default_factory=dict)
+    people: dict[str, IdentityRow] = field(default_factory=dict)
+    #: Active member ids per box (the realtime audience of its member-visible events).
+    audiences: dict[str, set[str]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, boxes: Iterable[BoxRow | None] = (), people: Iterable[IdentityRow | None] = ()) -> Known:
+        return cls({b.id: b for b in boxes if b is not None}, {p.id: p for p in people if p is not None})
+
+
+async def _context(db: AsyncSession, rows: Sequence[EventRow], viewer_id: str | None, known: Known | None = None) -> _RenderContext:
+    known = known or Known()
     people = set().union(*map(_people, rows))
-    boxes = {r.box_id for r in rows}
-    admins = {box_id: box.creator_id for box_id in boxes if (box := await boxes_repo.get_box(db, box_id)) is not None}
+    admins = {}
+    for box_id in {r.box_id for r in rows}:
+        box = known.boxes.get(box_id) or await boxes_repo.get_box(db, box_id)
+        if box is not None:
+            admins[box_id] = box.creator_id
     saved = set()
     if viewer_id is not None:
         saved = await repository.saved_file_ids(db, viewer_id, (r.file_id for r in rows if r.type == "msg.file"))
-    return _RenderContext(viewer_id=viewer_id, identities=await identities.many(db, people), admins=admins, saved=saved)
+    found = {i: known.people[i] for i in people if i in known.people}
+    found.update(await identities.many(db, people - found.keys()))
+    return _RenderContext(viewer_id=viewer_id, identities=found, admins=admins, saved=saved)
 
 
 def _view(row: EventRow, ctx: _RenderContext) -> dict[str, Any]:
@@ -190,46 +217,74 @@ def _view(row: EventRow, ctx: _RenderContext) -> dict[str, Any]:
     return view
 
 
-async def render_events(db: AsyncSession, rows: Sequence[EventRow], viewer_id: str | None) -> list[dict[str, Any]]:
+async def render_events(db: AsyncSession, rows: Sequence[EventRow], viewer_id: str | None, known: Known | None = None) -> list[dict[str, Any]]:
     """Event views as ``viewer_id`` sees them (folded, ``is_saved``, privacy rule).
 
     ``viewer_id=None`` renders the view of a member who is neither admin nor shown.
+    ``known`` boxes and identities are used as they are instead of being loaded.
     """
     if not rows:
         return []
-    ctx = await _context(db, rows, viewer_id)
+    ctx = await _context(db, rows, viewer_id, known)
     return [_view(row, ctx) for row in rows]
 
 
-async def render_event(db: AsyncSession, row: EventRow, viewer_id: str | None) -> dict[str, Any]:
-    return (await render_events(db, [row], viewer_id))[0]
+async def render_event(db: AsyncSession, row: EventRow, viewer_id: str | None, known: Known | None = None) -> dict[str, Any]:
+    return (await render_events(db, [row], viewer_id, known))[0]
 
 
-async def audience(db: AsyncSession, row: EventRow, admin_id: str) -> set[str]:
+async def audience(db: AsyncSession, row: EventRow, admin_id: str, known: Known | None = None) -> set[str]:
     """Who gets ``event.new`` for ``row``: members and the sender; access events: admin and sender."""
     if row.type in ("access.add", "access.rm"):
         return {admin_id, row.sender_id}
-    return set(await boxes_repo.active_member_ids(db, row.box_id)) | {row.sender_id}
+    members = known.audiences.get(row.box_id) if known is not None else None
+    if members is None:
+        members = await boxes_repo.active_member_id_set(db, row.box_id)
+    return set(members) | {row.sender_id}
+
+
+#: ``event.new`` envelopes ready to send: (recipients, envelope) pairs.
+Publication = list[tuple[list[str], dict[str, Any]]]
+
+
+async def prepare_publication(hub, db: AsyncSession, rows: Iterable[EventRow], known: Known | None = None) -> Publication:
+    """``event.new`` for each row, rendered per recipient (nothing without a hub).
+
+    Members who are neither the admin nor shown in the event (and have no ``is_saved``
+    of their own to see) share one rendering. Routes call it inside the write
+    transaction, so nothing touches the database after the commit; renderings of one
+    event share the identities loaded once.
+    """
+    if hub is None:
+        return []
+    known = known or Known()
+    publication: Publication = []
+    for row in rows:
+        box = known.boxes.get(row.box_id) or await boxes_repo.get_box(db, row.box_id)
+        if box is None:
+            continue
+        known.boxes.setdefault(box.id, box)
+        missing = _people(row) - known.people.keys()
+        known.people.update(await identities.many(db, missing))
+        recipients = await audience(db, row, box.creator_id, known)
+        personal = {r for r in recipients if r == box.creator_id or r in _people(row) or row.type == "msg.file"}
+        for recipient in sorted(personal):
+            publication.append(([recipient], {"type": "event.new", "object": await render_event(db, row, recipient, known)}))
+        if others := recipients - personal:
+            publication.append((sorted(others), {"type": "event.new", "object": await render_event(db, row, None, known)}))
+    return publication
+
+
+async def deliver(hub, publication: Publication) -> None:
+    if hub is None:
+        return
+    for recipients, envelope in publication:
+        await hub.publish(recipients, envelope)
 
 
 async def publish_events(hub, db: AsyncSession, rows: Iterable[EventRow]) -> None:
-    """Send ``event.new`` for each committed row to its audience, rendered per recipient.
-
-    Members who are neither the admin nor shown in the event (and have no ``is_saved``
-    of their own to see) share one rendering.
-    """
-    if hub is None:
-        return
-    for row in rows:
-        box = await boxes_repo.get_box(db, row.box_id)
-        if box is None:
-            continue
-        recipients = await audience(db, row, box.creator_id)
-        personal = {r for r in recipients if r == box.creator_id or r in _people(row) or row.type == "msg.file"}
-        for recipient in sorted(personal):
-            await hub.publish([recipient], {"type": "event.new", "object": await render_event(db, row, recipient)})
-        if others := recipients - personal:
-            await hub.publish(sorted(others), {"type": "event.new", "object": await render_event(db, row, None)})
+    """Send ``event.new`` for each committed row to its audience (after the commit)."""
+    await deliver(hub, await prepare_publication(hub, db, rows))
 
 
 async def publish_notifications(hub, notifications: Iterable[tuple[str, dict[str, Any]]]) -> None:
@@ -261,26 +316,35 @@ async def _cursor_seq(db: AsyncSession, box_id: str, event_id: str | None, name:
 
 
 async def list_events(db: AsyncSession, caller: Caller, box_id: str, page: Page, cursor: Cursor, *, files_only: bool = False) -> list[dict[str, Any]]:
-    await boxes_service.require_member(db, box_id, caller)
+    box = await boxes_service.require_member(db, box_id, caller)
     after_seq = await _cursor_seq(db, box_id, cursor.after, "after")
     before_seq = await _cursor_seq(db, box_id, cursor.before, "before")
+    if not files_only and after_seq is None and before_seq is None:
+        # By position: the newest page and offset pages are index ranges at any depth.
+        rows = await repository.position_page(db, box_id, offset=page.offset, limit=page.limit, total=box.visible_count if cursor.tail else None)
+        return await render_events(db, rows, caller.id, Known.of(boxes=[box], people=[caller.identity]))
     query = repository.files_query(box_id) if files_only else repository.visible_query(box_id)
     rows = await repository.page(
         db, query, offset=page.offset, limit=page.limit, after_seq=after_seq, before_seq=before_seq, from_end=cursor.tail or before_seq is not None
     )
-    return await render_events(db, rows, caller.id)
+    return await render_events(db, rows, caller.id, Known.of(boxes=[box], people=[caller.identity]))
 
 
 async def count_events(db: AsyncSession, caller: Caller, box_id: str, *, files_only: bool = False) -> int:
-    await boxes_service.require_member(db, box_id, caller)
-    return await repository.count(db, repository.files_query(box_id) if files_only else repository.visible_query(box_id))
+    box = await boxes_service.require_member(db, box_id, caller)
+    if not files_only:
+        return box.visible_count  # maintained by every post (migration 0003), no COUNT(*)
+    return await repository.count(db, repository.files_query(box_id))
 
 
-async def _readable_event(db: AsyncSession, caller: Caller, row: EventRow | None) -> EventRow:
-    """``row`` if the caller may read it: 404 unknown, 403 not a member (access events: admin only)."""
+async def _readable_event(db: AsyncSession, caller: Caller, row: EventRow | None, member_of: dict[str, BoxRow] | None = None) -> EventRow:
+    """``row`` if the caller may read it: 404 unknown, 403 not a member (access events: admin only).
+
+    ``member_of``: boxes the caller is already known to be an active member of.
+    """
     if row is None:
         raise NotFound("no such event", {"id": "not_found"}, origin="path")
-    box = await boxes_service.require_member(db, row.box_id, caller)
+    box = (member_of or {}).get(row.box_id) or await boxes_service.require_member(db, row.box_id, caller)
     if row.type in ("access.add", "access.rm") and not boxes_service.is_admin(box, caller.id):
         raise Forbidden("only the box admin sees access events", {"id": "forbidden"}, origin="path")
     return row
@@ -300,17 +364,19 @@ async def get_events_by_ids(db: AsyncSession, caller: Caller, ids: list[str]) ->
     if not all(is_uuid(i) for i in ids):
         raise BadRequest("ids holds a malformed id", {"ids": "malformed"}, origin="query")
     found = await repository.get_many(db, ids)
+    # One statement for the caller's memberships in every box involved, not one per id.
+    member_of = await boxes_repo.boxes_where_active_member(db, {row.box_id for row in found.values()}, caller.id)
     items: list[Any] = []
     readable: dict[str, EventRow] = {}
     for event_id in ids:
         try:
-            readable[event_id] = await _readable_event(db, caller, found.get(event_id))
+            readable[event_id] = await _readable_event(db, caller, found.get(event_id), member_of)
             items.append(event_id)
         except (NotFound, Forbidden) as exc:
             items.append({"error": {"status": exc.status, "message": exc.desc, "details": exc.details}})
     if not found:
         raise NotFound("none of these events exist", {"ids": "not_found"}, origin="query")
-    views = dict(zip(readable, await render_events(db, list(readable.values()), caller.id)))
+    views = dict(zip(readable, await render_events(db, list(readable.values()), caller.id, Known(dict(member_of), {caller.id: caller.identity}))))
     return [views[item] if isinstance(item, str) else item for item in items]
 
 
@@ -346,6 +412,14 @@ class Outcome:
     published: list[EventRow]
     notifications: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     orphan_file_ids: list[str] = field(default_factory=list)
+    #: Active member ids per box, when the service already read them.
+    audiences: dict[str, set[str]] = field(default_factory=dict)
+    #: The box rows the service loaded (rendering uses them as they are).
+    boxes: dict[str, BoxRow] = field(default_factory=dict)
+
+    def known(self, caller: Caller) -> Known:
+        """What rendering this outcome for ``caller`` need not load again."""
+        return Known(dict(self.boxes), {caller.id: caller.identity}, dict(self.audiences))
 
 
 async def post_event(db: AsyncSession, caller: Caller, box_id: str, body: EventBody) -> Outcome:
@@ -356,9 +430,14 @@ async def post_event(db: AsyncSession, caller: Caller, box_id: str, body: EventB
         raise BadRequest(f"events of type {body.type[:40]!r} cannot be posted here", {"type": "malformed"}, origin="body")
     if type_ == "member.join":
         return await _join(db, caller, box_id, body)
-    await boxes_service.require_member(db, box_id, caller)
-    box = await boxes_repo.lock_box(db, box_id)  # checks below see the latest state
-    return await _POSTERS[type_](db, caller, box, body)
+    if type_ == "msg.text":
+        return await _post_text_late_lock(db, caller, box_id, body)
+    # One statement: the member check and the box row, locked (PostgreSQL) so that the
+    # checks below see the latest state and this box's events commit in seq order.
+    box = await boxes_service.require_member(db, box_id, caller, lock=True)
+    outcome = await _POSTERS[type_](db, caller, box, body)
+    outcome.boxes.setdefault(box.id, box)
+    return outcome
 
 
 async def _post_text(db: AsyncSession, caller: Caller, box: BoxRow, body: EventBody) -> Outcome:
@@ -368,6 +447,54 @@ async def _post_text(db: AsyncSession, caller: Caller, box: BoxRow, body: EventB
     await check_reply_target(db, box, body.referrer_id)
     row = await append_event(db, box, "msg.text", caller.id, content=content, referrer_id=body.referrer_id)
     return Outcome([row], [row])
+
+
+async def _post_text_late_lock(db: AsyncSession, caller: Caller, box_id: str, body: EventBody) -> Outcome:
+    """``msg.text``, the hot path: every check and read first, without the box lock on
+    PostgreSQL (the audience too); the write is deferred to :func:`finish_writes`, as
+    Core statements (no unit-of-work flush). On PostgreSQL its first statement takes the
+    box lock, so the lock is held for two writes, the idempotency record and the commit
+    instead of across the whole request (the lock convoy of PROFILE.md §1.3); on SQLite
+    the transaction holds the write lock from its start, so the box row loaded here
+    (reloaded: ``lock``) is current and places the event."""
+    postgres = db.get_bind().dialect.name == "postgresql"
+    box = await boxes_service.require_member(db, box_id, caller, lock=not postgres)
+    content = _content(TextContent, body)
+    _no_extra(body)
+    ensure_open(box)  # checked again, under the lock, by the write itself
+    await check_reply_target(db, box, body.referrer_id)
+    row = EventRow(
+        id=new_id(), box_id=box.id, type="msg.text", sender_id=caller.id, referrer_id=body.referrer_id, content=content, extra=None,
+        visible=True, active=True, file_id=None, edited_content=None, last_edited_at=None, deleted_at=None, deleted_by_id=None,
+    )  # fmt: skip
+    audience = await boxes_repo.active_member_id_set(db, box.id)
+
+    async def write() -> None:
+        if postgres:
+            placed = await repository.place_message_pg(db, box.id)
+            if placed is None:
+                raise Conflict("this box is closed", {"lifecycle": "conflict"}, origin="body")
+            row.seq, row.pos = placed
+            row.created_at = utcnow()  # under the lock, as append_event: one box's times follow its seq
+            await repository.insert_message_pg(db, row)
+        else:
+            row.pos, row.created_at = box.visible_count + 1, utcnow()
+            row.seq = await repository.insert_message_sqlite(db, row)
+            await repository.count_message_sqlite(db, box.id, row.seq, row.pos)
+            await boxes_repo.bump_own_unread_base(db, box.id, caller.id)
+        # The session's box row as the database now has it (nothing is written again).
+        set_committed_value(box, "last_event_seq", row.seq)
+        set_committed_value(box, "visible_count", row.pos)
+
+    db.info.setdefault(DEFERRED_WRITES, []).append(write)
+    return Outcome([row], [row], audiences={box.id: audience}, boxes={box.id: box})
+
+
+async def finish_writes(db: AsyncSession) -> None:
+    """Run the writes a service deferred (see :func:`_post_text_late_lock`); routes call
+    it right after the service, before rendering."""
+    for write in db.info.pop(DEFERRED_WRITES, ()):
+        await write()
 
 
 async def _message_target(db: AsyncSession, box: BoxRow, body: EventBody) -> EventRow:
@@ -427,9 +554,9 @@ async def _join(db: AsyncSession, caller: Caller, box_id: str, body: EventBody) 
     ensure_open(box)
     row = await append_event(db, box, "member.join", caller.id)
     if membership is None:
-        db.add(MembershipRow(id=new_id(), box_id=box.id, identity_id=caller.id, join_event_id=row.id, active=True, unread_count=0, created_at=row.created_at))
+        db.add(MembershipRow(id=new_id(), box_id=box.id, identity_id=caller.id, join_event_id=row.id, active=True, unread_count=0, unread_base=box.unread_seq, created_at=row.created_at))
     else:
-        membership.active, membership.join_event_id, membership.unread_count = True, row.id, 0
+        membership.active, membership.join_event_id, membership.unread_base = True, row.id, box.unread_seq
     published = [row]
     if not any(r.content.get("restriction_type") == "identifier" and r.content.get("value") == caller.identity.email for r in await repository.active_rules(db, box.id)):
         rule = await append_event(db, box, "access.add", caller.id, content={"restriction_type": "identifier", "value": caller.identity.email})
@@ -725,10 +852,11 @@ async def share_event(db: AsyncSession, caller: Caller, event_id: str, body: Sha
     return Outcome(rows, rows)
 
 
-async def after_commit(request_app, db: AsyncSession, outcome: Outcome) -> None:
-    """Realtime delivery and blob clean-up for a committed :class:`Outcome`."""
+async def after_commit(request_app, db: AsyncSession, outcome: Outcome, publication: Publication) -> None:
+    """Realtime delivery (``publication`` from :func:`prepare_publication`, made before
+    the commit) and blob clean-up for a committed :class:`Outcome`."""
     hub = getattr(request_app.state, "hub", None)
-    await publish_events(hub, db, outcome.published)
+    await deliver(hub, publication)
     await publish_notifications(hub, outcome.notifications)
     if outcome.orphan_file_ids:
         await delete_orphan_blobs(db, request_app.state.settings, outcome.orphan_file_ids)

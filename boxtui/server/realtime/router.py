@@ -52,7 +52,7 @@ async def _authenticate(websocket: WebSocket, identity_id: str) -> tuple[int | N
     """(None, caller) when the socket may open, else (the close code to refuse it with, None)."""
     if not is_uuid(identity_id):
         return CLOSE_FORBIDDEN, None
-    async with websocket.app.state.sessionmaker() as db:
+    async with websocket.app.state.read_sessionmaker() as db:
         try:
             token, _ = extract_token(websocket.headers, websocket.cookies, "GET")
             caller = await resolve_token(db, token)

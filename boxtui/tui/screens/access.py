@@ -28,10 +28,11 @@ KIND_LABEL = {"identifier": "e-mail", "email_domain": "domain"}
 
 class RuleValueField(Input):
     """The rule value field: ``ctrl+a`` applies the batch here too (an ``Input`` would
-    take it as "start of line", and Apply would do nothing while the field has focus).
+    take it as "start of line", and Apply would do nothing while the field has focus),
+    and the footer says so (a hidden binding here would hide the dialog's ``^a Apply``).
     ``home`` still goes to the start."""
 
-    BINDINGS = [Binding("ctrl+a", "screen.apply", "Apply", show=False, id="access.apply")]
+    BINDINGS = [Binding("ctrl+a", "screen.apply", "Apply", id="access.apply")]
 
 
 class RulesTable(BoxTable):
@@ -124,23 +125,25 @@ class AccessManagerScreen(BoxModal[BatchResult | None]):
 
     @on(Input.Submitted, "#access-value")
     @on(Button.Pressed, "#access-stage")
-    def stage_add(self) -> None:
+    def stage_add(self) -> bool:
+        """Stage the rule in the form; False (and a warning) when it cannot be."""
         value = self.query_one("#access-value", Input).value.strip().lower()
         kind = str(self.query_one("#access-kind", Select).value)
         auto_invite = self.query_one("#access-auto-invite", Checkbox).value
         problem = _check_value(kind, value, auto_invite)
         if problem:
             self.notify(problem, severity="warning", markup=False)
-            return
+            return False
         if any(r.restriction_type == kind and r.value == value and r.id not in self.staged_removals for r in self.rules) or any(
             c.restriction_type == kind and c.value == value for c in self.staged_adds
         ):
             self.notify(f"{value} is already allowed.", severity="warning", markup=False)
-            return
+            return False
         self.staged_adds.append(AccessChange(kind, value, auto_invite))  # type: ignore[arg-type]
         self.query_one("#access-value", Input).value = ""
         self.query_one("#access-auto-invite", Checkbox).value = False
         self._redraw()
+        return True
 
     def action_toggle_remove(self) -> None:
         table = self.query_one(DataTable)
@@ -162,9 +165,15 @@ class AccessManagerScreen(BoxModal[BatchResult | None]):
 
     @on(Button.Pressed, "#access-apply")
     def action_apply(self) -> None:
+        """Apply the staged changes; a value typed but not staged yet is staged first
+        (ctrl+a from the value field must not leave it out)."""
+        if self.query_one("#access-value", Input).value.strip() and not self.stage_add():
+            return
         if self.staged_adds or self.staged_removals:
             self.query_one("#access-apply", Button).disabled = True
             self.apply_batch()
+        else:
+            self.notify("Nothing to apply: stage a rule (Enter) or mark one for removal (x) first.", markup=False)
 
     @work(exclusive=True, group="access")
     @reported("The access rules were not changed")

@@ -179,6 +179,7 @@ class InvitationDialog(Dialog):
     """
 
     BINDINGS = [
+        Binding("escape", "cancel", "Close", id="dialog.cancel"),  # nothing to cancel: the button says Close
         Binding("c", "copy", "Copy", id="invitation.copy"),
         Binding("r", "rotate", "Rotate", id="invitation.rotate"),
         Binding("p", "make_public", "Make public", id="invitation.make_public"),

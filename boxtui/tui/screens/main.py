@@ -398,10 +398,16 @@ class MainScreen(Screen):
             self._close_current()
         if select and select in self.boxes:
             self.open_box(select)
-        elif self.current_box_id and self.messenger.online:
-            self.open_box(self.current_box_id)  # the stored page, refreshed from the server
+        elif self.current_box_id and self.messenger.online and not self._opening():
+            # The stored page, refreshed from the server; not over a box being opened
+            # (the "open" group is exclusive: the refresh would cancel the user's choice).
+            self.open_box(self.current_box_id, refresh=True)
         if self.messenger.online:
             self.sync_store(summaries)
+
+    def _opening(self) -> bool:
+        """Whether a box is being opened (an ``open_box`` worker is at work)."""
+        return any(worker.group == "open" and worker.node is self and not worker.is_finished for worker in self.app.workers)
 
     def on_box_list_chosen(self, event: BoxList.Chosen) -> None:
         self.remove_class("-drawer")
@@ -415,9 +421,17 @@ class MainScreen(Screen):
 
     @work(exclusive=True, group="open")
     @reported("Cannot open the box")
-    async def open_box(self, box_id: str) -> None:
+    async def open_box(self, box_id: str, *, refresh: bool = False) -> None:
+        """Show ``box_id`` (from the store first, then from the server).
+
+        Another box: the draft's reply/edit target and the focus start afresh. The same
+        box keeps the draft's target; a ``refresh`` (the box list reloaded, e.g. once
+        the server is back) also leaves the focus and an open drawer as they were."""
         self.messenger.remember_open_box(box_id)
-        painted = box_id != self.current_box_id and self._show_stored(box_id)
+        if not refresh:
+            self.remove_class("-drawer")  # at once: a drawer opened again meanwhile stays open
+        switching = box_id != self.current_box_id
+        painted = switching and self._show_stored(box_id)
         if painted:
             self.composer.cancel_target()
             self.composer.input.focus()
@@ -444,11 +458,11 @@ class MainScreen(Screen):
                     self.timeline.append_entry(entry)
         else:
             self.timeline.set_entries([*entries, *self.messenger.pending(box_id)], total_count=total)
-        if not painted:
+        if switching and not painted:
             self.composer.cancel_target()
+        if not refresh and not painted:
             self.composer.input.focus()
         self.box_list.highlight(box_id)
-        self.remove_class("-drawer")
         await self._ack(box_id)
 
     async def _ack(self, box_id: str) -> None:

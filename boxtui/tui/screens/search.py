@@ -100,6 +100,11 @@ class SearchScreen(BoxModal[tuple[str, str] | None]):
         hit = self._hits[int(event.option.id or 0)]
         self.dismiss((hit.entry.event.box_id, hit.entry.event.id))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "focus_results":  # from the words only: in the results, down moves the cursor
+            return self.focused is self.query_one(Input)
+        return True
+
     def action_focus_results(self) -> None:
         self.query_one(OptionList).focus()
 

@@ -271,9 +271,18 @@ class BoxList(Vertical):
         return self._shown[index] if index is not None and index < len(self._shown) else None
 
     def choose_highlighted(self) -> None:
+        """Open the highlighted box. The filter empties, so the list shows every box
+        again (a query left behind would hide the boxes where new messages arrive),
+        and the highlight stays on the box chosen."""
         box_id = self.highlighted_id
-        if box_id:
-            self.post_message(self.Chosen(box_id))
+        if not box_id:
+            return
+        self.post_message(self.Chosen(box_id))
+        field = self.query_one(Input)
+        if field.value:
+            with field.prevent(Input.Changed):
+                field.value = ""
+            self._rebuild()
 
     def _list(self) -> BoxRows:
         return self.query_one(BoxRows)
