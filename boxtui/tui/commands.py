@@ -27,6 +27,7 @@ MAIN_ACTIONS = [
     ("Next unread box", "Open the most recent other box with unread messages (alt+a)", "next_unread"),
     ("Mark box unread", "From the selected message, on this device (alt+u)", "mark_unread"),
     ("Notifications for this box", "Bell and desktop notification: all, mentions or none (alt+n)", "notify_level"),
+    ("Fetch the whole history", "Store all of the open box's older messages here, so search covers them", "backfill"),
     ("Close or reopen the box", "A closed box is read-only (admin)", "toggle_lifecycle"),
     ("Public or limited", "Let anyone with the link join, or only the access rules (admin)", "toggle_access_mode"),
     ("Leave the box", "Leave the open box", "leave_box"),
