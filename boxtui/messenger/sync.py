@@ -31,8 +31,8 @@ Search and backfill
 from __future__ import annotations
 
 import asyncio
-import json
 import contextlib
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
