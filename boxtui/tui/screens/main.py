@@ -589,7 +589,7 @@ class MainScreen(Screen):
         box keeps the draft's target; a ``refresh`` (the box list reloaded, e.g. once
         the server is back) also leaves the focus and an open drawer as they were."""
         self.messenger.remember_open_box(box_id)
-        unread = self._unread_of(box_id)  # before the visit acknowledges it
+        unread = self._unread_of(box_id)  # as listed: for the page painted from the store
         if not refresh:
             self.remove_class("-drawer")  # at once: a drawer opened again meanwhile stays open
         switching = box_id != self.current_box_id
@@ -614,7 +614,9 @@ class MainScreen(Screen):
             self.header.connection = "offline"  # the stored page stays: reading works offline
             return
         self.boxes[box_id] = box
-        moved = self.current_box_id == box_id and self.timeline.cursor_index != len(self.timeline.entries) - 1
+        cursor = self.timeline.current_entry
+        at_new = cursor is not None and cursor.event.id == self.timeline.new_marker_id  # (put there above)
+        moved = self.current_box_id == box_id and self.timeline.cursor_index != len(self.timeline.entries) - 1 and not at_new
         self.current_box_id = box_id
         self.member_count = len(members)
         self._show_header()
@@ -624,7 +626,7 @@ class MainScreen(Screen):
                     self.timeline.append_entry(entry)
         else:
             self.timeline.set_entries([*entries, *self.messenger.pending(box_id)], total_count=total)
-        self._place_marker(box_id, unread)
+        self._place_marker(box_id, box.events_count)  # the server's count, unacknowledged yet
         if not moved:  # (a reader up the page stays where they are)
             self.timeline.show_new_marker()
         if switching and not painted:

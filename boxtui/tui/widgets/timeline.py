@@ -257,6 +257,8 @@ class BoxTimeline(ScrollView, can_focus=True):
         #: Where the view goes once laid out (set before the first layout): an event and
         #: how far below the top of the view its first row is.
         self._anchor: tuple[str, int] | None = None
+        #: :meth:`show_new_marker` was asked before the first layout.
+        self._marker_pending = False
         #: Matches ``@name`` mentions of the user (highlighted), or None.
         self._mention: re.Pattern[str] | None = None
 
@@ -307,6 +309,7 @@ class BoxTimeline(ScrollView, can_focus=True):
         self._strips.clear()
         self._cursor = len(self._items) - 1
         self._anchor = None
+        self._marker_pending = False
         self._relayout()
         self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
         self.refresh()
@@ -514,17 +517,19 @@ class BoxTimeline(ScrollView, can_focus=True):
         return target
 
     def show_new_marker(self) -> bool:
-        """Bring the "new" line into view with the cursor on the first new event, when it
-        is not on screen; False when there is no line."""
+        """Put the cursor on the first new event and bring the "new" line into view
+        when it is not on screen; False when there is no line."""
         index = self._by_id.get(self._marker_id or "")
         if index is None:
             return False
-        if self._width:
-            row = self._offsets[index] + self._starts_day(index)
-            if self.scroll_y <= row < self.scroll_y + self.scrollable_content_region.height:
-                return True
         self._move_cursor(index, scroll=False)
-        self._scroll_to_anchor(self._items[index].event_id, self._head_rows(index))
+        if not self._width:  # decided once laid out (on_resize), as it would be now
+            self._marker_pending = True
+            return True
+        self._marker_pending = False
+        row = self._offsets[index] + self._starts_day(index)
+        if not self.scroll_y <= row < self.scroll_y + self.scrollable_content_region.height:
+            self.scroll_to(y=self._offsets[index], animate=False, force=True)
         return True
 
     @property
@@ -663,6 +668,8 @@ class BoxTimeline(ScrollView, can_focus=True):
             self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
         else:
             self.scroll_to(y=self._offsets[anchor] - offset_in_view, animate=False, force=True)
+        if self._marker_pending and self._width:
+            self.show_new_marker()
         self._maybe_load()
 
     def notify_style_update(self) -> None:
