@@ -41,7 +41,14 @@ DESIGN = (80, 24)
 
 #: Textual's own copy keys, one verb at every level (copy the selection; at the app, say
 #: how to quit): not two meanings.
-SAME_VERB = {"copy": "copy", "copy_text": "copy", "help_quit": "copy"}
+SAME_VERB = {
+    "copy": "copy",
+    "copy_text": "copy",
+    "help_quit": "copy",
+    # The app's Tab, which moves the focus as the key arrives (typed-ahead keys), is the screen's.
+    "move_focus(True)": "focus_next",
+    "move_focus(False)": "focus_previous",
+}
 VERTICAL_SCROLLS = {"scroll_up", "scroll_down", "page_up", "page_down", "scroll_home", "scroll_end"}
 
 
