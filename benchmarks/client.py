@@ -19,12 +19,16 @@ Sections (all by default, or pick with ``--only``):
     Targets: search p95 < 50 ms at 1M; box open < 50 ms.
 
 ``app``
-    Process start → first painted frame of the real app (``BoxApp``, login screen) against
-    a minimal Textual app, each in a fresh headless process, best of 5; then, in a fresh
-    process over the warm store (1,000 boxes, the largest store built above, the server
-    unreachable), unlock (store opened) → box list painted, and box open → page painted,
-    with that process's peak RSS. Targets: first paint ≤ 1.5× minimal; box list < 300 ms;
-    box open < 50 ms.
+    Process start → first painted frame of the real app (``BoxApp``: the login screen of
+    a first run, and the unlock screen of a saved session) against a minimal Textual app,
+    each in a fresh headless process, interleaved, best of 7: wall clock and the process's
+    CPU time at that frame (less disturbed by other load), with what was loaded by then.
+    Then, in a fresh process over the warm store (1,000 boxes, the largest store built
+    above, the server unreachable), unlock (store opened) → box list painted, and box open
+    → page painted for the first box opened after start (cold) and another (warm);
+    "painted" is after the next refresh of the app. Best of 3 processes, with the app
+    process's CPU time and peak RSS. Targets: first paint ≤ 1.5× minimal; box list
+    < 300 ms; box open < 50 ms.
 
 ``cli``
     A real ``boxtui serve`` and a profile with a box of 20 messages: the read verbs
@@ -33,7 +37,7 @@ Sections (all by default, or pick with ``--only``):
     ``boxtui --help`` (the interpreter's floor), best of 5 fresh processes each.
     Target: < 300 ms warm.
 
-Figures only, no asserts. Run: ``python benchmarks/client.py [--only decrypt|store|app]
+Figures only, no asserts. Run: ``python benchmarks/client.py [--only decrypt|store|app|cli]
 [--messages 100000,1000000] [--keep DIR]`` (1M takes several minutes to build).
 """
 
@@ -367,24 +371,27 @@ async def main():
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.2)
         await app._warming  # what loads in a thread after the first frame, while one types the password
-        t0 = time.perf_counter()  # the password was accepted: the unlock hands over
+        t0, c0 = time.perf_counter(), time.process_time()  # the password was accepted: the unlock hands over
         messenger.keystore = keystore
         messenger.local = LocalStore.open(root, [(root / "key").read_bytes()])
         messenger.local.cache.set_meta("last_open_box", "none")
         app.post_message(SessionStarted(messenger))
         await until(lambda: app.screen.query(BoxList) and len(app.screen.query_one(BoxList).rows) >= 1000)
         listed = await painted() - t0
+        listed_cpu = time.process_time() - c0
         timeline = app.screen.query_one(BoxTimeline)
         await pilot.pause(0.3)
         boxes = app.screen.query_one(BoxList).rows
-        opens = {}
+        opens, opens_cpu = {}, {}
         for label, target in (("cold", boxes[1].box_id), ("warm", box_id)):  # the first open after start, then another box
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.process_time()
             app.screen.open_box(target)
             await until(lambda: timeline.entries and timeline.entries[0].event.box_id == target)
             opens[label] = await painted() - t1
+            opens_cpu[label] = time.process_time() - c1
             await pilot.pause(0.3)
-    print(json.dumps({"list": listed, "open_cold": opens["cold"], "open_warm": opens["warm"], "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(json.dumps({"list": listed, "open_cold": opens["cold"], "open_warm": opens["warm"], "list_cpu": listed_cpu,
+                      "open_cold_cpu": opens_cpu["cold"], "open_warm_cpu": opens_cpu["warm"], "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 asyncio.run(main())
 """
 
@@ -433,11 +440,11 @@ def bench_app(args) -> None:
             print(out.stderr[-3000:])
             return
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    best = {key: min(r[key] for r in runs) for key in ("list", "open_cold", "open_warm")}
-    print(f"warm store: 1,000 boxes, {events:,} events, server unreachable (best of 3 fresh processes)")
-    print(f"  unlock → box list painted         {best['list'] * 1000:7.1f} ms   (target < 300 ms)")
-    print(f"  box open → page painted, 1st      {best['open_cold'] * 1000:7.1f} ms   (the first box opened after start; target < 50 ms)")
-    print(f"  box open → page painted, next     {best['open_warm'] * 1000:7.1f} ms   (another box; target < 50 ms)")
+    best = {key: min(r[key] for r in runs) for key in runs[0] if key != "rss"}
+    print(f"warm store: 1,000 boxes, {events:,} events, server unreachable (best of 3 fresh processes; wall, and CPU of the app process)")
+    print(f"  unlock → box list painted         {best['list'] * 1000:7.1f} ms   {best['list_cpu'] * 1000:6.1f} ms CPU   (target < 300 ms)")
+    print(f"  box open → page painted, 1st      {best['open_cold'] * 1000:7.1f} ms   {best['open_cold_cpu'] * 1000:6.1f} ms CPU   (the first box opened after start; target < 50 ms)")
+    print(f"  box open → page painted, next     {best['open_warm'] * 1000:7.1f} ms   {best['open_warm_cpu'] * 1000:6.1f} ms CPU   (another box; target < 50 ms)")
     print(f"  peak RSS of the app process        {max(r['rss'] for r in runs):7.0f} MB")
 
 

@@ -17,7 +17,9 @@ What it does, in one run:
    real server), and a 1,000-member box for fan-out. Rows are written straight into the
    schema of the *first* migration (executemany on SQLite, ``COPY`` on PostgreSQL) and
    the server's own migrations then bring them to head, so a later migration that adds
-   a maintained counter must backfill it, exactly as it must for a real deployment;
+   a maintained counter must backfill it, exactly as it must for a real deployment
+   (``BOXTUI_BENCH_PG_CACHE_PREFIX`` names the PostgreSQL cache differently, so runs of
+   two checkouts at once do not drop each other's);
 2. copies it for the run (a temp file / ``CREATE DATABASE … TEMPLATE``; the copy is
    dropped at the end), starts ``boxtui serve`` on it and a bare FastAPI app
    (``--bare-server``) that parses the same JSON and answers 201, both through

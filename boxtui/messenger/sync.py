@@ -31,6 +31,7 @@ Search and backfill
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -385,12 +386,19 @@ class LocalFirst:
         await self.flush_outbox()
         assert self.local is not None
         entry = self.local.outbox.get(local_id)
+        delivered = self._delivered.pop(local_id, None)
+        if delivered is not None and (entry is None or entry.state != "failed"):
+            # The server has it: it is sent, whatever this device could write about it
+            # (a full disk must not make a sent message look unsent, and be sent twice).
+            with contextlib.suppress(StoreError):
+                self.local.outbox.forget_sent([delivered.id])
+            return delivered
         if entry is None:
             raise MessengerError("the message was discarded")
-        delivered = self._delivered.pop(local_id, None)
         if entry.state == "sent" and entry.event_id:
-            self.local.outbox.forget_sent([entry.event_id])
-            return delivered or await self.client.events.get(entry.event_id)
+            with contextlib.suppress(StoreError):
+                self.local.outbox.forget_sent([entry.event_id])
+            return await self.client.events.get(entry.event_id)
         if entry.state == "failed":
             # Refused while the caller waits: the caller hears the server's answer, and
             # the message does not linger as failed in the outbox.
@@ -426,10 +434,17 @@ class LocalFirst:
             except (StoreError, MessengerError) as exc:
                 outbox.mark_failed(item.local_id, str(exc))
                 continue
-            outbox.mark_sent(item.local_id, event.id)
             self._delivered[item.local_id] = event
             sent += 1
             self.apply_realtime(event)  # appended to a box caught up in this session
+            try:
+                outbox.mark_sent(item.local_id, event.id)
+            except StoreError:
+                # The server has it; only the note of that could not be written (the disk
+                # is full). The entry stays claimed by this process: the next flush sends
+                # it again with the same Idempotency-Key, the server answers with this same
+                # event (§10.12, no duplicate), and it is recorded then.
+                break
         return sent
 
     async def _deliver(self, item) -> EventView:

@@ -22,6 +22,7 @@ from textual.driver import Driver
 from textual.widgets import Input, TextArea
 
 from boxtui.messenger.errors import LocalServerError
+from boxtui.messenger.instance import AppLock
 from boxtui.messenger.profile import Profile, ProfileError
 
 from .commands import BoxCommands
@@ -59,6 +60,12 @@ def _import_session_modules() -> None:
 
 
 _frozen = False
+
+#: Said when another app holds the profile's lock (see ``boxtui.messenger.instance``).
+SECOND_INSTANCE = (
+    "boxtui is already open on this profile{holder}. Both work: each message goes out once, "
+    "whichever app sends it, and each shows what the other sent."
+)
 
 
 __all__ = ["BoxApp", "make_app", "run_tui"]
@@ -98,6 +105,7 @@ class BoxApp(App[int]):
         self.server_note = server_note
         #: The import of the session's modules, in a thread, started after the first frame.
         self._warming: asyncio.Future[None] | None = None
+        self._app_lock: AppLock | None = None
 
     @property
     def messenger(self) -> Messenger:
@@ -219,6 +227,10 @@ class BoxApp(App[int]):
 
     def on_mount(self) -> None:
         self.apply_config()
+        self._app_lock = AppLock.acquire(self.profile.data_dir)
+        if not self._app_lock.held:
+            holder = f" (process {self._app_lock.holder})" if self._app_lock.holder else ""
+            self.notify(SECOND_INSTANCE.format(holder=holder), title="Open twice", severity="warning", timeout=20)
         if self.server_note:
             self.notify(self.server_note, title="Local server", markup=False, timeout=15)
         session = self.profile.session
@@ -234,6 +246,8 @@ class BoxApp(App[int]):
         self.call_after_refresh(self.warm_up)
 
     async def on_unmount(self) -> None:
+        if self._app_lock is not None:
+            self._app_lock.release()
         if self._owns_client and self._messenger is not None:
             await self._messenger.client.aclose()
 

@@ -24,6 +24,7 @@ MAIN_ACTIONS = [
     ("Find a box", "Filter the box list", "filter"),
     ("Search all boxes", "Find stored messages in every box", "search_all"),
     ("Search this box", "Find stored messages in the open box (/)", "search_box"),
+    ("Fetch the whole history", "Store all of the open box's older messages here, so search covers them", "backfill"),
     ("Close or reopen the box", "A closed box is read-only (admin)", "toggle_lifecycle"),
     ("Public or limited", "Let anyone with the link join, or only the access rules (admin)", "toggle_access_mode"),
     ("Leave the box", "Leave the open box", "leave_box"),

@@ -279,3 +279,29 @@ async def test_two_instances_on_one_profile_send_each_message_once(ada, net):
     assert texts == ["a", "b", "c"]
     ada_again.close_local()
     twin.close_local()
+
+
+async def test_a_sent_message_whose_record_cannot_be_written_is_sent_once(ada, net, monkeypatch):
+    """The server took the message, then the disk filled before the outbox could note it:
+    the send reports the event (not "not sent", which would invite sending it again), and
+    the next flush records it, the server answering the same key with the same event."""
+    from boxtui.store import Outbox, StoreFull
+
+    box = await ada.create_box("Almost full")
+    mark_sent = Outbox.mark_sent
+    refused: list[str] = []
+
+    def full_once(self, local_id, event_id):
+        if not refused:
+            refused.append(local_id)
+            raise StoreFull("the disk is full: could not write the outbox; nothing was changed")
+        return mark_sent(self, local_id, event_id)
+
+    monkeypatch.setattr(Outbox, "mark_sent", full_once)
+    event = await ada.send_text(box.id, "made it")
+    assert refused and [e.local_id for e in ada.outbox_entries()] == refused  # not noted as sent yet
+    assert await ada.flush_outbox() == 1  # sent again with its key: the server replays its answer
+    assert ada.outbox_entries() == []
+    texts = [e.text for e in await ada.timeline_page(box.id, tail=True) if e.is_message]
+    assert texts == ["made it"]
+    assert [e.event.id for e in await ada.timeline_page(box.id, tail=True) if e.is_message] == [event.id]

@@ -382,3 +382,12 @@ async def test_every_s3_call_signs_what_it_sends(tmp_path):
         assert request.headers["host"] == "127.0.0.1:9"
     assert [r.url.path for r in seen] == ["/bkt", "/bkt/pre.fix_1-2/k"]
 
+
+
+async def test_a_server_without_s3_keys_does_not_start(tmp_path, monkeypatch):
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(variable, raising=False)
+    settings = make_settings(tmp_path / "data", blob_store="s3://bucket/prefix", s3_endpoint_url="http://127.0.0.1:9")
+    with pytest.raises(ValueError, match="needs credentials"):
+        async for _ in _running(settings):
+            pass

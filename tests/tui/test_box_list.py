@@ -57,16 +57,15 @@ async def test_filter_keys_and_click_choose_a_box() -> None:
         await pilot.press("enter")
         await wait_until(pilot, lambda: app.chosen == ["id-0421"], what="Enter in the filter opens the best match")
 
-        # Choosing empties the filter (every box listed again), the highlight on the box chosen.
-        assert box_list.filter_text == "" and len(box_list.shown_ids) == 1000
-        assert box_list.highlighted_id == "id-0421"
-        start = box_list.shown_ids.index("id-0421")
+        await pilot.pause()
+        assert len(box_list.shown_ids) == 1000, "choosing empties the filter"
+        assert box_list.highlighted_id == "id-0421", "the highlight stays on the box chosen"
         await pilot.press("down")  # from the filter into the list
         rows_widget = app.query_one(BoxRows)
         assert app.focused is rows_widget
-        await pilot.press("down", "down", "enter")
+        await pilot.press("home", "down", "down", "enter")
         await wait_until(pilot, lambda: len(app.chosen) == 2, what="Enter in the list")
-        assert app.chosen[1] == box_list.shown_ids[start + 2]
+        assert app.chosen[1] == box_list.shown_ids[2]
 
         await pilot.press("end")
         assert box_list.highlighted_id == box_list.shown_ids[-1]

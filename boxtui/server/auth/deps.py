@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from boxtui.core.ids import is_uuid
 from boxtui.core.timefmt import as_utc, utcnow
 from boxtui.server.auth.models import AuthSessionRow, IdentityRow
-from boxtui.server.db import get_db
+from boxtui.server.db import READ_METHODS, get_db
 from boxtui.server.errors import BadRequest, Forbidden, TooLarge, Unauthorized, validation_details
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -73,7 +73,15 @@ async def resolve_token(db: AsyncSession, token: str) -> Caller:
 
 async def get_caller(request: Request, db: AsyncSession = Depends(get_db)) -> Caller:
     token, via_cookie = extract_token(request.headers, request.cookies, request.method)
-    caller = await resolve_token(db, token)
+    state = request.app.state
+    read_sessions = getattr(state, "read_sessionmaker", None)
+    if request.method in READ_METHODS or read_sessions in (None, state.sessionmaker):
+        caller = await resolve_token(db, token)
+    else:
+        # A write on SQLite: who is calling is a read, so it does not take the writer
+        # lock (the request's write session takes it at its first statement).
+        async with read_sessions() as reader:
+            caller = await resolve_token(reader, token)
     if via_cookie and request.method in UNSAFE_METHODS:
         csrf = request.headers.get("x-csrf-token")
         if not csrf:

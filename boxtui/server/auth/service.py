@@ -28,6 +28,7 @@ from typing import Annotated, Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -236,8 +237,10 @@ async def login(db: AsyncSession, settings: ServerSettings, body: LoginBody, cli
 
 
 async def logout(db: AsyncSession, caller: Caller) -> None:
-    caller.session.revoked = True
+    # An UPDATE, not the caller's row: that row may come from the read session (deps).
+    await db.execute(update(AuthSessionRow).where(AuthSessionRow.id == caller.session.id).values(revoked=True))
     await db.commit()
+    caller.session.revoked = True
 
 
 def session_info(caller: Caller) -> dict[str, Any]:

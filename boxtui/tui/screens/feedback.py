@@ -54,12 +54,18 @@ def describe_error(exc: BaseException) -> str:
         return f"the server answered something unexpected: {exc}"
     if isinstance(exc, WrongPassphrase):
         return "wrong password for the key store"
-    if isinstance(exc, (CryptoError, MessengerError, ProfileError)):
+    if isinstance(exc, (CryptoError, MessengerError, ProfileError)) or _is_store_error(exc):
         return str(exc) or type(exc).__name__
     if isinstance(exc, OSError):
         where = f": {exc.filename}" if exc.filename else ""
         return f"{exc.strerror or exc}{where}"
     return f"unexpected error: {type(exc).__name__}: {exc}"
+
+
+def _is_store_error(exc: BaseException) -> bool:
+    """A local store error (disk full, damaged file…): its message is written for users."""
+    errors = sys.modules.get("boxtui.store.errors")  # not loaded: no store was opened
+    return errors is not None and isinstance(exc, errors.StoreError)
 
 
 def _describe_status(exc: APIStatusError) -> str:

@@ -72,7 +72,7 @@ NARROW_WIDTH = 100
 
 #: Actions that need an open box; and of those, the ones for its admin only, and the
 #: ones a closed (read-only) box refuses.
-NEEDS_BOX = {"invitation", "members", "access", "upload", "toggle_lifecycle", "toggle_access_mode", "leave_box", "delete_box"}
+NEEDS_BOX = {"invitation", "members", "access", "upload", "toggle_lifecycle", "toggle_access_mode", "leave_box", "delete_box", "backfill"}
 ADMIN_ONLY = {"access", "toggle_lifecycle", "toggle_access_mode", "delete_box"}
 NEEDS_OPEN_BOX = {"upload", "toggle_access_mode"}
 
@@ -166,6 +166,8 @@ class MainScreen(Screen):
         self.current_box_id: str | None = None
         self.member_count: int | None = None
         self._send_lock = asyncio.Lock()
+        #: Boxes whose history is being fetched (one backfill per box at a time).
+        self._backfilling: set[str] = set()
 
     # --- layout -------------------------------------------------------------------
 
@@ -784,6 +786,31 @@ class MainScreen(Screen):
 
         dialog = UploadDialog(title.format(title=box.title), lambda path, progress: send(box_id, path, progress), **options)
         self.app.push_screen(dialog, done)
+
+    def action_backfill(self) -> None:
+        if box := self._require_box():
+            self.backfill(box.id, box.title)
+
+    @work(group="backfill")
+    @reported("Cannot fetch the history")
+    async def backfill(self, box_id: str, title: str) -> None:
+        """Fetch the box's whole older history into the store (so search covers it), in
+        the background with a progress line; its ✕ stops it, and the next run goes on
+        from the oldest event stored (docs/local-store.md)."""
+        if box_id in self._backfilling:
+            self.notify(f"The history of “{title}” is being fetched already.", markup=False)
+            return
+        self._backfilling.add(box_id)
+        try:
+            added = await self.query_one(TransfersArea).run(
+                f"History of {title}", lambda progress: self.messenger.backfill(box_id, progress), unit="events"
+            )
+        except TransferCancelled:
+            self.notify(f"Stopped fetching the history of “{title}”: what came is kept; fetch it again to go on.", markup=False)
+            return
+        finally:
+            self._backfilling.discard(box_id)
+        self.notify(f"The whole history of “{title}” is stored ({added:,} older events fetched): search covers it.", markup=False)
 
     def action_cancel_transfers(self) -> None:
         if not self.query_one(TransfersArea).cancel_all():

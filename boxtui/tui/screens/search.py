@@ -91,7 +91,7 @@ class SearchScreen(BoxModal[tuple[str, str] | None]):
         if not text.strip():
             status.update("")
         elif not hits:
-            status.update("No stored message matches (boxtui backfill BOX fetches a box's whole history).")
+            status.update("No stored message matches (“Fetch the whole history” in ctrl+p stores a box's older messages).")
         else:
             status.update(f"{len(hits)}{'+' if len(hits) == 100 else ''} message(s), newest first — Enter jumps to it")
 

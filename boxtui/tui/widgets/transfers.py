@@ -39,11 +39,17 @@ class TransferCancelled(Exception):
     """The user cancelled the transfer (its ✕, or the dialog it ran in)."""
 
 
-def transfer_stats(done: int, total: int | None, speed: float | None) -> str:
-    """``"1.2 MB/s · 0:07 left"``: the speed and, when the size is known, the time left."""
-    if not speed or speed <= 0:
+def transfer_stats(done: int, total: int | None, speed: float | None, unit: str | None = None) -> str:
+    """``"1.2 MB/s · 0:07 left"``: the speed and, when the size is known, the time left.
+    With a ``unit`` (``"events"``) counts instead of bytes: ``"1,500 of 9,000 events · 0:07 left"``."""
+    if unit is not None:
+        text = f"{done:,} of {total:,} {unit}" if total else f"{done:,} {unit}"
+        if not speed or speed <= 0 or not total:
+            return text
+    elif not speed or speed <= 0:
         return decimal(done) if done else ""
-    text = f"{decimal(int(speed))}/s"
+    else:
+        text = f"{decimal(int(speed))}/s"
     if total:
         left = max(0, total - done) / speed
         minutes, seconds = divmod(int(left + 0.999), 60)
@@ -68,9 +74,13 @@ class Transfer(Horizontal):
     Transfer > Button { min-width: 3; width: 3; margin-right: 1; }
     """
 
-    def __init__(self, label: str, task: asyncio.Task | None = None, *, cancellable: bool = True) -> None:
+    def __init__(
+        self, label: str, task: asyncio.Task | None = None, *, cancellable: bool = True, unit: str | None = None
+    ) -> None:
         super().__init__(id=f"transfer-{next(_ids)}")
         self.label = label
+        #: What ``done`` counts when not bytes (``"events"``).
+        self.unit = unit
         self.job_task = task
         self.cancellable = cancellable and task is not None
         self.cancelled = False
@@ -96,7 +106,7 @@ class Transfer(Horizontal):
         while len(self._samples) > 2 and now - self._samples[0][0] > SPEED_WINDOW:
             self._samples.popleft()
         self.query_one(ProgressBar).update(total=total or None, progress=done)
-        self.query_one(".transfer-stats", Static).update(transfer_stats(done, total, self.speed))
+        self.query_one(".transfer-stats", Static).update(transfer_stats(done, total, self.speed, self.unit))
 
     @property
     def speed(self) -> float | None:
@@ -128,13 +138,19 @@ class TransfersArea(Vertical):
     """
 
     async def run(
-        self, label: str, job: Callable[[ProgressCallback], Awaitable[T]], *, cancellable: bool = True
+        self,
+        label: str,
+        job: Callable[[ProgressCallback], Awaitable[T]],
+        *,
+        cancellable: bool = True,
+        unit: str | None = None,
     ) -> T:
         """Show a line for ``job(progress)`` while it runs; the line goes when it ends.
 
-        ✕ cancels it: :class:`TransferCancelled` is raised here (and nothing was kept).
+        ✕ cancels it: :class:`TransferCancelled` is raised here (and nothing was kept,
+        unless the job keeps what it did: a backfill does). ``unit``: see :class:`Transfer`.
         """
-        transfer = Transfer(label, asyncio.current_task(), cancellable=cancellable)
+        transfer = Transfer(label, asyncio.current_task(), cancellable=cancellable, unit=unit)
         await self.mount(transfer)
         self.add_class("-busy")
         try:
