@@ -452,7 +452,10 @@ class MainScreen(Screen):
         self.current_box_id = box_id
         self.member_count = len(members)
         self._show_header()
-        if moved:  # the reader is somewhere up the page: add what is new, keep the cursor
+        # The reader is somewhere up the page, or this is a refresh (its page was read
+        # before events that arrived meanwhile, live or from the outbox, and replacing
+        # the timeline with it would drop them from view): add what is new, keep the rest.
+        if moved or (refresh and not switching):
             for entry in entries:
                 if not self.timeline.replace_entry(entry):
                     self.timeline.append_entry(entry)
