@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import constants, events, work
+from textual.actions import SkipAction
 from textual.app import App
 from textual.binding import Binding
 from textual.driver import Driver
@@ -79,6 +80,9 @@ class BoxApp(App[int]):
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit"),
         Binding("f1", "help", "Help", id="app.help"),
+        # Tab moves the focus before the keys typed after it are delivered (see move_focus).
+        Binding("tab", "move_focus(True)", show=False, priority=True),
+        Binding("shift+tab", "move_focus(False)", show=False, priority=True),
     ]
 
     def __init__(
@@ -265,6 +269,33 @@ class BoxApp(App[int]):
             self.notify(message.reason, title="Logged out", severity="warning", markup=False)
 
     # --- actions ------------------------------------------------------------------
+
+    def action_move_focus(self, forward: bool) -> None:
+        """Tab / shift+Tab where they move the focus, done as the key arrives.
+
+        Textual hands a key to the focused widget first and moves the focus only when
+        the key comes back up to the screen's binding; keys typed after Tab in the same
+        read (typed ahead over a slow SSH link, or while the app was busy) have reached
+        the old field by then: "Ada<Tab>ada@example.org" all landed in the name field.
+        Where Tab means something else (a path field completes, a text area indents,
+        a screen binds it) the key goes on its usual way."""
+        key = "tab" if forward else "shift+tab"
+        wanted = "focus_next" if forward else "focus_previous"
+        for namespace, bindings in self.screen._modal_binding_chain:
+            if namespace is self:
+                break
+            found = bindings.key_to_bindings.get(key)
+            if found:
+                if found[0].action.rpartition(".")[2] != wanted:
+                    raise SkipAction()
+                break
+        focused = self.focused
+        if isinstance(focused, TextArea) and forward and focused.tab_behavior == "indent":
+            raise SkipAction()
+        if forward:
+            self.screen.focus_next()
+        else:
+            self.screen.focus_previous()
 
     def action_help(self) -> None:
         from .screens.help import HelpScreen

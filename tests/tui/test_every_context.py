@@ -34,14 +34,21 @@ from boxtui.tui.screens.main import MainScreen
 from boxtui.tui.widgets.footer import BoxFooter
 from boxtui.tui.widgets.timeline import BoxTimeline
 
-from .conftest import footer_text, open_box, run_command, wait_until, wait_until_settled
+from .conftest import footer_text, open_box, run_command, type_text, wait_until, wait_until_settled
 
 DESIGN = (80, 24)
 
 
 #: Textual's own copy keys, one verb at every level (copy the selection; at the app, say
 #: how to quit): not two meanings.
-SAME_VERB = {"copy": "copy", "copy_text": "copy", "help_quit": "copy"}
+SAME_VERB = {
+    "copy": "copy",
+    "copy_text": "copy",
+    "help_quit": "copy",
+    # The app's Tab, which moves the focus as the key arrives (typed-ahead keys), is the screen's.
+    "move_focus(True)": "focus_next",
+    "move_focus(False)": "focus_previous",
+}
 VERTICAL_SCROLLS = {"scroll_up", "scroll_down", "page_up", "page_down", "scroll_home", "scroll_end"}
 
 
@@ -229,4 +236,52 @@ async def test_dialog_keys_footer_fit_and_a_40x12_terminal(ada, name) -> None:
         assert app.screen is dialog and app.return_code is None
         if fields:
             assert fields[0].value == "draft text"
+    assert app._exception is None
+
+
+async def test_delete_is_offered_on_own_messages_and_to_the_admin_only(ada, device) -> None:
+    """Bob (a member) sees no ``d Delete`` on Ada's message and the key does nothing
+    there; on his own it is offered. Ada, the box's admin, may delete his."""
+    from tests.conftest import PASSWORD
+
+    bob = device("bob")
+    await bob.login_password("bob@example.org", PASSWORD)
+    for who, own, other in ((bob, "Thursday works.", "Shall we meet on Thursday?"), (ada, "Shall we meet on Thursday?", "Thursday works.")):
+        app = BoxApp(who)
+        async with app.run_test(size=DESIGN) as pilot:
+            screen = await opened(pilot, app)
+            timeline = screen.query_one(BoxTimeline)
+            timeline.focus()
+            select(timeline, lambda e: e.text == own)
+            await pilot.pause()
+            assert "d Delete" in footer_text(app), footer_text(app)
+            select(timeline, lambda e: e.text == other)
+            await pilot.pause()
+            if who is bob:
+                assert "d Delete" not in footer_text(app) and "e Edit" not in footer_text(app)
+                await pilot.press("d")
+                await pilot.pause()
+                assert app.screen is screen  # no confirmation for a delete the server would refuse
+            else:
+                assert "d Delete" in footer_text(app)  # the admin moderates
+                assert "e Edit" not in footer_text(app)  # but edits only her own
+
+
+async def test_the_main_screen_at_40x12_keeps_working(ada) -> None:
+    app = BoxApp(ada)
+    async with app.run_test(size=DESIGN) as pilot:
+        screen = await opened(pilot, app)
+        await type_text(pilot, "half-typed")
+        await pilot.resize_terminal(40, 12)
+        await pilot.pause()
+        text = check_footer(app, 40)
+        assert "^q Quit" in text
+        await pilot.press("ctrl+f")  # the drawer at 40 columns
+        await wait_until(pilot, lambda: screen.drawer_open, what="the drawer")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not screen.drawer_open, what="the drawer closed")
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause()
+        assert screen.composer.text == "half-typed"
+        assert "^q Quit" in check_footer(app, 120)
     assert app._exception is None

@@ -204,17 +204,20 @@ class MainScreen(Screen):
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
             yield BoxList(id="boxes")
-            with Vertical(id="conversation", classes="-no-box"):
+            with Vertical(id="conversation"):
                 yield BoxHeader(id="box-header")
                 yield Static(self._no_box_hint(), id="no-box-hint")
-                yield BoxTimeline(
+                timeline = BoxTimeline(
                     id="timeline",
                     identity_id=self.my_id,
                     decrypt=self.messenger.decrypt_event,
                     max_loaded=MAX_LOADED_EVENTS,
                 )
+                composer = Composer(id="composer")
+                timeline.display = composer.display = False  # until a box is open (see _show_header)
+                yield timeline
                 yield TransfersArea(id="transfers")
-                yield Composer(id="composer")
+                yield composer
         yield BoxFooter()
 
     def _no_box_hint(self) -> Text:
@@ -620,7 +623,10 @@ class MainScreen(Screen):
         self.current_box_id = box_id
         self.member_count = len(members)
         self._show_header()
-        if moved:  # the reader is somewhere up the page: add what is new, keep the cursor
+        # The reader is somewhere up the page, or this is a refresh (its page was read
+        # before events that arrived meanwhile, live or from the outbox, and replacing
+        # the timeline with it would drop them from view): add what is new, keep the rest.
+        if moved or (refresh and not switching):
             for entry in entries:
                 if not self.timeline.replace_entry(entry):
                     self.timeline.append_entry(entry)
@@ -647,7 +653,10 @@ class MainScreen(Screen):
     def _show_header(self) -> None:
         """Show the open box's state: header, what the timeline and composer allow, keys."""
         box = self.current_box
-        self.query_one("#conversation").set_class(box is None, "-no-box")
+        # The widgets' own display, not a class on #conversation: a class there restyled
+        # its whole subtree (~150 nodes), half of the first box open's 100 ms.
+        self.query_one("#no-box-hint").display = box is None
+        self.timeline.display = self.composer.display = box is not None
         if box is None:
             self.header.clear_box()
         else:
