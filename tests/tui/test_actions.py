@@ -16,6 +16,7 @@ from .conftest import (
     open_box,
     run_command,
     screen_text,
+    timeline_text,
     type_text,
     wait_for_notification,
     wait_for_text,
@@ -133,6 +134,8 @@ async def test_palette_offers_the_verbs_that_apply_to_the_selected_message(user)
     app = BoxApp(ada)
     async with app.run_test(size=SIZE) as pilot:
         await open_box(pilot, app, "Chat")
+        await wait_until(pilot, lambda: "from bob" in timeline_text(app))
+        app.screen.timeline.action_last()  # (a box opens on the first new event: here "Bob joined")
         await wait_until(pilot, lambda: app.screen.timeline.current_entry.text == "from bob", what="bob's message selected")
         await run_command(pilot, app, "Reply", shown="Reply to the selected message")
         await wait_for_text(pilot, "Replying to: from bob")
