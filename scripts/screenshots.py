@@ -43,6 +43,24 @@ PASSWORD = "correct horse battery"
 KDF = {"opslimit": 1, "memlimit": 8192 * 1024}  # the key stores open at once
 #: The times shown in the timeline (the events are real; their times are made stable).
 SHOWN_FROM = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+#: Event id → the time the shots show for it.
+SHOWN_TIMES: dict[str, str] = {}
+
+
+def _at_shown_times() -> None:
+    """Every timeline draws the seeded events at :data:`SHOWN_TIMES`, in UTC, however
+    and whenever the app loads them (store, server, refresh)."""
+    make_item = BoxTimeline._make_item
+
+    def at_shown_time(timeline: BoxTimeline, entry):
+        shown = SHOWN_TIMES.get(entry.event.id)
+        if shown is not None:
+            timeline.timezone = timezone.utc
+            update = {"server_event_created_at": shown, **({"last_edited_at": shown} if entry.event.last_edited_at else {})}
+            entry = replace(entry, event=entry.event.model_copy(update=update))
+        return make_item(timeline, entry)
+
+    BoxTimeline._make_item = at_shown_time
 
 
 async def seed(url: str, root: Path) -> Path:
@@ -73,6 +91,9 @@ async def seed(url: str, root: Path) -> Path:
             "Read them on the train. Section 2 needs a second look; the rest is fine. "
             "I left notes in the margin, see you Thursday.",
         )
+        for box in boxes.values():  # the times the shots show, whenever the app loads the events
+            for index, entry in enumerate(await ada.all_events(box)):
+                SHOWN_TIMES[entry.event.id] = format_time(SHOWN_FROM + index * timedelta(minutes=6))
     big = root / "site-backup.tar"
     big.write_bytes(bytes(96 * 1024 * 1024))
     return big
@@ -136,10 +157,7 @@ async def drive(url: str, root: Path, big_file: Path, size: tuple[int, int]) -> 
         timeline = main.query_one(BoxTimeline)
         await until(pilot, lambda: len(timeline.entries) >= 7, "the Plans timeline")
         await until(pilot, lambda: main.header.connection == "connected", "the realtime link")
-        timeline.timezone = timezone.utc
-        timeline.set_entries(
-            [replace(e, event=e.event.model_copy(update=_stable_times(i, e.event))) for i, e in enumerate(timeline.entries)]
-        )
+        await until(pilot, lambda: not [w for w in app.workers if w.is_running and w.group != "realtime"], "the app at rest")
         timeline.focus()
         await pilot.press("up")
         await pilot.pause()
@@ -235,11 +253,6 @@ async def shoot_upload_in_progress(pilot: Pilot, big_file: Path) -> None:
         ProgressBar.update = original_update
 
 
-def _stable_times(index: int, event) -> dict:
-    when = format_time(SHOWN_FROM + index * timedelta(minutes=6))
-    return {"server_event_created_at": when, **({"last_edited_at": when} if event.last_edited_at else {})}
-
-
 def _text(app: BoxApp) -> str:
     """What the terminal shows, as plain text."""
     from textual._compositor import visible_screen_stack
@@ -250,18 +263,18 @@ def _text(app: BoxApp) -> str:
 
 def main() -> int:
     OUT.mkdir(exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="boxtui-screenshots-"))
-    owner = LocalServer.private(root / "server")
-    try:
-        url = ensure_local_server(owner)
-        print(f"server: {url}")
-        big_file = asyncio.run(seed(url, root))
-        for size in SIZES:
-            print(f"at {size[0]}x{size[1]}:")
+    _at_shown_times()
+    for size in SIZES:  # a fresh server and the same seed for each size: the shots match
+        root = Path(tempfile.mkdtemp(prefix="boxtui-screenshots-"))
+        owner = LocalServer.private(root / "server")
+        try:
+            url = ensure_local_server(owner)
+            print(f"at {size[0]}x{size[1]}, server {url}:")
+            big_file = asyncio.run(seed(url, root))
             asyncio.run(drive(url, root, big_file, size))
-    finally:
-        stop_local_server(owner)
-        shutil.rmtree(root, ignore_errors=True)
+        finally:
+            stop_local_server(owner)
+            shutil.rmtree(root, ignore_errors=True)
     if SKIPPED:
         print(f"not shot: {', '.join(SKIPPED)}", file=sys.stderr)
         return 1
