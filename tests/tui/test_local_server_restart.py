@@ -87,6 +87,8 @@ async def test_an_edit_under_way_survives_the_server_going_away_and_coming_back(
             await open_box(pilot, app, "Ops")
             await wait_until(pilot, lambda: "● live" in header_text(app), what="live")
             timeline = app.screen.query_one(BoxTimeline)
+            await wait_until(pilot, lambda: any(e.text == "deploy at noon" for e in timeline.entries))
+            timeline.action_last()  # (a box opens on the first new event: here "Bob joined")
             await wait_until(pilot, lambda: timeline.current_entry and timeline.current_entry.text == "deploy at noon")
             timeline.focus()
             await pilot.press("e")
