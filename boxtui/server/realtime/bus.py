@@ -107,9 +107,9 @@ class Bus:
                 finally:
                     for task in (listen, reset):
                         task.cancel()
-                    for task in (listen, reset):
-                        with contextlib.suppress(asyncio.CancelledError, Exception):
-                            await task
+                    # asyncio.wait, not ``await task`` under suppress(CancelledError): that
+                    # would swallow a cancel of this task (close()) and keep it looping.
+                    await asyncio.wait({listen, reset})
                 if listen in done and not listen.cancelled() and listen.exception() is not None:
                     raise listen.exception()  # type: ignore[misc]
                 log.warning("%s: connection dropped; reconnecting", self.name)

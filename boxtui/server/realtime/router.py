@@ -170,9 +170,8 @@ async def realtime_socket(websocket: WebSocket, identity_id: str) -> None:
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
-        for task in pending:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if pending:  # asyncio.wait: a cancel of this handler (shutdown) is not swallowed
+            await asyncio.wait(pending)
         if tasks[2] in done:
             await _close(websocket, CLOSE_TRY_AGAIN, "too far behind: reconnect and catch up")
         elif tasks[3] in done:
