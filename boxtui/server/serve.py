@@ -12,7 +12,7 @@ What uvicorn is told, and why:
 * ``ws_per_message_deflate=False``: realtime frames are mostly base64 ciphertext, which
   deflate shrinks by under a third, and per-socket compression contexts cost CPU and
   memory for every socket of every message; without them a message is encoded once
-  and the same bytes go to every socket (PROTOCOL §10.19).
+  and the same bytes go to every socket (PROTOCOL §10.17).
 * ``ssl_certfile``/``ssl_keyfile`` when given: HTTPS directly (cookies are then Secure).
 
 With ``workers > 1`` this process becomes the supervisor: it prepares the data dir and

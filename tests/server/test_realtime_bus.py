@@ -1,4 +1,4 @@
-"""The realtime bus between server processes (PROTOCOL §10.19).
+"""The realtime bus between server processes (PROTOCOL §10.17).
 
 Two apps in one test stand for two server processes: one database, separate hubs,
 talking over the real bus — PostgreSQL LISTEN/NOTIFY, a Redis this test starts and

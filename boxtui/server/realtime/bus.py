@@ -1,4 +1,4 @@
-"""Buses that carry realtime frames between server processes (PROTOCOL §10.19).
+"""Buses that carry realtime frames between server processes (PROTOCOL §10.17).
 
 A :class:`Bus` moves opaque text frames (:mod:`boxtui.server.realtime.frames`) to every
 other process on it, and tells its hub when it is up and when it is lost. Each keeps

@@ -1,4 +1,4 @@
-"""What travels between server processes on the realtime bus (PROTOCOL §10.19).
+"""What travels between server processes on the realtime bus (PROTOCOL §10.17).
 
 A realtime message is serialised **once**, where it is published: :func:`encode` gives
 the text frame every socket is sent as is. Between processes that text travels inside
