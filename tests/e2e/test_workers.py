@@ -24,7 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from tests.conftest import PG_ADMIN_DSN, _pg_available
 from tests.e2e.processes import serving_pid, worker_pids
-from tests.server.helpers import ServerProcess, User, create_box, invite, join, serve_process, signup_login
+from tests.server.helpers import ServerProcess, User, create_box, invite, join, serve_process, signup_login, until
 
 pytestmark = pytest.mark.e2e
 
@@ -138,14 +138,6 @@ async def collect(ws: ClientConnection, into: list[str]) -> None:
                 into.append(message["object"]["id"])
 
 
-async def until(condition, timeout: float = 60, what: str = "the condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def test_two_workers_one_port_migrations_once_realtime_across(tmp_path, kind):
     async with two_workers(tmp_path, kind) as server:
@@ -161,7 +153,7 @@ async def test_two_workers_one_port_migrations_once_realtime_across(tmp_path, ki
         try:
             # Each post lands on one worker: both workers' sockets get every one, in order.
             posted = [(await post_acknowledged(server, alice, box["id"]))[0] for _ in range(6)]
-            await until(lambda: all(len(ids) >= len(posted) for ids in received.values()), what="every socket to get every post")
+            await until(timeout=60, condition=lambda: all(len(ids) >= len(posted) for ids in received.values()), what="every socket to get every post")
             assert all(ids == posted for ids in received.values()), received
         finally:
             for ws in sockets.values():
@@ -189,11 +181,11 @@ async def test_a_killed_worker_loses_no_acknowledged_event(tmp_path, kind):
 
         posting = asyncio.create_task(poster())
         try:
-            await until(lambda: len(acknowledged) >= 8, what="the first posts")
+            await until(timeout=60, condition=lambda: len(acknowledged) >= 8, what="the first posts")
             os.kill(victim_pid, signal.SIGKILL)
             await posting
             # The supervisor brought a new worker in its place.
-            await until(lambda: len(worker_pids(server.pid)) == 2 and victim_pid not in worker_pids(server.pid), what="a replacement worker")
+            await until(timeout=60, condition=lambda: len(worker_pids(server.pid)) == 2 and victim_pid not in worker_pids(server.pid), what="a replacement worker")
             wait_for_started(server, 3)
             ids = [event_id for event_id, _ in acknowledged]
             assert len(set(ids)) == 30
@@ -203,7 +195,7 @@ async def test_a_killed_worker_loses_no_acknowledged_event(tmp_path, kind):
                 # Every acknowledged post is stored, once, in the order it was acknowledged.
                 assert stored == ids
                 # The socket on the killed worker dropped; its client catches up from its last event.
-                await until(lambda: readers[1].done(), what="the killed worker's socket to close")
+                await until(timeout=60, condition=lambda: readers[1].done(), what="the killed worker's socket to close")
                 after = {"after": on_victim[-1]} if on_victim else {}
                 caught_up = (await http.get(f"/boxes/{box['id']}/events", params={**after, "limit": 1000}, headers=bob.headers)).json()
                 assert on_victim + [e["id"] for e in caught_up if e["type"] == "msg.text"] == ids
@@ -211,7 +203,7 @@ async def test_a_killed_worker_loses_no_acknowledged_event(tmp_path, kind):
             # (a retried post may have been committed by the killed worker before its
             # realtime went out: its client gets it by catching up, above).
             first_try = [event_id for event_id, first in acknowledged if first]
-            await until(lambda: set(first_try) <= set(on_survivor), what="the live posts on the surviving socket")
+            await until(timeout=60, condition=lambda: set(first_try) <= set(on_survivor), what="the live posts on the surviving socket")
             assert [i for i in on_survivor if i in set(first_try)] == first_try
         finally:
             posting.cancel()

@@ -7,6 +7,7 @@ and asserts the status it expects, so a test reads as the protocol story it tell
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from boxtui.core.encoding import b64u_encode
 from boxtui.server.mailer import latest_code
@@ -226,8 +228,6 @@ def serve_process(
 def wait_until_answers(process: subprocess.Popen, url: str, log_path: Path, what: str, timeout: float) -> None:
     """Until ``GET url`` answers 200; the test fails (with the log's tail) if ``process``
     exits or ``timeout`` passes first."""
-    import pytest
-
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
@@ -250,3 +250,12 @@ def stop_process(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+async def until(condition, timeout: float = 15.0, what: str = "the condition") -> None:
+    """Wait, without blocking the event loop, until ``condition()`` holds; fail saying ``what``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)

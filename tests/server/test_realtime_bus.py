@@ -24,15 +24,7 @@ from boxtui.server.realtime import frames
 from boxtui.server.realtime.bus import Bus, LocalBroker, PostgresBus, RedisBus, UnixBus, split_utf8
 from boxtui.server.realtime.hub import BusHub
 from tests.conftest import _truncate_pg, asgi_client, make_settings
-from tests.server.helpers import box_with_member, ciphertext, free_port, post_text
-
-
-async def _until(condition, timeout: float = 15.0, what: str = "the condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
+from tests.server.helpers import box_with_member, ciphertext, free_port, post_text, until
 
 
 async def _next_text(sub) -> dict:
@@ -105,12 +97,12 @@ async def test_workers_on_sqlite_share_realtime_through_the_local_broker(tmp_pat
                 assert [m["object"]["id"] for m in seen] == [message["id"], reply["id"]], seen  # its own post locally, the reply over the bus
                 # The broker goes away: sockets are told to reconnect, new ones are refused.
                 broker.stop()
-                await _until(lambda: bob_ws.dropped.is_set() and not second.state.hub.available, what="the bus loss to be noticed")
+                await until(lambda: bob_ws.dropped.is_set() and not second.state.hub.available, what="the bus loss to be noticed")
                 assert alice_ws.dropped.is_set()
                 # It comes back: the workers reconnect by themselves.
                 broker = LocalBroker(folder / "bus.sock")
                 broker.start()
-                await _until(lambda: first.state.hub.available and second.state.hub.available, what="the bus to come back")
+                await until(lambda: first.state.hub.available and second.state.hub.available, what="the bus to come back")
                 again = second.state.hub.connect(bob.id)
                 later = await post_text(http_first, alice, box["id"])
                 assert json.loads(await asyncio.wait_for(again.queue.get(), 10))["object"]["id"] == later["id"]
@@ -179,12 +171,12 @@ async def test_redis_outage_closes_sockets_and_the_server_recovers(tmp_path):
                 bob_ws = second.state.hub.connect(bob.id)
                 redis_process.terminate()
                 redis_process.wait(10)
-                await _until(lambda: bob_ws.dropped.is_set() and not second.state.hub.available, what="the Redis loss to be noticed")
+                await until(lambda: bob_ws.dropped.is_set() and not second.state.hub.available, what="the Redis loss to be noticed")
                 # Writes still succeed (the event is committed; clients catch up from the database).
                 during = await post_text(http, alice, box["id"])
-                await _until(lambda: not first.state.hub.available, what="the first process to notice")
+                await until(lambda: not first.state.hub.available, what="the first process to notice")
                 with private_redis(port):
-                    await _until(lambda: first.state.hub.available and second.state.hub.available, what="Redis to be back")
+                    await until(lambda: first.state.hub.available and second.state.hub.available, what="Redis to be back")
                     again = second.state.hub.connect(bob.id)
                     after = await post_text(http, alice, box["id"])
                     assert json.loads(await asyncio.wait_for(again.queue.get(), 10))["object"]["id"] == after["id"]
