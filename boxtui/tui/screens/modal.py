@@ -21,7 +21,7 @@ from textual.widgets import Button, Checkbox, Input, Select, TextArea
 
 from ..widgets.footer import BoxFooter
 
-__all__ = ["BoxModal", "SHORT_HEIGHT", "fit_to_terminal"]
+__all__ = ["BoxModal", "SHORT_HEIGHT", "fit_to_terminal", "set_compact_unmounted"]
 
 #: Below this many rows dialogs use compact widgets.
 SHORT_HEIGHT = 30
@@ -55,3 +55,11 @@ def fit_to_terminal(screen: Screen, size: Size) -> None:
     for widget in screen.query("Button, Input, Select, TextArea, Checkbox"):
         if isinstance(widget, (Button, Input, Select, TextArea, Checkbox)):
             widget.compact = short
+
+
+def set_compact_unmounted(widget: Button | Input) -> None:
+    """``widget.compact = True`` for a widget not mounted yet, without styling it on the
+    spot: Textual's setter toggles the widget's class, which restyles even a widget that
+    is not mounted (a few ms a field), and it is styled again when it mounts."""
+    widget.set_reactive(type(widget).compact, True)
+    widget.set_class(True, "-textual-compact", update=False)
