@@ -197,8 +197,9 @@ class LoginScreen(_AuthScreen):
 
     def on_mount(self) -> None:
         self.query("#login-email").focus()  # a no-op when the screen is already being torn down
-        # Once the first frame is painted, and not in the way of what else waits for it.
-        self.call_after_refresh(self.call_later, self._fill_other_tabs)
+        # Once the first frame is painted, after what the app itself waits for (through
+        # the app's queue, behind its own after-refresh calls), and as a message of its own.
+        self.app.call_after_refresh(self.call_later, self._fill_other_tabs)
 
     async def _fill_other_tabs(self) -> None:
         """Mount the hidden tabs' fields (~60 ms that the first frame does not wait for),

@@ -161,6 +161,32 @@ class BoxViews(MutableMapping[str, BoxView]):
 class MainScreen(Screen):
     """Boxes, the open box's timeline, the composer, and the verbs on them."""
 
+    # Here rather than in app.tcss: parsed when the main screen first mounts, not before
+    # the first frame (the login or unlock screen).
+    DEFAULT_CSS = """
+
+    #main { height: 1fr; layers: base drawer; }
+    #boxes { width: 34; border-right: vkey $panel; }
+    /* Narrow terminals (MainScreen.NARROW_WIDTH): the box list is a drawer over the conversation. */
+    MainScreen.-narrow #boxes {
+        display: none;
+        position: absolute;
+        offset: 0 0;
+        layer: drawer;
+        height: 100%;
+        width: 36;
+        max-width: 100%;
+        background: $surface;
+        border-right: thick $primary 60%;
+    }
+    MainScreen.-narrow.-drawer #boxes { display: block; }
+    #conversation { width: 1fr; }
+    #timeline { height: 1fr; }
+    #composer { border-top: hkey $panel; }
+    #transfers { padding: 0 1; }
+    #no-box-hint { padding: 2 4; color: $text-muted; }
+    """
+
     BINDINGS = [
         Binding("ctrl+n", "new_box", "New box", id="main.new_box"),
         Binding("ctrl+o", "join", "Join", id="main.join"),
