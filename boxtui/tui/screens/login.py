@@ -157,6 +157,9 @@ class LoginScreen(_AuthScreen):
     DEFAULT_CSS = """
     LoginScreen #code-hint { color: $text-muted; height: auto; margin-bottom: 1; }
     """
+    #: Straight to the e-mail field (Textual's default, the first focusable widget, is the
+    #: tab bar: focused, then blurred for the field, restyling it twice).
+    AUTO_FOCUS = "#login-email"
 
     def __init__(self, messenger: Messenger) -> None:
         super().__init__(messenger)
