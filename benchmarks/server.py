@@ -1287,7 +1287,8 @@ def _receiver(spec: dict[str, Any]) -> None:
     while running:
         for fd, _ in poller.poll():
             if fd == stdin:
-                if b"stop" in os.read(stdin, 4096):
+                command = os.read(stdin, 4096)
+                if not command or b"stop" in command:  # stop, or the parent is gone
                     running = False
                 continue
             i = index_of[fd]
