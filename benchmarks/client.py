@@ -308,10 +308,12 @@ from boxtui.messenger.profile import Profile
 import boxtui.tui.app
 class FirstPaint(BoxApp):
     CSS_PATH = str(Path(boxtui.tui.app.__file__).with_name(BoxApp.CSS_PATH))  # Textual looks beside the subclass
-    def on_mount(self):
-        super().on_mount()
+    def on_mount(self):  # no super(): Textual calls BoxApp.on_mount itself, after this one
         self.call_after_refresh(self.painted)
     def painted(self):
+        if not (type(self.screen).__name__ in ("LoginScreen", "UnlockScreen") and self.screen.query("#auth-box")):
+            self.call_after_refresh(self.painted)  # the login or unlock screen is not on top, composed, yet
+            return
         print(time.time() - float(os.environ["BENCH_T0"]), time.process_time(), flush=True)
         print(sorted(m for m in ("httpx", "pydantic", "nacl", "apsw", "boxtui.messenger.messenger") if m in sys.modules), flush=True)
         self.exit()
