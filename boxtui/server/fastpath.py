@@ -1,0 +1,850 @@
+"""The two hottest routes without the framework around them (issue 8, PROFILE.md).
+
+``POST /boxes/{id}/events`` with a ``msg.text`` body and the page lists of
+``GET /boxes/{id}/events`` (no ``after``/``before`` cursor: the newest page, offset
+pages) are answered here, by :class:`FastPathMiddleware`, a pure ASGI layer inside the
+security-headers middleware and in front of everything FastAPI does per request
+(dependency solving, the request object, SQLAlchemy statements and ORM rows, pydantic
+models). The SQL is written by hand on raw driver connections: on SQLite one writer and
+one reader ``sqlite3`` connection whose statements run inline on the event loop (as
+:mod:`boxtui.server.sqlite_driver` does for the engine's own), on PostgreSQL a small
+asyncpg pool.
+
+The rule that keeps the protocol as it is: the fast path answers only the happy path it
+can prove valid — a bearer token of a live session of ACR ≥ 1, an active member of an
+open box, a well-formed ``msg.text`` body (no reply, no ``extra``) within the limits, a
+well-formed ``Idempotency-Key`` or none, no cookies — and hands **everything** else to
+the FastAPI app untouched (a body it read is given back to the app as it came), so every
+error, replay and edge case is the route's own. What it answers is byte for byte what
+the route answers (``tests/server/test_fast_path.py`` compares the two, the setting
+``fast_path = false`` turns this layer off): the same rows written in the same
+transaction (the event, the box's counters, the sender's unread base, the idempotency
+record), under the same locks (SQLite: this process's writer lock then ``BEGIN
+IMMEDIATE``; PostgreSQL: the box row, taken by the statement that places the event),
+committed before the answer, then the same realtime envelopes.
+
+Who is calling is cached per token (:class:`TokenCache`): a session is looked up once,
+then kept for at most ``TOKEN_CACHE_SECONDS``. A logout clears its token at once in the
+process that handled it, and in the others as soon as the realtime bus carries the
+logout (the hub's end-of-session frame; a bus that is down or missed a frame clears the
+whole cache, and while it is down nothing is cached). The TTL is the backstop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl
+
+from sqlalchemy import DateTime, engine as sa_engine
+
+from boxtui.core.encoding import b64_decode_any
+from boxtui.core.ids import is_uuid, new_id
+from boxtui.core.timefmt import as_utc, utcnow
+from boxtui.server.auth.deps import DEFAULT_LIMIT, MAX_LIMIT, _has_unstorable_text, _reject_constant, hash_token
+from boxtui.server.events.schemas import MAX_ENCRYPTED
+from boxtui.server.events.service import _people, _RenderContext, _view, split_audience
+from boxtui.server.identities.service import check_public_key
+from boxtui.server.idempotency.service import HEADER as IDEMPOTENCY_HEADER
+from boxtui.server.idempotency.service import canonical_json, parse_key
+
+log = logging.getLogger("boxtui.server")
+
+#: How long a looked-up session is trusted without asking the database again.
+TOKEN_CACHE_SECONDS = 5.0
+#: Sessions kept at most (the cache starts afresh beyond it).
+TOKEN_CACHE_SIZE = 20_000
+#: PostgreSQL connections of the fast path's own pool, per process.
+PG_POOL_SIZE = 8
+#: SQLite: commits between two passive WAL checkpoints run off the event loop.
+CHECKPOINT_EVERY = 500
+
+_IDEMPOTENCY_HEADER = IDEMPOTENCY_HEADER.lower().encode()
+_JSON_HEADERS = b"application/json"
+
+
+# --- who is calling ---------------------------------------------------------------------
+
+
+class Session:
+    __slots__ = ("id", "identity_id", "acr", "expires_at", "cached_at")
+
+    def __init__(self, id: str, identity_id: str, acr: int, expires_at: datetime, cached_at: float) -> None:
+        self.id, self.identity_id, self.acr, self.expires_at, self.cached_at = id, identity_id, acr, expires_at, cached_at
+
+
+class TokenCache:
+    """Live sessions by token hash, kept ``TOKEN_CACHE_SECONDS`` at most.
+
+    :meth:`forget` (wired to the realtime hub's end-of-session, see the module doc)
+    drops sessions; ``forget(None)`` drops them all. A lookup that started before a
+    ``forget`` does not store its (possibly revoked) session: ``generation`` moved.
+    """
+
+    def __init__(self, ttl: float = TOKEN_CACHE_SECONDS) -> None:
+        self.ttl = ttl
+        self.generation = 0
+        self._by_hash: dict[str, Session] = {}
+
+    def get(self, token_hash: str) -> Session | None:
+        session = self._by_hash.get(token_hash)
+        if session is None:
+            return None
+        if time.monotonic() - session.cached_at > self.ttl:
+            del self._by_hash[token_hash]
+            return None
+        return session
+
+    def put(self, token_hash: str, session: Session, generation: int) -> None:
+        if generation != self.generation:
+            return
+        if len(self._by_hash) >= TOKEN_CACHE_SIZE:
+            self._by_hash.clear()
+        self._by_hash[token_hash] = session
+
+    def forget(self, session_ids) -> None:
+        self.generation += 1
+        if session_ids is None:
+            self._by_hash.clear()
+            return
+        ended = set(session_ids)
+        for token_hash in [h for h, s in self._by_hash.items() if s.id in ended]:
+            del self._by_hash[token_hash]
+
+
+# --- small row objects the shared renderer reads ---------------------------------------
+
+
+class _Identity:
+    __slots__ = ("id", "display_name", "avatar_url", "email")
+
+    def __init__(self, id: str, display_name: str, avatar_url: str | None, email: str) -> None:
+        self.id, self.display_name, self.avatar_url, self.email = id, display_name, avatar_url, email
+
+
+class _Event:
+    """The columns of ``events`` that :func:`boxtui.server.events.service._view` reads."""
+
+    __slots__ = ("id", "box_id", "type", "sender_id", "referrer_id", "content", "extra", "created_at", "file_id", "edited_content", "last_edited_at", "deleted_at", "deleted_by_id")
+
+    def __init__(self, id, box_id, type, sender_id, referrer_id, content, extra, created_at, file_id, edited_content, last_edited_at, deleted_at, deleted_by_id) -> None:  # noqa: A002
+        self.id, self.box_id, self.type, self.sender_id, self.referrer_id = id, box_id, type, sender_id, referrer_id
+        self.content, self.extra, self.created_at, self.file_id = content, extra, created_at, file_id
+        self.edited_content, self.last_edited_at, self.deleted_at, self.deleted_by_id = edited_content, last_edited_at, deleted_at, deleted_by_id
+
+
+def _json_body(content: Any) -> bytes:
+    """The bytes FastAPI's ``JSONResponse`` sends for ``content``."""
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode("utf-8")
+
+
+# --- the request ------------------------------------------------------------------------
+
+
+class _Text:
+    """A ``msg.text`` POST the fast path can answer: what it needs from the request."""
+
+    __slots__ = ("token_hash", "key", "content", "fingerprint")
+
+    def __init__(self, token_hash: str, key: str | None, content: dict[str, Any], fingerprint: str) -> None:
+        self.token_hash, self.key, self.content, self.fingerprint = token_hash, key, content, fingerprint
+
+
+def _bearer(scope) -> tuple[str | None, list[str], int | None, bool]:
+    """(authorization, Idempotency-Key values, content-length, usable) from the headers."""
+    authorization = None
+    keys: list[str] = []
+    length = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            if authorization is None:
+                authorization = value.decode("latin-1")
+        elif name == b"cookie":
+            return None, keys, None, False  # cookie sessions (CSRF, the cookie rules): the app
+        elif name == _IDEMPOTENCY_HEADER:
+            keys.append(value.decode("latin-1"))
+        elif name == b"content-length":
+            text = value.decode("latin-1")
+            if not text.isdigit() or length is not None:
+                return None, keys, None, False
+            length = int(text)
+    return authorization, keys, length, True
+
+
+def _token_hash(authorization: str | None) -> str | None:
+    """As ``auth.deps.extract_token`` reads a bearer header; None: leave it to the app."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return hash_token(token.strip())
+
+
+def _text_content(data: Any) -> dict[str, Any] | None:
+    """The stored ``content`` of a valid ``msg.text`` body without reply or extra, else None.
+
+    The checks of ``EventBody`` + ``TextContent`` (strict types, no unknown keys, base64,
+    lengths, the public key), and the content as ``model_dump(exclude_none=True)`` gives it.
+    """
+    if type(data) is not dict or data.get("type") != "msg.text":
+        return None
+    for name, value in data.items():
+        if name not in ("type", "content", "referrer_id", "extra"):
+            return None
+        if name in ("referrer_id", "extra") and value is not None:
+            return None
+    content = data.get("content")
+    if type(content) is not dict:
+        return None
+    encrypted = content.get("encrypted")
+    public_key = content.get("public_key")
+    if type(encrypted) is not str or not 1 <= len(encrypted) <= MAX_ENCRYPTED:
+        return None
+    if len(content) != (2 if "public_key" in content else 1) or ("public_key" in content and type(public_key) is not str):
+        return None
+    try:
+        b64_decode_any(encrypted)
+        if public_key is not None:
+            check_public_key(public_key)
+    except ValueError:
+        return None
+    if _has_unstorable_text(data):
+        return None
+    return {"encrypted": encrypted} if public_key is None else {"encrypted": encrypted, "public_key": public_key}
+
+
+def _fingerprint(path: str, data: dict[str, Any]) -> str:
+    """``idempotency.service.json_fingerprint`` of an ``EventBody`` (its model_dump)."""
+    body = {"type": data["type"], "content": data["content"], "referrer_id": None, "extra": None}
+    digest = hashlib.sha256()
+    digest.update(f"POST {path}\n".encode())
+    digest.update(canonical_json({"body": body}))
+    return digest.hexdigest()
+
+
+def _page_query(query_string: bytes) -> tuple[int, int, bool] | None:
+    """(offset, limit, tail) as ``get_page`` and ``events.router._cursor`` read them; None
+    when there is a cursor or anything the route would refuse (it answers that)."""
+    params: dict[str, str] = {}
+    if query_string:
+        params = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+    if "after" in params or "before" in params:
+        return None
+    values = []
+    for name, default, maximum in (("offset", 0, None), ("limit", DEFAULT_LIMIT, MAX_LIMIT)):
+        raw = params.get(name)
+        if raw is None:
+            values.append(default)
+            continue
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+            return None
+        value = int(raw)
+        if maximum is not None and value > maximum:
+            return None
+        values.append(value)
+    tail = params.get("tail", "false").lower()
+    if tail not in ("true", "false", "1", "0"):
+        return None
+    return values[0], values[1], tail in ("true", "1")
+
+
+def _range(offset: int, limit: int, tail: bool, total: int) -> tuple[int, int] | None:
+    """``events.repository.position_page``'s positions; None: an empty page."""
+    if limit <= 0:
+        return None
+    if not tail:
+        return offset + 1, offset + limit
+    high = total - offset
+    if high < 1:
+        return None
+    return max(1, high - limit + 1), high
+
+
+class _Fallback(Exception):
+    """Hand the request to the app (nothing was written)."""
+
+
+# --- the middleware ----------------------------------------------------------------------
+
+
+class FastPathMiddleware:
+    """Answers the hot routes when ``app.state.fast_path`` is set (see the module doc)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            if len(path) == 50 and path.startswith("/boxes/") and path.endswith("/events") and not scope.get("root_path"):
+                fast = getattr(scope["app"].state, "fast_path", None)
+                if fast is not None:
+                    box_id = path[7:43]
+                    method = scope["method"]
+                    if method == "POST" and is_uuid(box_id):
+                        receive = await fast.post(scope, receive, send, box_id)
+                        if receive is None:
+                            return
+                    elif method == "GET" and is_uuid(box_id):
+                        if await fast.page(scope, send, box_id):
+                            return
+        await self.app(scope, receive, send)
+
+
+class FastPath:
+    """The fast path of one server process; :func:`open_fast_path` builds the right one."""
+
+    def __init__(self, app_state, settings) -> None:
+        self.state = app_state
+        self.max_json_bytes = settings.max_json_bytes
+        self.ttl = timedelta(seconds=settings.idempotency_ttl_seconds)
+        self.tokens = TokenCache()
+        #: Requests answered here (the rest went to the app).
+        self.answered = 0
+
+    # -- the hooks the hub calls
+    def sessions_ended(self, session_ids) -> None:
+        self.tokens.forget(session_ids)
+
+    def _cacheable(self) -> bool:
+        hub = getattr(self.state, "hub", None)
+        return hub is not None and hub.available
+
+    async def close(self) -> None:  # pragma: no cover - overridden
+        pass
+
+    # -- POST
+    async def post(self, scope, receive, send, box_id: str):
+        """Answer a ``msg.text`` post and return None, or return the ``receive`` the app
+        must use (the body already read, given back as it came)."""
+        authorization, keys, length, usable = _bearer(scope)
+        token_hash = _token_hash(authorization) if usable else None
+        if token_hash is None or length is None or length > self.max_json_bytes or scope.get("query_string"):
+            return receive
+        messages = []
+        chunks = []
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                return _replay(messages, receive)
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        raw = b"".join(chunks) if len(chunks) != 1 else chunks[0]
+        text = self._parse_text(scope, raw, token_hash, keys)
+        if text is None:
+            return _replay(messages, receive)
+        try:
+            answer = await self._post_text(box_id, text)
+        except _Fallback:
+            return _replay(messages, receive)
+        body, publication = answer
+        hub = getattr(self.state, "hub", None)
+        if hub is not None:
+            for recipients, envelope in publication:
+                await hub.publish(recipients, envelope)
+        self.answered += 1
+        await _send_json(send, 201, body)
+        return None
+
+    def _parse_text(self, scope, raw: bytes, token_hash: str, keys: list[str]) -> _Text | None:
+        if len(raw) > self.max_json_bytes or not raw.strip():
+            return None
+        try:
+            data = json.loads(raw, parse_constant=_reject_constant)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return None
+        content = _text_content(data)
+        if content is None:
+            return None
+        try:
+            key = parse_key(keys)
+        except Exception:  # noqa: BLE001 - a malformed key: the app answers it
+            return None
+        return _Text(token_hash, key, content, _fingerprint(scope["path"], data))
+
+    def _post_answer(self, box_id: str, caller: _Identity, creator_id: str, audience, text: _Text, event_id: str, created_at: datetime):
+        """The answer's bytes and the realtime publication of a placed ``msg.text``."""
+        row = _Event(event_id, box_id, "msg.text", caller.id, None, text.content, None, created_at, None, None, None, None, None)
+        people = {caller.id: caller}
+        admins = {box_id: creator_id}
+
+        def render(viewer_id):
+            return _view(row, _RenderContext(viewer_id=viewer_id, identities=people, admins=admins))
+
+        body = _json_body(render(caller.id))
+        publication = []
+        if getattr(self.state, "hub", None) is not None:  # as events.service.prepare_publication
+            personal, others = split_audience(row, creator_id, set(audience) | {caller.id})
+            publication = [([recipient], {"type": "event.new", "object": render(recipient)}) for recipient in personal]
+            if others:
+                publication.append((others, {"type": "event.new", "object": render(None)}))
+        return body, publication
+
+    async def _post_text(self, box_id: str, text: _Text):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    # -- GET
+    async def page(self, scope, send, box_id: str) -> bool:
+        authorization, _, _, usable = _bearer(scope)
+        token_hash = _token_hash(authorization) if usable else None
+        if token_hash is None:
+            return False
+        query = _page_query(scope.get("query_string", b""))
+        if query is None:
+            return False
+        try:
+            views = await self._page(box_id, token_hash, *query)
+        except _Fallback:
+            return False
+        self.answered += 1
+        await _send_json(send, 200, _json_body(views))
+        return True
+
+    async def _page(self, box_id: str, token_hash: str, offset: int, limit: int, tail: bool):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @staticmethod
+    def _render_page(rows: list[_Event], viewer_id: str, creator_id: str, people: dict[str, _Identity], saved: set[str]) -> list[dict[str, Any]]:
+        ctx = _RenderContext(viewer_id=viewer_id, identities=people, admins={rows[0].box_id: creator_id} if rows else {}, saved=saved)
+        return [_view(row, ctx) for row in rows]
+
+
+def _replay(messages: list[dict], receive):
+    """A ``receive`` that hands ``messages`` out again, then asks ``receive``."""
+    pending = list(messages)
+
+    async def replay():
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay
+
+
+async def _send_json(send, status: int, body: bytes) -> None:
+    headers = [(b"content-length", str(len(body)).encode("latin-1")), (b"content-type", _JSON_HEADERS)]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+# --- SQLite -------------------------------------------------------------------------------
+
+_SQLITE_EVENT_COLUMNS = "e.id, e.box_id, e.type, e.sender_id, e.referrer_id, e.content, e.extra, e.created_at, e.file_id, e.edited_content, e.last_edited_at, e.deleted_at, e.deleted_by_id"
+
+
+class SQLiteFastPath(FastPath):
+    """Two ``sqlite3`` connections whose statements run inline on the event loop.
+
+    The writer takes this process's writer lock (the one the engine's write sessions
+    take), then ``BEGIN IMMEDIATE`` with no busy wait; only when another process holds
+    the write lock does it wait for it on a thread (the busy handler sleeps). ``COMMIT``
+    is inline too: this connection never checkpoints on commit (``wal_autocheckpoint``
+    off); a passive checkpoint runs on a thread of its own every ``CHECKPOINT_EVERY``
+    commits, as the engine's connections also still do on theirs.
+    """
+
+    def __init__(self, app_state, settings, path: str, writer_lock: asyncio.Lock, dialect) -> None:
+        super().__init__(app_state, settings)
+        self.path = path
+        self.writer_lock = writer_lock
+        self.writer = self._connect(read_only=False)
+        self.reader = self._connect(read_only=True)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="boxtui-fast-sqlite")
+        self._commits = 0
+        self._checkpointing = threading.Event()
+        kind = DateTime(timezone=True).dialect_impl(dialect)
+        self._time_in = kind.bind_processor(dialect)
+        self._time_out = kind.result_processor(dialect, None)
+
+    def _connect(self, *, read_only: bool) -> sqlite3.Connection:
+        from boxtui.server.db import READ_BUSY_TIMEOUT_MS, SQLITE_CACHE_KIB, SQLITE_MMAP_BYTES
+
+        conn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", f"cache_size=-{SQLITE_CACHE_KIB}", f"mmap_size={SQLITE_MMAP_BYTES}"):
+            conn.execute(f"PRAGMA {pragma}").close()
+        if read_only:
+            conn.execute("PRAGMA query_only=1").close()
+            conn.execute(f"PRAGMA busy_timeout={READ_BUSY_TIMEOUT_MS}").close()
+        else:
+            conn.execute("PRAGMA busy_timeout=0").close()
+            conn.execute("PRAGMA wal_autocheckpoint=0").close()
+        return conn
+
+    async def close(self) -> None:
+        self._thread.shutdown(wait=True)
+        self.writer.close()
+        self.reader.close()
+
+    def _time(self, value):
+        return None if value is None else self._time_out(value)
+
+    # -- who is calling (inline on the reader)
+    def _session(self, token_hash: str, now: datetime) -> Session | None:
+        cache = self._cacheable()
+        session = self.tokens.get(token_hash) if cache else None
+        if session is None:
+            row = self.reader.execute(
+                "SELECT s.id, s.identity_id, s.acr, s.expires_at, s.revoked FROM auth_sessions s JOIN identities i ON i.id = s.identity_id WHERE s.token_hash = ?",
+                (token_hash,),
+            ).fetchone()
+            if row is None or row[4]:
+                return None
+            session = Session(row[0], row[1], row[2], as_utc(self._time_out(row[3])), time.monotonic())
+            if cache:
+                self.tokens.put(token_hash, session, self.tokens.generation)
+        if session.expires_at <= now or session.acr < 1:
+            return None
+        return session
+
+    # -- POST
+    async def _begin(self) -> None:
+        try:
+            self.writer.execute("BEGIN IMMEDIATE").close()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            # Another process writes: wait for its lock on a thread (the busy handler sleeps).
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._begin_waiting)
+
+    def _begin_waiting(self) -> None:
+        self.writer.execute("PRAGMA busy_timeout=30000").close()
+        try:
+            self.writer.execute("BEGIN IMMEDIATE").close()
+        finally:
+            self.writer.execute("PRAGMA busy_timeout=0").close()
+
+    async def _post_text(self, box_id: str, text: _Text):
+        try:
+            session = self._session(text.token_hash, utcnow())
+        except sqlite3.Error:
+            raise _Fallback from None
+        if session is None:
+            raise _Fallback
+        caller_id = session.identity_id
+        await self.writer_lock.acquire()
+        try:
+            try:
+                await self._begin()
+            except sqlite3.Error:
+                raise _Fallback from None
+            try:
+                answer = self._write_text(box_id, caller_id, text)
+                if answer is None:
+                    raise _Fallback
+                # Inline: the write lock is held, and this connection never checkpoints here.
+                self.writer.execute("COMMIT").close()
+            except BaseException as exc:
+                if self.writer.in_transaction:
+                    self.writer.rollback()
+                if isinstance(exc, sqlite3.Error):  # nothing committed: the app does it again, and answers
+                    log.debug("fast path handed a post to the app: %r", exc)
+                    raise _Fallback from None
+                raise
+        finally:
+            self.writer_lock.release()
+        self._commits += 1
+        if self._commits % CHECKPOINT_EVERY == 0:
+            self._checkpoint()
+        return answer
+
+    def _write_text(self, box_id: str, caller_id: str, text: _Text):
+        """Inside ``BEGIN IMMEDIATE``: check, write, render; None when the app must answer."""
+        db = self.writer
+        found = db.execute(
+            "SELECT b.lifecycle, b.creator_id, b.visible_count, m.active, i.display_name, i.avatar_url, i.email"
+            " FROM boxes b LEFT JOIN memberships m ON m.box_id = b.id AND m.identity_id = ? LEFT JOIN identities i ON i.id = ? WHERE b.id = ?",
+            (caller_id, caller_id, box_id),
+        ).fetchone()
+        if found is None or not found[3] or found[0] != "open" or found[4] is None:
+            return None
+        lifecycle, creator_id, visible_count, _, display_name, avatar_url, email = found
+        audience = [r[0] for r in db.execute("SELECT identity_id FROM memberships WHERE box_id = ? AND active = 1", (box_id,))]
+        event_id, created_at, pos = new_id(), utcnow(), visible_count + 1
+        stamp = self._time_in(created_at)
+        seq = db.execute(
+            "INSERT INTO events (id, box_id, type, sender_id, referrer_id, content, extra, created_at, visible, active, file_id, edited_content, last_edited_at, deleted_at, deleted_by_id, pos)"
+            " VALUES (?, ?, 'msg.text', ?, NULL, ?, 'null', ?, 1, 1, NULL, 'null', NULL, NULL, NULL, ?) RETURNING seq",
+            (event_id, box_id, caller_id, json.dumps(text.content), stamp, pos),
+        ).fetchone()[0]
+        db.execute("UPDATE boxes SET last_event_seq = ?, visible_count = ?, unread_seq = unread_seq + 1 WHERE id = ?", (seq, pos, box_id)).close()
+        db.execute("UPDATE memberships SET unread_base = unread_base + 1 WHERE box_id = ? AND identity_id = ?", (box_id, caller_id)).close()
+        caller = _Identity(caller_id, display_name, avatar_url, email)
+        body, publication = self._post_answer(box_id, caller, creator_id, audience, text, event_id, created_at)
+        if text.key is not None:
+            expires = self._time_in(created_at + self.ttl)
+            recorded = db.execute(
+                "INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, headers, created_at, expires_at) VALUES (?, ?, ?, 201, ?, '{}', ?, ?)"
+                " ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status, body = excluded.body,"
+                " headers = excluded.headers, created_at = excluded.created_at, expires_at = excluded.expires_at"
+                " WHERE idempotency_keys.expires_at <= ? RETURNING scope",
+                (caller_id, text.key, text.fingerprint, body.decode(), stamp, expires, stamp),
+            ).fetchone()
+            if recorded is None:
+                return None  # the key is taken: the app replays (or refuses) it
+        return body, publication
+
+    def _checkpoint(self) -> None:
+        if self._checkpointing.is_set():
+            return
+        self._checkpointing.set()
+        path = self.path
+
+        def run() -> None:
+            try:
+                conn = sqlite3.connect(path, timeout=5, isolation_level=None)
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+                finally:
+                    conn.close()
+            except sqlite3.Error as exc:  # pragma: no cover - the next one tries again
+                log.debug("passive WAL checkpoint failed: %s", exc)
+            finally:
+                self._checkpointing.clear()
+
+        threading.Thread(target=run, name="boxtui-wal-checkpoint", daemon=True).start()
+
+    # -- GET
+    async def _page(self, box_id: str, token_hash: str, offset: int, limit: int, tail: bool):
+        db = self.reader
+        db.execute("BEGIN").close()
+        try:
+            session = self._session(token_hash, utcnow())
+            if session is None:
+                raise _Fallback
+            viewer = session.identity_id
+            found = db.execute(
+                "SELECT b.visible_count, b.creator_id, m.active FROM boxes b LEFT JOIN memberships m ON m.box_id = b.id AND m.identity_id = ? WHERE b.id = ?",
+                (viewer, box_id),
+            ).fetchone()
+            if found is None or not found[2]:
+                raise _Fallback
+            span = _range(offset, limit, tail, found[0])
+            rows: list[_Event] = []
+            if span is not None:
+                out = self._time
+                for r in db.execute(f"SELECT {_SQLITE_EVENT_COLUMNS} FROM events e WHERE e.box_id = ? AND e.pos >= ? AND e.pos <= ? ORDER BY e.pos", (box_id, *span)):
+                    rows.append(_Event(r[0], r[1], r[2], r[3], r[4], _load(r[5]), _load(r[6]), out(r[7]), r[8], _load(r[9]), out(r[10]), out(r[11]), r[12]))
+            people_ids = set().union(*map(_people, rows)) | {viewer}
+            people = {
+                r[0]: _Identity(*r)
+                for r in db.execute(f"SELECT id, display_name, avatar_url, email FROM identities WHERE id IN ({','.join('?' * len(people_ids))})", tuple(people_ids))
+            }
+            files = {r.file_id for r in rows if r.type == "msg.file" and r.file_id}
+            saved = set()
+            if files:
+                saved = {
+                    r[0]
+                    for r in db.execute(
+                        f"SELECT encrypted_file_id FROM saved_files WHERE identity_id = ? AND encrypted_file_id IN ({','.join('?' * len(files))})", (viewer, *files)
+                    )
+                }
+        finally:
+            db.execute("COMMIT").close()
+        return self._render_page(rows, viewer, found[1], people, saved)
+
+
+def _load(text):
+    return None if text is None else json.loads(text)
+
+
+# --- PostgreSQL --------------------------------------------------------------------------
+
+_PG_SESSION = (
+    "SELECT s.id, s.identity_id, s.acr, s.expires_at, s.revoked FROM auth_sessions s JOIN identities i ON i.id = s.identity_id WHERE s.token_hash = $1"
+)
+#: The member check (before the lock, as the route's), then the box row locked and the
+#: event placed (seq, position, counters) by one UPDATE, with the caller's identity and
+#: the audience: one round trip. No row: not a member, box closed or gone.
+_PG_PLACE = """
+WITH m AS (SELECT 1 FROM memberships WHERE box_id = $1 AND identity_id = $2 AND active),
+u AS (
+    UPDATE boxes
+    SET last_event_seq = nextval(pg_get_serial_sequence('events', 'seq')), visible_count = visible_count + 1, unread_seq = unread_seq + 1
+    WHERE id = $1 AND lifecycle = 'open' AND EXISTS (SELECT 1 FROM m)
+    RETURNING last_event_seq, visible_count, creator_id
+)
+SELECT u.last_event_seq, u.visible_count, u.creator_id, i.display_name, i.avatar_url, i.email,
+       ARRAY(SELECT identity_id FROM memberships WHERE box_id = $1 AND active)
+FROM u JOIN identities i ON i.id = $2
+"""
+_PG_INSERT = """
+WITH m AS (UPDATE memberships SET unread_base = unread_base + 1 WHERE box_id = $1 AND identity_id = $2)
+INSERT INTO events (seq, id, box_id, type, sender_id, referrer_id, content, created_at, visible, active, pos)
+VALUES ($3, $4, $1, 'msg.text', $2, NULL, $5::json, $6, true, true, $7)
+"""
+_PG_INSERT_RECORDED = """
+WITH m AS (UPDATE memberships SET unread_base = unread_base + 1 WHERE box_id = $1 AND identity_id = $2),
+e AS (
+    INSERT INTO events (seq, id, box_id, type, sender_id, referrer_id, content, created_at, visible, active, pos)
+    VALUES ($3, $4, $1, 'msg.text', $2, NULL, $5::json, $6, true, true, $7)
+)
+INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, headers, created_at, expires_at)
+VALUES ($8, $9, $10, 201, $11, '{}'::json, $6, $12)
+ON CONFLICT (scope, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status, body = EXCLUDED.body,
+    headers = EXCLUDED.headers, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+WHERE idempotency_keys.expires_at <= $6
+RETURNING scope
+"""
+_PG_MEMBER = "SELECT b.visible_count, b.creator_id, m.active FROM boxes b LEFT JOIN memberships m ON m.box_id = b.id AND m.identity_id = $2 WHERE b.id = $1"
+_PG_PAGE = f"""
+SELECT {_SQLITE_EVENT_COLUMNS}, i.id, i.display_name, i.avatar_url, i.email
+FROM events e LEFT JOIN identities i ON i.id = e.sender_id
+WHERE e.box_id = $1 AND e.pos >= $2 AND e.pos <= $3 ORDER BY e.pos
+"""
+_PG_PEOPLE = "SELECT id, display_name, avatar_url, email FROM identities WHERE id = ANY($1::varchar[])"
+_PG_SAVED = "SELECT encrypted_file_id FROM saved_files WHERE identity_id = $1 AND encrypted_file_id = ANY($2::varchar[])"
+
+
+class PostgresFastPath(FastPath):
+    """An asyncpg pool of its own (``PG_POOL_SIZE`` connections per process)."""
+
+    def __init__(self, app_state, settings, pool) -> None:
+        super().__init__(app_state, settings)
+        self.pool = pool
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def _session(self, conn, token_hash: str, now: datetime) -> Session | None:
+        cache = self._cacheable()
+        session = self.tokens.get(token_hash) if cache else None
+        if session is None:
+            generation = self.tokens.generation
+            row = await conn.fetchrow(_PG_SESSION, token_hash)
+            if row is None or row[4]:
+                return None
+            session = Session(row[0], row[1], row[2], as_utc(row[3]), time.monotonic())
+            if cache:
+                self.tokens.put(token_hash, session, generation)
+        if session.expires_at <= now or session.acr < 1:
+            return None
+        return session
+
+    async def _post_text(self, box_id: str, text: _Text):
+        try:
+            conn = await self.pool.acquire()
+        except Exception as exc:  # noqa: BLE001 - the app answers (its own pool, its 503)
+            log.debug("fast path handed a post to the app: %r", exc)
+            raise _Fallback from None
+        try:
+            try:
+                session = await self._session(conn, text.token_hash, utcnow())
+                if session is None:
+                    raise _Fallback
+                transaction = conn.transaction()
+                await transaction.start()
+                try:
+                    answer = await self._write_text(conn, box_id, session.identity_id, text)
+                except BaseException:
+                    await transaction.rollback()
+                    raise
+                if answer is None:
+                    await transaction.rollback()
+                    raise _Fallback
+            except _Fallback:
+                raise
+            except Exception as exc:  # noqa: BLE001 - nothing committed: the app does it again, and answers
+                log.debug("fast path handed a post to the app: %r", exc)
+                raise _Fallback from None
+            # A failed COMMIT is not handed on (it may have committed): it is the error.
+            await transaction.commit()
+            return answer
+        finally:
+            await self.pool.release(conn)
+
+    async def _write_text(self, conn, box_id: str, caller_id: str, text: _Text):
+        placed = await conn.fetchrow(_PG_PLACE, box_id, caller_id)
+        if placed is None:
+            return None
+        seq, pos, creator_id, display_name, avatar_url, email, audience = placed
+        created_at = utcnow()  # under the box lock: one box's times follow its seq
+        event_id = new_id()
+        caller = _Identity(caller_id, display_name, avatar_url, email)
+        body, publication = self._post_answer(box_id, caller, creator_id, audience, text, event_id, created_at)
+        content = json.dumps(text.content)
+        if text.key is None:
+            await conn.execute(_PG_INSERT, box_id, caller_id, seq, event_id, content, created_at, pos)
+        else:
+            recorded = await conn.fetchval(
+                _PG_INSERT_RECORDED, box_id, caller_id, seq, event_id, content, created_at, pos, caller_id, text.key, text.fingerprint, body.decode(), created_at + self.ttl
+            )
+            if recorded is None:
+                return None
+        return body, publication
+
+    async def _page(self, box_id: str, token_hash: str, offset: int, limit: int, tail: bool):
+        try:
+            async with self.pool.acquire() as conn:
+                return await self._read_page(conn, box_id, token_hash, offset, limit, tail)
+        except _Fallback:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a read: the app does it again, and answers
+            log.debug("fast path handed a page to the app: %r", exc)
+            raise _Fallback from None
+
+    async def _read_page(self, conn, box_id: str, token_hash: str, offset: int, limit: int, tail: bool):
+        session = await self._session(conn, token_hash, utcnow())
+        if session is None:
+            raise _Fallback
+        viewer = session.identity_id
+        found = await conn.fetchrow(_PG_MEMBER, box_id, viewer)
+        if found is None or not found[2]:
+            raise _Fallback
+        span = _range(offset, limit, tail, found[0])
+        rows: list[_Event] = []
+        people: dict[str, _Identity] = {}
+        if span is not None:
+            for r in await conn.fetch(_PG_PAGE, box_id, *span):
+                rows.append(_Event(r[0], r[1], r[2], r[3], r[4], _load(r[5]), _load(r[6]), r[7], r[8], _load(r[9]), r[10], r[11], r[12]))
+                if r[13] is not None:
+                    people[r[13]] = _Identity(r[13], r[14], r[15], r[16])
+        wanted = (set().union(*map(_people, rows)) | {viewer}) - people.keys()
+        if wanted:
+            for r in await conn.fetch(_PG_PEOPLE, list(wanted)):
+                people[r[0]] = _Identity(r[0], r[1], r[2], r[3])
+        files = {r.file_id for r in rows if r.type == "msg.file" and r.file_id}
+        saved = {r[0] for r in await conn.fetch(_PG_SAVED, viewer, list(files))} if files else set()
+        return self._render_page(rows, viewer, found[1], people, saved)
+
+
+# --- building it ---------------------------------------------------------------------------
+
+
+async def open_fast_path(app_state, settings, database) -> FastPath | None:
+    """The fast path for this process's database, or None (turned off, or a database
+    it does not serve: the app answers everything then)."""
+    if not settings.fast_path:
+        return None
+    url = sa_engine.make_url(settings.resolved_database_url)
+    if url.get_backend_name() == "sqlite":
+        path = url.database
+        if not path or path == ":memory:" or url.query or database.writer_lock is None:
+            return None
+        return SQLiteFastPath(app_state, settings, path, database.writer_lock, database.engine.dialect)
+    if url.get_backend_name() == "postgresql" and url.get_driver_name() == "asyncpg" and not url.query:
+        import asyncpg
+
+        pool = await asyncpg.create_pool(
+            host=url.host, port=url.port, user=url.username, password=url.password, database=url.database, min_size=1, max_size=PG_POOL_SIZE
+        )
+        return PostgresFastPath(app_state, settings, pool)
+    return None
+
+
+def hook_into(hub, fast: FastPath) -> None:
+    """Logouts (in any process, through the hub) and a lost bus clear the token cache."""
+    listeners: list[Callable] | None = getattr(hub, "session_listeners", None)
+    if listeners is not None:
+        listeners.append(fast.sessions_ended)
