@@ -66,7 +66,7 @@ TOKEN_CACHE_SIZE = 20_000
 #: PostgreSQL connections of the fast path's own pool, per process.
 PG_POOL_SIZE = 8
 #: SQLite: commits between two passive WAL checkpoints run off the event loop.
-CHECKPOINT_EVERY = 500
+CHECKPOINT_EVERY = 200
 
 _IDEMPOTENCY_HEADER = IDEMPOTENCY_HEADER.lower().encode()
 _JSON_HEADERS = b"application/json"
@@ -270,6 +270,15 @@ def _range(offset: int, limit: int, tail: bool, total: int) -> tuple[int, int] |
     return max(1, high - limit + 1), high
 
 
+class _Post:
+    """A ``msg.text`` post waiting for its transaction (group commit)."""
+
+    __slots__ = ("box_id", "caller_id", "text", "future")
+
+    def __init__(self, box_id: str, caller_id: str, text: _Text, future: asyncio.Future) -> None:
+        self.box_id, self.caller_id, self.text, self.future = box_id, caller_id, text, future
+
+
 class _Fallback(Exception):
     """Hand the request to the app (nothing was written)."""
 
@@ -464,6 +473,8 @@ class SQLiteFastPath(FastPath):
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="boxtui-fast-sqlite")
         self._commits = 0
         self._checkpointing = threading.Event()
+        self._queue: list[_Post] = []
+        self._runner: asyncio.Task | None = None
         kind = DateTime(timezone=True).dialect_impl(dialect)
         self._time_in = kind.bind_processor(dialect)
         self._time_out = kind.result_processor(dialect, None)
@@ -483,6 +494,8 @@ class SQLiteFastPath(FastPath):
         return conn
 
     async def close(self) -> None:
+        if self._runner is not None:
+            await asyncio.wait({self._runner}, timeout=30)
         self._thread.shutdown(wait=True)
         self.writer.close()
         self.reader.close()
@@ -532,31 +545,76 @@ class SQLiteFastPath(FastPath):
             raise _Fallback from None
         if session is None:
             raise _Fallback
-        caller_id = session.identity_id
+        post = _Post(box_id, session.identity_id, text, asyncio.get_running_loop().create_future())
+        self._queue.append(post)
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run_batches(), name="boxtui-fast-commits")
+        return await post.future
+
+    async def _run_batches(self) -> None:
+        """Group commit: the posts that arrived while the previous transaction ran (or in
+        the same turn of the event loop) are written by one transaction, each in a
+        savepoint of its own, and answered once it is committed."""
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                await self._write_batch(batch)
+        finally:
+            self._runner = None
+
+    async def _write_batch(self, batch: list[_Post]) -> None:
+        results: list[Any] = []
+        failure: BaseException | None = None
         await self.writer_lock.acquire()
         try:
             try:
                 await self._begin()
-            except sqlite3.Error:
-                raise _Fallback from None
-            try:
-                answer = self._write_text(box_id, caller_id, text)
-                if answer is None:
-                    raise _Fallback
-                # Inline: the write lock is held, and this connection never checkpoints here.
-                self.writer.execute("COMMIT").close()
-            except BaseException as exc:
-                if self.writer.in_transaction:
-                    self.writer.rollback()
-                if isinstance(exc, sqlite3.Error):  # nothing committed: the app does it again, and answers
-                    log.debug("fast path handed a post to the app: %r", exc)
-                    raise _Fallback from None
-                raise
+            except sqlite3.Error as exc:
+                log.debug("fast path handed posts to the app: %r", exc)
+                failure = _Fallback()
+            else:
+                try:
+                    for post in batch:
+                        results.append(self._write_one(post))
+                    # Inline: the write lock is held, and this connection never checkpoints here.
+                    self.writer.execute("COMMIT").close()
+                except BaseException as exc:
+                    if self.writer.in_transaction:
+                        self.writer.rollback()
+                    # Nothing committed: the app does each again, and answers.
+                    failure = _Fallback() if isinstance(exc, sqlite3.Error) else exc
+                    if isinstance(exc, sqlite3.Error):
+                        log.debug("fast path handed posts to the app: %r", exc)
         finally:
             self.writer_lock.release()
-        self._commits += 1
-        if self._commits % CHECKPOINT_EVERY == 0:
-            self._checkpoint()
+        for index, post in enumerate(batch):
+            if post.future.done():
+                continue
+            outcome = failure if failure is not None else results[index]
+            if isinstance(outcome, BaseException):
+                post.future.set_exception(outcome)
+            else:
+                post.future.set_result(outcome)
+        if failure is None:
+            self._commits += 1
+            if self._commits % CHECKPOINT_EVERY == 0:
+                self._checkpoint()
+
+    def _write_one(self, post: _Post):
+        """One post of a batch, in its own savepoint: its answer, or ``_Fallback()`` with
+        its writes undone."""
+        db = self.writer
+        db.execute("SAVEPOINT fast_post").close()
+        try:
+            answer = self._write_text(post.box_id, post.caller_id, post.text)
+        except sqlite3.Error as exc:
+            log.debug("fast path handed a post to the app: %r", exc)
+            answer = None
+        if answer is None:
+            db.execute("ROLLBACK TO fast_post").close()
+            db.execute("RELEASE fast_post").close()
+            return _Fallback()
+        db.execute("RELEASE fast_post").close()
         return answer
 
     def _write_text(self, box_id: str, caller_id: str, text: _Text):
@@ -664,38 +722,44 @@ def _load(text):
 _PG_SESSION = (
     "SELECT s.id, s.identity_id, s.acr, s.expires_at, s.revoked FROM auth_sessions s JOIN identities i ON i.id = s.identity_id WHERE s.token_hash = $1"
 )
-#: The member check (before the lock, as the route's), then the box row locked and the
-#: event placed (seq, position, counters) by one UPDATE, with the caller's identity and
-#: the audience: one round trip. No row: not a member, box closed or gone.
-_PG_PLACE = """
-WITH m AS (SELECT 1 FROM memberships WHERE box_id = $1 AND identity_id = $2 AND active),
-u AS (
-    UPDATE boxes
-    SET last_event_seq = nextval(pg_get_serial_sequence('events', 'seq')), visible_count = visible_count + 1, unread_seq = unread_seq + 1
-    WHERE id = $1 AND lifecycle = 'open' AND EXISTS (SELECT 1 FROM m)
-    RETURNING last_event_seq, visible_count, creator_id
+#: Before the lock, as the route's checks: the box's active members (the audience), with
+#: the identity of those who post in this batch.
+_PG_MEMBERS = """
+SELECT m.identity_id, i.display_name, i.avatar_url, i.email
+FROM memberships m LEFT JOIN identities i ON i.id = m.identity_id AND m.identity_id = ANY($2::varchar[])
+WHERE m.box_id = $1 AND m.active
+"""
+#: The box row locked and ``$2`` events placed: positions, counters, and their seqs,
+#: taken from the sequence under the lock. No row: the box is closed or gone.
+_PG_PLACE_MANY = """
+WITH u AS (
+    UPDATE boxes SET visible_count = visible_count + $2, unread_seq = unread_seq + $2
+    WHERE id = $1 AND lifecycle = 'open'
+    RETURNING visible_count, creator_id
 )
-SELECT u.last_event_seq, u.visible_count, u.creator_id, i.display_name, i.avatar_url, i.email,
-       ARRAY(SELECT identity_id FROM memberships WHERE box_id = $1 AND active)
-FROM u JOIN identities i ON i.id = $2
+SELECT u.visible_count, u.creator_id, ARRAY(SELECT nextval(pg_get_serial_sequence('events', 'seq')) FROM generate_series(1, $2)) FROM u
 """
-_PG_INSERT = """
-WITH m AS (UPDATE memberships SET unread_base = unread_base + 1 WHERE box_id = $1 AND identity_id = $2)
-INSERT INTO events (seq, id, box_id, type, sender_id, referrer_id, content, created_at, visible, active, pos)
-VALUES ($3, $4, $1, 'msg.text', $2, NULL, $5::json, $6, true, true, $7)
-"""
-_PG_INSERT_RECORDED = """
-WITH m AS (UPDATE memberships SET unread_base = unread_base + 1 WHERE box_id = $1 AND identity_id = $2),
+#: The events, the box's newest seq, the senders' unread bases and the idempotency
+#: records, in one statement; the records written come back (a live one is not replaced).
+_PG_INSERT_MANY = """
+WITH b AS (UPDATE boxes SET last_event_seq = $2 WHERE id = $1),
+m AS (
+    UPDATE memberships SET unread_base = unread_base + c.n
+    FROM unnest($3::varchar[], $4::bigint[]) AS c(identity_id, n)
+    WHERE memberships.box_id = $1 AND memberships.identity_id = c.identity_id
+),
 e AS (
     INSERT INTO events (seq, id, box_id, type, sender_id, referrer_id, content, created_at, visible, active, pos)
-    VALUES ($3, $4, $1, 'msg.text', $2, NULL, $5::json, $6, true, true, $7)
+    SELECT x.seq, x.id, $1, 'msg.text', x.sender_id, NULL, x.content::json, x.created_at, true, true, x.pos
+    FROM unnest($5::bigint[], $6::varchar[], $7::varchar[], $8::text[], $9::timestamptz[], $10::bigint[]) AS x(seq, id, sender_id, content, created_at, pos)
 )
 INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, headers, created_at, expires_at)
-VALUES ($8, $9, $10, 201, $11, '{}'::json, $6, $12)
+SELECT k.scope, k.key, k.fingerprint, 201, k.body, '{}'::json, k.created_at, k.expires_at
+FROM unnest($11::varchar[], $12::varchar[], $13::varchar[], $14::text[], $15::timestamptz[], $16::timestamptz[]) AS k(scope, key, fingerprint, body, created_at, expires_at)
 ON CONFLICT (scope, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status, body = EXCLUDED.body,
     headers = EXCLUDED.headers, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
-WHERE idempotency_keys.expires_at <= $6
-RETURNING scope
+WHERE idempotency_keys.expires_at <= EXCLUDED.created_at
+RETURNING scope, key
 """
 _PG_MEMBER = "SELECT b.visible_count, b.creator_id, m.active FROM boxes b LEFT JOIN memberships m ON m.box_id = b.id AND m.identity_id = $2 WHERE b.id = $1"
 _PG_PAGE = f"""
@@ -713,9 +777,19 @@ class PostgresFastPath(FastPath):
     def __init__(self, app_state, settings, pool) -> None:
         super().__init__(app_state, settings)
         self.pool = pool
+        self._queues: dict[str, list[_Post]] = {}
+        self._runners: set[asyncio.Task] = set()
 
     async def close(self) -> None:
+        if self._runners:
+            await asyncio.wait(set(self._runners), timeout=30)
         await self.pool.close()
+
+    def _cached(self, token_hash: str, now: datetime) -> Session | None:
+        session = self.tokens.get(token_hash) if self._cacheable() else None
+        if session is None or session.expires_at <= now or session.acr < 1:
+            return None
+        return session
 
     async def _session(self, conn, token_hash: str, now: datetime) -> Session | None:
         cache = self._cacheable()
@@ -733,56 +807,139 @@ class PostgresFastPath(FastPath):
         return session
 
     async def _post_text(self, box_id: str, text: _Text):
+        session = self._cached(text.token_hash, utcnow())
+        if session is None:
+            try:
+                async with self.pool.acquire() as conn:
+                    session = await self._session(conn, text.token_hash, utcnow())
+            except Exception as exc:  # noqa: BLE001 - the app answers (its own pool, its 503)
+                log.debug("fast path handed a post to the app: %r", exc)
+                raise _Fallback from None
+        if session is None:
+            raise _Fallback
+        post = _Post(box_id, session.identity_id, text, asyncio.get_running_loop().create_future())
+        queue = self._queues.get(box_id)
+        if queue is None:
+            self._queues[box_id] = [post]
+            self._runners.add(asyncio.create_task(self._run_box(box_id), name="boxtui-fast-box"))
+        else:
+            queue.append(post)
+        return await post.future
+
+    async def _run_box(self, box_id: str) -> None:
+        """Group commit per box: the posts to one box that arrived while its previous
+        transaction held the box lock are written by the next transaction together, so
+        they share one lock and one commit (a box's posts are serial anyway: its lock)."""
+        try:
+            while batch := self._queues.get(box_id):
+                self._queues[box_id] = []
+                await self._write_batch(box_id, batch)
+        finally:
+            self._queues.pop(box_id, None)
+            self._runners.discard(asyncio.current_task())
+
+    async def _write_batch(self, box_id: str, batch: list[_Post]) -> None:
+        outcomes: dict[int, Any] = {}
         try:
             conn = await self.pool.acquire()
         except Exception as exc:  # noqa: BLE001 - the app answers (its own pool, its 503)
-            log.debug("fast path handed a post to the app: %r", exc)
-            raise _Fallback from None
+            log.debug("fast path handed posts to the app: %r", exc)
+            conn = None
         try:
-            try:
-                session = await self._session(conn, text.token_hash, utcnow())
-                if session is None:
-                    raise _Fallback
-                transaction = conn.transaction()
-                await transaction.start()
+            todo = list(range(len(batch)))
+            while conn is not None and todo:
                 try:
-                    answer = await self._write_text(conn, box_id, session.identity_id, text)
-                except BaseException:
-                    await transaction.rollback()
-                    raise
-                if answer is None:
-                    await transaction.rollback()
-                    raise _Fallback
-            except _Fallback:
+                    written, refused = await self._write_posts(conn, box_id, [batch[i] for i in todo])
+                except Exception as exc:  # noqa: BLE001 - nothing committed: the app does each again, and answers
+                    log.debug("fast path handed posts to the app: %r", exc)
+                    break
+                if refused:  # an Idempotency-Key another request recorded first: the rest again
+                    for position in refused:
+                        outcomes[todo[position]] = _Fallback()
+                    todo = [i for n, i in enumerate(todo) if n not in refused]
+                    continue
+                for position, answer in written.items():
+                    outcomes[todo[position]] = answer
+                for n, i in enumerate(todo):
+                    outcomes.setdefault(i, _Fallback())
+                todo = []
+        except BaseException as exc:  # a failed COMMIT (it may have committed), a bug, a cancel
+            for i in range(len(batch)):
+                outcomes.setdefault(i, exc)
+            if not isinstance(exc, Exception):
                 raise
-            except Exception as exc:  # noqa: BLE001 - nothing committed: the app does it again, and answers
-                log.debug("fast path handed a post to the app: %r", exc)
-                raise _Fallback from None
-            # A failed COMMIT is not handed on (it may have committed): it is the error.
-            await transaction.commit()
-            return answer
         finally:
-            await self.pool.release(conn)
+            if conn is not None:
+                await self.pool.release(conn)
+            for i, post in enumerate(batch):
+                if post.future.done():
+                    continue
+                outcome = outcomes.get(i, _Fallback())
+                if isinstance(outcome, BaseException):
+                    post.future.set_exception(outcome)
+                else:
+                    post.future.set_result(outcome)
 
-    async def _write_text(self, conn, box_id: str, caller_id: str, text: _Text):
-        placed = await conn.fetchrow(_PG_PLACE, box_id, caller_id)
-        if placed is None:
-            return None
-        seq, pos, creator_id, display_name, avatar_url, email, audience = placed
-        created_at = utcnow()  # under the box lock: one box's times follow its seq
-        event_id = new_id()
-        caller = _Identity(caller_id, display_name, avatar_url, email)
-        body, publication = self._post_answer(box_id, caller, creator_id, audience, text, event_id, created_at)
-        content = json.dumps(text.content)
-        if text.key is None:
-            await conn.execute(_PG_INSERT, box_id, caller_id, seq, event_id, content, created_at, pos)
-        else:
-            recorded = await conn.fetchval(
-                _PG_INSERT_RECORDED, box_id, caller_id, seq, event_id, content, created_at, pos, caller_id, text.key, text.fingerprint, body.decode(), created_at + self.ttl
-            )
-            if recorded is None:
-                return None
-        return body, publication
+    async def _write_posts(self, conn, box_id: str, posts: list[_Post]) -> tuple[dict[int, Any], set[int]]:
+        """One transaction: ({position: answer}, set()) once committed (posts without an
+        answer go to the app), or ({}, refused positions) rolled back when Idempotency-Keys
+        were already recorded."""
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            senders = {p.caller_id for p in posts}
+            members: dict[str, _Identity] = {}
+            audience: list[str] = []
+            for r in await conn.fetch(_PG_MEMBERS, box_id, list(senders)):
+                audience.append(r[0])
+                if r[1] is not None:
+                    members[r[0]] = _Identity(r[0], r[1], r[2], r[3])
+            keys: set[tuple[str, str]] = set()
+            placed: list[int] = []
+            for n, post in enumerate(posts):
+                if post.caller_id not in members:
+                    continue  # not an active member: the app says so
+                if post.text.key is not None:
+                    if (post.caller_id, post.text.key) in keys:
+                        continue  # the same key twice in one batch: the second is the app's (a replay)
+                    keys.add((post.caller_id, post.text.key))
+                placed.append(n)
+            if not placed:
+                await transaction.rollback()
+                return {}, set()
+            box = await conn.fetchrow(_PG_PLACE_MANY, box_id, len(placed))
+            if box is None:  # closed, or gone: the app says so
+                await transaction.rollback()
+                return {}, set()
+            count, creator_id, seqs = box
+            answers: dict[int, Any] = {}
+            rows = ([], [], [], [], [], [])
+            records = ([], [], [], [], [], [])
+            bases: dict[str, int] = {}
+            first_pos = count - len(placed) + 1
+            for offset, n in enumerate(placed):
+                post = posts[n]
+                created_at = utcnow()  # under the box lock: one box's times follow its seq
+                event_id = new_id()
+                body, publication = self._post_answer(box_id, members[post.caller_id], creator_id, audience, post.text, event_id, created_at)
+                answers[n] = (body, publication)
+                for column, value in zip(rows, (seqs[offset], event_id, post.caller_id, json.dumps(post.text.content), created_at, first_pos + offset)):
+                    column.append(value)
+                bases[post.caller_id] = bases.get(post.caller_id, 0) + 1
+                if post.text.key is not None:
+                    for column, value in zip(records, (post.caller_id, post.text.key, post.text.fingerprint, body.decode(), created_at, created_at + self.ttl)):
+                        column.append(value)
+            recorded = await conn.fetch(_PG_INSERT_MANY, box_id, seqs[-1], list(bases), list(bases.values()), *rows, *records)
+            if len(recorded) != len(records[0]):
+                taken = {(r[0], r[1]) for r in recorded}
+                refused = {n for n in placed if posts[n].text.key is not None and (posts[n].caller_id, posts[n].text.key) not in taken}
+                await transaction.rollback()
+                return {}, refused
+        except BaseException:
+            await transaction.rollback()
+            raise
+        await transaction.commit()
+        return answers, set()
 
     async def _page(self, box_id: str, token_hash: str, offset: int, limit: int, tail: bool):
         try:

@@ -335,3 +335,46 @@ async def test_the_setting_turns_it_off(tmp_path):
         async with asgi_client(app) as http:
             alice, bob, box = await box_with_member(http)
             assert (await post_text(http, bob, box["id"]))["type"] == "msg.text"
+
+
+async def test_concurrent_posts_share_commits_and_keep_the_order(server_app):
+    """Posts that arrive together are committed together (group commit), each with its
+    own answer: a box's events keep one order of seq, position and time, every key is
+    recorded once, and a key sent twice at once is answered once and replayed once."""
+    app = server_app
+    async with asgi_client(app) as http:
+        alice, bob, box = await box_with_member(http)
+        stranger = await signup_login(http, "eve@example.com", name="Eve")
+        url = f"/boxes/{box['id']}/events"
+
+        def send(user, key=None, body=None):
+            headers = {**user.headers, **({"Idempotency-Key": key} if key else {})}
+            return http.post(url, json=body or {"type": "msg.text", "content": {"encrypted": ciphertext()}}, headers=headers)
+
+        twice = {"type": "msg.text", "content": {"encrypted": ciphertext()}}
+        bodies = [{"type": "msg.text", "content": {"encrypted": ciphertext()}} for _ in range(30)]
+        requests = [send(alice if n % 2 else bob, key=f"k{n}" if n % 3 else None, body=bodies[n]) for n in range(30)]
+        requests += [send(bob, key="same", body=twice), send(bob, key="same", body=twice), send(stranger)]
+        with slow(app):  # a route's writer among them
+            routed = send(alice)
+        answers = await asyncio.gather(*requests, routed)
+        made, same, stranger_answer = answers[:30], answers[30:32], answers[32]
+        assert all(a.status_code == 201 for a in made + same + [answers[-1]]), [a.text for a in answers]
+        assert stranger_answer.status_code == 403
+        assert same[0].content == same[1].content and sorted(a.headers.get("idempotent-replayed", "") for a in same) == ["", "true"]
+        ids = {a.json()["id"] for a in made} | {same[0].json()["id"], answers[-1].json()["id"]}
+        assert len(ids) == 32
+        listed = (await http.get(url, headers=alice.headers)).json()
+        texts = [e for e in listed if e["type"] == "msg.text"]
+        assert {e["id"] for e in texts} == ids
+        assert [e["server_event_created_at"] for e in texts] == sorted(e["server_event_created_at"] for e in texts)
+        async with app.state.engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT seq, pos FROM events WHERE box_id = :b ORDER BY seq"), {"b": box["id"]})).all()
+        assert [r.pos for r in rows if r.pos is not None] == list(range(1, len([r for r in rows if r.pos is not None]) + 1))
+        count = await http.head(url, headers=alice.headers)
+        assert int(count.headers["x-total-count"]) == len(listed)
+        for n in range(30):  # every key replays its own answer
+            if n % 3:
+                replay = await send(alice if n % 2 else bob, key=f"k{n}", body=bodies[n])
+                assert replay.status_code == 201 and replay.content == made[n].content
+        assert (await http.get(f"/boxes/{box['id']}", headers=alice.headers)).json()["events_count"] == 15 + 1 + 1  # Bob's posts, his key sent twice, his join
