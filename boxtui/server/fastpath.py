@@ -713,6 +713,12 @@ class SQLiteFastPath(FastPath):
         return self._render_page(rows, viewer, found[1], people, saved)
 
 
+def _pool_timeout() -> float:
+    from boxtui.server import db
+
+    return db.POOL_TIMEOUT
+
+
 def _load(text):
     return None if text is None else json.loads(text)
 
@@ -810,7 +816,7 @@ class PostgresFastPath(FastPath):
         session = self._cached(text.token_hash, utcnow())
         if session is None:
             try:
-                async with self.pool.acquire() as conn:
+                async with self.pool.acquire(timeout=_pool_timeout()) as conn:
                     session = await self._session(conn, text.token_hash, utcnow())
             except Exception as exc:  # noqa: BLE001 - the app answers (its own pool, its 503)
                 log.debug("fast path handed a post to the app: %r", exc)
@@ -841,7 +847,7 @@ class PostgresFastPath(FastPath):
     async def _write_batch(self, box_id: str, batch: list[_Post]) -> None:
         outcomes: dict[int, Any] = {}
         try:
-            conn = await self.pool.acquire()
+            conn = await self.pool.acquire(timeout=_pool_timeout())
         except Exception as exc:  # noqa: BLE001 - the app answers (its own pool, its 503)
             log.debug("fast path handed posts to the app: %r", exc)
             conn = None
@@ -943,7 +949,7 @@ class PostgresFastPath(FastPath):
 
     async def _page(self, box_id: str, token_hash: str, offset: int, limit: int, tail: bool):
         try:
-            async with self.pool.acquire() as conn:
+            async with self.pool.acquire(timeout=_pool_timeout()) as conn:
                 return await self._read_page(conn, box_id, token_hash, offset, limit, tail)
         except _Fallback:
             raise

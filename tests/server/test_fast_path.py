@@ -378,3 +378,29 @@ async def test_concurrent_posts_share_commits_and_keep_the_order(server_app):
                 replay = await send(alice if n % 2 else bob, key=f"k{n}", body=bodies[n])
                 assert replay.status_code == 201 and replay.content == made[n].content
         assert (await http.get(f"/boxes/{box['id']}", headers=alice.headers)).json()["events_count"] == 15 + 1 + 1  # Bob's posts, his key sent twice, his join
+
+
+@pytest.mark.postgres
+async def test_a_saturated_fast_pool_hands_requests_to_the_routes(tmp_path, pg_database, monkeypatch):
+    """The fast path's own connections all busy for the pool's timeout: the routes answer
+    (from their pool), nothing is lost or written twice."""
+    from boxtui.server import db as server_db
+    from boxtui.server import fastpath
+    from tests.conftest import _running
+
+    monkeypatch.setattr(fastpath, "PG_POOL_SIZE", 1)
+    monkeypatch.setattr(server_db, "POOL_TIMEOUT", 0.3)
+    await _truncate_pg(pg_database)
+    async for app in _running(make_settings(tmp_path / "data", pg_database)):
+        async with asgi_client(app) as http:
+            alice, bob, box = await box_with_member(http)
+            url = f"/boxes/{box['id']}/events"
+            before = fast_answers(app)
+            async with app.state.fast_path.pool.acquire():  # its only connection
+                posted = await http.post(url, json={"type": "msg.text", "content": {"encrypted": "QUJD"}}, headers={**bob.headers, "Idempotency-Key": "k"})
+                page = await http.get(url, headers=bob.headers)
+            assert posted.status_code == 201 and page.status_code == 200
+            assert fast_answers(app) == before
+            again = await http.post(url, json={"type": "msg.text", "content": {"encrypted": "QUJD"}}, headers={**bob.headers, "Idempotency-Key": "k"})
+            assert again.content == posted.content and again.headers["idempotent-replayed"] == "true"
+            assert [e["id"] for e in (await http.get(url, headers=bob.headers)).json()][-1] == posted.json()["id"]
