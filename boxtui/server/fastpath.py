@@ -720,7 +720,8 @@ def _pool_timeout() -> float:
 
 
 def _load(text):
-    return None if text is None else json.loads(text)
+    """A JSON column's value (``'null'``: SQLAlchemy's JSON None, as ``json.loads`` reads it)."""
+    return None if text is None or text == "null" else json.loads(text)
 
 
 # --- PostgreSQL --------------------------------------------------------------------------
@@ -728,22 +729,29 @@ def _load(text):
 _PG_SESSION = (
     "SELECT s.id, s.identity_id, s.acr, s.expires_at, s.revoked FROM auth_sessions s JOIN identities i ON i.id = s.identity_id WHERE s.token_hash = $1"
 )
-#: Before the lock, as the route's checks: the box's active members (the audience), with
-#: the identity of those who post in this batch.
-_PG_MEMBERS = """
-SELECT m.identity_id, i.display_name, i.avatar_url, i.email
-FROM memberships m LEFT JOIN identities i ON i.id = m.identity_id AND m.identity_id = ANY($2::varchar[])
-WHERE m.box_id = $1 AND m.active
-"""
-#: The box row locked and ``$2`` events placed: positions, counters, and their seqs,
-#: taken from the sequence under the lock. No row: the box is closed or gone.
+#: One round trip: which of the senders (``$2``, one per post) are active members (the
+#: check before the lock, as the route's), then the box row locked and their events
+#: placed — positions, counters, and seqs taken from the sequence under the lock — with
+#: the audience and the senders' identities. No row: no member, or the box is closed or gone.
 _PG_PLACE_MANY = """
-WITH u AS (
-    UPDATE boxes SET visible_count = visible_count + $2, unread_seq = unread_seq + $2
-    WHERE id = $1 AND lifecycle = 'open'
+WITH m AS (SELECT identity_id FROM memberships WHERE box_id = $1 AND active),
+ok AS MATERIALIZED (
+    SELECT s.ord FROM unnest($2::varchar[]) WITH ORDINALITY AS s(sender, ord) WHERE s.sender IN (SELECT identity_id FROM m)
+),
+u AS (
+    UPDATE boxes SET visible_count = visible_count + (SELECT count(*) FROM ok), unread_seq = unread_seq + (SELECT count(*) FROM ok)
+    WHERE id = $1 AND lifecycle = 'open' AND EXISTS (SELECT 1 FROM ok)
     RETURNING visible_count, creator_id
 )
-SELECT u.visible_count, u.creator_id, ARRAY(SELECT nextval(pg_get_serial_sequence('events', 'seq')) FROM generate_series(1, $2)) FROM u
+SELECT u.visible_count, u.creator_id,
+       ARRAY(SELECT nextval(pg_get_serial_sequence('events', 'seq')) FROM ok),
+       ARRAY(SELECT ord FROM ok ORDER BY ord),
+       ARRAY(SELECT identity_id FROM m),
+       ARRAY(SELECT i.id FROM identities i WHERE i.id = ANY($2::varchar[]) ORDER BY i.id),
+       ARRAY(SELECT i.display_name FROM identities i WHERE i.id = ANY($2::varchar[]) ORDER BY i.id),
+       ARRAY(SELECT i.avatar_url FROM identities i WHERE i.id = ANY($2::varchar[]) ORDER BY i.id),
+       ARRAY(SELECT i.email FROM identities i WHERE i.id = ANY($2::varchar[]) ORDER BY i.id)
+FROM u
 """
 #: The events, the box's newest seq, the senders' unread bases and the idempotency
 #: records, in one statement; the records written come back (a live one is not replaced).
@@ -890,34 +898,25 @@ class PostgresFastPath(FastPath):
         """One transaction: ({position: answer}, set()) once committed (posts without an
         answer go to the app), or ({}, refused positions) rolled back when Idempotency-Keys
         were already recorded."""
+        keys: set[tuple[str, str]] = set()
+        candidates: list[int] = []
+        for n, post in enumerate(posts):
+            if post.text.key is not None:
+                if (post.caller_id, post.text.key) in keys:
+                    continue  # the same key twice in one batch: the second is the app's (a replay)
+                keys.add((post.caller_id, post.text.key))
+            candidates.append(n)
         transaction = conn.transaction()
         await transaction.start()
         try:
-            senders = {p.caller_id for p in posts}
-            members: dict[str, _Identity] = {}
-            audience: list[str] = []
-            for r in await conn.fetch(_PG_MEMBERS, box_id, list(senders)):
-                audience.append(r[0])
-                if r[1] is not None:
-                    members[r[0]] = _Identity(r[0], r[1], r[2], r[3])
-            keys: set[tuple[str, str]] = set()
-            placed: list[int] = []
-            for n, post in enumerate(posts):
-                if post.caller_id not in members:
-                    continue  # not an active member: the app says so
-                if post.text.key is not None:
-                    if (post.caller_id, post.text.key) in keys:
-                        continue  # the same key twice in one batch: the second is the app's (a replay)
-                    keys.add((post.caller_id, post.text.key))
-                placed.append(n)
-            if not placed:
+            box = await conn.fetchrow(_PG_PLACE_MANY, box_id, [posts[n].caller_id for n in candidates])
+            if box is None:  # not a member, the box closed or gone: the app says so
                 await transaction.rollback()
                 return {}, set()
-            box = await conn.fetchrow(_PG_PLACE_MANY, box_id, len(placed))
-            if box is None:  # closed, or gone: the app says so
-                await transaction.rollback()
-                return {}, set()
-            count, creator_id, seqs = box
+            count, creator_id, seqs, ordinals, audience, ids, names, avatars, emails = box
+            members = {i: _Identity(i, name, avatar, email) for i, name, avatar, email in zip(ids, names, avatars, emails)}
+            placed = [candidates[o - 1] for o in ordinals]  # senders who are active members, in order
+            seqs = sorted(seqs)
             answers: dict[int, Any] = {}
             rows = ([], [], [], [], [], [])
             records = ([], [], [], [], [], [])
