@@ -65,6 +65,8 @@ TOKEN_CACHE_SECONDS = 5.0
 TOKEN_CACHE_SIZE = 20_000
 #: PostgreSQL connections of the fast path's own pool, per process.
 PG_POOL_SIZE = 8
+#: PostgreSQL: transactions in flight per box (the next one queues on the box lock).
+PG_BATCHES_PER_BOX = 2
 #: SQLite: commits between two passive WAL checkpoints run off the event loop.
 CHECKPOINT_EVERY = 200
 
@@ -844,11 +846,24 @@ class PostgresFastPath(FastPath):
         """Group commit per box: the posts to one box that arrived while its previous
         transaction held the box lock are written by the next transaction together, so
         they share one lock and one commit (a box's posts are serial anyway: its lock)."""
+        inflight: list[asyncio.Task] = []
         try:
-            while batch := self._queues.get(box_id):
-                self._queues[box_id] = []
-                await self._write_batch(box_id, batch)
+            while True:
+                batch = self._queues.get(box_id)
+                if batch and len(inflight) < PG_BATCHES_PER_BOX:
+                    # The next batch waits for the box lock in the database while this
+                    # one commits, so the lock passes on without a round trip between.
+                    self._queues[box_id] = []
+                    inflight.append(asyncio.create_task(self._write_batch(box_id, batch)))
+                    await asyncio.sleep(0)
+                elif inflight:
+                    await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                    inflight = [t for t in inflight if not t.done()]
+                else:
+                    break
         finally:
+            if inflight:
+                await asyncio.wait(inflight)
             self._queues.pop(box_id, None)
             self._runners.discard(asyncio.current_task())
 
@@ -999,10 +1014,16 @@ async def open_fast_path(app_state, settings, database) -> FastPath | None:
         import asyncpg
 
         pool = await asyncpg.create_pool(
-            host=url.host, port=url.port, user=url.username, password=url.password, database=url.database, min_size=1, max_size=PG_POOL_SIZE
+            host=url.host, port=url.port, user=url.username, password=url.password, database=url.database, min_size=1, max_size=PG_POOL_SIZE,
+            reset=_keep_session,
         )
         return PostgresFastPath(app_state, settings, pool)
     return None
+
+
+async def _keep_session(conn) -> None:
+    """No reset query per release: these connections only ever run whole transactions
+    (asyncpg still rolls back one left open), never LISTEN, advisory locks or SET."""
 
 
 def hook_into(hub, fast: FastPath) -> None:
