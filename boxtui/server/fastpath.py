@@ -33,9 +33,11 @@ whole cache, and while it is down nothing is cached). The TTL is the backstop.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -477,6 +479,7 @@ class SQLiteFastPath(FastPath):
         self._checkpointing = threading.Event()
         self._queue: list[_Post] = []
         self._runner: asyncio.Task | None = None
+        self._lock_fd = os.open(f"{path}-writers.lock", os.O_RDWR | os.O_CREAT, 0o600)
         kind = DateTime(timezone=True).dialect_impl(dialect)
         self._time_in = kind.bind_processor(dialect)
         self._time_out = kind.result_processor(dialect, None)
@@ -499,6 +502,7 @@ class SQLiteFastPath(FastPath):
         if self._runner is not None:
             await asyncio.wait({self._runner}, timeout=30)
         self._thread.shutdown(wait=True)
+        os.close(self._lock_fd)
         self.writer.close()
         self.reader.close()
 
@@ -524,6 +528,15 @@ class SQLiteFastPath(FastPath):
         return session
 
     # -- POST
+    async def _lock_file(self) -> None:
+        """The writers' lock file shared by the processes of ``boxtui serve --workers``:
+        a process waiting for it is woken as soon as it is free (SQLite's own busy
+        handler sleeps and polls); taken inline when free."""
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            await asyncio.get_running_loop().run_in_executor(self._thread, fcntl.flock, self._lock_fd, fcntl.LOCK_EX)
+
     async def _begin(self) -> None:
         try:
             self.writer.execute("BEGIN IMMEDIATE").close()
@@ -560,7 +573,15 @@ class SQLiteFastPath(FastPath):
         try:
             while self._queue:
                 batch, self._queue = self._queue, []
-                await self._write_batch(batch)
+                try:
+                    await self._write_batch(batch)
+                except BaseException as exc:  # noqa: BLE001 - each waiting request gets it (never left hanging)
+                    for post in batch:
+                        if not post.future.done():
+                            post.future.set_exception(exc if isinstance(exc, Exception) else _Fallback())
+                    if not isinstance(exc, Exception):
+                        raise
+                await asyncio.sleep(0)  # another process waiting for the lock file gets it
         finally:
             self._runner = None
 
@@ -569,6 +590,7 @@ class SQLiteFastPath(FastPath):
         failure: BaseException | None = None
         await self.writer_lock.acquire()
         try:
+            await self._lock_file()
             try:
                 await self._begin()
             except sqlite3.Error as exc:
@@ -588,6 +610,7 @@ class SQLiteFastPath(FastPath):
                     if isinstance(exc, sqlite3.Error):
                         log.debug("fast path handed posts to the app: %r", exc)
         finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             self.writer_lock.release()
         for index, post in enumerate(batch):
             if post.future.done():
@@ -850,7 +873,7 @@ class PostgresFastPath(FastPath):
         try:
             while True:
                 batch = self._queues.get(box_id)
-                if batch and len(inflight) < PG_BATCHES_PER_BOX:
+                if batch and len(inflight) < PG_BATCHES_PER_BOX:  # (_write_batch answers every post, whatever happens)
                     # The next batch waits for the box lock in the database while this
                     # one commits, so the lock passes on without a round trip between.
                     self._queues[box_id] = []
