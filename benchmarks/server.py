@@ -36,9 +36,14 @@ What it does, in one run:
    ``before=``/``after=`` cursors, HEAD count, ``ids=``; plus a deep ``offset`` page),
    10k and 1M interleaved so they share prepared statements, the first 5 executions
    against those after 100 (a PostgreSQL generic plan shows up there);
-5. fan-out: 1,000 websocket subscribers (the client's own settings: permessage-deflate
-   offered), time from the POST leaving to each socket's frame; one process, and on
-   PostgreSQL two processes sharing it and Redis; the bare app's broadcast is the floor;
+5. fan-out: 1,000 websocket subscribers (permessage-deflate offered, as boxtui's client
+   does), spread over ``--fanout-receivers`` client processes (default 2) that read
+   plain sockets from one ``epoll`` loop each; time from the POST leaving to each
+   socket's frame, taken as the kernel's receive timestamp on the receiving socket
+   (``SO_TIMESTAMPNS``: the server's delivery, whatever the receivers' own delay) and
+   as the time the receiver read it; the receivers' CPU per post is printed beside the
+   server's. One process, and on PostgreSQL two processes sharing it and Redis; the
+   bare app's broadcast is the floor;
 6. 200 clients posting and listing for 60 s (errors, p99);
 7. ``--workers`` 1 → 2 (prints "not available" while ``boxtui serve`` has no such flag);
 8. in-process (the real app under uvicorn in this process, SQLAlchemy event hooks):
@@ -1197,62 +1202,177 @@ class FanoutResult:
     subscribers: int
     posts: int
     delivered: int
-    p50_ms: float
+    p50_ms: float  # POST sent → frame in the receiving socket (the kernel's receive timestamp)
     p99_ms: float
+    read_p50_ms: float  # POST sent → frame read by the receiver process
+    read_p99_ms: float
     connect_s: float
     cpu_ms_per_post: float
+    receiver_cpu_ms_per_post: float
     deflate: bool
+    receivers: int
 
 
-async def _receiver(spec: dict[str, Any]) -> None:
-    """A fan-out receiver process: open ``spec["sockets"]`` ([url, token] pairs), say
-    ``ready``, then ``done N`` each time every socket has N frames; on ``stop`` print the
-    arrivals as JSON ([perf_counter, event id], ...). ``time.perf_counter`` is
-    CLOCK_MONOTONIC on Linux, so the parent compares it with its own."""
-    from websockets.asyncio.client import connect
+SO_TIMESTAMPNS = 35  # Linux; socket.SO_TIMESTAMPNS where Python defines it
 
-    sockets = []
-    for batch in range(0, len(spec["sockets"]), 50):
-        sockets += await asyncio.gather(
-            *(connect(url, additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=120, ping_interval=None, max_queue=None)
-              for url, token in spec["sockets"][batch : batch + 50])
-        )  # fmt: skip
-    arrivals: list[tuple[float, str]] = []
-    per_socket = [0] * len(sockets)
-    complete = [0]
 
-    async def listen(index: int, ws) -> None:
-        with contextlib.suppress(Exception):
-            async for raw in ws:
-                arrivals.append((time.perf_counter(), raw))
-                per_socket[index] += 1
-                if per_socket[index] > complete[0] and min(per_socket) > complete[0]:
-                    complete[0] = min(per_socket)
-                    print(f"done {complete[0]}", flush=True)
+def _handshake(url: str, token: str) -> tuple[socket.socket, bytes]:
+    """Send the upgrade request of a websocket (what boxtui's client sends, permessage-
+    deflate offered); return the blocking socket (the answer is read by _upgraded)."""
+    import base64
+    from urllib.parse import urlsplit
 
-    deflate = "permessage-deflate" in (sockets[0].response.headers.get("sec-websocket-extensions") or "")
-    tasks = [asyncio.create_task(listen(i, ws)) for i, ws in enumerate(sockets)]
+    parts = urlsplit(url)
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=120)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    request = (f"GET {parts.path} HTTP/1.1\r\nHost: {parts.hostname}:{parts.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\nSec-WebSocket-Version: 13\r\n"
+               f"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\nAuthorization: Bearer {token}\r\n\r\n")  # fmt: skip
+    sock.sendall(request.encode())
+    return sock, b""
+
+
+def _upgraded(sock: socket.socket) -> tuple[bytes, bytes]:
+    """Read the answer to the upgrade: (its head, the bytes after it)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise RuntimeError("the server closed a websocket during its handshake")
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 101"):
+        raise RuntimeError(f"websocket refused: {head.splitlines()[0]!r}")
+    return head, rest
+
+
+def _receiver(spec: dict[str, Any]) -> None:
+    """A fan-out receiver process: open ``spec["sockets"]`` ([url, token] pairs) as plain
+    non-blocking sockets read from one ``epoll`` loop (a few µs per frame, so the
+    receivers take little CPU from the server on a small machine), say ``ready``, then
+    ``done N`` each time every socket has N frames; on ``stop`` print the frames as
+    JSON ([kernel time, read time, event id], ...). The kernel time is the socket's
+    receive timestamp (``SO_TIMESTAMPNS``, CLOCK_REALTIME: when the frame reached this
+    machine's socket, however late this process got to it); the read time is
+    ``time.perf_counter`` (CLOCK_MONOTONIC, as the parent's) when this process read it."""
+    import select
+    import struct
+    import zlib
+
+    pairs = spec["sockets"]
+    socks: list[socket.socket] = []
+    buffers: list[bytes] = []
+    inflaters: list[Any] = []
+    deflate = False
+    for batch in range(0, len(pairs), 50):  # 50 handshakes in flight at a time
+        opened = [_handshake(url, token)[0] for url, token in pairs[batch : batch + 50]]
+        for sock in opened:
+            head, rest = _upgraded(sock)
+            negotiated = b"permessage-deflate" in head.lower()
+            deflate |= negotiated
+            sock.setblocking(False)
+            sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_TIMESTAMPNS", SO_TIMESTAMPNS), 1)
+            socks.append(sock)
+            buffers.append(rest)
+            inflaters.append(zlib.decompressobj(-zlib.MAX_WBITS) if negotiated else None)
+    index_of = {sock.fileno(): i for i, sock in enumerate(socks)}
+    poller = select.epoll()
+    for sock in socks:
+        poller.register(sock.fileno(), select.EPOLLIN)
+    stdin = sys.stdin.fileno()
+    poller.register(stdin, select.EPOLLIN)
+    arrivals: list[tuple[float | None, float, bytes]] = []
+    counts = [0] * len(socks)
+    reached: list[int] = [len(socks)]  # reached[n]: sockets holding at least n frames
+    complete = 0
+    ancillary = socket.CMSG_SPACE(16)
+    mask = b"\x00\x00\x00\x00"
     print(f"ready {int(deflate)}", flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-    for task in tasks:
-        task.cancel()
+    running = True
+    while running:
+        for fd, _ in poller.poll():
+            if fd == stdin:
+                command = os.read(stdin, 4096)
+                if not command or b"stop" in command:  # stop, or the parent is gone
+                    running = False
+                continue
+            i = index_of[fd]
+            sock = socks[i]
+            try:
+                data, anc, _, _ = sock.recvmsg(1 << 20, ancillary)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                data, anc = b"", []
+            read_at = time.perf_counter()
+            if not data:
+                poller.unregister(fd)
+                continue
+            kernel_at = None
+            for level, kind, raw in anc:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(raw) >= 16:
+                    seconds, nanos = struct.unpack("qq", raw[:16])
+                    kernel_at = seconds + nanos / 1e9
+            buf = buffers[i] + data
+            while len(buf) >= 2:
+                length, offset = buf[1] & 0x7F, 2
+                if length == 126:
+                    if len(buf) < 4:
+                        break
+                    length, offset = struct.unpack("!H", buf[2:4])[0], 4
+                elif length == 127:
+                    if len(buf) < 10:
+                        break
+                    length, offset = struct.unpack("!Q", buf[2:10])[0], 10
+                if len(buf) < offset + length:
+                    break
+                first, payload, buf = buf[0], buf[offset : offset + length], buf[offset + length :]
+                opcode = first & 0x0F
+                if opcode == 9:  # ping → pong (client frames are masked)
+                    with contextlib.suppress(OSError):
+                        sock.send(bytes([0x8A, 0x80 | len(payload)]) + mask + payload if len(payload) < 126 else b"")
+                elif opcode == 8:
+                    poller.unregister(fd)
+                    break
+                elif opcode in (1, 2):
+                    if first & 0x40 and inflaters[i] is not None:  # RSV1: compressed
+                        payload = inflaters[i].decompress(payload + b"\x00\x00\xff\xff")
+                    arrivals.append((kernel_at, read_at, payload))
+                    counts[i] += 1
+                    n = counts[i]
+                    if n == len(reached):
+                        reached.append(0)
+                    reached[n] += 1
+                    if reached[n] == len(socks) and n > complete:
+                        complete = n
+                        print(f"done {complete}", flush=True)
+            buffers[i] = buf
     out = []
-    for t, raw in arrivals:
-        with contextlib.suppress(ValueError, AttributeError):
-            out.append([t, json.loads(raw)["object"]["id"]])
+    for kernel_at, read_at, payload in arrivals:
+        with contextlib.suppress(ValueError, AttributeError, KeyError, TypeError):
+            out.append([kernel_at, read_at, json.loads(payload)["object"]["id"]])
     print(json.dumps(out), flush=True)
-    for ws in sockets:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(ws.close(), 5)
+    for sock in socks:
+        with contextlib.suppress(OSError):
+            sock.close()
 
 
 async def fanout(servers: list[ServerProcess], ds: Dataset, subscribers: int, posts: int, receivers: int = 2) -> FanoutResult:
     """``posts`` posts, one at a time, to a box whose ``subscribers`` members each hold a
-    socket (spread over the ``servers`` and over ``receivers`` client processes, so the
-    client side is not the bottleneck); latency = POST sent → frame received."""
+    socket (spread over the ``servers`` and over ``receivers`` client processes);
+    latency = POST sent → frame received, taken two ways: the receiving socket's kernel
+    timestamp (what the server's delivery took, whatever the receivers' own delay) and
+    the time the receiver process read the frame. One unmeasured POST goes first, before
+    the sockets connect: a server's first post compiles its statements, and a server
+    that has been up a while has done that long ago."""
     import httpx
 
     members = ds.fanout_members[:subscribers]
+    poster = members[1]
+    headers = {"Authorization": f"Bearer {ds.tokens[poster]}", "Content-Type": "application/json"}
+    async with httpx.AsyncClient(timeout=60) as client:
+        for server in servers:
+            await client.post(f"{server.url}/boxes/{ds.fanout_box}/events", content=ds.body, headers={**headers, "Idempotency-Key": uuid.uuid4().hex})
     pairs = [[servers[i % len(servers)].url.replace("http://", "ws://") + f"/box-users/{m}/ws", ds.tokens[m]] for i, m in enumerate(members)]
     slices = [pairs[k::receivers] for k in range(receivers) if pairs[k::receivers]]
     started = time.perf_counter()
@@ -1264,25 +1384,24 @@ async def fanout(servers: list[ServerProcess], ds: Dataset, subscribers: int, po
         proc.stdin.write((json.dumps({"sockets": part}) + "\n").encode())
         await proc.stdin.drain()
         procs.append(proc)
-    deflate = True
+    deflate = False
     for proc in procs:
         line = (await asyncio.wait_for(proc.stdout.readline(), 300)).decode().split()
         if not line or line[0] != "ready":
             raise RuntimeError("a fan-out receiver failed to connect its sockets")
-        deflate &= line[1] == "1"
+        deflate |= line[1] == "1"
     connect_s = time.perf_counter() - started
-    poster = members[1]
-    sent: dict[str, float] = {}
+    await asyncio.sleep(0.5)  # the last handshakes' work done
+    sent: dict[str, tuple[float, float]] = {}
     cpu0 = [s.cpu() for s in servers]
+    receiver_cpu0 = cpu_seconds([proc.pid for proc in procs])
     async with httpx.AsyncClient(timeout=60) as client:
         for n in range(posts):
             server = servers[n % len(servers)]
-            t0 = time.perf_counter()
-            response = await client.post(f"{server.url}/boxes/{ds.fanout_box}/events", content=ds.body,
-                                         headers={"Authorization": f"Bearer {ds.tokens[poster]}", "Content-Type": "application/json",
-                                                  "Idempotency-Key": uuid.uuid4().hex})  # fmt: skip
+            wall, t0 = time.time(), time.perf_counter()
+            response = await client.post(f"{server.url}/boxes/{ds.fanout_box}/events", content=ds.body, headers={**headers, "Idempotency-Key": uuid.uuid4().hex})
             if response.status_code == 201:
-                sent[response.json()["id"]] = t0
+                sent[response.json()["id"]] = (wall, t0)
 
             async def delivered(proc) -> None:
                 while int((await proc.stdout.readline()).decode().split()[1]) < n + 1:
@@ -1292,17 +1411,21 @@ async def fanout(servers: list[ServerProcess], ds: Dataset, subscribers: int, po
                 await asyncio.wait_for(asyncio.gather(*(delivered(proc) for proc in procs)), 30)
             await asyncio.sleep(0.05)
     cpu = sum(cpu_delta(c, s.cpu()) for c, s in zip(cpu0, servers))
-    latencies = []
+    receiver_cpu = cpu_delta(receiver_cpu0, cpu_seconds([proc.pid for proc in procs]))
+    arrived, read = [], []
     for proc in procs:
         proc.stdin.write(b"stop\n")
         await proc.stdin.drain()
         while (line := await proc.stdout.readline()) and not line.startswith(b"["):
             pass
-        for t, event_id in json.loads(line or b"[]"):
+        for kernel_at, read_at, event_id in json.loads(line or b"[]"):
             if event_id in sent:
-                latencies.append((t - sent[event_id]) * 1000)
+                wall, t0 = sent[event_id]
+                read.append((read_at - t0) * 1000)
+                arrived.append(((kernel_at - wall) if kernel_at is not None else (read_at - t0)) * 1000)
         await proc.wait()
-    return FanoutResult(len(members), posts, len(latencies), percentile(latencies, 50), percentile(latencies, 99), connect_s, cpu * 1000 / posts, deflate)
+    return FanoutResult(len(members), posts, len(arrived), percentile(arrived, 50), percentile(arrived, 99), percentile(read, 50), percentile(read, 99),
+                        connect_s, cpu * 1000 / posts, receiver_cpu * 1000 / posts, deflate, len(procs))  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- in-process counts
@@ -1509,7 +1632,7 @@ async def run(args) -> None:
     redis_reason = await redis_available()
     small, big = args.small, args.big
     subscribers = args.subscribers
-    fan_posts = 5 if args.quick else 20
+    fan_posts = 10 if args.quick else 20
     warm, measure = (10, 10) if args.quick else (100, 30)
     soak_seconds = 10 if args.quick else 60
 
@@ -1547,7 +1670,7 @@ async def run(args) -> None:
                         results["bare"] = await throughput(runner, bare, None, ds, only, "bare")
                         rss["bare"] = bare.rss_mb()
                     if bare is not None and "bare" not in fan_results and "fanout" in only:
-                        fan_results["bare"] = await fanout([bare], ds, subscribers, fan_posts)
+                        fan_results["bare"] = await fanout([bare], ds, subscribers, fan_posts, args.fanout_receivers)
                     server = ServerProcess.boxtui(kind, db.url, tmp / f"data-{kind}", args.log_level).start()
                     try:
                         if only & {"post", "get", "mixed"}:
@@ -1558,7 +1681,7 @@ async def run(args) -> None:
                             read_results[kind] = await reads(server, ds, warm, measure)
                         if "fanout" in only:
                             say(f"  fan-out to {subscribers:,} sockets, one process…")
-                            fan_results[f"{kind}, one process"] = await fanout([server], ds, subscribers, fan_posts)
+                            fan_results[f"{kind}, one process"] = await fanout([server], ds, subscribers, fan_posts, args.fanout_receivers)
                         if "soak" in only:
                             say(f"  200 clients for {soak_seconds} s…")
                             soak_runner = Runner(args, tmp)
@@ -1578,7 +1701,7 @@ async def run(args) -> None:
                             say(f"  fan-out to {subscribers:,} sockets, two processes + Redis…")
                             pair = [ServerProcess.boxtui(f"{kind}-{n}", db.url, tmp / f"data-{kind}-{n}", args.log_level, redis=True).start() for n in "ab"]
                             try:
-                                fan_results["postgres, two processes + Redis"] = await fanout(pair, ds, subscribers, fan_posts)
+                                fan_results["postgres, two processes + Redis"] = await fanout(pair, ds, subscribers, fan_posts, args.fanout_receivers)
                             finally:
                                 for s in pair:
                                     s.stop()
@@ -1610,14 +1733,19 @@ async def run(args) -> None:
                 cells = " ".join(f"{fmt(f.first5_ms, 2):>12} {fmt(f.p50_ms, 2):>9} {fmt(f.p99_ms, 2):>9}" for f in (s_fig, b_fig))
                 say(f"  {name:<38} {kind:<9} {cells} {fmt(row.ratio, 2) + '×':>7} {row.executions:>5}{bad}")
     if fan_results:
-        say(f"\n== Fan-out: one msg.text to a box whose members each hold a socket; POST sent → frame received (ms) ==")
-        say(f"  {'setup':<36} {'sockets':>7} {'delivered':>11} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/post':>11} {'connect s':>9}  deflate")
+        say(f"\n== Fan-out: one msg.text to a box whose members each hold a socket; POST sent → frame in the receiving socket / read by the receiver (ms) ==")
+        arranged = next((fig for fig in fan_results.values() if not isinstance(fig, str)), None)
+        if arranged is not None:
+            say(f"  receivers: {arranged.receivers} processes × {arranged.subscribers // arranged.receivers:,} sockets each, plain sockets read from one epoll loop per process "
+                f"(no websocket library); 'arrived' = the socket's kernel receive timestamp (SO_TIMESTAMPNS), 'read' = when the receiver process read the frame; "
+                f"{arranged.posts} measured posts after one unmeasured post (made before the sockets connect)")  # fmt: skip
+        say(f"  {'setup':<36} {'sockets':>7} {'delivered':>11} {'arrived p50':>11} {'p99':>7} {'read p50':>8} {'p99':>7} {'server CPU ms/post':>18} {'receivers CPU':>13} {'connect s':>9}  deflate")
         for name, fig in fan_results.items():
             if isinstance(fig, str):
                 say(f"  {name:<36} {fig}")
                 continue
-            say(f"  {name:<36} {fig.subscribers:>7} {fig.delivered:>5}/{fig.subscribers * fig.posts:<5} {fmt(fig.p50_ms):>8} {fmt(fig.p99_ms):>8} "
-                f"{fmt(fig.cpu_ms_per_post):>11} {fmt(fig.connect_s):>9}  {'yes' if fig.deflate else 'no'}")  # fmt: skip
+            say(f"  {name:<36} {fig.subscribers:>7} {fig.delivered:>5}/{fig.subscribers * fig.posts:<5} {fmt(fig.p50_ms):>11} {fmt(fig.p99_ms):>7} "
+                f"{fmt(fig.read_p50_ms):>8} {fmt(fig.read_p99_ms):>7} {fmt(fig.cpu_ms_per_post):>18} {fmt(fig.receiver_cpu_ms_per_post):>13} {fmt(fig.connect_s):>9}  {'yes' if fig.deflate else 'no'}")  # fmt: skip
     if soak_results:
         say(f"\n== 200 clients posting and listing (every request alternates POST / GET tail), {soak_seconds} s ==")
         say(f"  {'db':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>10}  errors")
@@ -1748,11 +1876,12 @@ async def workers_scaling(runner: Runner, db: WorkingDB, ds: Dataset, tmp: Path,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="shorter runs (3 s rows, 10 s soak, 5 fan-out posts, 10+10 read executions)")
+    parser.add_argument("--quick", action="store_true", help="shorter runs (3 s rows, 10 s soak, 10 fan-out posts, 10+10 read executions)")
     parser.add_argument("--only", default="", help="comma-separated parts: post,get,mixed,reads,fanout,soak,workers,counts")
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--duration", type=float, default=None, help="seconds per wrk row (default 10, --quick 3)")
     parser.add_argument("--subscribers", type=int, default=FANOUT_MEMBERS, help=f"websocket subscribers in the fan-out runs (max {FANOUT_MEMBERS})")
+    parser.add_argument("--fanout-receivers", type=int, default=2, help="client processes the fan-out sockets are spread over (default 2)")
     parser.add_argument("--small", type=int, default=SMALL_BIG[0], help="events in the small box (default 10,000)")
     parser.add_argument("--big", type=int, default=SMALL_BIG[1], help="events in the big box (default 1,000,000)")
     parser.add_argument("--no-cache", action="store_true", help="rebuild the data set even if a cached one matches")
@@ -1763,7 +1892,7 @@ def main() -> None:
     parser.add_argument("--fanout-receiver", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.fanout_receiver:
-        asyncio.run(_receiver(json.loads(sys.stdin.readline())))
+        _receiver(json.loads(sys.stdin.readline()))
         return
     if args.bare_server:
         run_bare_server(args.bare_server, args.log_level)

@@ -15,7 +15,7 @@ deterministic test vectors; never pass them in real use.
 from __future__ import annotations
 
 import binascii
-import re
+import struct
 
 import nacl.bindings
 import nacl.exceptions
@@ -70,36 +70,49 @@ def open_bytes(cryptogram_json: str | bytes, recipient_secret_key: bytes) -> byt
     Raises :class:`DecryptionError` when it is malformed, tampered with, or sealed
     to another key.
     """
-    secret = check_bytes(recipient_secret_key, KEY_SIZE, "recipient secret key")
+    if type(recipient_secret_key) is not bytes or len(recipient_secret_key) != KEY_SIZE:
+        recipient_secret_key = check_bytes(recipient_secret_key, KEY_SIZE, "recipient secret key")
     sender, nonce, ciphertext = _read_canonical(cryptogram_json) or _read_any(cryptogram_json)
     try:
         # crypto_box_open itself: a PrivateKey object would redo the scalar
-        # multiplication of its public key for every message, for nothing.
-        return nacl.bindings.crypto_box_open(ciphertext, nonce, sender, secret)
+        # multiplication of its public key for every message, for nothing. (No Box to
+        # keep per sender: every cryptogram has its own ephemeral sender key.)
+        return _crypto_box_open(ciphertext, nonce, sender, recipient_secret_key)
     except nacl.exceptions.CryptoError:
         raise DecryptionError("cannot decrypt: wrong key or tampered ciphertext") from None
 
 
-# The exact bytes JSON.stringify writes (and seal_bytes too): three wrappers in order.
-_WRAPPED = rb'\{"type":"Uint8Array","encoding":"base64","value":"([A-Za-z0-9+/]*={0,2})"\}'
-_CANONICAL = re.compile(
-    rb'\{"ephemeralSenderPublicKey":' + _WRAPPED + rb',"nonce":' + _WRAPPED + rb',"ciphertext":' + _WRAPPED + rb"\}"
-)
+_crypto_box_open = nacl.bindings.crypto_box_open
+_a2b = binascii.a2b_base64
+
+# The exact bytes JSON.stringify writes (and seal_bytes too): three wrappers in order,
+# the key always 44 base64 characters (32 bytes) and the nonce 32 (24 bytes), so each
+# value sits at a fixed offset and the ciphertext runs to the closing ``"}}``.
+_HEAD = b'{"ephemeralSenderPublicKey":{"type":"Uint8Array","encoding":"base64","value":"'
+_AFTER_KEY = b'"},"nonce":{"type":"Uint8Array","encoding":"base64","value":"'
+_AFTER_NONCE = b'"},"ciphertext":{"type":"Uint8Array","encoding":"base64","value":"'
+_TAIL = b'"}}'
+_SPLIT = struct.Struct(f"{len(_HEAD)}s44s{len(_AFTER_KEY)}s32s{len(_AFTER_NONCE)}s")
+_CIPHERTEXT_AT = _SPLIT.size
 
 
 def _read_canonical(cryptogram_json: str | bytes) -> tuple[bytes, bytes, bytes] | None:
-    """The fast path: one match for the canonical serialisation (nearly every message),
-    instead of building and checking three dicts. None sends it to :func:`_read_any`."""
-    if not isinstance(cryptogram_json, bytes):
+    """The fast path for the canonical serialisation (nearly every message): the
+    separators cut at their fixed offsets in one call and compared, the three values
+    decoded, instead of parsing JSON and checking three dicts. Strict base64 refuses
+    any character outside the alphabet (a quote, a brace), so a value cannot run over
+    a separator. None sends anything else to :func:`_read_any`, whose errors say what
+    is wrong."""
+    data = cryptogram_json
+    if type(data) is not bytes or len(data) < _CIPHERTEXT_AT + 3 or data[-3:] != _TAIL:
         return None
-    match = _CANONICAL.fullmatch(cryptogram_json)
-    if match is None:
+    head, sender, after_key, nonce, after_nonce = _SPLIT.unpack_from(data)
+    if head != _HEAD or after_key != _AFTER_KEY or after_nonce != _AFTER_NONCE:
         return None
-    sender, nonce, ciphertext = match.groups()
     try:
-        sender = binascii.a2b_base64(sender, strict_mode=True)
-        nonce = binascii.a2b_base64(nonce, strict_mode=True)
-        ciphertext = binascii.a2b_base64(ciphertext, strict_mode=True)
+        sender = _a2b(sender, strict_mode=True)
+        nonce = _a2b(nonce, strict_mode=True)
+        ciphertext = _a2b(data[_CIPHERTEXT_AT:-3], strict_mode=True)
     except binascii.Error:
         return None
     if len(sender) != KEY_SIZE or len(nonce) != NONCE_SIZE:
@@ -135,8 +148,21 @@ def seal_text(
 
 def open_text(encrypted: str, box_secret_key: bytes) -> str:
     """Decrypt a text message (outer base64 in either alphabet)."""
-    plaintext = open_bytes(read_b64(encrypted, "encrypted text"), box_secret_key)
+    try:
+        # As seal_text writes it (URL-safe, unpadded), decoded in one strict call; any
+        # other spelling, and every malformed value, goes through read_b64, whose
+        # errors say what is wrong. A strict decode that succeeds here gives the same
+        # bytes read_b64 would.
+        standard = encrypted.replace("-", "+").replace("_", "/")
+        cryptogram = _a2b(standard + _PADDING[len(standard) & 3], strict_mode=True)
+    except (AttributeError, TypeError, ValueError):  # not a str, length 4n+1, not base64
+        cryptogram = read_b64(encrypted, "encrypted text")
+    plaintext = open_bytes(cryptogram, box_secret_key)
     try:
         return plaintext.decode("utf-8")
     except UnicodeDecodeError:
         raise DecryptionError("decrypted text is not UTF-8") from None
+
+
+#: The padding of an unpadded base64 string by its length mod 4 (1 is never valid).
+_PADDING = ("", None, "==", "=")

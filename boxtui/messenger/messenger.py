@@ -89,6 +89,7 @@ __all__ = ["Messenger", "Queued"]
 
 _MESSAGE_TYPES = ("msg.text", "msg.file")
 _SEALED_TYPES = frozenset({*_MESSAGE_TYPES, "msg.edit"})
+_NO_CONTENT: dict = {}
 _BACKUP_ATTEMPTS = 3
 
 
@@ -507,20 +508,22 @@ class Messenger(LocalFirst):
 
         A raw ``msg.edit`` (realtime) gets the new text of the message it refers to.
         """
-        if event.type not in _SEALED_TYPES:
+        kind = event.type
+        if kind not in _SEALED_TYPES:
             return TimelineEntry(event)
-        content = event.content or {}
+        content = event.content or _NO_CONTENT
         if "deleted" in content:
             return TimelineEntry(event)
-        secret = self.keystore.box_secret_key(event.box_id) if self.keystore else None
+        keystore = self.keystore
+        secret = keystore.box_secret_key(event.box_id) if keystore is not None else None
         if secret is None:
-            return TimelineEntry(event, error="no key for this box" if self.keystore else "key store locked")
-        encrypted = content.get("new_encrypted" if event.type == "msg.edit" else "encrypted")
+            return TimelineEntry(event, error="no key for this box" if keystore is not None else "key store locked")
+        encrypted = content.get("new_encrypted" if kind == "msg.edit" else "encrypted")
         if not isinstance(encrypted, str):
             return TimelineEntry(event, error=CANNOT_DECRYPT)
         try:
-            if event.type != "msg.file":
-                return TimelineEntry(event, text=open_text(encrypted, secret))
+            if kind != "msg.file":
+                return TimelineEntry(event, open_text(encrypted, secret))
             return TimelineEntry(event, file=open_file_metadata(encrypted, secret))
         except CryptoError:
             return TimelineEntry(event, error=CANNOT_DECRYPT)

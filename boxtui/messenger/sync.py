@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from boxtui.client.errors import APIConnectionError, APIStatusError
 from boxtui.core.wire import ACCESS_TYPES, EventView, IdentityView
-from boxtui.store import StoreCorrupted, StoreError
+from boxtui.store import StoreCorrupted, StoreError, StoreFull
 from boxtui.store.cache import BoxListing, split_snippet
 
 from .errors import MessengerError
@@ -221,8 +221,19 @@ class LocalFirst:
         self._store_quietly(write)
 
     def _remember_page(
-        self, box_id: str, entries: list[TimelineEntry], *, before: str | None, after: str | None, tail: bool
+        self,
+        box_id: str,
+        entries: list[TimelineEntry],
+        *,
+        before: str | None,
+        after: str | None,
+        tail: bool,
+        sync: bool = False,
     ) -> None:
+        """Store a page the server gave. ``sync``: a catch-up page, which must not be
+        dropped: a full disk raises :class:`StoreFull` (the write was rolled back, the
+        stored end of the box has not moved, so the next sync fetches the page again).
+        A page only shown (the open box) is stored quietly: it is on screen either way."""
         if self.local is None or not entries:
             return
         cache = self.local.cache
@@ -234,12 +245,23 @@ class LocalFirst:
                 elif tail:
                     cache.add_events(box_id, [record_of(e) for e in entries])
             except StoreError as exc:
-                if isinstance(exc, StoreCorrupted):
+                if isinstance(exc, (StoreCorrupted, StoreFull)):
                     raise
                 # A page that does not meet the stored run (a gap): refresh what is known.
                 cache.update_events([record_of(e) for e in entries])
 
-        self._store_quietly(write)
+        if not sync:
+            self._store_quietly(write)
+            return
+        try:
+            write()
+        except StoreFull:
+            raise StoreFull(
+                "the disk is full: new messages could not be stored here (nothing stored was lost; "
+                "they are fetched again at the next sync once there is room)"
+            ) from None
+        except StoreError as exc:
+            self._cache_failed(exc)
 
     async def sync(
         self, progress: Callable[[int, int], object] | None = None, summaries: list[BoxSummary] | None = None
@@ -260,13 +282,22 @@ class LocalFirst:
             if known is None or known.synced_last_event != last or summary.box.id not in self._live:
                 todo.append((summary.box.id, last))
         changed = []
+        full: StoreFull | None = None
         for done, (box_id, last) in enumerate(todo, 1):
-            if await self.catch_up(box_id):
-                changed.append(box_id)
+            try:
+                if await self.catch_up(box_id):
+                    changed.append(box_id)
+            except StoreFull as exc:
+                # This box stays where its stored events end (not marked synced, not
+                # live): the next sync fetches the rest. The outbox still goes out.
+                full = exc
+                break
             self._store_quietly(lambda: self.local.cache.update_box(box_id, synced_last_event=last))
             if progress is not None:
                 progress(done, len(todo))
         await self.flush_outbox()
+        if full is not None:
+            raise full
         return changed
 
     async def _fetch_boxes(self) -> list[BoxSummary]:
@@ -287,7 +318,7 @@ class LocalFirst:
         if newest is None:
             events = await self.client.events.list(box_id, tail=True, limit=CATCH_UP_PAGE)
             entries = await asyncio.to_thread(lambda: [self.decrypt_event(e) for e in events])
-            self._remember_page(box_id, entries, before=None, after=None, tail=True)
+            self._remember_page(box_id, entries, before=None, after=None, tail=True, sync=True)
             added = len(entries)
         else:
             cursor = newest
@@ -296,7 +327,7 @@ class LocalFirst:
                 if not events:
                     break
                 entries = await asyncio.to_thread(lambda: [self.decrypt_event(e) for e in events])
-                self._remember_page(box_id, entries, before=None, after=cursor, tail=False)
+                self._remember_page(box_id, entries, before=None, after=cursor, tail=False, sync=True)
                 added += len(entries)
                 cursor = events[-1].id
                 if len(events) < CATCH_UP_PAGE:

@@ -91,6 +91,9 @@ class ServerSettings(BaseSettings):
     ws_ping_seconds: float = 30.0
     #: Realtime sockets one identity may hold in one server process; past it, close 4429.
     ws_max_per_identity: int = Field(default=20, ge=1)
+    #: Messages a realtime socket may fall behind by (its client not reading) before it
+    #: is closed with 1013; its client reconnects and catches up (PROTOCOL §10.10).
+    ws_queue_frames: int = Field(default=1000, ge=1)
     #: How often one query re-checks the sessions of all open sockets (logout closes at once anyway).
     ws_session_check_seconds: float = Field(default=60.0, gt=0)
     #: Answer ``msg.text`` posts and event pages without the framework stack

@@ -317,3 +317,61 @@ def test_b64_reader_accepts_both_alphabets_padding_and_outer_spaces(text, expect
 def test_b64_reader_refuses_inner_whitespace_and_strangers(text, reason):
     with pytest.raises(ValueError, match=reason):
         b64_decode_any(text)
+
+
+def _canonical_with(box, field, value):
+    """A canonical cryptogram (as seal_bytes writes it) with one value's text replaced."""
+    data = json.loads(seal_bytes(b"canonical", box.public_key))
+    data[field]["value"] = value
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("ephemeralSenderPublicKey", "A" * 43 + "!", "not base64"),  # a non-alphabet character
+        ("ephemeralSenderPublicKey", "A" * 42 + "==", "32 bytes"),  # 44 characters, 31 bytes
+        ("nonce", "A" * 31 + '"', "not base64"),  # an (escaped) quote inside a value
+        ("nonce", "A" * 30 + "==", "24 bytes"),
+        ("ciphertext", "AAAA==AA", "not base64"),  # padding inside
+        ("ciphertext", "", "wrong key or tampered"),
+    ],
+)
+def test_canonical_cryptogram_with_a_bad_value_is_the_same_clear_error(box, field, value, error):
+    with pytest.raises(DecryptionError, match=error):
+        open_bytes(_canonical_with(box, field, value), box.secret_key)
+
+
+def test_canonical_cryptogram_cut_short_or_broken_is_a_clear_error(box):
+    canonical = seal_bytes(b"cut", box.public_key).encode()
+    nonce_at = canonical.index(b'"nonce"')
+    for broken in (canonical[:-1], canonical[: nonce_at - 4] + b'"' + canonical[nonce_at - 3 :], canonical + b"}"):
+        with pytest.raises(DecryptionError, match="not valid JSON"):
+            open_bytes(broken, box.secret_key)
+
+
+def test_cryptogram_spelt_otherwise_still_opens(box):
+    data = json.loads(seal_bytes(b"spelt", box.public_key))
+    spaced = json.dumps(data).encode()  # spaces after ':' and ','
+    reordered = json.dumps({name: data[name] for name in ("nonce", "ciphertext", "ephemeralSenderPublicKey")})
+    assert open_bytes(spaced, box.secret_key) == b"spelt"
+    assert open_bytes(reordered, box.secret_key) == b"spelt"
+    assert open_bytes(spaced + b"\n", box.secret_key) == b"spelt"
+
+
+@pytest.mark.parametrize("spelling", ["padded", "whitespace", "standard"])
+def test_text_in_any_accepted_spelling_opens_the_same(box, spelling):
+    encrypted = seal_text("spellings", box.public_key)
+    raw = b64_decode_any(encrypted)
+    other = {
+        "padded": base64.urlsafe_b64encode(raw).decode(),
+        "whitespace": f"  {encrypted}\n",
+        "standard": base64.b64encode(raw).decode().rstrip("="),
+    }[spelling]
+    assert open_text(other, box.secret_key) == "spellings"
+
+
+@pytest.mark.parametrize("encrypted", ["YQ===", "YWJj=", "Y===", "YQ==YQ", "ab\u00e9c", "a b c d"])
+def test_odd_base64_text_is_a_decryption_error_not_a_crash(box, encrypted):
+    with pytest.raises(DecryptionError):
+        open_text(encrypted, box.secret_key)

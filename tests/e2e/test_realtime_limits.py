@@ -1,10 +1,12 @@
 """The realtime socket against a real ``boxtui serve``: bad frames, the per-identity cap,
-and sessions ending without a database read per socket (PROTOCOL §9, §10.10, §10.14)."""
+sessions ending without a database read per socket, and a client that stops reading
+(PROTOCOL §9, §10.10, §10.14)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.server.helpers import create_box, serve_process, signup_login
+from tests.server.helpers import box_with_member, ciphertext, create_box, post_text, serve_process, signup_login
 
 pytestmark = pytest.mark.e2e
 
@@ -121,3 +123,48 @@ def test_session_expiry_closes_the_socket(tmp_path):
     env = {"BOXTUI_TOKEN_TTL_SECONDS": "3", "BOXTUI_WS_SESSION_CHECK_SECONDS": "3600"}
     with serve_process(tmp_path / "data", env=env) as process:
         assert asyncio.run(scenario(process)) == 4401
+
+
+def test_a_socket_too_far_behind_is_closed_with_1013_and_never_holds_up_the_others(tmp_path):
+    """Bob's client stops reading; Alice's reads as messages come. Past
+    ``BOXTUI_WS_QUEUE_FRAMES`` unsent messages (after what the socket buffers hold) Bob's
+    socket is closed with 1013 after the messages it had been sent, in order; Alice got
+    every message meanwhile, and Bob catches up with ``after=`` (PROTOCOL §10.10)."""
+    posts = 120  # ~64 KiB each: well past 8 queued frames plus the kernel's and uvicorn's buffers
+
+    async def scenario(process) -> None:
+        async with httpx.AsyncClient(base_url=process.url, timeout=30) as http:
+            alice, bob, box = await box_with_member(http)
+            slow_socket = socket.socket()
+            slow_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: a small window
+            slow_socket.connect(("127.0.0.1", int(process.url.rsplit(":", 1)[1])))
+            slow = await connect(_url(process, bob), additional_headers=bob.headers, sock=slow_socket, max_queue=1, max_size=None, open_timeout=5)
+            try:
+                async with connect(_url(process, alice), additional_headers=alice.headers, max_size=None, open_timeout=5) as fast:
+                    posted = []
+                    for _ in range(posts):
+                        posted.append((await post_text(http, alice, box["id"], encrypted=ciphertext(48_000)))["id"])
+                        async with asyncio.timeout(10):
+                            assert json.loads(await fast.recv())["object"]["id"] == posted[-1]
+                    # Bob's client reads at last: what it had been sent, in order, then the close.
+                    received = []
+                    with pytest.raises(ConnectionClosed) as closed:
+                        async with asyncio.timeout(30):
+                            while True:
+                                received.append(json.loads(await slow.recv())["object"]["id"])
+                    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+                    assert "behind" in closed.value.rcvd.reason
+                    assert 0 < len(received) < posts and received == posted[: len(received)]
+                    # The rest is there to catch up with.
+                    rest = await http.get(f"/boxes/{box['id']}/events", params={"after": received[-1], "limit": 200}, headers=bob.headers)
+                    assert [event["id"] for event in rest.json() if event["id"] in posted] == posted[len(received) :]
+                    # Alice's socket is still open and served.
+                    again = await post_text(http, alice, box["id"])
+                    async with asyncio.timeout(10):
+                        assert json.loads(await fast.recv())["object"]["id"] == again["id"]
+            finally:
+                await slow.close()
+
+    with serve_process(tmp_path / "data", env={"BOXTUI_WS_QUEUE_FRAMES": "8"}) as process:
+        asyncio.run(scenario(process))
+    assert "Traceback" not in Path(process.log).read_text()

@@ -305,3 +305,76 @@ async def test_a_sent_message_whose_record_cannot_be_written_is_sent_once(ada, n
     texts = [e.text for e in await ada.timeline_page(box.id, tail=True) if e.is_message]
     assert texts == ["made it"]
     assert [e.event.id for e in await ada.timeline_page(box.id, tail=True) if e.is_message] == [event.id]
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 4 MiB file system (tmpfs; needs root to mount, skipped elsewhere)."""
+    import subprocess
+
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(disk) -> None:
+    """Take every free byte of the file system."""
+    import os
+
+    fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for chunk in (64 * 1024, 512):
+            try:
+                while True:
+                    os.write(fd, b"\xff" * chunk)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+
+
+async def test_a_sync_page_that_does_not_fit_on_the_disk_is_reported_and_fetched_again(net, tiny_disk):
+    """A full disk during a sync: a clear StoreFull, nothing stored lost or half-written,
+    the box's stored end unmoved, and once there is room the next sync stores what was
+    missed, each message once, in order."""
+    from boxtui.store import StoreFull
+
+    client = BoxClient(BASE_URL, transport=net)
+    ada = await Messenger.signup(client, Profile.load(tiny_disk / "ada"), "ada@example.org", PASSWORD, "Ada", **CHEAP_KDF)
+    box = await ada.create_box("Full")
+    await ada.send_text(box.id, "before 1")
+    await ada.send_text(box.id, "before 2")
+    await ada.sync()
+    stored_before = [e.text for e in ada.stored_page(box.id) if e.is_message]
+    assert stored_before == ["before 1", "before 2"]
+    ends_before = ada.local.cache.ends(box.id)
+    # Sent from elsewhere (straight to the server): a sync page far larger than any slack
+    # the store's files may have (the WAL is reused after a checkpoint).
+    wal = ada.local.folder / "cache.db-wal"
+    size = max(wal.stat().st_size if wal.exists() else 0, 64 * 1024)
+    filler_text = "x" * 2000
+    count = max(60, 3 * size // len(filler_text))
+    texts = [f"later {i} {filler_text}" for i in range(count)]
+    for text in texts:
+        await client.events.post(box.id, "msg.text", _sealed(ada, box.id, text))
+
+    _fill(tiny_disk)
+    with pytest.raises(StoreFull, match="disk is full.*fetched again at the next sync"):
+        await ada.sync()
+    assert ada.local.cache.ends(box.id) == ends_before  # the refused page left nothing
+    assert [e.text for e in ada.stored_page(box.id) if e.is_message] == stored_before
+    with pytest.raises(StoreFull):  # still full: still reported, still nothing lost
+        await ada.sync()
+
+    (tiny_disk / "filler").unlink()  # room again
+    await ada.sync()
+    stored = [e.text for e in ada.stored_page(box.id, limit=1000) if e.is_message]
+    assert stored == stored_before + texts
+    again = await _restart(ada, net)  # and it was committed
+    assert [e.text for e in again.stored_page(box.id, limit=1000) if e.is_message] == stored_before + texts
+    again.close_local()
+    await client.aclose()

@@ -15,7 +15,7 @@ import pytest
 from boxtui.server.realtime.bus import RedisBus
 from boxtui.server.realtime.hub import BusHub, Hub, start_hub
 from tests.conftest import asgi_client, make_settings
-from tests.server.helpers import batch, box_with_member, create_box, free_port, post_event, post_text, signup_login
+from tests.server.helpers import batch, box_with_member, create_box, free_port, invite, join, post_event, post_text, signup_login
 
 
 def drain(subscription) -> list[dict]:
@@ -87,6 +87,39 @@ async def test_kick_notification_and_box_delete(http):
         assert deleted.status_code == 204
         assert drain(bob_ws) == [{"type": "box.delete", "object": {"id": other["id"]}}]
         assert drain(alice_ws) == [{"type": "box.delete", "object": {"id": other["id"]}}]
+
+
+async def test_an_event_is_serialised_once_for_every_socket_that_shares_its_view(http):
+    """Members who see the same view get the very same text frame (one ``json.dumps``
+    per view, not one per socket); the sender's own view is its own."""
+    alice, bob, box = await box_with_member(http)
+    others = [bob]
+    for name in ("carol", "dave"):
+        member = await signup_login(http, f"{name}@example.com")
+        await invite(http, alice, box["id"], member.email)
+        await join(http, member, box["id"])
+        others.append(member)
+    with sockets(http, alice, *others, bob) as subs:
+        alice_ws, shared = subs[0], subs[1:]
+        message = await post_text(http, alice, box["id"])
+        frames = [ws.queue.get_nowait() for ws in shared]
+        assert all(ws.queue.empty() for ws in shared)
+        assert all(frame is frames[0] for frame in frames)  # Bob's two sockets, Carol's, Dave's: one str
+        assert json.loads(frames[0])["object"]["id"] == message["id"]
+        own = alice_ws.queue.get_nowait()
+        assert own is not frames[0] and json.loads(own)["object"]["id"] == message["id"]
+
+
+async def test_a_socket_too_far_behind_closes_and_the_others_still_get_everything():
+    hub = Hub(queue_size=3)
+    slow, fast = hub.connect("slow"), hub.connect("fast")
+    closing = slow.closing()
+    for index in range(5):
+        await hub.publish(["slow", "fast"], {"type": "event.new", "object": {"n": index}})
+        fast.queue.get_nowait()  # this one keeps up
+    assert closing.done() and closing.result() is slow.overflowed
+    assert [json.loads(slow.queue.get_nowait())["object"]["n"] for _ in range(3)] == [0, 1, 2]  # in order, then nothing
+    assert not fast.overflowed.is_set() and not fast.closing().done()
 
 
 async def test_hub_drops_a_socket_that_falls_too_far_behind():

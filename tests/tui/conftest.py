@@ -151,9 +151,9 @@ def table_rows(table: DataTable) -> list[list[str]]:
 
 def footer_text(app: App) -> str:
     """What the footer of the screen on top shows, as plain text ("^n New box  f1 Help …")."""
-    from textual.widgets._footer import FooterKey
+    from boxtui.tui.widgets.footer import BoxFooter
 
-    return "  ".join(f"{key.key_display} {key.description}".strip() for key in app.screen.query(FooterKey))
+    return "  ".join(footer.text() for footer in app.screen.query(BoxFooter))
 
 
 def header_text(app: App) -> str:

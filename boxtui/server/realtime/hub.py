@@ -35,7 +35,7 @@ from boxtui.server.settings import ServerSettings
 log = logging.getLogger("boxtui.server.realtime")
 
 #: Messages a socket may fall behind by before the hub drops it (it then reconnects
-#: and catches up with ``GET …/events?after=``).
+#: and catches up with ``GET …/events?after=``); ``settings.ws_queue_frames``.
 QUEUE_SIZE = 1000
 
 
@@ -45,24 +45,50 @@ class TooManySockets(Exception):
 
 class Subscription:
     """One connected socket: its identity and session, the queue of text frames for it,
-    and why it must close: it overflowed, its session ended, or the bus was lost."""
+    and why it must close: it overflowed, its session ended, or the bus was lost.
 
-    __slots__ = ("identity_id", "session_id", "queue", "overflowed", "ended", "dropped")
+    Whichever of ``overflowed``, ``ended`` and ``dropped`` is set first also resolves
+    :meth:`closing` with that event, so the socket route waits on one future for all
+    three (no task per reason: with a thousand sockets, every task and coroutine of a
+    socket is more for the garbage collector to walk).
+    """
 
-    def __init__(self, identity_id: str, session_id: str | None = None) -> None:
+    __slots__ = ("identity_id", "session_id", "queue", "overflowed", "ended", "dropped", "_closing")
+
+    def __init__(self, identity_id: str, session_id: str | None = None, queue_size: int = QUEUE_SIZE) -> None:
         self.identity_id = identity_id
         self.session_id = session_id
-        self.queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
+        self.queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
         self.overflowed = asyncio.Event()
         self.ended = asyncio.Event()
         #: The realtime bus was lost: this socket may have missed messages of other processes.
         self.dropped = asyncio.Event()
+        self._closing: asyncio.Future[asyncio.Event] | None = None
 
     def offer(self, text: str) -> None:
+        """Queue ``text`` (the same str object for every socket); a socket whose queue
+        is full (``queue_size`` frames behind) is marked ``overflowed`` and closes."""
         try:
             self.queue.put_nowait(text)
         except asyncio.QueueFull:
-            self.overflowed.set()
+            self.close(self.overflowed)
+
+    def close(self, reason: asyncio.Event) -> None:
+        """Set ``reason`` (one of this subscription's three events); the first one set
+        is what :meth:`closing` resolves with."""
+        reason.set()
+        if self._closing is not None and not self._closing.done():
+            self._closing.set_result(reason)
+
+    def closing(self) -> asyncio.Future[asyncio.Event]:
+        """A future resolved with the first of ``overflowed``/``ended``/``dropped`` set."""
+        if self._closing is None:
+            self._closing = asyncio.get_running_loop().create_future()
+            for reason in (self.overflowed, self.ended, self.dropped):
+                if reason.is_set():
+                    self._closing.set_result(reason)
+                    break
+        return self._closing
 
 
 class Hub:
@@ -71,8 +97,9 @@ class Hub:
     #: Whether new sockets may open (a :class:`BusHub` says no while its bus is down).
     available = True
 
-    def __init__(self) -> None:
+    def __init__(self, queue_size: int = QUEUE_SIZE) -> None:
         self._subscriptions: dict[str, set[Subscription]] = {}
+        self.queue_size = queue_size
         #: Called with the ended session ids, or None for "any session may have ended"
         #: (the bus was lost): the fast path's token cache (:mod:`boxtui.server.fastpath`).
         self.session_listeners: list = []
@@ -83,7 +110,7 @@ class Hub:
             if not subs:
                 del self._subscriptions[identity_id]
             raise TooManySockets(identity_id)
-        subscription = Subscription(identity_id, session_id)
+        subscription = Subscription(identity_id, session_id, self.queue_size)
         subs.add(subscription)
         return subscription
 
@@ -125,7 +152,7 @@ class Hub:
         for subs in list(self._subscriptions.values()):
             for subscription in list(subs):
                 if subscription.session_id in ended:
-                    subscription.ended.set()
+                    subscription.close(subscription.ended)
 
     def drop_all_locally(self) -> None:
         """Every socket of this process must reconnect (and catch up)."""
@@ -133,7 +160,7 @@ class Hub:
             listener(None)  # a logout may have been missed too
         for subs in list(self._subscriptions.values()):
             for subscription in list(subs):
-                subscription.dropped.set()
+                subscription.close(subscription.dropped)
 
     async def end_session(self, session_id: str) -> None:
         """A session was revoked: its sockets close, in every process."""
@@ -146,8 +173,8 @@ class Hub:
 class BusHub(Hub):
     """Fan-out across processes through a :class:`~boxtui.server.realtime.bus.Bus`."""
 
-    def __init__(self, bus) -> None:
-        super().__init__()
+    def __init__(self, bus, queue_size: int = QUEUE_SIZE) -> None:
+        super().__init__(queue_size)
         self.bus = bus
         self.origin = frames.new_origin()
         self._seq = 0
@@ -234,7 +261,7 @@ async def start_hub(settings: ServerSettings, bus_socket: Path | None = None) ->
     elif bus_socket is not None:
         transport = bus.UnixBus(bus_socket)
     else:
-        return Hub()
-    hub = BusHub(transport)
+        return Hub(settings.ws_queue_frames)
+    hub = BusHub(transport, settings.ws_queue_frames)
     await hub.start()
     return hub

@@ -61,11 +61,10 @@ async def _authenticate(websocket: WebSocket, identity_id: str) -> tuple[int | N
     return (None, caller) if caller.id == identity_id else (CLOSE_FORBIDDEN, None)
 
 
-async def _session_ends(subscription: Subscription, caller: Caller) -> None:
-    """Return once the socket's session is over: expired, or ended through the hub."""
+def _expire_at_session_end(subscription: Subscription, caller: Caller) -> asyncio.TimerHandle:
+    """A timer that ends the socket when its session expires (cancel it when the socket closes)."""
     remaining = (as_utc(caller.session.expires_at) - utcnow()).total_seconds()
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(subscription.ended.wait(), timeout=max(0.0, remaining))
+    return asyncio.get_running_loop().call_later(max(0.0, remaining), subscription.close, subscription.ended)
 
 
 async def watch_sessions(hub: Hub, sessionmaker, interval: float) -> None:
@@ -100,9 +99,13 @@ async def _ack(websocket: WebSocket, identity_id: str, message: Any) -> None:
 
 async def _send_loop(websocket: WebSocket, subscription: Subscription) -> None:
     # The queue holds each envelope already encoded once by the hub, for every socket.
-    get, send = subscription.queue.get, websocket.send_text
+    # One frame at a time, in order; a socket whose client reads slowly waits here
+    # (uvicorn pauses its writes past the transport's high-water mark) while the hub
+    # keeps queueing, and past QUEUE_SIZE frames the hub marks it overflowed: closed
+    # with 1013, the client reconnects and catches up. Other sockets never wait for it.
+    queue, send = subscription.queue, websocket.send_text
     while True:
-        await send(await get())
+        await send(queue.get_nowait() if queue.qsize() else await queue.get())
 
 
 def _parse_frame(text: str) -> Any:
@@ -158,30 +161,36 @@ async def realtime_socket(websocket: WebSocket, identity_id: str) -> None:
         await websocket.accept()
         await _close(websocket, CLOSE_TOO_MANY, f"at most {limit} realtime sockets per identity")
         return
+    expiry, tasks = None, ()
     try:
         await websocket.accept()
-        tasks = [
-            asyncio.create_task(_send_loop(websocket, subscription)),
-            asyncio.create_task(_receive_loop(websocket, identity_id)),
-            asyncio.create_task(subscription.overflowed.wait()),
-            asyncio.create_task(_session_ends(subscription, caller)),
-            asyncio.create_task(subscription.dropped.wait()),
-        ]
-        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        expiry = _expire_at_session_end(subscription, caller)
+        # Two tasks per socket (send, receive) and one future for the hub's reasons to close it.
+        tasks = (asyncio.create_task(_send_loop(websocket, subscription)), asyncio.create_task(_receive_loop(websocket, identity_id)))
+        closing = subscription.closing()
+        done, _ = await asyncio.wait((*tasks, closing), return_when=asyncio.FIRST_COMPLETED)
+        pending = [task for task in tasks if not task.done()]
         for task in pending:
             task.cancel()
         if pending:  # asyncio.wait: a cancel of this handler (shutdown) is not swallowed
             await asyncio.wait(pending)
-        if tasks[2] in done:
-            await _close(websocket, CLOSE_TRY_AGAIN, "too far behind: reconnect and catch up")
-        elif tasks[3] in done:
-            await _close(websocket, CLOSE_UNAUTHORIZED, "the session has ended")
-        elif tasks[4] in done:
-            await _close(websocket, CLOSE_TRY_AGAIN, "realtime is unavailable for a moment: reconnect and catch up")
-        for task in done:
-            exc = task.exception()
-            if exc is not None and not isinstance(exc, (WebSocketDisconnect, RuntimeError)):
-                log.warning("realtime socket of %s ended: %r", identity_id, exc)
-                await _close(websocket, CLOSE_INTERNAL, "internal error")
+        if closing.done():
+            reason = closing.result()
+            if reason is subscription.overflowed:
+                await _close(websocket, CLOSE_TRY_AGAIN, "too far behind: reconnect and catch up")
+            elif reason is subscription.ended:
+                await _close(websocket, CLOSE_UNAUTHORIZED, "the session has ended")
+            else:
+                await _close(websocket, CLOSE_TRY_AGAIN, "realtime is unavailable for a moment: reconnect and catch up")
+        for task in tasks:
+            if task in done:
+                exc = task.exception()
+                if exc is not None and not isinstance(exc, (WebSocketDisconnect, RuntimeError)):
+                    log.warning("realtime socket of %s ended: %r", identity_id, exc)
+                    await _close(websocket, CLOSE_INTERNAL, "internal error")
     finally:
+        if expiry is not None:
+            expiry.cancel()
+        for task in tasks:  # this handler cancelled while waiting: no task outlives it
+            task.cancel()
         hub.disconnect(subscription)

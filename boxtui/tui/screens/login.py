@@ -19,6 +19,7 @@ from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.compose import compose
 from textual.containers import Center, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Input, Label, Static, TabbedContent, TabPane
@@ -30,7 +31,7 @@ from ..messages import SessionStarted
 from ..safe_text import clean_name, one_line
 from ..widgets.footer import BoxFooter
 from .feedback import LOGIN_DOING, notify_error
-from .modal import fit_to_terminal
+from .modal import SHORT_HEIGHT, SLIM_WIDTH, fit_to_terminal, set_compact_unmounted
 
 if TYPE_CHECKING:
     from boxtui.core.wire import SecretStorage
@@ -51,6 +52,34 @@ class _AuthScreen(Screen):
     def __init__(self, messenger: Messenger | None = None) -> None:
         super().__init__()
         self._messenger = messenger
+        #: (short, slim): the terminal the form was laid out for (see :meth:`compose`).
+        self._fitted: tuple[bool, bool] | None = None
+        self._busy = False
+
+    def compose(self) -> ComposeResult:
+        """The form, laid out for the terminal's size before it is mounted: classes and
+        compact fields set afterwards would restyle every widget once more (~25 ms of
+        the first frame)."""
+        size = self.app.size
+        self._fitted = (size.height < SHORT_HEIGHT, size.width < SLIM_WIDTH)
+        self.set_class(self._fitted[0], "-short")
+        self.set_class(self._fitted[1], "-slim")
+        yield from self._fitted_to_terminal(self.compose_form())
+        yield BoxFooter()
+
+    def _fitted_to_terminal(self, widgets: ComposeResult) -> ComposeResult:
+        """``widgets``, their fields compact on a short terminal, their buttons disabled while busy."""
+        short = bool(self._fitted and self._fitted[0])
+        for widget in widgets:
+            if isinstance(widget, (Button, Input)) and short:
+                set_compact_unmounted(widget)
+            if isinstance(widget, Button) and self._busy:
+                widget.disabled = True
+            yield widget
+
+    def compose_form(self) -> ComposeResult:
+        """The screen's widgets but the footer."""
+        yield from ()
 
     @property
     def messenger(self) -> Messenger:
@@ -68,10 +97,23 @@ class _AuthScreen(Screen):
             return self._messenger.client.base_url
         return self.app.server_url.rstrip("/")  # type: ignore[attr-defined]
 
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        # Textual restyles a screen's every widget each time it comes on top; the first
+        # time they were styled an instant ago, as they mounted (~20 ms of the first
+        # frame). Screen's own handler runs next (Textual calls each class's in turn).
+        if not self._resumed:
+            self._resumed = True
+            event.refresh_styles = False
+
+    _resumed = False
+
     def on_resize(self, event: events.Resize) -> None:
-        fit_to_terminal(self, event.size)
+        if (event.size.height < SHORT_HEIGHT, event.size.width < SLIM_WIDTH) != self._fitted:
+            fit_to_terminal(self, event.size)
+            self._fitted = (event.size.height < SHORT_HEIGHT, event.size.width < SLIM_WIDTH)
 
     def set_busy(self, busy: bool, status: str = "") -> None:
+        self._busy = busy
         for button in self.query(Button):
             button.disabled = busy
         self.query_one("#auth-status", Static).update(status)
@@ -115,13 +157,16 @@ class LoginScreen(_AuthScreen):
     DEFAULT_CSS = """
     LoginScreen #code-hint { color: $text-muted; height: auto; margin-bottom: 1; }
     """
+    #: Straight to the e-mail field (Textual's default, the first focusable widget, is the
+    #: tab bar: focused, then blurred for the field, restyling it twice).
+    AUTO_FOCUS = "#login-email"
 
     def __init__(self, messenger: Messenger) -> None:
         super().__init__(messenger)
         #: How the server delivers codes (None until it said, or if it does not).
         self.delivery: CodeDelivery | None = None
 
-    def compose(self) -> ComposeResult:
+    def compose_form(self) -> ComposeResult:
         with Center(id="auth-box"):
             yield Label("boxtui", id="auth-title")
             yield Static(Text(f"Server: {self.server_url}"), id="auth-server")
@@ -130,28 +175,43 @@ class LoginScreen(_AuthScreen):
                     yield Input(placeholder="E-mail", id="login-email")
                     yield Input(placeholder="Password", password=True, id="login-password")
                     yield Button("Log in", variant="primary", id="login-submit")
-                with TabPane("E-mail code", id="tab-code"):
-                    yield Static("", id="code-hint", markup=False)
-                    yield Input(placeholder="E-mail", id="code-email")
-                    yield Button("Send me a code", id="code-request")
-                    yield Input(placeholder="6-digit code", max_length=6, id="code-code")
-                    yield Input(placeholder="Key store password", password=True, id="code-password")
-                    yield Button("Log in", variant="primary", id="code-submit")
-                with TabPane("Sign up", id="tab-signup"):
-                    yield Input(placeholder="Your name", id="signup-name")
-                    yield Input(placeholder="E-mail", id="signup-email")
-                    yield Input(placeholder="Password (8 characters or more)", password=True, id="signup-password")
-                    yield Input(placeholder="Password again", password=True, id="signup-confirm")
-                    with Horizontal(id="signup-code-row"):
-                        yield Input(placeholder="E-mail code", max_length=6, id="signup-code")
-                        yield Button("Send code", id="signup-code-request")
-                        yield Button("Create account", variant="primary", id="signup-submit")
+                # The other tabs are filled once the first frame is painted (see on_mount).
+                yield TabPane("E-mail code", id="tab-code")
+                yield TabPane("Sign up", id="tab-signup")
             yield Static("", id="auth-status", markup=False)
-        yield BoxFooter()
+
+    def _code_tab(self) -> ComposeResult:
+        yield Static("", id="code-hint", markup=False)
+        yield Input(placeholder="E-mail", id="code-email")
+        yield Button("Send me a code", id="code-request")
+        yield Input(placeholder="6-digit code", max_length=6, id="code-code")
+        yield Input(placeholder="Key store password", password=True, id="code-password")
+        yield Button("Log in", variant="primary", id="code-submit")
+
+    def _signup_tab(self) -> ComposeResult:
+        yield Input(placeholder="Your name", id="signup-name")
+        yield Input(placeholder="E-mail", id="signup-email")
+        yield Input(placeholder="Password (8 characters or more)", password=True, id="signup-password")
+        yield Input(placeholder="Password again", password=True, id="signup-confirm")
+        with Horizontal(id="signup-code-row"):
+            yield Input(placeholder="E-mail code", max_length=6, id="signup-code")
+            yield Button("Send code", id="signup-code-request")
+            yield Button("Create account", variant="primary", id="signup-submit")
 
     def on_mount(self) -> None:
-        fit_to_terminal(self, self.app.size)
         self.query("#login-email").focus()  # a no-op when the screen is already being torn down
+        # Once the first frame is painted, after what the app itself waits for (through
+        # the app's queue, behind its own after-refresh calls), and as a message of its own.
+        self.app.call_after_refresh(self.call_later, self._fill_other_tabs)
+
+    async def _fill_other_tabs(self) -> None:
+        """Mount the hidden tabs' fields (~60 ms that the first frame does not wait for),
+        then ask the server how its codes travel."""
+        if not self.is_attached:
+            return
+        for pane_id, fields in (("#tab-code", self._code_tab()), ("#tab-signup", self._signup_tab())):
+            pane = self.query_one(pane_id, TabPane)
+            await pane.mount_all(compose(pane, self._fitted_to_terminal(fields)))
         self.load_code_delivery()
 
     @work(exclusive=True, group="server-info")
@@ -343,7 +403,7 @@ class UnlockScreen(_AuthScreen):
         self.email = str(session.identity.get("identifier_value", ""))
         self.display_name = str(session.identity.get("display_name", ""))
 
-    def compose(self) -> ComposeResult:
+    def compose_form(self) -> ComposeResult:
         with Center(id="auth-box"):
             yield Label("boxtui", id="auth-title")
             yield Static(Text(f"Welcome back, {clean_name(self.display_name)} <{one_line(self.email)}>\nServer: {one_line(self.server_url)}"), id="auth-server")
@@ -353,10 +413,8 @@ class UnlockScreen(_AuthScreen):
                     yield Button("Unlock", variant="primary", id="unlock-submit")
                     yield Button("Other account", id="unlock-switch")
             yield Static("", id="auth-status", markup=False)
-        yield BoxFooter()
 
     def on_mount(self) -> None:
-        fit_to_terminal(self, self.app.size)
         self.query_one("#unlock-password", Input).focus()
 
     @on(Input.Submitted, "#unlock-password")

@@ -161,6 +161,32 @@ class BoxViews(MutableMapping[str, BoxView]):
 class MainScreen(Screen):
     """Boxes, the open box's timeline, the composer, and the verbs on them."""
 
+    # Here rather than in app.tcss: parsed when the main screen first mounts, not before
+    # the first frame (the login or unlock screen).
+    DEFAULT_CSS = """
+
+    #main { height: 1fr; layers: base drawer; }
+    #boxes { width: 34; border-right: vkey $panel; }
+    /* Narrow terminals (MainScreen.NARROW_WIDTH): the box list is a drawer over the conversation. */
+    MainScreen.-narrow #boxes {
+        display: none;
+        position: absolute;
+        offset: 0 0;
+        layer: drawer;
+        height: 100%;
+        width: 36;
+        max-width: 100%;
+        background: $surface;
+        border-right: thick $primary 60%;
+    }
+    MainScreen.-narrow.-drawer #boxes { display: block; }
+    #conversation { width: 1fr; }
+    #timeline { height: 1fr; }
+    #composer { border-top: hkey $panel; }
+    #transfers { padding: 0 1; }
+    #no-box-hint { padding: 2 4; color: $text-muted; }
+    """
+
     BINDINGS = [
         Binding("ctrl+n", "new_box", "New box", id="main.new_box"),
         Binding("ctrl+o", "join", "Join", id="main.join"),
@@ -214,11 +240,21 @@ class MainScreen(Screen):
                     max_loaded=MAX_LOADED_EVENTS,
                 )
                 composer = Composer(id="composer")
-                timeline.display = composer.display = False  # until a box is open (see _show_header)
+                composer.display = False  # until a box is open (see _show_header)
+                self._hide_timeline(timeline, True)
                 yield timeline
                 yield TransfersArea(id="transfers")
                 yield composer
         yield BoxFooter()
+
+    @staticmethod
+    def _hide_timeline(timeline: BoxTimeline, hidden: bool) -> None:
+        """Hide the timeline while no box is open, keeping it laid out at no height
+        (not ``display: none``): it knows its width when the first box opens, and wraps
+        that box's page once, in the frame that shows it, rather than once shown (a
+        second layout and frame, ~20 ms of the first box opened)."""
+        timeline.styles.max_height = 0 if hidden else None
+        timeline.can_focus = not hidden
 
     def _no_box_hint(self) -> Text:
         hint = Text("Pick a box in the list (type to filter, Enter opens it).\n")
@@ -664,7 +700,8 @@ class MainScreen(Screen):
         # The widgets' own display, not a class on #conversation: a class there restyled
         # its whole subtree (~150 nodes), half of the first box open's 100 ms.
         self.query_one("#no-box-hint").display = box is None
-        self.timeline.display = self.composer.display = box is not None
+        self._hide_timeline(self.timeline, box is None)
+        self.composer.display = box is not None
         if box is None:
             self.header.clear_box()
         else:

@@ -10,16 +10,25 @@ not fit rather than cutting one. Every key left out is still in the command pale
 
 The choice follows posting and harlequin, which keep a few fixed keys in the footer
 and put the rest in the palette, and nano and htop, where help and quit never move.
+
+It is one widget that draws its line itself, looking as Textual's footer does (a key
+is clicked or hovered the same way, and shows its tooltip). Textual's footer is a
+container of one widget per key, composed again at every change of focus or bindings:
+mounting and styling ~20 keys cost ~20 ms of the first box opened, and ~30 ms of the
+login screen's first frame. Here a change of keys is one repaint of one line.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from rich.cells import cell_len
+from rich.style import Style
+from rich.text import Text
 from textual import events
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer
-from textual.widgets._footer import FooterKey
+from textual.screen import Screen
+from textual.widget import Widget
 
 __all__ = ["BoxFooter", "FOOTER_FIRST"]
 
@@ -30,14 +39,74 @@ FOOTER_FIRST = ("main.filter", "app.help", "app.quit", "login.quit")
 COMPACT_WIDTH = 60
 
 
-class BoxFooter(Footer):
+class FooterKeyView(NamedTuple):
+    """A key as the footer draws it, at columns ``start`` to ``end``."""
+
+    binding: Binding
+    key_display: str
+    enabled: bool
+    tooltip: str
+    start: int
+    end: int
+    #: The command palette's key, drawn at the right edge.
+    palette: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.binding.key
+
+    @property
+    def description(self) -> str:
+        return self.binding.description
+
+
+class BoxFooter(Widget, can_focus=False):
     """A footer that puts :data:`FOOTER_FIRST` first and never cuts a key in half."""
+
+    ALLOW_SELECT = False
+    COMPONENT_CLASSES = {
+        "footer-key--key",
+        "footer-key--description",
+        "footer-key--hover",
+        "footer--palette-border",
+    }
+    # The looks of Textual's Footer and FooterKey (textual/widgets/_footer.py).
+    DEFAULT_CSS = """
+    BoxFooter {
+        color: $footer-foreground;
+        background: $footer-background;
+        dock: bottom;
+        height: 1;
+        text-wrap: nowrap;
+        .footer-key--key {
+            color: $footer-key-foreground;
+            background: $footer-key-background;
+            text-style: bold;
+        }
+        .footer-key--description {
+            color: $footer-description-foreground;
+            background: $footer-description-background;
+        }
+        .footer-key--hover {
+            color: $footer-key-foreground;
+            background: $block-hover-background;
+        }
+        .footer--palette-border {
+            color: $foreground 20%;
+        }
+    }
+    """
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._composed_width = 0
-        #: What the keys now shown were composed from (see :meth:`recompose`).
-        self._composed: tuple | None = None
+        #: The keys drawn, and what they were drawn from (see :meth:`keys`).
+        self._keys: list[FooterKeyView] = []
+        self._keys_for: tuple | None = None
+        #: Bumped at every change of the screen's bindings.
+        self._generation = 0
+        self._hover: int | None = None
+
+    # --- what to show ---------------------------------------------------------------
 
     def shown_bindings(self) -> list[tuple[Binding, bool, str]]:
         """The bindings the footer shows at its width: ``(binding, enabled, tooltip)``."""
@@ -64,6 +133,11 @@ class BoxFooter(Footer):
             shown.append((binding, enabled, tooltip))
         return shown
 
+    @property
+    def compact(self) -> bool:
+        """Keys closer together, below :data:`COMPACT_WIDTH` columns."""
+        return self._width() < COMPACT_WIDTH
+
     def _key_width(self, binding: Binding) -> int:
         # A footer key draws " key " then "description " (FooterKey's paddings); a
         # compact one "key description" and a one-cell margin.
@@ -76,61 +150,125 @@ class BoxFooter(Footer):
         width = self._width()
         palette = self._palette_binding()
         if palette is not None:
-            width -= self._key_width(palette) + 2  # its left border and right padding
+            width -= self._key_width(palette[0]) + 2  # its left border and right padding
         return width
 
-    def _palette_binding(self) -> Binding | None:
-        if not (self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE):
+    def _palette_binding(self) -> tuple[Binding, bool] | None:
+        if not self.app.ENABLE_COMMAND_PALETTE:
             return None
         active = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
-        return active.binding if active is not None else None
+        return (active.binding, active.enabled) if active is not None else None
 
-    def _signature(self) -> tuple:
-        """Everything the composed keys depend on."""
-        palette = self._palette_binding()
-        active = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING) if palette else None
-        return (
-            self._width(),
-            tuple((b.key, self.app.get_key_display(b), b.description, b.action, on, tip) for b, on, tip in self.shown_bindings()),
-            None if palette is None else (palette.key, palette.description, active is not None and active.enabled),
-        )
+    def keys(self) -> list[FooterKeyView]:
+        """The keys drawn now, left to right, the palette's last (at the right edge)."""
+        state = (self._generation, self._width(), self.app._keymap)
+        if state != self._keys_for:
+            self._keys_for = state
+            self._keys = self._lay_out()
+        return self._keys
 
-    async def recompose(self) -> None:
-        """Compose again only when the keys to show changed. Textual's footer composes
-        anew at every change of focus or bindings (16 times between unlock and the box
-        list), and each time restyles every key."""
-        if self._bindings_ready and self.is_attached and self._composed == self._signature():
-            return
-        await super().recompose()
-
-    def compose(self) -> ComposeResult:
-        if not self._bindings_ready:
-            return
-        self._composed = self._signature()
-        self._composed_width = self.size.width
-        self.compact = self._width() < COMPACT_WIDTH
+    def _lay_out(self) -> list[FooterKeyView]:
+        views: list[FooterKeyView] = []
+        x = 0
         for binding, enabled, tooltip in self.shown_bindings():
-            yield FooterKey(
-                binding.key,
-                self.app.get_key_display(binding),
-                binding.description,
-                binding.action,
-                disabled=not enabled,
-                tooltip=tooltip,
-            ).data_bind(compact=Footer.compact)
+            width = self._key_width(binding)
+            views.append(FooterKeyView(binding, self.app.get_key_display(binding), enabled, tooltip, x, x + width))
+            x += width
         palette = self._palette_binding()
         if palette is not None:
-            active = self.screen.active_bindings[self.app.COMMAND_PALETTE_BINDING]
-            yield FooterKey(
-                palette.key,
-                self.app.get_key_display(palette),
-                palette.description,
-                palette.action,
-                classes="-command-palette",
-                disabled=not active.enabled,
-                tooltip=palette.tooltip or palette.description,
-            )
+            binding, enabled = palette
+            display = self.app.get_key_display(binding)
+            # Textual's palette key: "▏key description", then one cell of padding (or margin).
+            width = 1 + cell_len(display) + (1 + cell_len(binding.description) if binding.description else 0) + 1
+            end = self._width()
+            views.append(FooterKeyView(binding, display, enabled, binding.tooltip or binding.description, end - width, end, True))
+        return views
 
-    def on_resize(self, event: events.Resize) -> None:
-        if self._bindings_ready and event.size.width != self._composed_width:
-            self.call_after_refresh(self.recompose)
+    def text(self) -> str:
+        """The keys as plain text: ``"f1 Help  ^q Quit  ^p palette"``."""
+        return "  ".join(f"{key.key_display} {key.description}".strip() for key in self.keys())
+
+    # --- bindings -------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
+
+    def on_unmount(self) -> None:
+        self.screen.bindings_updated_signal.unsubscribe(self)
+
+    def _bindings_changed(self, screen: Screen) -> None:
+        self._generation += 1
+        if self.is_attached and screen is self.screen:
+            self.refresh()
+
+    # --- drawing --------------------------------------------------------------------
+
+    def render(self) -> Text:
+        keys = self.keys()
+        width = self._width()
+        base = self.rich_style
+        key_style = self.get_component_rich_style("footer-key--key")
+        description_style = self.get_component_rich_style("footer-key--description")
+        hover_style = self.get_component_rich_style("footer-key--hover", partial=True)
+        line = Text(no_wrap=True, end="")
+        x = 0
+        for index, view in enumerate(keys):
+            if view.start > x:
+                line.append(" " * (view.start - x), base)
+            extra = Style(dim=True) if not view.enabled else Style()
+            if index == self._hover:
+                extra += hover_style
+            if view.palette:  # always drawn compact, after a thin border
+                line.append("▏", base + self.get_component_rich_style("footer--palette-border") + extra)
+                self._append_key(line, view, key_style + extra, description_style + extra, compact=True)
+                line.append(" ", base)
+            else:
+                self._append_key(line, view, key_style + extra, description_style + extra, compact=self.compact)
+                if self.compact:
+                    line.append(" ", base)
+            x = view.end
+        if x < width:
+            line.append(" " * (width - x), base)
+        return line
+
+    @staticmethod
+    def _append_key(line: Text, view: FooterKeyView, key_style: Style, description_style: Style, *, compact: bool) -> None:
+        if not view.description:
+            line.append(view.key_display, key_style)
+        elif compact:
+            line.append(view.key_display, key_style)
+            line.append(" " + view.description, description_style)
+        else:
+            line.append(f" {view.key_display} ", key_style)
+            line.append(f"{view.description} ", description_style)
+
+    # --- mouse ----------------------------------------------------------------------
+
+    def _key_at(self, x: int) -> int | None:
+        for index, view in enumerate(self._keys):
+            if view.start <= x < view.end:
+                return index
+        return None
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        self._set_hover(self._key_at(event.x))
+
+    def on_leave(self, event: events.Leave) -> None:
+        self._set_hover(None)
+
+    def _set_hover(self, index: int | None) -> None:
+        if index == self._hover:
+            return
+        self._hover = index
+        self.tooltip = self._keys[index].tooltip or None if index is not None else None
+        self.refresh()
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        index = self._key_at(event.x)
+        if index is None:
+            return
+        view = self._keys[index]
+        if view.enabled:
+            self.app.simulate_key(view.key)
+        else:
+            self.app.bell()
