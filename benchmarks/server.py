@@ -1639,7 +1639,7 @@ async def run(args) -> None:
     load = os.getloadavg()
     say(f"boxtui server benchmark — {time.strftime('%Y-%m-%d %H:%M:%S')}")
     say(f"load generator: {wrk_version() if shutil.which('wrk') else 'none (wrk missing)'}, -t1, --timeout 30s, Lua scripts with bearer headers "
-        f"and a fresh Idempotency-Key per POST; websockets: python websockets client (permessage-deflate offered, as boxtui's client)")  # fmt: skip
+        f"and a fresh Idempotency-Key per POST; fan-out sockets: plain sockets read from epoll in --fanout-receivers processes (permessage-deflate offered, as boxtui's client)")  # fmt: skip
     say(f"machine: {os.cpu_count()} cores, load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     say(f"servers: boxtui serve and the bare FastAPI app, each one process, started through boxtui.server.serve.serve() (the same uvicorn.run call), "
         f"log level {args.log_level!r}; {args.duration:.0f} s per wrk row after a {1 if args.quick else 2} s warm-up{' (--quick)' if args.quick else ''}")  # fmt: skip
