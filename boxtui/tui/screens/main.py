@@ -18,6 +18,7 @@ auto-invitation makes the messenger process its crypto actions.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import shlex
 import subprocess
@@ -92,6 +93,21 @@ POSITION_KEY = "position"
 MARKED_KEY = "marked_unread"
 #: How often the reading position is written to the store (only when it moved).
 POSITION_SAVE_SECONDS = 2.0
+
+
+_listed_frozen = False
+
+
+def _freeze_listed_session() -> None:
+    """Once per process, once the box list is shown: what the session made so far (the
+    main screen's widgets, the boxes, the store's and the client's objects: ~50k, living
+    as long as the session) is moved out of the garbage collector's sight, as the
+    imports were (``boxtui.tui.app``). A full collection walking them all (~10 ms) fell
+    otherwise on whatever came next, often the first box opened."""
+    global _listed_frozen
+    if not _listed_frozen:
+        _listed_frozen = True
+        gc.freeze()
 
 
 def _is_position(value: Any, box_id: str) -> bool:
@@ -253,8 +269,9 @@ class MainScreen(Screen):
         (not ``display: none``): it knows its width when the first box opens, and wraps
         that box's page once, in the frame that shows it, rather than once shown (a
         second layout and frame, ~20 ms of the first box opened)."""
-        timeline.styles.max_height = 0 if hidden else None
-        timeline.can_focus = not hidden
+        if timeline.can_focus == hidden:  # (setting a style, even to what it is, lays out again)
+            timeline.styles.max_height = 0 if hidden else None
+            timeline.can_focus = not hidden
 
     def _no_box_hint(self) -> Text:
         hint = Text("Pick a box in the list (type to filter, Enter opens it).\n")
@@ -604,6 +621,7 @@ class MainScreen(Screen):
         if self.messenger.online:
             self.sync_store(summaries)
         self.refresh_bindings()
+        self.call_after_refresh(_freeze_listed_session)
 
     def _opening(self) -> bool:
         """Whether a box is being opened (an ``open_box`` worker is at work)."""
@@ -640,6 +658,9 @@ class MainScreen(Screen):
             self.timeline.show_new_marker()
             self.composer.cancel_target()
             self.composer.input.focus()
+        # What the timeline shows of this box before asking: an event appended while the
+        # page is on its way (live, or from the outbox) is newer than that page.
+        shown = {e.event.id for e in self.timeline.entries} if self.current_box_id == box_id else None
         try:
             box, members, entries, total = await asyncio.gather(
                 self.messenger.get_box(box_id),
@@ -667,7 +688,12 @@ class MainScreen(Screen):
                 if not self.timeline.replace_entry(entry):
                     self.timeline.append_entry(entry)
         else:
+            paged = {e.event.id for e in entries}
+            arrived = [e for e in self.timeline.entries if e.event.id not in paged and e.event.id not in shown] if shown is not None else []
             self.timeline.set_entries([*entries, *self.messenger.pending(box_id)], total_count=total)
+            for entry in arrived:  # (the page was read before they came: keep them in view)
+                if not self.timeline.replace_entry(entry):
+                    self.timeline.append_entry(entry)
         self._place_marker(box_id, box.events_count)  # the server's count, unacknowledged yet
         if not moved:  # (a reader up the page stays where they are)
             self.timeline.show_new_marker()

@@ -104,7 +104,11 @@ class BoxFooter(Widget, can_focus=False):
         self._keys_for: tuple | None = None
         #: Bumped at every change of the screen's bindings.
         self._generation = 0
+        #: A look at the changed bindings is due (see :meth:`_bindings_changed`).
+        self._checking = False
         self._hover: int | None = None
+        #: The line drawn, and what it was drawn from (see :meth:`render`).
+        self._line: tuple[tuple, Text] | None = None
 
     # --- what to show ---------------------------------------------------------------
 
@@ -197,13 +201,37 @@ class BoxFooter(Widget, can_focus=False):
         self.screen.bindings_updated_signal.unsubscribe(self)
 
     def _bindings_changed(self, screen: Screen) -> None:
+        """The screen's bindings changed (at every move of the focus, among others): look
+        again once this burst of changes is over, and repaint only if the keys differ."""
         self._generation += 1
-        if self.is_attached and screen is self.screen:
+        if screen is not self.screen or not self.is_attached or self._checking:
+            return
+        self._checking = True
+        # After the frame under way, as Textual's footer does; and through the screen:
+        # a message to the footer itself would repaint it (Textual repaints a widget
+        # that goes idle with a repaint pending), a frame more.
+        screen.call_after_refresh(self._check_keys)
+
+    def _check_keys(self) -> None:
+        self._checking = False
+        if self._line is None or tuple(self.keys()) != self._line[0][0]:
             self.refresh()
 
     # --- drawing --------------------------------------------------------------------
 
     def render(self) -> Text:
+        """The line of keys, built again only when the keys, the width, the hovered key
+        or the styles changed (the bindings change at every move of the focus)."""
+        state = (tuple(self.keys()), self._hover, self._width())
+        if self._line is None or self._line[0] != state:
+            self._line = (state, self._keys_text())
+        return self._line[1]
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._line = None
+
+    def _keys_text(self) -> Text:
         keys = self.keys()
         width = self._width()
         base = self.rich_style
