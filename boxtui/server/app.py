@@ -18,6 +18,7 @@ from boxtui.server.boxes.router import router as boxes
 from boxtui.server.db import open_database
 from boxtui.server.errors import install_error_handlers
 from boxtui.server.datadir import prepare_data_dir
+from boxtui.server.fastpath import FastPathMiddleware, hook_into, open_fast_path
 from boxtui.server.headers import SecurityHeadersMiddleware
 from boxtui.server.openapi import doc, install_openapi
 from boxtui.server.events.router import router as events
@@ -57,8 +58,14 @@ def create_app(settings: ServerSettings, *, migrate: bool = True, bus_socket: Pa
         app.state.read_sessionmaker = database.read_sessionmaker
         try:
             await _start_services(app, settings, bus_socket)
+            app.state.fast_path = await open_fast_path(app.state, settings, database)
+            if app.state.fast_path is not None:
+                hook_into(app.state.hub, app.state.fast_path)
             yield
         finally:
+            fast, app.state.fast_path = getattr(app.state, "fast_path", None), None
+            if fast is not None:
+                await fast.close()
             await _stop_services(app)
             await close_blob_store(settings)
             await database.dispose()
@@ -84,6 +91,8 @@ def create_app(settings: ServerSettings, *, migrate: bool = True, bus_socket: Pa
 
     _include_routers(app)
     install_openapi(app)
+    # Inside the security headers (they are added to its answers too), outside the rest.
+    app.add_middleware(FastPathMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     if settings.forwarded_allow_ips.strip():
         # Outermost, so every layer sees the client and scheme the trusted proxy names.

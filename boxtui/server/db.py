@@ -216,6 +216,8 @@ class Database:
     sessionmaker: async_sessionmaker[AsyncSession]
     read_engine: AsyncEngine
     read_sessionmaker: async_sessionmaker[AsyncSession]
+    #: SQLite: this process's writer lock (see :class:`SQLiteWriteSession`); None on PostgreSQL.
+    writer_lock: asyncio.Lock | None = None
 
     @property
     def engines(self) -> list[AsyncEngine]:
@@ -234,7 +236,7 @@ def open_database(url: str) -> Database:
     lock = asyncio.Lock()
     writer = async_sessionmaker(engine, class_=SQLiteWriteSession, sync_session_class=_SyncSession, expire_on_commit=False, info={"writer_lock": lock})
     read_engine = make_engine(url, read_only=True)
-    return Database(engine, writer, read_engine, make_sessionmaker(read_engine))
+    return Database(engine, writer, read_engine, make_sessionmaker(read_engine), lock)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -96,6 +96,9 @@ class ServerSettings(BaseSettings):
     ws_queue_frames: int = Field(default=1000, ge=1)
     #: How often one query re-checks the sessions of all open sockets (logout closes at once anyway).
     ws_session_check_seconds: float = Field(default=60.0, gt=0)
+    #: Answer ``msg.text`` posts and event pages without the framework stack
+    #: (:mod:`boxtui.server.fastpath`); the answers are the same either way.
+    fast_path: bool = True
     #: How long an ``Idempotency-Key`` and its response are kept (PROTOCOL §10.12).
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=1)
     #: Argon2id cost for password hashes (tests lower it).

@@ -82,6 +82,7 @@ async def test_a_saturated_pool_answers_503_with_the_error_body(server_settings,
     monkeypatch.setattr(server_db, "SQLITE_MAX_OVERFLOW", 0)
     monkeypatch.setattr(server_db, "POOL_TIMEOUT", 0.5)
     async for app in _running(server_settings):
+        app.state.fast_path = None  # the routes' pool (the fast path's own: see test_fast_path)
         async with asgi_client(app) as http:
             alice = await signup_login(http, "alice@example.com")
             box = await create_box(http, alice)

@@ -267,12 +267,22 @@ async def prepare_publication(hub, db: AsyncSession, rows: Iterable[EventRow], k
         missing = _people(row) - known.people.keys()
         known.people.update(await identities.many(db, missing))
         recipients = await audience(db, row, box.creator_id, known)
-        personal = {r for r in recipients if r == box.creator_id or r in _people(row) or row.type == "msg.file"}
-        for recipient in sorted(personal):
+        personal, others = split_audience(row, box.creator_id, recipients)
+        for recipient in personal:
             publication.append(([recipient], {"type": "event.new", "object": await render_event(db, row, recipient, known)}))
-        if others := recipients - personal:
-            publication.append((sorted(others), {"type": "event.new", "object": await render_event(db, row, None, known)}))
+        if others:
+            publication.append((others, {"type": "event.new", "object": await render_event(db, row, None, known)}))
     return publication
+
+
+def split_audience(row, admin_id: str, recipients: set[str]) -> tuple[list[str], list[str]]:
+    """Who gets ``row`` rendered for them alone (the box admin, the people shown in it,
+    everyone for a ``msg.file``: ``is_saved`` is their own), and who shares one
+    rendering (the others), both sorted. The fast path (:mod:`boxtui.server.fastpath`)
+    publishes with it too."""
+    people = _people(row)
+    personal = {r for r in recipients if r == admin_id or r in people or row.type == "msg.file"}
+    return sorted(personal), sorted(recipients - personal)
 
 
 async def deliver(hub, publication: Publication) -> None:

@@ -100,6 +100,9 @@ class Hub:
     def __init__(self, queue_size: int = QUEUE_SIZE) -> None:
         self._subscriptions: dict[str, set[Subscription]] = {}
         self.queue_size = queue_size
+        #: Called with the ended session ids, or None for "any session may have ended"
+        #: (the bus was lost): the fast path's token cache (:mod:`boxtui.server.fastpath`).
+        self.session_listeners: list = []
 
     def connect(self, identity_id: str, session_id: str | None = None, limit: int | None = None) -> Subscription:
         subs = self._subscriptions.setdefault(identity_id, set())
@@ -144,6 +147,8 @@ class Hub:
     def end_sessions_locally(self, session_ids: Iterable[str]) -> None:
         """Mark every socket of ``session_ids`` in this process as ended."""
         ended = set(session_ids)
+        for listener in self.session_listeners:
+            listener(ended)
         for subs in list(self._subscriptions.values()):
             for subscription in list(subs):
                 if subscription.session_id in ended:
@@ -151,6 +156,8 @@ class Hub:
 
     def drop_all_locally(self) -> None:
         """Every socket of this process must reconnect (and catch up)."""
+        for listener in self.session_listeners:
+            listener(None)  # a logout may have been missed too
         for subs in list(self._subscriptions.values()):
             for subscription in list(subs):
                 subscription.close(subscription.dropped)

@@ -660,6 +660,9 @@ class MainScreen(Screen):
             self.timeline.show_new_marker()
             self.composer.cancel_target()
             self.composer.input.focus()
+        # What the timeline shows of this box before asking: an event appended while the
+        # page is on its way (live, or from the outbox) is newer than that page.
+        shown = {e.event.id for e in self.timeline.entries} if self.current_box_id == box_id else None
         try:
             box, members, entries, total = await asyncio.gather(
                 self.messenger.get_box(box_id),
@@ -687,7 +690,12 @@ class MainScreen(Screen):
                 if not self.timeline.replace_entry(entry):
                     self.timeline.append_entry(entry)
         else:
+            paged = {e.event.id for e in entries}
+            arrived = [e for e in self.timeline.entries if e.event.id not in paged and e.event.id not in shown] if shown is not None else []
             self.timeline.set_entries([*entries, *self.messenger.pending(box_id)], total_count=total)
+            for entry in arrived:  # (the page was read before they came: keep them in view)
+                if not self.timeline.replace_entry(entry):
+                    self.timeline.append_entry(entry)
         self._place_marker(box_id, box.events_count)  # the server's count, unacknowledged yet
         if not moved:  # (a reader up the page stays where they are)
             self.timeline.show_new_marker()

@@ -1,0 +1,1056 @@
+"""The two hottest routes without the framework around them (issue 8, PROFILE.md).
+
+``POST /boxes/{id}/events`` with a ``msg.text`` body and the page lists of
+``GET /boxes/{id}/events`` (no ``after``/``before`` cursor: the newest page, offset
+pages) are answered here, by :class:`FastPathMiddleware`, a pure ASGI layer inside the
+security-headers middleware and in front of everything FastAPI does per request
+(dependency solving, the request object, SQLAlchemy statements and ORM rows, pydantic
+models). The SQL is written by hand on raw driver connections: on SQLite one writer and
+one reader ``sqlite3`` connection whose statements run inline on the event loop (as
+:mod:`boxtui.server.sqlite_driver` does for the engine's own), on PostgreSQL a small
+asyncpg pool.
+
+The rule that keeps the protocol as it is: the fast path answers only the happy path it
+can prove valid — a bearer token of a live session of ACR ≥ 1, an active member of an
+open box, a well-formed ``msg.text`` body (no reply, no ``extra``) within the limits, a
+well-formed ``Idempotency-Key`` or none, no cookies — and hands **everything** else to
+the FastAPI app untouched (a body it read is given back to the app as it came), so every
+error, replay and edge case is the route's own. What it answers is byte for byte what
+the route answers (``tests/server/test_fast_path.py`` compares the two, the setting
+``fast_path = false`` turns this layer off): the same rows written in the same
+transaction (the event, the box's counters, the sender's unread base, the idempotency
+record), under the same locks (SQLite: this process's writer lock then ``BEGIN
+IMMEDIATE``; PostgreSQL: the box row, taken by the statement that places the event),
+committed before the answer, then the same realtime envelopes.
+
+Who is calling is cached per token (:class:`TokenCache`): a session is looked up once,
+then kept for at most ``TOKEN_CACHE_SECONDS``. A logout clears its token at once in the
+process that handled it, and in the others as soon as the realtime bus carries the
+logout (the hub's end-of-session frame; a bus that is down or missed a frame clears the
+whole cache, and while it is down nothing is cached). The TTL is the backstop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl
+
+from sqlalchemy import DateTime, engine as sa_engine
+
+from boxtui.core.encoding import b64_decode_any
+from boxtui.core.ids import is_uuid, new_id
+from boxtui.core.timefmt import as_utc, utcnow
+from boxtui.server.auth.deps import DEFAULT_LIMIT, MAX_LIMIT, _has_unstorable_text, _reject_constant, hash_token
+from boxtui.server.events.schemas import MAX_ENCRYPTED
+from boxtui.server.events.service import _people, _RenderContext, _view, split_audience
+from boxtui.server.identities.service import check_public_key
+from boxtui.server.idempotency.service import HEADER as IDEMPOTENCY_HEADER
+from boxtui.server.idempotency.service import canonical_json, parse_key
+
+log = logging.getLogger("boxtui.server")
+
+#: How long a looked-up session is trusted without asking the database again.
+TOKEN_CACHE_SECONDS = 5.0
+#: Sessions kept at most (the cache starts afresh beyond it).
+TOKEN_CACHE_SIZE = 20_000
+#: PostgreSQL connections of the fast path's own pool, per process.
+PG_POOL_SIZE = 8
+#: PostgreSQL: transactions in flight per box (the next one queues on the box lock).
+PG_BATCHES_PER_BOX = 2
+#: SQLite: commits between two passive WAL checkpoints run off the event loop.
+CHECKPOINT_EVERY = 200
+
+_IDEMPOTENCY_HEADER = IDEMPOTENCY_HEADER.lower().encode()
+_JSON_HEADERS = b"application/json"
+
+
+# --- who is calling ---------------------------------------------------------------------
+
+
+class Session:
+    __slots__ = ("id", "identity_id", "acr", "expires_at", "cached_at")
+
+    def __init__(self, id: str, identity_id: str, acr: int, expires_at: datetime, cached_at: float) -> None:
+        self.id, self.identity_id, self.acr, self.expires_at, self.cached_at = id, identity_id, acr, expires_at, cached_at
+
+
+class TokenCache:
+    """Live sessions by token hash, kept ``TOKEN_CACHE_SECONDS`` at most.
+
+    :meth:`forget` (wired to the realtime hub's end-of-session, see the module doc)
+    drops sessions; ``forget(None)`` drops them all. A lookup that started before a
+    ``forget`` does not store its (possibly revoked) session: ``generation`` moved.
+    """
+
+    def __init__(self, ttl: float = TOKEN_CACHE_SECONDS) -> None:
+        self.ttl = ttl
+        self.generation = 0
+        self._by_hash: dict[str, Session] = {}
+
+    def get(self, token_hash: str) -> Session | None:
+        session = self._by_hash.get(token_hash)
+        if session is None:
+            return None
+        if time.monotonic() - session.cached_at > self.ttl:
+            del self._by_hash[token_hash]
+            return None
+        return session
+
+    def put(self, token_hash: str, session: Session, generation: int) -> None:
+        if generation != self.generation:
+            return
+        if len(self._by_hash) >= TOKEN_CACHE_SIZE:
+            self._by_hash.clear()
+        self._by_hash[token_hash] = session
+
+    def forget(self, session_ids) -> None:
+        self.generation += 1
+        if session_ids is None:
+            self._by_hash.clear()
+            return
+        ended = set(session_ids)
+        for token_hash in [h for h, s in self._by_hash.items() if s.id in ended]:
+            del self._by_hash[token_hash]
+
+
+# --- small row objects the shared renderer reads ---------------------------------------
+
+
+class _Identity:
+    __slots__ = ("id", "display_name", "avatar_url", "email")
+
+    def __init__(self, id: str, display_name: str, avatar_url: str | None, email: str) -> None:
+        self.id, self.display_name, self.avatar_url, self.email = id, display_name, avatar_url, email
+
+
+class _Event:
+    """The columns of ``events`` that :func:`boxtui.server.events.service._view` reads."""
+
+    __slots__ = ("id", "box_id", "type", "sender_id", "referrer_id", "content", "extra", "created_at", "file_id", "edited_content", "last_edited_at", "deleted_at", "deleted_by_id")
+
+    def __init__(self, id, box_id, type, sender_id, referrer_id, content, extra, created_at, file_id, edited_content, last_edited_at, deleted_at, deleted_by_id) -> None:  # noqa: A002
+        self.id, self.box_id, self.type, self.sender_id, self.referrer_id = id, box_id, type, sender_id, referrer_id
+        self.content, self.extra, self.created_at, self.file_id = content, extra, created_at, file_id
+        self.edited_content, self.last_edited_at, self.deleted_at, self.deleted_by_id = edited_content, last_edited_at, deleted_at, deleted_by_id
+
+
+def _json_body(content: Any) -> bytes:
+    """The bytes FastAPI's ``JSONResponse`` sends for ``content``."""
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode("utf-8")
+
+
+# --- the request ------------------------------------------------------------------------
+
+
+class _Text:
+    """A ``msg.text`` POST the fast path can answer: what it needs from the request."""
+
+    __slots__ = ("token_hash", "key", "content", "fingerprint")
+
+    def __init__(self, token_hash: str, key: str | None, content: dict[str, Any], fingerprint: str) -> None:
+        self.token_hash, self.key, self.content, self.fingerprint = token_hash, key, content, fingerprint
+
+
+def _bearer(scope) -> tuple[str | None, list[str], int | None, bool]:
+    """(authorization, Idempotency-Key values, content-length, usable) from the headers."""
+    authorization = None
+    keys: list[str] = []
+    length = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            if authorization is None:
+                authorization = value.decode("latin-1")
+        elif name == b"cookie":
+            return None, keys, None, False  # cookie sessions (CSRF, the cookie rules): the app
+        elif name == _IDEMPOTENCY_HEADER:
+            keys.append(value.decode("latin-1"))
+        elif name == b"content-length":
+            text = value.decode("latin-1")
+            if not text.isdigit() or length is not None:
+                return None, keys, None, False
+            length = int(text)
+    return authorization, keys, length, True
+
+
+def _token_hash(authorization: str | None) -> str | None:
+    """As ``auth.deps.extract_token`` reads a bearer header; None: leave it to the app."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return hash_token(token.strip())
+
+
+def _text_content(data: Any) -> dict[str, Any] | None:
+    """The stored ``content`` of a valid ``msg.text`` body without reply or extra, else None.
+
+    The checks of ``EventBody`` + ``TextContent`` (strict types, no unknown keys, base64,
+    lengths, the public key), and the content as ``model_dump(exclude_none=True)`` gives it.
+    """
+    if type(data) is not dict or data.get("type") != "msg.text":
+        return None
+    for name, value in data.items():
+        if name not in ("type", "content", "referrer_id", "extra"):
+            return None
+        if name in ("referrer_id", "extra") and value is not None:
+            return None
+    content = data.get("content")
+    if type(content) is not dict:
+        return None
+    encrypted = content.get("encrypted")
+    public_key = content.get("public_key")
+    if type(encrypted) is not str or not 1 <= len(encrypted) <= MAX_ENCRYPTED:
+        return None
+    if len(content) != (2 if "public_key" in content else 1) or ("public_key" in content and type(public_key) is not str):
+        return None
+    try:
+        b64_decode_any(encrypted)
+        if public_key is not None:
+            check_public_key(public_key)
+    except ValueError:
+        return None
+    if _has_unstorable_text(data):
+        return None
+    return {"encrypted": encrypted} if public_key is None else {"encrypted": encrypted, "public_key": public_key}
+
+
+def _fingerprint(path: str, data: dict[str, Any]) -> str:
+    """``idempotency.service.json_fingerprint`` of an ``EventBody`` (its model_dump)."""
+    body = {"type": data["type"], "content": data["content"], "referrer_id": None, "extra": None}
+    digest = hashlib.sha256()
+    digest.update(f"POST {path}\n".encode())
+    digest.update(canonical_json({"body": body}))
+    return digest.hexdigest()
+
+
+def _page_query(query_string: bytes) -> tuple[int, int, bool] | None:
+    """(offset, limit, tail) as ``get_page`` and ``events.router._cursor`` read them; None
+    when there is a cursor or anything the route would refuse (it answers that)."""
+    params: dict[str, str] = {}
+    if query_string:
+        params = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+    if "after" in params or "before" in params:
+        return None
+    values = []
+    for name, default, maximum in (("offset", 0, None), ("limit", DEFAULT_LIMIT, MAX_LIMIT)):
+        raw = params.get(name)
+        if raw is None:
+            values.append(default)
+            continue
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+            return None
+        value = int(raw)
+        if maximum is not None and value > maximum:
+            return None
+        values.append(value)
+    tail = params.get("tail", "false").lower()
+    if tail not in ("true", "false", "1", "0"):
+        return None
+    return values[0], values[1], tail in ("true", "1")
+
+
+def _range(offset: int, limit: int, tail: bool, total: int) -> tuple[int, int] | None:
+    """``events.repository.position_page``'s positions; None: an empty page."""
+    if limit <= 0:
+        return None
+    if not tail:
+        return offset + 1, offset + limit
+    high = total - offset
+    if high < 1:
+        return None
+    return max(1, high - limit + 1), high
+
+
+class _Post:
+    """A ``msg.text`` post waiting for its transaction (group commit)."""
+
+    __slots__ = ("box_id", "caller_id", "text", "future")
+
+    def __init__(self, box_id: str, caller_id: str, text: _Text, future: asyncio.Future) -> None:
+        self.box_id, self.caller_id, self.text, self.future = box_id, caller_id, text, future
+
+
+class _Fallback(Exception):
+    """Hand the request to the app (nothing was written)."""
+
+
+# --- the middleware ----------------------------------------------------------------------
+
+
+class FastPathMiddleware:
+    """Answers the hot routes when ``app.state.fast_path`` is set (see the module doc)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            if len(path) == 50 and path.startswith("/boxes/") and path.endswith("/events") and not scope.get("root_path"):
+                fast = getattr(scope["app"].state, "fast_path", None)
+                if fast is not None:
+                    box_id = path[7:43]
+                    method = scope["method"]
+                    if method == "POST" and is_uuid(box_id):
+                        receive = await fast.post(scope, receive, send, box_id)
+                        if receive is None:
+                            return
+                    elif method == "GET" and is_uuid(box_id):
+                        if await fast.page(scope, send, box_id):
+                            return
+        await self.app(scope, receive, send)
+
+
+class FastPath:
+    """The fast path of one server process; :func:`open_fast_path` builds the right one."""
+
+    def __init__(self, app_state, settings) -> None:
+        self.state = app_state
+        self.max_json_bytes = settings.max_json_bytes
+        self.ttl = timedelta(seconds=settings.idempotency_ttl_seconds)
+        self.tokens = TokenCache()
+        #: Requests answered here (the rest went to the app).
+        self.answered = 0
+
+    # -- the hooks the hub calls
+    def sessions_ended(self, session_ids) -> None:
+        self.tokens.forget(session_ids)
+
+    def _cacheable(self) -> bool:
+        hub = getattr(self.state, "hub", None)
+        return hub is not None and hub.available
+
+    async def close(self) -> None:  # pragma: no cover - overridden
+        pass
+
+    # -- POST
+    async def post(self, scope, receive, send, box_id: str):
+        """Answer a ``msg.text`` post and return None, or return the ``receive`` the app
+        must use (the body already read, given back as it came)."""
+        authorization, keys, length, usable = _bearer(scope)
+        token_hash = _token_hash(authorization) if usable else None
+        if token_hash is None or length is None or length > self.max_json_bytes or scope.get("query_string"):
+            return receive
+        messages = []
+        chunks = []
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                return _replay(messages, receive)
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        raw = b"".join(chunks) if len(chunks) != 1 else chunks[0]
+        text = self._parse_text(scope, raw, token_hash, keys)
+        if text is None:
+            return _replay(messages, receive)
+        try:
+            answer = await self._post_text(box_id, text)
+        except _Fallback:
+            return _replay(messages, receive)
+        body, publication = answer
+        hub = getattr(self.state, "hub", None)
+        if hub is not None:
+            for recipients, envelope in publication:
+                await hub.publish(recipients, envelope)
+        self.answered += 1
+        await _send_json(send, 201, body)
+        return None
+
+    def _parse_text(self, scope, raw: bytes, token_hash: str, keys: list[str]) -> _Text | None:
+        if len(raw) > self.max_json_bytes or not raw.strip():
+            return None
+        try:
+            data = json.loads(raw, parse_constant=_reject_constant)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return None
+        content = _text_content(data)
+        if content is None:
+            return None
+        try:
+            key = parse_key(keys)
+        except Exception:  # noqa: BLE001 - a malformed key: the app answers it
+            return None
+        return _Text(token_hash, key, content, _fingerprint(scope["path"], data))
+
+    def _post_answer(self, box_id: str, caller: _Identity, creator_id: str, audience, text: _Text, event_id: str, created_at: datetime):
+        """The answer's bytes and the realtime publication of a placed ``msg.text``."""
+        row = _Event(event_id, box_id, "msg.text", caller.id, None, text.content, None, created_at, None, None, None, None, None)
+        people = {caller.id: caller}
+        admins = {box_id: creator_id}
+
+        def render(viewer_id):
+            return _view(row, _RenderContext(viewer_id=viewer_id, identities=people, admins=admins))
+
+        body = _json_body(render(caller.id))
+        publication = []
+        if getattr(self.state, "hub", None) is not None:  # as events.service.prepare_publication
+            personal, others = split_audience(row, creator_id, set(audience) | {caller.id})
+            publication = [([recipient], {"type": "event.new", "object": render(recipient)}) for recipient in personal]
+            if others:
+                publication.append((others, {"type": "event.new", "object": render(None)}))
+        return body, publication
+
+    async def _post_text(self, box_id: str, text: _Text):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    # -- GET
+    async def page(self, scope, send, box_id: str) -> bool:
+        authorization, _, _, usable = _bearer(scope)
+        token_hash = _token_hash(authorization) if usable else None
+        if token_hash is None:
+            return False
+        query = _page_query(scope.get("query_string", b""))
+        if query is None:
+            return False
+        try:
+            views = await self._page(box_id, token_hash, *query)
+        except _Fallback:
+            return False
+        self.answered += 1
+        await _send_json(send, 200, _json_body(views))
+        return True
+
+    async def _page(self, box_id: str, token_hash: str, offset: int, limit: int, tail: bool):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @staticmethod
+    def _render_page(rows: list[_Event], viewer_id: str, creator_id: str, people: dict[str, _Identity], saved: set[str]) -> list[dict[str, Any]]:
+        ctx = _RenderContext(viewer_id=viewer_id, identities=people, admins={rows[0].box_id: creator_id} if rows else {}, saved=saved)
+        return [_view(row, ctx) for row in rows]
+
+
+def _replay(messages: list[dict], receive):
+    """A ``receive`` that hands ``messages`` out again, then asks ``receive``."""
+    pending = list(messages)
+
+    async def replay():
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay
+
+
+async def _send_json(send, status: int, body: bytes) -> None:
+    headers = [(b"content-length", str(len(body)).encode("latin-1")), (b"content-type", _JSON_HEADERS)]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+# --- SQLite -------------------------------------------------------------------------------
+
+_SQLITE_EVENT_COLUMNS = "e.id, e.box_id, e.type, e.sender_id, e.referrer_id, e.content, e.extra, e.created_at, e.file_id, e.edited_content, e.last_edited_at, e.deleted_at, e.deleted_by_id"
+
+
+class SQLiteFastPath(FastPath):
+    """Two ``sqlite3`` connections whose statements run inline on the event loop.
+
+    The writer takes this process's writer lock (the one the engine's write sessions
+    take), then ``BEGIN IMMEDIATE`` with no busy wait; only when another process holds
+    the write lock does it wait for it on a thread (the busy handler sleeps). ``COMMIT``
+    is inline too: this connection never checkpoints on commit (``wal_autocheckpoint``
+    off); a passive checkpoint runs on a thread of its own every ``CHECKPOINT_EVERY``
+    commits, as the engine's connections also still do on theirs.
+    """
+
+    def __init__(self, app_state, settings, path: str, writer_lock: asyncio.Lock, dialect) -> None:
+        super().__init__(app_state, settings)
+        self.path = path
+        self.writer_lock = writer_lock
+        self.writer = self._connect(read_only=False)
+        self.reader = self._connect(read_only=True)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="boxtui-fast-sqlite")
+        self._commits = 0
+        self._checkpointing = threading.Event()
+        self._queue: list[_Post] = []
+        self._runner: asyncio.Task | None = None
+        self._lock_fd = os.open(f"{path}-writers.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        kind = DateTime(timezone=True).dialect_impl(dialect)
+        self._time_in = kind.bind_processor(dialect)
+        self._time_out = kind.result_processor(dialect, None)
+
+    def _connect(self, *, read_only: bool) -> sqlite3.Connection:
+        from boxtui.server.db import READ_BUSY_TIMEOUT_MS, SQLITE_CACHE_KIB, SQLITE_MMAP_BYTES
+
+        conn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", f"cache_size=-{SQLITE_CACHE_KIB}", f"mmap_size={SQLITE_MMAP_BYTES}"):
+            conn.execute(f"PRAGMA {pragma}").close()
+        if read_only:
+            conn.execute("PRAGMA query_only=1").close()
+            conn.execute(f"PRAGMA busy_timeout={READ_BUSY_TIMEOUT_MS}").close()
+        else:
+            conn.execute("PRAGMA busy_timeout=0").close()
+            conn.execute("PRAGMA wal_autocheckpoint=0").close()
+        return conn
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await asyncio.wait({self._runner}, timeout=30)
+        self._thread.shutdown(wait=True)
+        os.close(self._lock_fd)
+        self.writer.close()
+        self.reader.close()
+
+    def _time(self, value):
+        return None if value is None else self._time_out(value)
+
+    # -- who is calling (inline on the reader)
+    def _session(self, token_hash: str, now: datetime) -> Session | None:
+        cache = self._cacheable()
+        session = self.tokens.get(token_hash) if cache else None
+        if session is None:
+            row = self.reader.execute(
+                "SELECT s.id, s.identity_id, s.acr, s.expires_at, s.revoked FROM auth_sessions s JOIN identities i ON i.id = s.identity_id WHERE s.token_hash = ?",
+                (token_hash,),
+            ).fetchone()
+            if row is None or row[4]:
+                return None
+            session = Session(row[0], row[1], row[2], as_utc(self._time_out(row[3])), time.monotonic())
+            if cache:
+                self.tokens.put(token_hash, session, self.tokens.generation)
+        if session.expires_at <= now or session.acr < 1:
+            return None
+        return session
+
+    # -- POST
+    async def _lock_file(self) -> None:
+        """The writers' lock file shared by the processes of ``boxtui serve --workers``:
+        a process waiting for it is woken as soon as it is free (SQLite's own busy
+        handler sleeps and polls); taken inline when free."""
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            await asyncio.get_running_loop().run_in_executor(self._thread, fcntl.flock, self._lock_fd, fcntl.LOCK_EX)
+
+    async def _begin(self) -> None:
+        try:
+            self.writer.execute("BEGIN IMMEDIATE").close()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            # Another process writes: wait for its lock on a thread (the busy handler sleeps).
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._begin_waiting)
+
+    def _begin_waiting(self) -> None:
+        self.writer.execute("PRAGMA busy_timeout=30000").close()
+        try:
+            self.writer.execute("BEGIN IMMEDIATE").close()
+        finally:
+            self.writer.execute("PRAGMA busy_timeout=0").close()
+
+    async def _post_text(self, box_id: str, text: _Text):
+        try:
+            session = self._session(text.token_hash, utcnow())
+        except sqlite3.Error:
+            raise _Fallback from None
+        if session is None:
+            raise _Fallback
+        post = _Post(box_id, session.identity_id, text, asyncio.get_running_loop().create_future())
+        self._queue.append(post)
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run_batches(), name="boxtui-fast-commits")
+        return await post.future
+
+    async def _run_batches(self) -> None:
+        """Group commit: the posts that arrived while the previous transaction ran (or in
+        the same turn of the event loop) are written by one transaction, each in a
+        savepoint of its own, and answered once it is committed."""
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                try:
+                    await self._write_batch(batch)
+                except BaseException as exc:  # noqa: BLE001 - each waiting request gets it (never left hanging)
+                    for post in batch:
+                        if not post.future.done():
+                            post.future.set_exception(exc if isinstance(exc, Exception) else _Fallback())
+                    if not isinstance(exc, Exception):
+                        raise
+                await asyncio.sleep(0)  # another process waiting for the lock file gets it
+        finally:
+            self._runner = None
+
+    async def _write_batch(self, batch: list[_Post]) -> None:
+        results: list[Any] = []
+        failure: BaseException | None = None
+        await self.writer_lock.acquire()
+        try:
+            await self._lock_file()
+            try:
+                await self._begin()
+            except sqlite3.Error as exc:
+                log.debug("fast path handed posts to the app: %r", exc)
+                failure = _Fallback()
+            else:
+                try:
+                    for post in batch:
+                        results.append(self._write_one(post))
+                    # Inline: the write lock is held, and this connection never checkpoints here.
+                    self.writer.execute("COMMIT").close()
+                except BaseException as exc:
+                    if self.writer.in_transaction:
+                        self.writer.rollback()
+                    # Nothing committed: the app does each again, and answers.
+                    failure = _Fallback() if isinstance(exc, sqlite3.Error) else exc
+                    if isinstance(exc, sqlite3.Error):
+                        log.debug("fast path handed posts to the app: %r", exc)
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            self.writer_lock.release()
+        for index, post in enumerate(batch):
+            if post.future.done():
+                continue
+            outcome = failure if failure is not None else results[index]
+            if isinstance(outcome, BaseException):
+                post.future.set_exception(outcome)
+            else:
+                post.future.set_result(outcome)
+        if failure is None:
+            self._commits += 1
+            if self._commits % CHECKPOINT_EVERY == 0:
+                self._checkpoint()
+
+    def _write_one(self, post: _Post):
+        """One post of a batch, in its own savepoint: its answer, or ``_Fallback()`` with
+        its writes undone."""
+        db = self.writer
+        db.execute("SAVEPOINT fast_post").close()
+        try:
+            answer = self._write_text(post.box_id, post.caller_id, post.text)
+        except sqlite3.Error as exc:
+            log.debug("fast path handed a post to the app: %r", exc)
+            answer = None
+        if answer is None:
+            db.execute("ROLLBACK TO fast_post").close()
+            db.execute("RELEASE fast_post").close()
+            return _Fallback()
+        db.execute("RELEASE fast_post").close()
+        return answer
+
+    def _write_text(self, box_id: str, caller_id: str, text: _Text):
+        """Inside ``BEGIN IMMEDIATE``: check, write, render; None when the app must answer."""
+        db = self.writer
+        found = db.execute(
+            "SELECT b.lifecycle, b.creator_id, b.visible_count, m.active, i.display_name, i.avatar_url, i.email"
+            " FROM boxes b LEFT JOIN memberships m ON m.box_id = b.id AND m.identity_id = ? LEFT JOIN identities i ON i.id = ? WHERE b.id = ?",
+            (caller_id, caller_id, box_id),
+        ).fetchone()
+        if found is None or not found[3] or found[0] != "open" or found[4] is None:
+            return None
+        lifecycle, creator_id, visible_count, _, display_name, avatar_url, email = found
+        audience = [r[0] for r in db.execute("SELECT identity_id FROM memberships WHERE box_id = ? AND active = 1", (box_id,))]
+        event_id, created_at, pos = new_id(), utcnow(), visible_count + 1
+        stamp = self._time_in(created_at)
+        seq = db.execute(
+            "INSERT INTO events (id, box_id, type, sender_id, referrer_id, content, extra, created_at, visible, active, file_id, edited_content, last_edited_at, deleted_at, deleted_by_id, pos)"
+            " VALUES (?, ?, 'msg.text', ?, NULL, ?, 'null', ?, 1, 1, NULL, 'null', NULL, NULL, NULL, ?) RETURNING seq",
+            (event_id, box_id, caller_id, json.dumps(text.content), stamp, pos),
+        ).fetchone()[0]
+        db.execute("UPDATE boxes SET last_event_seq = ?, visible_count = ?, unread_seq = unread_seq + 1 WHERE id = ?", (seq, pos, box_id)).close()
+        db.execute("UPDATE memberships SET unread_base = unread_base + 1 WHERE box_id = ? AND identity_id = ?", (box_id, caller_id)).close()
+        caller = _Identity(caller_id, display_name, avatar_url, email)
+        body, publication = self._post_answer(box_id, caller, creator_id, audience, text, event_id, created_at)
+        if text.key is not None:
+            expires = self._time_in(created_at + self.ttl)
+            recorded = db.execute(
+                "INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, headers, created_at, expires_at) VALUES (?, ?, ?, 201, ?, '{}', ?, ?)"
+                " ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status, body = excluded.body,"
+                " headers = excluded.headers, created_at = excluded.created_at, expires_at = excluded.expires_at"
+                " WHERE idempotency_keys.expires_at <= ? RETURNING scope",
+                (caller_id, text.key, text.fingerprint, body.decode(), stamp, expires, stamp),
+            ).fetchone()
+            if recorded is None:
+                return None  # the key is taken: the app replays (or refuses) it
+        return body, publication
+
+    def _checkpoint(self) -> None:
+        if self._checkpointing.is_set():
+            return
+        self._checkpointing.set()
+        path = self.path
+
+        def run() -> None:
+            try:
+                conn = sqlite3.connect(path, timeout=5, isolation_level=None)
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+                finally:
+                    conn.close()
+            except sqlite3.Error as exc:  # pragma: no cover - the next one tries again
+                log.debug("passive WAL checkpoint failed: %s", exc)
+            finally:
+                self._checkpointing.clear()
+
+        threading.Thread(target=run, name="boxtui-wal-checkpoint", daemon=True).start()
+
+    # -- GET
+    async def _page(self, box_id: str, token_hash: str, offset: int, limit: int, tail: bool):
+        db = self.reader
+        db.execute("BEGIN").close()
+        try:
+            session = self._session(token_hash, utcnow())
+            if session is None:
+                raise _Fallback
+            viewer = session.identity_id
+            found = db.execute(
+                "SELECT b.visible_count, b.creator_id, m.active FROM boxes b LEFT JOIN memberships m ON m.box_id = b.id AND m.identity_id = ? WHERE b.id = ?",
+                (viewer, box_id),
+            ).fetchone()
+            if found is None or not found[2]:
+                raise _Fallback
+            span = _range(offset, limit, tail, found[0])
+            rows: list[_Event] = []
+            if span is not None:
+                out = self._time
+                for r in db.execute(f"SELECT {_SQLITE_EVENT_COLUMNS} FROM events e WHERE e.box_id = ? AND e.pos >= ? AND e.pos <= ? ORDER BY e.pos", (box_id, *span)):
+                    rows.append(_Event(r[0], r[1], r[2], r[3], r[4], _load(r[5]), _load(r[6]), out(r[7]), r[8], _load(r[9]), out(r[10]), out(r[11]), r[12]))
+            people_ids = set().union(*map(_people, rows)) | {viewer}
+            people = {
+                r[0]: _Identity(*r)
+                for r in db.execute(f"SELECT id, display_name, avatar_url, email FROM identities WHERE id IN ({','.join('?' * len(people_ids))})", tuple(people_ids))
+            }
+            files = {r.file_id for r in rows if r.type == "msg.file" and r.file_id}
+            saved = set()
+            if files:
+                saved = {
+                    r[0]
+                    for r in db.execute(
+                        f"SELECT encrypted_file_id FROM saved_files WHERE identity_id = ? AND encrypted_file_id IN ({','.join('?' * len(files))})", (viewer, *files)
+                    )
+                }
+        finally:
+            db.execute("COMMIT").close()
+        return self._render_page(rows, viewer, found[1], people, saved)
+
+
+def _pool_timeout() -> float:
+    from boxtui.server import db
+
+    return db.POOL_TIMEOUT
+
+
+def _load(text):
+    """A JSON column's value (``'null'``: SQLAlchemy's JSON None, as ``json.loads`` reads it)."""
+    return None if text is None or text == "null" else json.loads(text)
+
+
+# --- PostgreSQL --------------------------------------------------------------------------
+
+_PG_SESSION = (
+    "SELECT s.id, s.identity_id, s.acr, s.expires_at, s.revoked FROM auth_sessions s JOIN identities i ON i.id = s.identity_id WHERE s.token_hash = $1"
+)
+#: One round trip: which of the senders (``$2``, one per post) are active members (the
+#: check before the lock, as the route's), then the box row locked and their events
+#: placed — positions, counters, and seqs taken from the sequence under the lock — with
+#: the audience and the senders' identities. No row: no member, or the box is closed or gone.
+_PG_PLACE_MANY = """
+WITH m AS (SELECT identity_id FROM memberships WHERE box_id = $1 AND active),
+ok AS MATERIALIZED (
+    SELECT s.ord FROM unnest($2::varchar[]) WITH ORDINALITY AS s(sender, ord) WHERE s.sender IN (SELECT identity_id FROM m)
+),
+u AS (
+    UPDATE boxes SET visible_count = visible_count + (SELECT count(*) FROM ok), unread_seq = unread_seq + (SELECT count(*) FROM ok)
+    WHERE id = $1 AND lifecycle = 'open' AND EXISTS (SELECT 1 FROM ok)
+    RETURNING visible_count, creator_id
+)
+SELECT u.visible_count, u.creator_id,
+       ARRAY(SELECT nextval(pg_get_serial_sequence('events', 'seq')) FROM ok),
+       ARRAY(SELECT ord FROM ok ORDER BY ord),
+       ARRAY(SELECT identity_id FROM m),
+       ARRAY(SELECT i.id FROM identities i WHERE i.id = ANY($2::varchar[]) ORDER BY i.id),
+       ARRAY(SELECT i.display_name FROM identities i WHERE i.id = ANY($2::varchar[]) ORDER BY i.id),
+       ARRAY(SELECT i.avatar_url FROM identities i WHERE i.id = ANY($2::varchar[]) ORDER BY i.id),
+       ARRAY(SELECT i.email FROM identities i WHERE i.id = ANY($2::varchar[]) ORDER BY i.id)
+FROM u
+"""
+#: The events, the box's newest seq, the senders' unread bases and the idempotency
+#: records, in one statement; the records written come back (a live one is not replaced).
+_PG_INSERT_MANY = """
+WITH b AS (UPDATE boxes SET last_event_seq = $2 WHERE id = $1),
+m AS (
+    UPDATE memberships SET unread_base = unread_base + c.n
+    FROM unnest($3::varchar[], $4::bigint[]) AS c(identity_id, n)
+    WHERE memberships.box_id = $1 AND memberships.identity_id = c.identity_id
+),
+e AS (
+    INSERT INTO events (seq, id, box_id, type, sender_id, referrer_id, content, created_at, visible, active, pos)
+    SELECT x.seq, x.id, $1, 'msg.text', x.sender_id, NULL, x.content::json, x.created_at, true, true, x.pos
+    FROM unnest($5::bigint[], $6::varchar[], $7::varchar[], $8::text[], $9::timestamptz[], $10::bigint[]) AS x(seq, id, sender_id, content, created_at, pos)
+)
+INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, headers, created_at, expires_at)
+SELECT k.scope, k.key, k.fingerprint, 201, k.body, '{}'::json, k.created_at, k.expires_at
+FROM unnest($11::varchar[], $12::varchar[], $13::varchar[], $14::text[], $15::timestamptz[], $16::timestamptz[]) AS k(scope, key, fingerprint, body, created_at, expires_at)
+ON CONFLICT (scope, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status, body = EXCLUDED.body,
+    headers = EXCLUDED.headers, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+WHERE idempotency_keys.expires_at <= EXCLUDED.created_at
+RETURNING scope, key
+"""
+_PG_MEMBER = "SELECT b.visible_count, b.creator_id, m.active FROM boxes b LEFT JOIN memberships m ON m.box_id = b.id AND m.identity_id = $2 WHERE b.id = $1"
+_PG_PAGE = f"""
+SELECT {_SQLITE_EVENT_COLUMNS}, i.id, i.display_name, i.avatar_url, i.email
+FROM events e LEFT JOIN identities i ON i.id = e.sender_id
+WHERE e.box_id = $1 AND e.pos >= $2 AND e.pos <= $3 ORDER BY e.pos
+"""
+_PG_PEOPLE = "SELECT id, display_name, avatar_url, email FROM identities WHERE id = ANY($1::varchar[])"
+_PG_SAVED = "SELECT encrypted_file_id FROM saved_files WHERE identity_id = $1 AND encrypted_file_id = ANY($2::varchar[])"
+
+
+class PostgresFastPath(FastPath):
+    """An asyncpg pool of its own (``PG_POOL_SIZE`` connections per process)."""
+
+    def __init__(self, app_state, settings, pool) -> None:
+        super().__init__(app_state, settings)
+        self.pool = pool
+        self._queues: dict[str, list[_Post]] = {}
+        self._runners: set[asyncio.Task] = set()
+
+    async def close(self) -> None:
+        if self._runners:
+            await asyncio.wait(set(self._runners), timeout=30)
+        await self.pool.close()
+
+    def _cached(self, token_hash: str, now: datetime) -> Session | None:
+        session = self.tokens.get(token_hash) if self._cacheable() else None
+        if session is None or session.expires_at <= now or session.acr < 1:
+            return None
+        return session
+
+    async def _session(self, conn, token_hash: str, now: datetime) -> Session | None:
+        cache = self._cacheable()
+        session = self.tokens.get(token_hash) if cache else None
+        if session is None:
+            generation = self.tokens.generation
+            row = await conn.fetchrow(_PG_SESSION, token_hash)
+            if row is None or row[4]:
+                return None
+            session = Session(row[0], row[1], row[2], as_utc(row[3]), time.monotonic())
+            if cache:
+                self.tokens.put(token_hash, session, generation)
+        if session.expires_at <= now or session.acr < 1:
+            return None
+        return session
+
+    async def _post_text(self, box_id: str, text: _Text):
+        session = self._cached(text.token_hash, utcnow())
+        if session is None:
+            try:
+                async with self.pool.acquire(timeout=_pool_timeout()) as conn:
+                    session = await self._session(conn, text.token_hash, utcnow())
+            except Exception as exc:  # noqa: BLE001 - the app answers (its own pool, its 503)
+                log.debug("fast path handed a post to the app: %r", exc)
+                raise _Fallback from None
+        if session is None:
+            raise _Fallback
+        post = _Post(box_id, session.identity_id, text, asyncio.get_running_loop().create_future())
+        queue = self._queues.get(box_id)
+        if queue is None:
+            self._queues[box_id] = [post]
+            self._runners.add(asyncio.create_task(self._run_box(box_id), name="boxtui-fast-box"))
+        else:
+            queue.append(post)
+        return await post.future
+
+    async def _run_box(self, box_id: str) -> None:
+        """Group commit per box: the posts to one box that arrived while its previous
+        transaction held the box lock are written by the next transaction together, so
+        they share one lock and one commit (a box's posts are serial anyway: its lock)."""
+        inflight: list[asyncio.Task] = []
+        try:
+            while True:
+                batch = self._queues.get(box_id)
+                if batch and len(inflight) < PG_BATCHES_PER_BOX:  # (_write_batch answers every post, whatever happens)
+                    # The next batch waits for the box lock in the database while this
+                    # one commits, so the lock passes on without a round trip between.
+                    self._queues[box_id] = []
+                    inflight.append(asyncio.create_task(self._write_batch(box_id, batch)))
+                    await asyncio.sleep(0)
+                elif inflight:
+                    await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                    inflight = [t for t in inflight if not t.done()]
+                else:
+                    break
+        finally:
+            if inflight:
+                await asyncio.wait(inflight)
+            self._queues.pop(box_id, None)
+            self._runners.discard(asyncio.current_task())
+
+    async def _write_batch(self, box_id: str, batch: list[_Post]) -> None:
+        outcomes: dict[int, Any] = {}
+        try:
+            conn = await self.pool.acquire(timeout=_pool_timeout())
+        except Exception as exc:  # noqa: BLE001 - the app answers (its own pool, its 503)
+            log.debug("fast path handed posts to the app: %r", exc)
+            conn = None
+        try:
+            todo = list(range(len(batch)))
+            while conn is not None and todo:
+                try:
+                    written, refused = await self._write_posts(conn, box_id, [batch[i] for i in todo])
+                except Exception as exc:  # noqa: BLE001 - nothing committed: the app does each again, and answers
+                    log.debug("fast path handed posts to the app: %r", exc)
+                    break
+                if refused:  # an Idempotency-Key another request recorded first: the rest again
+                    for position in refused:
+                        outcomes[todo[position]] = _Fallback()
+                    todo = [i for n, i in enumerate(todo) if n not in refused]
+                    continue
+                for position, answer in written.items():
+                    outcomes[todo[position]] = answer
+                for n, i in enumerate(todo):
+                    outcomes.setdefault(i, _Fallback())
+                todo = []
+        except BaseException as exc:  # a failed COMMIT (it may have committed), a bug, a cancel
+            for i in range(len(batch)):
+                outcomes.setdefault(i, exc)
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            if conn is not None:
+                await self.pool.release(conn)
+            for i, post in enumerate(batch):
+                if post.future.done():
+                    continue
+                outcome = outcomes.get(i, _Fallback())
+                if isinstance(outcome, BaseException):
+                    post.future.set_exception(outcome)
+                else:
+                    post.future.set_result(outcome)
+
+    async def _write_posts(self, conn, box_id: str, posts: list[_Post]) -> tuple[dict[int, Any], set[int]]:
+        """One transaction: ({position: answer}, set()) once committed (posts without an
+        answer go to the app), or ({}, refused positions) rolled back when Idempotency-Keys
+        were already recorded."""
+        keys: set[tuple[str, str]] = set()
+        candidates: list[int] = []
+        for n, post in enumerate(posts):
+            if post.text.key is not None:
+                if (post.caller_id, post.text.key) in keys:
+                    continue  # the same key twice in one batch: the second is the app's (a replay)
+                keys.add((post.caller_id, post.text.key))
+            candidates.append(n)
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            box = await conn.fetchrow(_PG_PLACE_MANY, box_id, [posts[n].caller_id for n in candidates])
+            if box is None:  # not a member, the box closed or gone: the app says so
+                await transaction.rollback()
+                return {}, set()
+            count, creator_id, seqs, ordinals, audience, ids, names, avatars, emails = box
+            members = {i: _Identity(i, name, avatar, email) for i, name, avatar, email in zip(ids, names, avatars, emails)}
+            placed = [candidates[o - 1] for o in ordinals]  # senders who are active members, in order
+            seqs = sorted(seqs)
+            answers: dict[int, Any] = {}
+            rows = ([], [], [], [], [], [])
+            records = ([], [], [], [], [], [])
+            bases: dict[str, int] = {}
+            first_pos = count - len(placed) + 1
+            for offset, n in enumerate(placed):
+                post = posts[n]
+                created_at = utcnow()  # under the box lock: one box's times follow its seq
+                event_id = new_id()
+                body, publication = self._post_answer(box_id, members[post.caller_id], creator_id, audience, post.text, event_id, created_at)
+                answers[n] = (body, publication)
+                for column, value in zip(rows, (seqs[offset], event_id, post.caller_id, json.dumps(post.text.content), created_at, first_pos + offset)):
+                    column.append(value)
+                bases[post.caller_id] = bases.get(post.caller_id, 0) + 1
+                if post.text.key is not None:
+                    for column, value in zip(records, (post.caller_id, post.text.key, post.text.fingerprint, body.decode(), created_at, created_at + self.ttl)):
+                        column.append(value)
+            recorded = await conn.fetch(_PG_INSERT_MANY, box_id, seqs[-1], list(bases), list(bases.values()), *rows, *records)
+            if len(recorded) != len(records[0]):
+                taken = {(r[0], r[1]) for r in recorded}
+                refused = {n for n in placed if posts[n].text.key is not None and (posts[n].caller_id, posts[n].text.key) not in taken}
+                await transaction.rollback()
+                return {}, refused
+        except BaseException:
+            await transaction.rollback()
+            raise
+        await transaction.commit()
+        return answers, set()
+
+    async def _page(self, box_id: str, token_hash: str, offset: int, limit: int, tail: bool):
+        try:
+            async with self.pool.acquire(timeout=_pool_timeout()) as conn:
+                return await self._read_page(conn, box_id, token_hash, offset, limit, tail)
+        except _Fallback:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a read: the app does it again, and answers
+            log.debug("fast path handed a page to the app: %r", exc)
+            raise _Fallback from None
+
+    async def _read_page(self, conn, box_id: str, token_hash: str, offset: int, limit: int, tail: bool):
+        session = await self._session(conn, token_hash, utcnow())
+        if session is None:
+            raise _Fallback
+        viewer = session.identity_id
+        found = await conn.fetchrow(_PG_MEMBER, box_id, viewer)
+        if found is None or not found[2]:
+            raise _Fallback
+        span = _range(offset, limit, tail, found[0])
+        rows: list[_Event] = []
+        people: dict[str, _Identity] = {}
+        if span is not None:
+            for r in await conn.fetch(_PG_PAGE, box_id, *span):
+                rows.append(_Event(r[0], r[1], r[2], r[3], r[4], _load(r[5]), _load(r[6]), r[7], r[8], _load(r[9]), r[10], r[11], r[12]))
+                if r[13] is not None:
+                    people[r[13]] = _Identity(r[13], r[14], r[15], r[16])
+        wanted = (set().union(*map(_people, rows)) | {viewer}) - people.keys()
+        if wanted:
+            for r in await conn.fetch(_PG_PEOPLE, list(wanted)):
+                people[r[0]] = _Identity(r[0], r[1], r[2], r[3])
+        files = {r.file_id for r in rows if r.type == "msg.file" and r.file_id}
+        saved = {r[0] for r in await conn.fetch(_PG_SAVED, viewer, list(files))} if files else set()
+        return self._render_page(rows, viewer, found[1], people, saved)
+
+
+# --- building it ---------------------------------------------------------------------------
+
+
+async def open_fast_path(app_state, settings, database) -> FastPath | None:
+    """The fast path for this process's database, or None (turned off, or a database
+    it does not serve: the app answers everything then)."""
+    if not settings.fast_path:
+        return None
+    url = sa_engine.make_url(settings.resolved_database_url)
+    if url.get_backend_name() == "sqlite":
+        path = url.database
+        if not path or path == ":memory:" or url.query or database.writer_lock is None:
+            return None
+        return SQLiteFastPath(app_state, settings, path, database.writer_lock, database.engine.dialect)
+    if url.get_backend_name() == "postgresql" and url.get_driver_name() == "asyncpg" and not url.query:
+        import asyncpg
+
+        pool = await asyncpg.create_pool(
+            host=url.host, port=url.port, user=url.username, password=url.password, database=url.database, min_size=1, max_size=PG_POOL_SIZE,
+            reset=_keep_session,
+        )
+        return PostgresFastPath(app_state, settings, pool)
+    return None
+
+
+async def _keep_session(conn) -> None:
+    """No reset query per release: these connections only ever run whole transactions
+    (asyncpg still rolls back one left open), never LISTEN, advisory locks or SET."""
+
+
+def hook_into(hub, fast: FastPath) -> None:
+    """Logouts (in any process, through the hub) and a lost bus clear the token cache."""
+    listeners: list[Callable] | None = getattr(hub, "session_listeners", None)
+    if listeners is not None:
+        listeners.append(fast.sessions_ended)

@@ -1,0 +1,406 @@
+"""The fast path (``boxtui.server.fastpath``) answers exactly as the routes do.
+
+Each test sends the same requests with the fast path on and off (the app's
+``state.fast_path`` set aside, what ``fast_path = false`` does) and compares status,
+headers and bytes; where a new event is made, its id and time are the only
+differences, and the rows written are compared too. Everything the fast path does not
+prove valid must reach the route untouched: those answers are compared byte for byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from tests.conftest import _truncate_pg, asgi_client, make_settings
+from tests.server.helpers import (
+    auth,
+    box_with_member,
+    ciphertext,
+    create_box,
+    invite,
+    join,
+    post_event,
+    post_text,
+    random_key,
+    signup_login,
+    until,
+    upload_file,
+)
+
+
+@contextlib.contextmanager
+def slow(app):
+    """The routes answer everything inside the block."""
+    fast, app.state.fast_path = app.state.fast_path, None
+    try:
+        yield
+    finally:
+        app.state.fast_path = fast
+
+
+def fast_answers(app) -> int:
+    return app.state.fast_path.answered
+
+
+def _answer(response: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]:
+    return response.status_code, list(response.headers.multi_items()), response.content
+
+
+async def both(app, http: httpx.AsyncClient, method: str, url: str, **kwargs) -> tuple[httpx.Response, httpx.Response]:
+    """The same request through the fast path (if it takes it) and through the route."""
+    fast = await http.request(method, url, **kwargs)
+    with slow(app):
+        routed = await http.request(method, url, **kwargs)
+    return fast, routed
+
+
+def _same_but_new(fast: dict[str, Any], routed: dict[str, Any]) -> None:
+    """Two new events' views are the same but for their id and time."""
+    assert fast["id"] != routed["id"]
+    strip = lambda view: {k: v for k, v in view.items() if k not in ("id", "server_event_created_at")}  # noqa: E731
+    assert strip(fast) == strip(routed)
+
+
+async def _rows(app, event_ids: list[str]) -> list[dict[str, Any]]:
+    async with app.state.engine.connect() as conn:
+        result = await conn.execute(text("SELECT * FROM events WHERE id IN (" + ",".join(f"'{i}'" for i in event_ids) + ")"))
+        return [dict(row._mapping) for row in result]
+
+
+async def test_a_text_post_is_answered_and_written_as_the_route_does(server_app):
+    app = server_app
+    async with asgi_client(app) as http:
+        alice, bob, box = await box_with_member(http)
+        url = f"/boxes/{box['id']}/events"
+        body = {"type": "msg.text", "content": {"public_key": random_key(), "encrypted": ciphertext()}}
+        before = fast_answers(app)
+        fast, routed = await both(app, http, "POST", url, json=body, headers=bob.headers)
+        assert fast_answers(app) == before + 1
+        assert fast.status_code == routed.status_code == 201
+        assert list(fast.headers.multi_items())[1:] == list(routed.headers.multi_items())[1:]  # content-length first
+        assert fast.headers["content-length"] == routed.headers["content-length"]
+        _same_but_new(fast.json(), routed.json())
+        assert list(fast.json()["content"]) == ["encrypted", "public_key"]  # the model's order, as the route stores it
+        # The rows written: the same columns, the same values but id, seq, time, position.
+        rows = {row["id"]: row for row in await _rows(app, [fast.json()["id"], routed.json()["id"]])}
+        a, b = rows[fast.json()["id"]], rows[routed.json()["id"]]
+        assert a["pos"] + 1 == b["pos"] and a["seq"] < b["seq"]
+        skip = {"id", "seq", "created_at", "pos"}
+        assert {k: v for k, v in a.items() if k not in skip} == {k: v for k, v in b.items() if k not in skip}
+        # The box's counters and the unread counts moved the same way for both.
+        count = await http.head(url, headers=alice.headers)
+        listed = (await http.get(url, headers=alice.headers)).json()
+        assert int(count.headers["x-total-count"]) == len(listed)
+        assert [e["id"] for e in listed[-2:]] == [fast.json()["id"], routed.json()["id"]]
+        assert (await http.get(f"/boxes/{box['id']}", headers=alice.headers)).json()["events_count"] >= 2
+        assert (await http.get(f"/boxes/{box['id']}", headers=bob.headers)).json()["events_count"] == 0
+
+
+async def test_idempotency_keys_are_recorded_and_replayed_alike(server_app):
+    app = server_app
+    async with asgi_client(app) as http:
+        alice, bob, box = await box_with_member(http)
+        url = f"/boxes/{box['id']}/events"
+        body = {"type": "msg.text", "content": {"encrypted": ciphertext()}}
+        for key in ('"fast-1"', "fast-2"):
+            first = await http.post(url, json=body, headers={**bob.headers, "Idempotency-Key": key})
+            assert first.status_code == 201
+            # The record the fast path wrote replays the same bytes through the route and through itself.
+            with slow(app):
+                routed_replay = await http.post(url, json=body, headers={**bob.headers, "Idempotency-Key": key})
+            fast_replay = await http.post(url, json=body, headers={**bob.headers, "Idempotency-Key": key})
+            for replay in (routed_replay, fast_replay):
+                assert replay.status_code == 201 and replay.content == first.content
+                assert replay.headers["idempotent-replayed"] == "true"
+            assert _answer(routed_replay) == _answer(fast_replay)
+            # Another body under the same key: the route's 409, whoever gets it first.
+            other = {"type": "msg.text", "content": {"encrypted": ciphertext()}}
+            fast, routed = await both(app, http, "POST", url, json=other, headers={**bob.headers, "Idempotency-Key": key})
+            assert fast.status_code == 409 and _answer(fast) == _answer(routed)
+        # A key the route recorded is replayed by the fast path's hand-off.
+        with slow(app):
+            first = await http.post(url, json=body, headers={**bob.headers, "Idempotency-Key": "routed"})
+        replay = await http.post(url, json=body, headers={**bob.headers, "Idempotency-Key": "routed"})
+        assert replay.content == first.content and replay.headers["idempotent-replayed"] == "true"
+        listed = (await http.get(url, headers=bob.headers)).json()
+        assert sum(1 for e in listed if e["type"] == "msg.text") == 3  # once per key
+
+
+async def test_pages_are_byte_for_byte_the_routes(server_app):
+    app = server_app
+    async with asgi_client(app) as http:
+        alice, bob, box = await box_with_member(http)
+        carol = await signup_login(http, "carol@example.com", name="Carol")
+        await invite(http, alice, box["id"], carol.email)
+        await join(http, carol, box["id"])
+        first = await post_text(http, alice, box["id"])
+        await post_event(http, bob, box["id"], {"type": "msg.text", "content": {"encrypted": ciphertext(), "public_key": random_key()}})
+        await post_event(http, bob, box["id"], {"type": "msg.text", "content": {"encrypted": ciphertext()}, "referrer_id": first["id"]})
+        await post_event(http, alice, box["id"], {"type": "msg.edit", "referrer_id": first["id"], "content": {"new_encrypted": "AAAA"}})
+        gone = await post_text(http, carol, box["id"])
+        await post_event(http, alice, box["id"], {"type": "msg.delete", "referrer_id": gone["id"]})
+        shared = await upload_file(http, bob, box["id"])
+        saved = await http.post(
+            "/saved-files", json={"encrypted_file_id": shared["content"]["encrypted_file_id"], "identity_id": alice.id, "encrypted_metadata": "sealed", "key_fingerprint": "fp"}, headers=alice.headers
+        )
+        assert saved.status_code == 201, saved.text
+        await upload_file(http, carol, box["id"])
+        await post_event(http, carol, box["id"], {"type": "member.leave"})
+        await post_text(http, bob, box["id"], encrypted="Zm9vYmFy")
+        queries = ["", "?tail=true&limit=3", "?tail=1", "?offset=2&limit=2", "?tail=true&offset=1&limit=4", "?limit=0", "?tail=true&offset=1000", "?offset=1000", "?tail=FALSE&limit=1000&x=1"]
+        before = fast_answers(app)
+        for user in (alice, bob):  # the admin sees e-mails, a member does not
+            for query in queries:
+                fast, routed = await both(app, http, "GET", f"/boxes/{box['id']}/events{query}", headers=user.headers)
+                assert fast.status_code == 200, fast.text
+                assert _answer(fast) == _answer(routed), query
+        assert fast_answers(app) == before + 2 * len(queries)
+        listed = (await http.get(f"/boxes/{box['id']}/events", headers=alice.headers)).json()
+        assert {e["type"] for e in listed} >= {"create", "member.join", "msg.text", "msg.file", "member.leave"}
+        assert any(e["content"].get("is_saved") for e in listed if e["type"] == "msg.file")
+        assert any("deleted" in (e["content"] or {}) for e in listed) and any("last_edited_at" in (e["content"] or {}) for e in listed)
+
+
+async def test_everything_else_is_the_routes_own_answer(server_app):
+    """Requests the fast path does not prove valid reach the route as they came."""
+    app = server_app
+    async with asgi_client(app) as http:
+        alice, bob, box = await box_with_member(http)
+        stranger = await signup_login(http, "eve@example.com", name="Eve")
+        closed = await create_box(http, alice, title="Closed")
+        await post_event(http, alice, closed["id"], {"type": "state.lifecycle", "content": {"state": "closed"}})
+        coded = await signup_login(http, "dan@example.com", acr=1)
+        url = f"/boxes/{box['id']}/events"
+        text_body = {"type": "msg.text", "content": {"encrypted": ciphertext()}}
+        posts: list[tuple[str, dict[str, Any]]] = [
+            ("no token", {"json": text_body}),
+            ("bad token", {"json": text_body, "headers": auth("nope")}),
+            ("not bearer", {"json": text_body, "headers": {"Authorization": "Basic abc"}}),
+            ("not a member", {"json": text_body, "headers": stranger.headers}),
+            ("malformed key", {"json": text_body, "headers": {**bob.headers, "Idempotency-Key": "a b"}}),
+            ("two keys", {"json": text_body, "headers": [*bob.headers.items(), ("Idempotency-Key", "k1"), ("Idempotency-Key", "k2")]}),
+            ("extra", {"json": {**text_body, "extra": {"a": 1}}, "headers": bob.headers}),
+            ("unknown field", {"json": {**text_body, "color": "red"}, "headers": bob.headers}),
+            ("content extra key", {"json": {"type": "msg.text", "content": {"encrypted": "AAAA", "x": 1}}, "headers": bob.headers}),
+            ("bad public key", {"json": {"type": "msg.text", "content": {"encrypted": "AAAA", "public_key": "abc"}}, "headers": bob.headers}),
+            ("not base64", {"json": {"type": "msg.text", "content": {"encrypted": "!!!"}}, "headers": bob.headers}),
+            ("empty", {"json": {"type": "msg.text", "content": {"encrypted": ""}}, "headers": bob.headers}),
+            ("too long", {"json": {"type": "msg.text", "content": {"encrypted": "A" * (64 * 1024 + 4)}}, "headers": bob.headers}),
+            ("number", {"json": {"type": "msg.text", "content": {"encrypted": 5}}, "headers": bob.headers}),
+            ("no content", {"json": {"type": "msg.text"}, "headers": bob.headers}),
+            ("NUL", {"content": b'{"type": "msg.text", "content": {"encrypted": "AAAA"}, "referrer_id": null, "extra": null, "x": "\\u0000"}', "headers": bob.headers}),
+            ("not JSON", {"content": b"{", "headers": bob.headers}),
+            ("NaN", {"content": b'{"type": "msg.text", "content": {"encrypted": NaN}}', "headers": bob.headers}),
+            ("empty body", {"content": b"", "headers": bob.headers}),
+            ("a list", {"json": [text_body], "headers": bob.headers}),
+            ("server-only type", {"json": {"type": "create"}, "headers": bob.headers}),
+            ("bad reply", {"json": {**text_body, "referrer_id": "nope"}, "headers": bob.headers}),
+            ("unknown reply", {"json": {**text_body, "referrer_id": box["id"]}, "headers": bob.headers}),
+        ]
+        for name, kwargs in posts:
+            fast, routed = await both(app, http, "POST", url, **kwargs)
+            assert fast.status_code >= 400, name
+            assert _answer(fast) == _answer(routed), name
+        for name, target, kwargs in [
+            ("closed box", f"/boxes/{closed['id']}/events", {"json": text_body, "headers": alice.headers}),
+            ("unknown box", f"/boxes/{stranger.id}/events", {"json": text_body, "headers": alice.headers}),
+            ("not a uuid", "/boxes/NOT-A-UUID-NOT-A-UUID-NOT-A-UUID-1234/events", {"json": text_body, "headers": alice.headers}),
+            ("too large", url, {"content": b" " * (1 << 20) + b"{}", "headers": bob.headers}),
+        ]:
+            fast, routed = await both(app, http, "POST", target, **kwargs)
+            assert fast.status_code >= 400, name
+            assert _answer(fast) == _answer(routed), name
+        # ACR 1 is enough to post (the fast path answers it); cookies go to the route.
+        made = await http.post(url, json=text_body, headers=bob.headers)
+        assert made.status_code == 201
+        assert (await http.post(url, json=text_body, headers=coded.headers)).status_code == 403  # not a member: the route says so
+        login = await http.post("/auth/login", json={"email": bob.email, "password": "correct horse battery"})
+        cookies = dict(login.cookies)
+        http.cookies.clear()
+        before = fast_answers(app)
+        fast, routed = await both(app, http, "POST", url, json=text_body, cookies=cookies)
+        assert fast.status_code == routed.status_code == 400 and _answer(fast) == _answer(routed)  # X-CSRF-Token required
+        csrf = {"X-CSRF-Token": login.json()["csrf_token"]}
+        fast, routed = await both(app, http, "POST", url, json=text_body, cookies=cookies, headers=csrf)
+        assert fast.status_code == routed.status_code == 201
+        _same_but_new(fast.json(), routed.json())
+        assert fast_answers(app) == before  # cookie sessions are the route's
+        # Successes the route handles: a reply, the msg.txt alias, a query string.
+        for kwargs in (
+            {"json": {**text_body, "referrer_id": made.json()["id"]}},
+            {"json": {"type": "msg.txt", "content": {"encrypted": "AAAA"}}},
+            {"json": text_body, "params": {"x": "1"}},
+            {"json": {"type": "msg.text", "content": {"encrypted": "AAAA"}, "referrer_id": None, "extra": None}},
+            {"json": {"type": "msg.text", "content": {"encrypted": "AAAA", "public_key": None}}},
+        ):
+            fast, routed = await both(app, http, "POST", url, headers=bob.headers, **kwargs)
+            assert fast.status_code == routed.status_code == 201
+            _same_but_new(fast.json(), routed.json())
+        for name, query, headers in [
+            ("no token", "", {}),
+            ("not a member", "", stranger.headers),
+            ("after", f"?after={made.json()['id']}", bob.headers),
+            ("before", f"?before={made.json()['id']}", bob.headers),
+            ("bad limit", "?limit=-1", bob.headers),
+            ("big limit", "?limit=1001", bob.headers),
+            ("bad tail", "?tail=maybe", bob.headers),
+            ("bad offset", "?offset=1e3", bob.headers),
+        ]:
+            fast, routed = await both(app, http, "GET", url + query, headers=headers)
+            assert _answer(fast) == _answer(routed), name
+            assert name in ("after", "before") or fast.status_code >= 400, name
+
+
+async def test_realtime_envelopes_are_the_routes(server_app):
+    app = server_app
+    async with asgi_client(app) as http:
+        alice, bob, box = await box_with_member(http)
+        carol = await signup_login(http, "carol@example.com", name="Carol")
+        await invite(http, alice, box["id"], carol.email)
+        await join(http, carol, box["id"])
+        hub = app.state.hub
+        sockets = {user.id: hub.connect(user.id) for user in (alice, bob, carol)}
+        try:
+            for sub in sockets.values():
+                while not sub.queue.empty():
+                    sub.queue.get_nowait()
+            url = f"/boxes/{box['id']}/events"
+            body = {"type": "msg.text", "content": {"encrypted": ciphertext()}}
+            fast, routed = await both(app, http, "POST", url, json=body, headers=bob.headers)
+            for user_id, sub in sockets.items():
+                got = [json.loads(await asyncio.wait_for(sub.queue.get(), 5)) for _ in range(2)]
+                assert [m["object"]["id"] for m in got] == [fast.json()["id"], routed.json()["id"]]
+                assert got[0]["type"] == got[1]["type"] == "event.new"
+                _same_but_new(got[0]["object"], got[1]["object"])
+                if user_id == bob.id:
+                    assert got[0]["object"] == fast.json()  # the sender's view is the answer
+                assert sub.queue.empty()
+        finally:
+            for sub in sockets.values():
+                hub.disconnect(sub)
+
+
+async def test_a_logged_out_token_stops_at_once(server_app):
+    app = server_app
+    async with asgi_client(app) as http:
+        alice, bob, box = await box_with_member(http)
+        url = f"/boxes/{box['id']}/events"
+        body = {"type": "msg.text", "content": {"encrypted": ciphertext()}}
+        before = fast_answers(app)
+        assert (await http.post(url, json=body, headers=bob.headers)).status_code == 201
+        assert (await http.get(url, headers=bob.headers)).status_code == 200
+        assert fast_answers(app) == before + 2  # Bob's session is cached now
+        assert (await http.post("/auth/logout", headers=bob.headers)).status_code == 204
+        for method, kwargs in (("POST", {"json": body}), ("GET", {})):
+            fast, routed = await both(app, http, method, url, headers=bob.headers, **kwargs)
+            assert fast.status_code == 401 and _answer(fast) == _answer(routed)
+
+
+@pytest.mark.postgres
+async def test_a_logout_in_another_process_reaches_its_token_cache(tmp_path, pg_database):
+    """Two apps on one PostgreSQL (its LISTEN/NOTIFY bus) stand for two processes: a
+    logout through one stops the token in the other as soon as the bus carries it,
+    long before the cache's time-to-live."""
+    from boxtui.server import fastpath
+    from boxtui.server.app import create_app
+
+    await _truncate_pg(pg_database)
+    settings = make_settings(tmp_path / "data", pg_database)
+    first, second = create_app(settings), create_app(settings, migrate=False)
+    async with first.router.lifespan_context(first), second.router.lifespan_context(second):
+        async with asgi_client(first) as one, asgi_client(second) as two:
+            alice, bob, box = await box_with_member(one)
+            url = f"/boxes/{box['id']}/events"
+            body = {"type": "msg.text", "content": {"encrypted": ciphertext()}}
+            assert (await two.post(url, json=body, headers=bob.headers)).status_code == 201
+            assert second.state.fast_path.tokens.get(fastpath.hash_token(bob.token)) is not None
+            assert (await one.post("/auth/logout", headers=bob.headers)).status_code == 204
+            await until(lambda: second.state.fast_path.tokens.get(fastpath.hash_token(bob.token)) is None, timeout=fastpath.TOKEN_CACHE_SECONDS / 2, what="the logout to reach the other process")
+            response = await two.post(url, json=body, headers=bob.headers)
+            assert response.status_code == 401
+
+
+async def test_the_setting_turns_it_off(tmp_path):
+    from tests.conftest import _running
+
+    async for app in _running(make_settings(tmp_path / "data", fast_path=False)):
+        assert app.state.fast_path is None
+        async with asgi_client(app) as http:
+            alice, bob, box = await box_with_member(http)
+            assert (await post_text(http, bob, box["id"]))["type"] == "msg.text"
+
+
+async def test_concurrent_posts_share_commits_and_keep_the_order(server_app):
+    """Posts that arrive together are committed together (group commit), each with its
+    own answer: a box's events keep one order of seq, position and time, every key is
+    recorded once, and a key sent twice at once is answered once and replayed once."""
+    app = server_app
+    async with asgi_client(app) as http:
+        alice, bob, box = await box_with_member(http)
+        stranger = await signup_login(http, "eve@example.com", name="Eve")
+        url = f"/boxes/{box['id']}/events"
+
+        def send(user, key=None, body=None):
+            headers = {**user.headers, **({"Idempotency-Key": key} if key else {})}
+            return http.post(url, json=body or {"type": "msg.text", "content": {"encrypted": ciphertext()}}, headers=headers)
+
+        twice = {"type": "msg.text", "content": {"encrypted": ciphertext()}}
+        bodies = [{"type": "msg.text", "content": {"encrypted": ciphertext()}} for _ in range(30)]
+        requests = [send(alice if n % 2 else bob, key=f"k{n}" if n % 3 else None, body=bodies[n]) for n in range(30)]
+        requests += [send(bob, key="same", body=twice), send(bob, key="same", body=twice), send(stranger)]
+        with slow(app):  # a route's writer among them
+            routed = send(alice)
+        answers = await asyncio.gather(*requests, routed)
+        made, same, stranger_answer = answers[:30], answers[30:32], answers[32]
+        assert all(a.status_code == 201 for a in made + same + [answers[-1]]), [a.text for a in answers]
+        assert stranger_answer.status_code == 403
+        assert same[0].content == same[1].content and sorted(a.headers.get("idempotent-replayed", "") for a in same) == ["", "true"]
+        ids = {a.json()["id"] for a in made} | {same[0].json()["id"], answers[-1].json()["id"]}
+        assert len(ids) == 32
+        listed = (await http.get(url, headers=alice.headers)).json()
+        texts = [e for e in listed if e["type"] == "msg.text"]
+        assert {e["id"] for e in texts} == ids
+        assert [e["server_event_created_at"] for e in texts] == sorted(e["server_event_created_at"] for e in texts)
+        async with app.state.engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT seq, pos FROM events WHERE box_id = :b ORDER BY seq"), {"b": box["id"]})).all()
+        assert [r.pos for r in rows if r.pos is not None] == list(range(1, len([r for r in rows if r.pos is not None]) + 1))
+        count = await http.head(url, headers=alice.headers)
+        assert int(count.headers["x-total-count"]) == len(listed)
+        for n in range(30):  # every key replays its own answer
+            if n % 3:
+                replay = await send(alice if n % 2 else bob, key=f"k{n}", body=bodies[n])
+                assert replay.status_code == 201 and replay.content == made[n].content
+        assert (await http.get(f"/boxes/{box['id']}", headers=alice.headers)).json()["events_count"] == 15 + 1 + 1  # Bob's posts, his key sent twice, his join
+
+
+@pytest.mark.postgres
+async def test_a_saturated_fast_pool_hands_requests_to_the_routes(tmp_path, pg_database, monkeypatch):
+    """The fast path's own connections all busy for the pool's timeout: the routes answer
+    (from their pool), nothing is lost or written twice."""
+    from boxtui.server import db as server_db
+    from boxtui.server import fastpath
+    from tests.conftest import _running
+
+    monkeypatch.setattr(fastpath, "PG_POOL_SIZE", 1)
+    monkeypatch.setattr(server_db, "POOL_TIMEOUT", 0.3)
+    await _truncate_pg(pg_database)
+    async for app in _running(make_settings(tmp_path / "data", pg_database)):
+        async with asgi_client(app) as http:
+            alice, bob, box = await box_with_member(http)
+            url = f"/boxes/{box['id']}/events"
+            before = fast_answers(app)
+            async with app.state.fast_path.pool.acquire():  # its only connection
+                posted = await http.post(url, json={"type": "msg.text", "content": {"encrypted": "QUJD"}}, headers={**bob.headers, "Idempotency-Key": "k"})
+                page = await http.get(url, headers=bob.headers)
+            assert posted.status_code == 201 and page.status_code == 200
+            assert fast_answers(app) == before
+            again = await http.post(url, json={"type": "msg.text", "content": {"encrypted": "QUJD"}}, headers={**bob.headers, "Idempotency-Key": "k"})
+            assert again.content == posted.content and again.headers["idempotent-replayed"] == "true"
+            assert [e["id"] for e in (await http.get(url, headers=bob.headers)).json()][-1] == posted.json()["id"]
