@@ -27,6 +27,9 @@ Sections (all by default, or pick with ``--only``):
     a first run, and the unlock screen of a saved session) against a minimal Textual app,
     each in a fresh headless process, interleaved, best of 7: wall clock and the process's
     CPU time at that frame (less disturbed by other load), with what was loaded by then.
+    (The boxtui script counts the frame once the login or unlock screen is on top and
+    composed; it does not call ``BoxApp.on_mount`` itself, which Textual calls anyway:
+    until 2026-12-06 it did, and every run built two screens and took the app lock twice.)
     Then, in a fresh process over the warm store (1,000 boxes, the largest store built
     above, the server unreachable), unlock (store opened) → box list painted, and box open
     → page painted for the first box opened after start (cold) and another (warm);

@@ -129,6 +129,8 @@ class Messenger(LocalFirst):
         self._live: set[str] = set()
         self._delivered: dict[str, EventView] = {}
         self._refused: dict = {}
+        #: sync_keys waits for the server (the app was unlocked with it unreachable).
+        self._keys_pending = False
 
     def __repr__(self) -> str:
         who = self.identity.id if self.identity else None
@@ -290,10 +292,16 @@ class Messenger(LocalFirst):
         store = self._store()
         if self.use_store and self.local is None:
             await asyncio.to_thread(self.open_local)
+        if not self.online and self.local is not None:
+            # Started with the server down (resume with offline_ok): the store answers
+            # meanwhile, and the first sync that reaches the server does this.
+            self._keys_pending = True
+            return
         if self.acr >= 2:
             await self._sync_backup()
         await self._publish_identity_key(store)
         await self.process_crypto_actions()
+        self._keys_pending = False
 
     async def _publish_identity_key(self, store: KeyStore) -> None:
         me = await self.client.identities.me()

@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -84,9 +84,11 @@ class LocalFirst:
     #: Events the server answered for outbox entries, and refusals, by local id.
     _delivered: dict[str, EventView]
     _refused: dict[str, APIStatusError]
+    _keys_pending: bool
 
     decrypt_event: Callable[[EventView], TimelineEntry]
     box_public_key: Callable[[str], bytes]
+    sync_keys: Callable[[], Awaitable[None]]
 
     # --- opening ----------------------------------------------------------------------
 
@@ -272,6 +274,8 @@ class LocalFirst:
         the client's errors (:class:`APIConnectionError` when offline)."""
         if summaries is None or not self.online:
             summaries = await self._fetch_boxes()
+        if self._keys_pending:  # unlocked offline: the key backup, identity key, invitations
+            await self.sync_keys()
         if self.local is None:
             return []
         stored = {box.id: box for box in self.local.cache.boxes()}

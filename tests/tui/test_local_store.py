@@ -233,3 +233,38 @@ async def test_a_full_disk_refuses_the_message_clearly_and_loses_nothing(net, ti
     texts = [e.text for e in await ada.timeline_page(box.id, tail=True) if e.is_message]
     assert texts == [long_text]
     ada.close_local()
+
+
+async def test_unlock_screen_opens_the_app_on_the_store_with_the_server_down(net, tmp_path) -> None:
+    """As a user starts it: a saved session, the server stopped, the password typed in the
+    unlock screen. The app opens on the store (not "cannot reach the server"), and the
+    keys are synced by the first sync once the server is back."""
+    from boxtui.tui.screens.login import UnlockScreen
+    from boxtui.tui.screens.main import MainScreen
+
+    from .conftest import notifications, screen_text
+
+    ada = await _ada(net, tmp_path / "ada")
+    box = await ada.create_box("Offline plans")
+    await ada.send_text(box.id, "the ferry leaves at nine")
+    await ada.sync()
+    ada.close_local()
+    await ada.client.aclose()
+
+    net.down = True
+    device = Messenger(BoxClient(BASE_URL, transport=net), None, Profile.load(tmp_path / "ada"), **CHEAP_KDF)
+    app = BoxApp(device)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, UnlockScreen), what="the unlock screen")
+        await wait_until(pilot, lambda: app.screen.query("#unlock-password"), what="the password field")
+        await type_text(pilot, PASSWORD)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), timeout=20, what="the main screen")
+        assert not [n for n in notifications(app) if "Login failed" in n]
+        await wait_until(pilot, lambda: "Offline plans" in screen_text(app), what="the stored box")
+        messenger = app.messenger
+        assert messenger.online is False and messenger._keys_pending
+        net.down = False
+        app.screen.load_boxes()
+        await wait_until(pilot, lambda: messenger.online and not messenger._keys_pending, timeout=20, what="keys synced")
+        messenger.close_local()

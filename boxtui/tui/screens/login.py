@@ -434,7 +434,9 @@ class UnlockScreen(_AuthScreen):
         messenger = await self.ready_messenger()
         client, profile = messenger.client, messenger.profile
         try:
-            resumed = await Messenger.resume(client, profile)
+            # With this device's key store, an unreachable server is no error: the app
+            # opens on the local store and syncs once the server answers.
+            resumed = await Messenger.resume(client, profile, offline_ok=KeyStore.exists(profile.keystore_path))
             backup = None
             if not KeyStore.exists(profile.keystore_path) and resumed.acr >= 2:
                 backup = await client.keys.secret_storage_get()

@@ -103,7 +103,9 @@ def _freeze_listed_session() -> None:
     main screen's widgets, the boxes, the store's and the client's objects: ~50k, living
     as long as the session) is moved out of the garbage collector's sight, as the
     imports were (``boxtui.tui.app``). A full collection walking them all (~10 ms) fell
-    otherwise on whatever came next, often the first box opened."""
+    otherwise on whatever came next, often the first box opened. (Frozen objects are
+    still freed when nothing refers to them; only cycles among them stay, such as a first
+    main screen closed at a logout: once per process.)"""
     global _listed_frozen
     if not _listed_frozen:
         _listed_frozen = True

@@ -17,7 +17,7 @@ from typing import TypeVar
 from textual import events
 from textual.geometry import Size
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Checkbox, Input, Select, TextArea
+from textual.widgets import Button, Input
 
 from ..widgets.footer import BoxFooter
 
@@ -104,6 +104,9 @@ def fit_to_terminal(screen: Screen, size: Size) -> None:
     short = size.height < SHORT_HEIGHT
     screen.set_class(short, "-short")
     screen.set_class(size.width < SLIM_WIDTH, "-slim")
+    # Imported here: the login and unlock screens (the first frame) have none of these.
+    from textual.widgets import Checkbox, Select, TextArea
+
     for widget in screen.query("Button, Input, Select, TextArea, Checkbox"):
         if isinstance(widget, (Button, Input, Select, TextArea, Checkbox)):
             widget.compact = short
