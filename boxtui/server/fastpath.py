@@ -51,7 +51,7 @@ from sqlalchemy import DateTime, engine as sa_engine
 
 from boxtui.core.encoding import b64_decode_any
 from boxtui.core.ids import is_uuid, new_id
-from boxtui.core.timefmt import as_utc, utcnow
+from boxtui.core.timefmt import as_utc, format_time, utcnow
 from boxtui.server.auth.deps import DEFAULT_LIMIT, MAX_LIMIT, _has_unstorable_text, _reject_constant, hash_token
 from boxtui.server.events.schemas import MAX_ENCRYPTED
 from boxtui.server.events.service import _people, _RenderContext, _view, split_audience
@@ -138,12 +138,28 @@ class _Identity:
 class _Event:
     """The columns of ``events`` that :func:`boxtui.server.events.service._view` reads."""
 
-    __slots__ = ("id", "box_id", "type", "sender_id", "referrer_id", "content", "extra", "created_at", "file_id", "edited_content", "last_edited_at", "deleted_at", "deleted_by_id")
+    __slots__ = ("id", "box_id", "type", "sender_id", "referrer_id", "content", "extra", "created_at", "file_id", "edited_content", "last_edited_at", "deleted_at", "deleted_by_id", "stamp")
 
-    def __init__(self, id, box_id, type, sender_id, referrer_id, content, extra, created_at, file_id, edited_content, last_edited_at, deleted_at, deleted_by_id) -> None:  # noqa: A002
+    def __init__(self, id, box_id, type, sender_id, referrer_id, content, extra, created_at, file_id, edited_content, last_edited_at, deleted_at, deleted_by_id, stamp=None) -> None:  # noqa: A002
         self.id, self.box_id, self.type, self.sender_id, self.referrer_id = id, box_id, type, sender_id, referrer_id
         self.content, self.extra, self.created_at, self.file_id = content, extra, created_at, file_id
         self.edited_content, self.last_edited_at, self.deleted_at, self.deleted_by_id = edited_content, last_edited_at, deleted_at, deleted_by_id
+        #: ``server_event_created_at`` already formatted (None: from ``created_at``).
+        self.stamp = stamp
+
+
+#: Types whose view is their row as it is (no fold, no kicker, no ``is_saved``, no
+#: ``extra``) while neither edited nor deleted: :meth:`FastPath._render_page` writes
+#: those views itself, the rest with ``events.service._view``.
+_PLAIN_TYPES = frozenset({"msg.text", "create", "member.join", "member.leave", "state.access_mode", "state.lifecycle"})
+
+
+def _sqlite_stamp(text) -> str | None:
+    """``format_time`` of a time SQLAlchemy stored in SQLite (``YYYY-MM-DD HH:MM:SS.ffffff``,
+    UTC), straight from the text; None for any other shape (then it is parsed)."""
+    if type(text) is str and len(text) == 26 and text[10] == " " and text[19] == ".":
+        return f"{text[:10]}T{text[11:]}Z"
+    return None
 
 
 def _json_body(content: Any) -> bytes:
@@ -431,7 +447,20 @@ class FastPath:
     @staticmethod
     def _render_page(rows: list[_Event], viewer_id: str, creator_id: str, people: dict[str, _Identity], saved: set[str]) -> list[dict[str, Any]]:
         ctx = _RenderContext(viewer_id=viewer_id, identities=people, admins={rows[0].box_id: creator_id} if rows else {}, saved=saved)
-        return [_view(row, ctx) for row in rows]
+        senders: dict[str, dict[str, Any]] = {}
+        views = []
+        for row in rows:
+            if row.type in _PLAIN_TYPES and row.deleted_at is None and row.edited_content is None:
+                sender = senders.get(row.sender_id)
+                if sender is None:
+                    sender = senders[row.sender_id] = ctx.person(row.sender_id, row.box_id)
+                stamp = row.stamp or format_time(row.created_at)
+                views.append({"id": row.id, "type": row.type, "box_id": row.box_id, "server_event_created_at": stamp, "referrer_id": row.referrer_id, "sender": sender, "content": row.content})
+            else:
+                if row.created_at is None:
+                    raise RuntimeError("a row without its time")  # pragma: no cover - _page parses it for these
+                views.append(_view(row, ctx))
+        return views
 
 
 def _replay(messages: list[dict], receive):
@@ -718,7 +747,10 @@ class SQLiteFastPath(FastPath):
             if span is not None:
                 out = self._time
                 for r in db.execute(f"SELECT {_SQLITE_EVENT_COLUMNS} FROM events e WHERE e.box_id = ? AND e.pos >= ? AND e.pos <= ? ORDER BY e.pos", (box_id, *span)):
-                    rows.append(_Event(r[0], r[1], r[2], r[3], r[4], _load(r[5]), _load(r[6]), out(r[7]), r[8], _load(r[9]), out(r[10]), out(r[11]), r[12]))
+                    edited = _load(r[9])
+                    stamp = _sqlite_stamp(r[7]) if r[2] in _PLAIN_TYPES and r[11] is None and edited is None else None
+                    created = None if stamp is not None else out(r[7])
+                    rows.append(_Event(r[0], r[1], r[2], r[3], r[4], _load(r[5]), _load(r[6]), created, r[8], edited, out(r[10]), out(r[11]), r[12], stamp))
             people_ids = set().union(*map(_people, rows)) | {viewer}
             people = {
                 r[0]: _Identity(*r)

@@ -21,6 +21,7 @@ from sqlalchemy import text
 from tests.conftest import _truncate_pg, asgi_client, make_settings
 from tests.server.helpers import (
     auth,
+    batch,
     box_with_member,
     ciphertext,
     create_box,
@@ -153,6 +154,11 @@ async def test_pages_are_byte_for_byte_the_routes(server_app):
         assert saved.status_code == 201, saved.text
         await upload_file(http, carol, box["id"])
         await post_event(http, carol, box["id"], {"type": "member.leave"})
+        dave = await signup_login(http, "dave@example.com", name="Dave")
+        dave_rule = await invite(http, alice, box["id"], dave.email)
+        await join(http, dave, box["id"])
+        await batch(http, alice, box["id"], [{"type": "access.rm", "referrer_id": dave_rule["id"]}])  # Dave is kicked
+        await post_event(http, alice, box["id"], {"type": "state.access_mode", "content": {"value": "limited"}})
         await post_text(http, bob, box["id"], encrypted="Zm9vYmFy")
         queries = ["", "?tail=true&limit=3", "?tail=1", "?offset=2&limit=2", "?tail=true&offset=1&limit=4", "?limit=0", "?tail=true&offset=1000", "?offset=1000", "?tail=FALSE&limit=1000&x=1"]
         before = fast_answers(app)
@@ -163,7 +169,7 @@ async def test_pages_are_byte_for_byte_the_routes(server_app):
                 assert _answer(fast) == _answer(routed), query
         assert fast_answers(app) == before + 2 * len(queries)
         listed = (await http.get(f"/boxes/{box['id']}/events", headers=alice.headers)).json()
-        assert {e["type"] for e in listed} >= {"create", "member.join", "msg.text", "msg.file", "member.leave"}
+        assert {e["type"] for e in listed} >= {"create", "member.join", "msg.text", "msg.file", "member.leave", "member.kick", "state.access_mode"}
         assert any(e["content"].get("is_saved") for e in listed if e["type"] == "msg.file")
         assert any("deleted" in (e["content"] or {}) for e in listed) and any("last_edited_at" in (e["content"] or {}) for e in listed)
 
