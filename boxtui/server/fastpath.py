@@ -1055,10 +1055,18 @@ class PostgresFastPath(FastPath):
 
 
 async def open_fast_path(app_state, settings, database) -> FastPath | None:
-    """The fast path for this process's database, or None (turned off, or a database
-    it does not serve: the app answers everything then)."""
+    """The fast path for this process's database, or None (turned off, a database it
+    does not serve, or one it cannot open: the app answers everything then)."""
     if not settings.fast_path:
         return None
+    try:
+        return await _open(app_state, settings, database)
+    except Exception as exc:  # noqa: BLE001 - the routes serve everything without it
+        log.warning("the fast path is off: %r; every request goes through the routes", exc)
+        return None
+
+
+async def _open(app_state, settings, database) -> FastPath | None:
     url = sa_engine.make_url(settings.resolved_database_url)
     if url.get_backend_name() == "sqlite":
         path = url.database
