@@ -153,3 +153,26 @@ async def test_a_started_local_server_is_announced(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_for_notification(pilot, "Started the local server at http://127.0.0.1:9")
         assert isinstance(app.screen, LoginScreen)
+
+
+async def test_footer_keys_work_when_clicked_and_show_their_tooltip(user) -> None:
+    """The footer draws its keys on one line itself: a click on a key does what the key
+    does, and hovering the palette key shows its tooltip, as Textual's footer did."""
+    from boxtui.tui.widgets.footer import BoxFooter
+
+    ada = await user("ada")
+    app = BoxApp(ada)
+    async with app.run_test(size=SIZE) as pilot:
+        footer = app.screen.query_one(BoxFooter)
+        await wait_until(pilot, lambda: any(key.binding.id == "app.help" for key in footer.keys()), what="f1 in the footer")
+        help_key = next(key for key in footer.keys() if key.binding.id == "app.help")
+        await pilot.click(BoxFooter, offset=(help_key.start + 1, 0))
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), what="the help screen, f1 clicked in the footer")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, HelpScreen), what="the help screen closed")
+        palette = footer.keys()[-1]
+        assert palette.palette and palette.key == app.COMMAND_PALETTE_BINDING
+        await pilot.hover(BoxFooter, offset=(palette.start + 2, 0))
+        await wait_until(pilot, lambda: footer.tooltip, what="the palette key's tooltip")
+        await pilot.click(BoxFooter, offset=(palette.start + 2, 0))
+        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette), what="the palette, clicked in the footer")

@@ -258,22 +258,11 @@ class MainScreen(Screen):
                     max_loaded=MAX_LOADED_EVENTS,
                 )
                 composer = Composer(id="composer")
-                composer.display = False  # until a box is open (see _show_header)
-                self._hide_timeline(timeline, True)
+                timeline.display = composer.display = False  # until a box is open (see _show_header)
                 yield timeline
                 yield TransfersArea(id="transfers")
                 yield composer
         yield BoxFooter()
-
-    @staticmethod
-    def _hide_timeline(timeline: BoxTimeline, hidden: bool) -> None:
-        """Hide the timeline while no box is open, keeping it laid out at no height
-        (not ``display: none``): it knows its width when the first box opens, and wraps
-        that box's page once, in the frame that shows it, rather than once shown (a
-        second layout and frame, ~20 ms of the first box opened)."""
-        if timeline.can_focus == hidden:  # (setting a style, even to what it is, lays out again)
-            timeline.styles.max_height = 0 if hidden else None
-            timeline.can_focus = not hidden
 
     def _no_box_hint(self) -> Text:
         hint = Text("Pick a box in the list (type to filter, Enter opens it).\n")
@@ -720,8 +709,7 @@ class MainScreen(Screen):
         # The widgets' own display, not a class on #conversation: a class there restyled
         # its whole subtree (~150 nodes), half of the first box open's 100 ms.
         self.query_one("#no-box-hint").display = box is None
-        self._hide_timeline(self.timeline, box is None)
-        self.composer.display = box is not None
+        self.timeline.display = self.composer.display = box is not None
         if box is None:
             self.header.clear_box()
         else:

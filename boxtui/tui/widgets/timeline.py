@@ -259,9 +259,6 @@ class BoxTimeline(ScrollView, can_focus=True):
         self._anchor: tuple[str, int] | None = None
         #: :meth:`show_new_marker` was asked before the first layout.
         self._marker_pending = False
-        #: The view's height at the last resize: 0 while the timeline is laid out for its
-        #: width but has no height (no box open; see :meth:`_laid_out`).
-        self._height = 0
         #: Matches ``@name`` mentions of the user (highlighted), or None.
         self._mention: re.Pattern[str] | None = None
 
@@ -526,7 +523,7 @@ class BoxTimeline(ScrollView, can_focus=True):
         if index is None:
             return False
         self._move_cursor(index, scroll=False)
-        if not self._laid_out():  # decided once laid out (on_resize), as it would be now
+        if not self._width:  # decided once laid out (on_resize), as it would be now
             self._marker_pending = True
             return True
         self._marker_pending = False
@@ -574,7 +571,7 @@ class BoxTimeline(ScrollView, can_focus=True):
         """Scroll so the event's first row is ``offset`` rows below the top of the view
         (now, or once the widget is laid out)."""
         index = self._by_id.get(event_id)
-        if not self._laid_out() or index is None:
+        if not self._width or index is None:
             self._anchor = (event_id, offset)
             return
         self._anchor = None
@@ -611,12 +608,6 @@ class BoxTimeline(ScrollView, can_focus=True):
 
     def _content_width(self) -> int:
         return self.scrollable_content_region.width
-
-    def _laid_out(self) -> bool:
-        """Rows wrapped for the width, and a view to place them in: the screen keeps the
-        timeline laid out at no height while no box is open, so the first box opened
-        is wrapped once, for the width it is shown at, in the frame that shows it."""
-        return bool(self._width) and self.scrollable_content_region.height > 0
 
     def _starts_day(self, index: int) -> bool:
         return index == 0 or self._items[index].when.date() != self._items[index - 1].when.date()
@@ -665,22 +656,19 @@ class BoxTimeline(ScrollView, can_focus=True):
         self.refresh()
 
     def on_resize(self, event: events.Resize) -> None:
-        shown = not self._height and self.scrollable_content_region.height > 0  # a view at last
-        self._height = self.scrollable_content_region.height
-        if self._content_width() == self._width and not shown:
+        if self._content_width() == self._width:
             return
         anchor = self._cursor
         pinned = self.is_vertical_scroll_end
         offset_in_view = self._offsets[anchor] - self.scroll_y if 0 <= anchor < len(self._offsets) else 0
-        if self._content_width() != self._width:
-            self._relayout()
-        if self._anchor is not None and self._laid_out():
+        self._relayout()
+        if self._anchor is not None and self._width:
             self._scroll_to_anchor(*self._anchor)
         elif pinned or not (0 <= anchor < len(self._offsets)):
             self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
         else:
             self.scroll_to(y=self._offsets[anchor] - offset_in_view, animate=False, force=True)
-        if self._marker_pending and self._laid_out():
+        if self._marker_pending and self._width:
             self.show_new_marker()
         self._maybe_load()
 
