@@ -214,6 +214,8 @@ class BoxFooter(Widget, can_focus=False):
 
     def _check_keys(self) -> None:
         self._checking = False
+        if not self.is_attached:  # (its dialog closed meanwhile)
+            return
         if self._line is None or tuple(self.keys()) != self._line[0][0]:
             self.refresh()
 
