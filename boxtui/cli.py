@@ -317,11 +317,24 @@ def _store_answer(parser: argparse.ArgumentParser, handler: Callable[[Any, argpa
 def _answer_from_store(profile: Profile, args: argparse.Namespace) -> int | None:
     from boxtui.messenger.reader import open_reader
 
-    reader = open_reader(profile)
+    from boxtui.messenger.reader import NotStored
+    from boxtui.store import StoreCorrupted
+
+    try:
+        reader = open_reader(profile)
+    except StoreCorrupted:
+        return None  # the slow way opens the store, sets a damaged cache aside and rebuilds it
     if reader is None:
         return None
     try:
         return int(args.store_handler(reader, args) or 0)
+    except StoreCorrupted:
+        # A damaged page met while answering (before anything was printed: the handlers
+        # read first, then print): answer from the server instead, into a new cache.
+        _say(reader.set_aside())
+        return None
+    except NotStored:
+        return None
     finally:
         reader.close()
 
@@ -426,7 +439,15 @@ def _password(prompt: str = "Password: ", *, confirm: bool = False) -> str:
 
 
 async def _messenger(client: BoxClient, profile: Profile) -> Messenger:
-    """The saved session with the key store unlocked."""
+    """The saved session with the key store unlocked (a cache found damaged on opening
+    was set aside and started afresh: said on stderr)."""
+    messenger = await _unlocked_messenger(client, profile)
+    if messenger.local is not None and messenger.local.rebuilt:
+        _say(messenger.local.rebuilt)
+    return messenger
+
+
+async def _unlocked_messenger(client: BoxClient, profile: Profile) -> Messenger:
     from boxtui.crypto import CryptoError
     from boxtui.messenger.errors import NotLoggedIn
     from boxtui.messenger.messenger import Messenger
@@ -778,7 +799,15 @@ async def _cmd_cache(client: BoxClient, profile: Profile, args: argparse.Namespa
         except UserError:
             messenger = None
     if messenger is not None and messenger.local is not None:
-        for name, value in messenger.local.cache.counts().items():
+        from boxtui.store import StoreCorrupted
+
+        try:
+            counts = messenger.local.cache.counts()
+        except StoreCorrupted as exc:  # a damaged page: set aside, as the app does
+            messenger._cache_failed(exc)
+            _say(messenger.local.rebuilt or str(exc))
+            counts = messenger.local.cache.counts()
+        for name, value in counts.items():
             _row(name, value)
         _row("outbox_queued", len(messenger.outbox_entries()))
         if messenger.local.cache.get_meta("server_url"):

@@ -19,7 +19,11 @@ from boxtui.store.cache import StoredBox, StoredEvent, split_snippet
 from .local import store_dir
 from .profile import Profile
 
-__all__ = ["StoreReader", "open_reader", "SAVED_META"]
+__all__ = ["StoreReader", "open_reader", "SAVED_META", "NotStored"]
+
+
+class NotStored(Exception):
+    """What was asked is not in the store yet: ask the server."""
 
 #: The cache's meta key holding the last saved-files listing (opened metadata only).
 SAVED_META = "saved_files"
@@ -28,9 +32,22 @@ SAVED_META = "saved_files"
 @dataclass
 class StoreReader:
     cache: LocalCache
+    closed: bool = False
 
     def close(self) -> None:
-        self.cache.close()
+        if not self.closed:
+            self.closed = True
+            self.cache.close()
+
+    def set_aside(self) -> str:
+        """The cache was found damaged while answering: close it and rename it out of
+        the way (kept, as the app does), so the next call rebuilds it from the server.
+        The outbox is another file and stays. Returns what to tell the user."""
+        from .local import set_aside
+
+        self.close()
+        set_aside(self.cache.path)
+        return "the local cache was damaged: it was set aside (kept beside it) and is filled again from the server at the next sync"
 
     def boxes(self) -> list[StoredBox]:
         return self.cache.boxes(members_only=True)
@@ -48,6 +65,11 @@ class StoreReader:
         return matches[0].id if matches else None
 
     def events(self, box_id: str) -> list[StoredEvent]:
+        """The box's stored events; :class:`NotStored` when the box was never synced into
+        this cache (a cache just rebuilt, or only listed): the server answers instead."""
+        box = next((b for b in self.cache.boxes() if b.id == box_id), None)
+        if box is None or box.synced_last_event is None:
+            raise NotStored(box_id)
         return self.cache.page(box_id, limit=10**9)
 
     def search(self, text: str, box_id: str | None = None, limit: int = 50):
