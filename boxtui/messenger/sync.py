@@ -63,9 +63,14 @@ class Queued(MessengerError):
     """The message is safe in the outbox but the server could not be reached: it is
     sent, exactly once, the next time the outbox is flushed."""
 
-    def __init__(self, local_id: str, reason: str) -> None:
-        super().__init__(f"queued, not sent yet ({reason}): it goes out when the server is reachable")
+    def __init__(self, local_id: str, reason: str, *, elsewhere: bool = False) -> None:
+        if elsewhere:
+            super().__init__("queued: another boxtui on this profile is sending it")
+        else:
+            super().__init__(f"queued, not sent yet ({reason}): it goes out when the server is reachable")
         self.local_id = local_id
+        #: Another app on the profile holds the entry (it is going out, not stuck).
+        self.elsewhere = elsewhere
 
 
 def _now() -> str:
@@ -461,7 +466,9 @@ class LocalFirst:
             if refusal is not None:
                 raise refusal
             raise MessengerError(f"the server refused the message: {entry.last_error}")
-        raise Queued(local_id, entry.last_error or "another boxtui is sending it")
+        if entry.last_error is None:
+            raise Queued(local_id, "another boxtui is sending it", elsewhere=True)
+        raise Queued(local_id, entry.last_error)
 
     async def flush_outbox(self) -> int:
         """Send queued messages in order, each exactly once; returns how many went out.

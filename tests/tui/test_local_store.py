@@ -268,3 +268,4 @@ async def test_unlock_screen_opens_the_app_on_the_store_with_the_server_down(net
         app.screen.load_boxes()
         await wait_until(pilot, lambda: messenger.online and not messenger._keys_pending, timeout=20, what="keys synced")
         messenger.close_local()
+

@@ -99,3 +99,36 @@ async def test_live_updates(live_user) -> None:
         await wait_for_notification(pilot, "The box “Temp” was deleted.", timeout=15)
         assert boxes.row(temp.id) is None
         assert quiet.id in {r.box_id for r in boxes.rows}
+
+
+async def test_a_message_the_other_app_on_the_profile_sent_leaves_no_pending_row(live_user, live_server, tmp_path) -> None:
+    """Two apps on one profile share the outbox: a message the other one queued shows here
+    as pending; once the other one has sent it (it arrives here live) the pending row
+    goes, leaving the message once."""
+    from boxtui.core.encoding import b64u_encode
+    from boxtui.crypto import seal_text
+
+    ada = await live_user("ada")
+    box = await ada.create_box("Twins")
+    await ada.sync()
+    twin_client = BoxClient(live_server.url)
+    twin = await Messenger.resume(twin_client, Profile.load(ada.profile.home), PASSWORD, **CHEAP_KDF)
+    app = BoxApp(ada)
+    async with app.run_test(size=SIZE) as pilot:
+        header = app.screen.query_one("#box-header")
+        await wait_until(pilot, lambda: "● live" in header.render().plain, what="the live indicator")
+        app.screen.open_box(box.id)
+        await wait_until(pilot, lambda: app.screen.current_box_id == box.id, what="the box open")
+        public = twin.box_public_key(box.id)
+        content = {"encrypted": seal_text("sent by the other window", public), "public_key": b64u_encode(public)}
+        twin._queue(box.id, "text", {"type": "msg.text", "content": content}, "sent by the other window")
+        app.screen._refresh_pending(box.id)  # what a send or a sync in this app does
+        await wait_until(pilot, lambda: "sent by the other window ◷" in timeline_text(app), what="the twin's pending row")
+        assert await twin.flush_outbox() == 1
+        await wait_until(
+            pilot,
+            lambda: "◷" not in timeline_text(app) and timeline_text(app).count("sent by the other window") == 1,
+            what="the pending row gone, the message once",
+        )
+    twin.close_local()
+    await twin_client.aclose()

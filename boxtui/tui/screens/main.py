@@ -773,9 +773,12 @@ class MainScreen(Screen):
         reply_to = target.event_id if target is not None else None
         try:
             event = await self.messenger.send_text(box_id, text, reply_to=reply_to)
-        except Queued:
+        except Queued as queued:
             self._refresh_pending(box_id)
-            self.notify("The server cannot be reached: the message waits in the outbox and goes out when it is back.")
+            if queued.elsewhere:
+                self.notify("Another boxtui on this profile is sending it: it shows here once sent.")
+            else:
+                self.notify("The server cannot be reached: the message waits in the outbox and goes out when it is back.")
             return
         self._refresh_pending(box_id)
         entry = TimelineEntry(event=event, text=text)
@@ -1193,6 +1196,11 @@ class MainScreen(Screen):
             return  # the access manager shows rules; the box's log never lists them (§3)
         if box_id == self.current_box_id:
             self.timeline.append_entry(entry)
+            if event.sender.id == self.my_id and any(e.pending for e in self.timeline.entries):
+                # Sent from the outbox by another app on this profile: its pending row
+                # goes once that app has noted it sent (just after the server's live copy).
+                self._refresh_pending(box_id)
+                self.set_timer(1.0, lambda: self._refresh_pending(box_id))
             if event.type.startswith("state."):
                 self.boxes[box_id] = await self.messenger.get_box(box_id)
                 self._show_header()
