@@ -632,8 +632,7 @@ class SQLiteFastPath(FastPath):
                     # Inline: the write lock is held, and this connection never checkpoints here.
                     self.writer.execute("COMMIT").close()
                 except BaseException as exc:
-                    if self.writer.in_transaction:
-                        self.writer.rollback()
+                    _rollback(self.writer)
                     # Nothing committed: the app does each again, and answers.
                     failure = _Fallback() if isinstance(exc, sqlite3.Error) else exc
                     if isinstance(exc, sqlite3.Error):
@@ -729,6 +728,14 @@ class SQLiteFastPath(FastPath):
 
     # -- GET
     async def _page(self, box_id: str, token_hash: str, offset: int, limit: int, tail: bool):
+        try:
+            return self._read_page(box_id, token_hash, offset, limit, tail)
+        except sqlite3.Error as exc:  # (a reader that stayed busy): the route does it again, and answers
+            _rollback(self.reader)
+            log.debug("fast path handed a page to the app: %r", exc)
+            raise _Fallback from None
+
+    def _read_page(self, box_id: str, token_hash: str, offset: int, limit: int, tail: bool):
         db = self.reader
         db.execute("BEGIN").close()
         try:
@@ -768,6 +775,15 @@ class SQLiteFastPath(FastPath):
         finally:
             db.execute("COMMIT").close()
         return self._render_page(rows, viewer, found[1], people, saved)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """End ``conn``'s transaction, if it still has one (a connection gone bad stays as it is)."""
+    try:
+        if conn.in_transaction:
+            conn.rollback()
+    except sqlite3.Error:
+        pass
 
 
 def _pool_timeout() -> float:

@@ -410,3 +410,31 @@ async def test_a_saturated_fast_pool_hands_requests_to_the_routes(tmp_path, pg_d
             again = await http.post(url, json={"type": "msg.text", "content": {"encrypted": "QUJD"}}, headers={**bob.headers, "Idempotency-Key": "k"})
             assert again.content == posted.content and again.headers["idempotent-replayed"] == "true"
             assert [e["id"] for e in (await http.get(url, headers=bob.headers)).json()][-1] == posted.json()["id"]
+
+
+async def test_a_database_error_in_the_fast_path_goes_to_the_routes(sqlite_app):
+    """SQLite refusing the fast path's statements (here: its connections closed under it)
+    is never a 500: the routes do the request again, and answer."""
+    import sqlite3
+
+    app = sqlite_app
+    async with asgi_client(app) as http:
+        alice, bob, box = await box_with_member(http)
+        url = f"/boxes/{box['id']}/events"
+        fast = app.state.fast_path
+        reader, writer = fast.reader, fast.writer
+        fast.reader = sqlite3.connect(":memory:")
+        fast.writer = sqlite3.connect(":memory:")
+        fast.reader.close()
+        fast.writer.close()
+        try:
+            before = fast_answers(app)
+            posted = await http.post(url, json={"type": "msg.text", "content": {"encrypted": "QUJD"}}, headers=bob.headers)
+            page = await http.get(url, headers=bob.headers)
+            assert posted.status_code == 201 and page.status_code == 200
+            assert page.json()[-1]["id"] == posted.json()["id"]
+            assert fast_answers(app) == before
+        finally:
+            fast.reader, fast.writer = reader, writer
+        assert (await http.get(url, headers=bob.headers)).status_code == 200
+        assert fast_answers(app) == before + 1
