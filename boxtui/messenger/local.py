@@ -58,7 +58,9 @@ class LocalStore:
         aside silently: a damaged outbox is an error the user sees.
         """
         folder = Path(folder)
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # The "store" folder too, not only the account's own (mkdir's parents get the umask's mode).
+        folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, exist_ok=True)
         outbox = Outbox.open(folder / "outbox.db", keys)
         rebuilt = None
         try:

@@ -46,6 +46,8 @@ def test_offline_reads_search_and_queue_then_exactly_once(tmp_path, profiles):
             assert path.stat().st_mode & 0o777 == 0o600
             assert b"river" not in path.read_bytes() and b"Field notes" not in path.read_bytes()
         assert (ada.home / "agent.sock").stat().st_mode & 0o777 == 0o600
+        for folder in [ada.home / "store", *(p for p in (ada.home / "store").rglob("*") if p.is_dir())]:
+            assert folder.stat().st_mode & 0o777 == 0o700, folder
     # the server is down now
     found = ada.run("search", "river", password=False)
     assert found.code == 0, found.err

@@ -269,3 +269,29 @@ async def test_unlock_screen_opens_the_app_on_the_store_with_the_server_down(net
         await wait_until(pilot, lambda: messenger.online and not messenger._keys_pending, timeout=20, what="keys synced")
         messenger.close_local()
 
+
+
+async def test_a_damaged_cache_is_said_in_the_app_and_the_boxes_come_back(net, tmp_path) -> None:
+    from .conftest import wait_for_notification
+
+    ada = await _ada(net, tmp_path / "ada")
+    box = await ada.create_box("Mended")
+    await ada.send_text(box.id, "still here after the damage")
+    await ada.sync()
+    folder = ada.local.folder
+    ada.close_local()
+    await ada.client.aclose()
+    cache = folder / "cache.db"
+    raw = bytearray(cache.read_bytes())
+    raw[len(raw) // 4096 // 2 * 4096 + 300] ^= 0xFF  # one page in the middle
+    cache.write_bytes(bytes(raw))
+    for side in folder.glob("cache.db-*"):
+        side.unlink()
+    again = await _restart(tmp_path / "ada", net)
+    app = BoxApp(again)
+    async with app.run_test(size=SIZE) as pilot:
+        said = await wait_for_notification(pilot, "set aside")
+        assert "damaged" in said and "rebuilt from the server" in said
+        await wait_until(pilot, lambda: {r.title for r in app.screen.query_one(BoxList).rows} == {"Mended"}, what="the box back")
+    assert list(folder.glob("cache.db.damaged-*"))
+    again.close_local()

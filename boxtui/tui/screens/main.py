@@ -529,6 +529,7 @@ class MainScreen(Screen):
             self.header.connection = "offline"
             return
         del changed  # the open box is checked below (the outbox may have added to it too)
+        self._say_rebuilt()  # a damaged page met while syncing
         box_id = self.current_box_id
         if box_id is not None:
             sent = [e.event.id for e in self.timeline.entries if not e.pending]
@@ -595,6 +596,7 @@ class MainScreen(Screen):
     @reported("Cannot load your boxes")
     async def load_boxes(self, select: str | None = None) -> None:
         summaries = await self.messenger.list_boxes()
+        self._say_rebuilt()
         self.boxes = {s.box.id: s.box for s in summaries}
         rows = self._marked_rows([row_of(s) for s in summaries])
         if {r.box_id: r for r in rows} != {r.box_id: r for r in self.box_list.rows}:  # (painted from the store already?)
@@ -613,6 +615,15 @@ class MainScreen(Screen):
             self.sync_store(summaries)
         self.refresh_bindings()
         self.call_after_refresh(_freeze_listed_session)
+
+    def _say_rebuilt(self) -> None:
+        """Say, once, that the local cache was found damaged and set aside (the boxes
+        come back from the server; the outbox is another file and was kept)."""
+        local = self.messenger.local
+        if local is not None and local.rebuilt:
+            text = local.rebuilt
+            local.rebuilt = None
+            self.notify(text[:1].upper() + text[1:] + ".", severity="warning", timeout=20, markup=False)
 
     def _opening(self) -> bool:
         """Whether a box is being opened (an ``open_box`` worker is at work)."""
