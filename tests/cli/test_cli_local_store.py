@@ -200,28 +200,36 @@ def test_a_damaged_page_met_by_a_read_verb_is_set_aside_and_answered_by_the_serv
         ada.ok("sync")
         before = _events(ada, "Ledger")
         assert ada.run("unlock", "--minutes", "5").code == 0
-        (folder,) = (ada.home / "store").iterdir()
-        cache = folder / "cache.db"
-        raw = bytearray(cache.read_bytes())
-        for offset in range(4096, len(raw), 4096):  # every page but the first (the schema)
-            raw[offset + 200] ^= 0xFF
-        cache.write_bytes(bytes(raw))
-        for wal in folder.glob("cache.db-wal"):
-            wal.unlink()
-        info = ada.run("cache", "info")  # counting meets the damage too: set aside, said
-        assert info.code == 0 and "set aside" in info.err, info.err
-        assert list(folder.glob("cache.db.damaged-*"))
-        for damaged in folder.glob("cache.db.damaged-*"):
-            damaged.unlink()
-        cache.write_bytes(bytes(raw))  # damaged again, for the read verb
-        for wal in folder.glob("cache.db-wal"):
-            wal.unlink()
-        answered = ada.run("events", "Ledger", password=False)
-        assert answered.code == 0, answered.err
-        assert "was set aside" in answered.err
-        assert [line.split("\t")[3] for line in answered.out.splitlines()] == before
-        assert list(folder.glob("cache.db.damaged-*"))
-        assert ada.run("sync", password=False).code == 0
-        again = ada.run("events", "Ledger", password=False)
-        assert again.code == 0 and "set aside" not in again.err
-        assert [line.split("\t")[3] for line in again.out.splitlines()] == before
+        try:
+            _damaged_page_checks(ada, before)
+        finally:
+            ada.run("lock")  # the agent does not outlive the test
+
+
+def _damaged_page_checks(ada, before) -> None:
+    """The part of the test above run while the unlock agent is up."""
+    (folder,) = (ada.home / "store").iterdir()
+    cache = folder / "cache.db"
+    raw = bytearray(cache.read_bytes())
+    for offset in range(4096, len(raw), 4096):  # every page but the first (the schema)
+        raw[offset + 200] ^= 0xFF
+    cache.write_bytes(bytes(raw))
+    for wal in folder.glob("cache.db-wal"):
+        wal.unlink()
+    info = ada.run("cache", "info")  # counting meets the damage too: set aside, said
+    assert info.code == 0 and "set aside" in info.err, info.err
+    assert list(folder.glob("cache.db.damaged-*"))
+    for damaged in folder.glob("cache.db.damaged-*"):
+        damaged.unlink()
+    cache.write_bytes(bytes(raw))  # damaged again, for the read verb
+    for wal in folder.glob("cache.db-wal"):
+        wal.unlink()
+    answered = ada.run("events", "Ledger", password=False)
+    assert answered.code == 0, answered.err
+    assert "was set aside" in answered.err
+    assert [line.split("\t")[3] for line in answered.out.splitlines()] == before
+    assert list(folder.glob("cache.db.damaged-*"))
+    assert ada.run("sync", password=False).code == 0
+    again = ada.run("events", "Ledger", password=False)
+    assert again.code == 0 and "set aside" not in again.err
+    assert [line.split("\t")[3] for line in again.out.splitlines()] == before
