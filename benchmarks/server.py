@@ -45,7 +45,9 @@ What it does, in one run:
    server's. One process, and on PostgreSQL two processes sharing it and Redis; the
    bare app's broadcast is the floor;
 6. 200 clients posting and listing for 60 s (errors, p99);
-7. ``--workers`` 1 → 2 (prints "not available" while ``boxtui serve`` has no such flag);
+7. ``--workers`` 1 → 2, one box and 16 boxes, beside the bare app under uvicorn's own
+   1 and 2 worker processes with the same ``wrk`` rows (what a second process can add on
+   this machine at all: ``wrk`` and the kernel share its cores);
 8. in-process (the real app under uvicorn in this process, SQLAlchemy event hooks):
    SQL statements per request, whether HEAD runs ``COUNT``, and JSON encodings per
    socket when an event fans out;
@@ -269,14 +271,25 @@ def make_bare_app():
     return app
 
 
-def run_bare_server(port: int, log_level: str) -> None:
+def run_bare_server(port: int, log_level: str, workers: int = 1) -> None:
     """The bare app through ``boxtui serve``'s own ``serve()``, so uvicorn gets exactly
-    the arguments the real server gets (protocol class, timeouts, websocket limits…)."""
+    the arguments the real server gets (protocol class, timeouts, websocket limits…).
+
+    With ``workers`` > 1, uvicorn's own worker processes as ``boxtui serve --workers``
+    uses them (each imports this file and calls :func:`make_bare_app`): the floor that
+    ``--workers`` scaling is read against."""
     import boxtui.server.serve as serve_module
     from boxtui.server.settings import ServerSettings
 
+    settings = ServerSettings(host="127.0.0.1", port=port)
+    if workers > 1:
+        import uvicorn
+
+        uvicorn.run(f"{Path(__file__).stem}:make_bare_app", factory=True, app_dir=str(Path(__file__).resolve().parent), workers=workers,
+                    http=serve_module.TimedHttpToolsProtocol, **serve_module._uvicorn_options(settings, log_level))  # fmt: skip
+        return
     serve_module.create_app = lambda settings: make_bare_app()
-    serve_module.serve(ServerSettings(host="127.0.0.1", port=port), log_level=log_level)
+    serve_module.serve(settings, log_level=log_level)
 
 
 # ============================================================================ data set
@@ -791,10 +804,10 @@ class ServerProcess:
         return cls(label, argv, port, data_dir.parent / f"{label}.log")
 
     @classmethod
-    def bare(cls, log_level: str, tmp: Path) -> ServerProcess:
+    def bare(cls, log_level: str, tmp: Path, workers: int = 1) -> ServerProcess:
         port = free_port()
-        argv = [sys.executable, str(Path(__file__).resolve()), "--bare-server", str(port), "--log-level", log_level]
-        return cls("bare", argv, port, tmp / "bare.log")
+        argv = [sys.executable, str(Path(__file__).resolve()), "--bare-server", str(port), "--log-level", log_level, "--bare-workers", str(workers)]
+        return cls("bare" if workers == 1 else f"bare-workers{workers}", argv, port, tmp / f"bare-w{workers}.log")
 
     def start(self, timeout: float = 120) -> ServerProcess:
         import httpx
@@ -807,7 +820,7 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise SystemExit(f"{self.label} server exited: {self.tail()}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + ("/healthz" if self.label != "bare" else "/docs"), timeout=2).status_code == 200:
+                if httpx.get(self.url + ("/healthz" if not self.label.startswith("bare") else "/docs"), timeout=2).status_code == 200:
                     return self
             time.sleep(0.2)
         raise SystemExit(f"{self.label} server did not answer within {timeout} s: {self.tail()}")
@@ -1004,7 +1017,7 @@ class Runner:
         backends = await db.backend_pids() if db else []
         cpu0, db0 = server.cpu(), cpu_seconds(backends)
         spy = None
-        if self.py_spy and server.label != "bare":
+        if self.py_spy and not server.label.startswith("bare"):
             self.py_spy.mkdir(parents=True, exist_ok=True)
             out = self.py_spy / f"{label}.txt"
             spy = subprocess.Popen([self.py_spy_bin, "record", "--pid", str(server.proc.pid), "--duration", str(round(self.duration)),
@@ -1710,6 +1723,8 @@ async def run(args) -> None:
                             finally:
                                 for s in pair:
                                     s.stop()
+                    if "workers" in only and "bare" not in worker_results:
+                        worker_results["bare"] = await bare_workers_scaling(runner, ds, tmp, args.log_level)
                     if "workers" in only:
                         worker_results[kind] = await workers_scaling(runner, db, ds, tmp, args.log_level)
                     if "counts" in only:
@@ -1800,6 +1815,12 @@ async def run(args) -> None:
     if "sqlite" in order and "postgres" in order and "post16" in results["sqlite"] and "post16" in results["postgres"]:
         s, p = results["sqlite"]["post16"].load, results["postgres"]["post16"].load
         report.target("POST on PostgreSQL within 1.5× of SQLite (req/s)", f"{s.rps / p.rps:.2f}× slower" if p.rps else "—", bool(p.rps) and s.rps / p.rps <= TARGETS["pg_vs_sqlite"])
+    bare_workers = worker_results.get("bare")
+
+    def bare_note(one: str, two: str) -> str:  # the bare endpoint's own 1 → 2 in the same run
+        if not isinstance(bare_workers, dict) or not bare_workers[one].load.rps:
+            return ""
+        return f" (bare endpoint {bare_workers[two].load.rps / bare_workers[one].load.rps:.2f}×)"
     for kind in dbs:
         fig = worker_results.get(kind)
         if fig is None:
@@ -1808,9 +1829,9 @@ async def run(args) -> None:
             report.target(f"--workers 1 → 2 ≥ 1.5× POST req/s ({kind})", fig, None)
         else:
             scale = fig["two"].load.rps / fig["one"].load.rps if fig["one"].load.rps else 0
-            report.target(f"--workers 1 → 2 ≥ 1.5× POST req/s ({kind})", f"{scale:.2f}×; realtime {fig['realtime']}", scale >= TARGETS["workers_scaling"] and fig["realtime_ok"])
+            report.target(f"--workers 1 → 2 ≥ 1.5× POST req/s ({kind})", f"{scale:.2f}×{bare_note('one', 'two')}; realtime {fig['realtime']}", scale >= TARGETS["workers_scaling"] and fig["realtime_ok"])
             scale = fig["two_spread"].load.rps / fig["one_spread"].load.rps if fig["one_spread"].load.rps else 0
-            report.target(f"--workers 1 → 2 ≥ 1.5×, 16 boxes ({kind})", f"{scale:.2f}×", scale >= TARGETS["workers_scaling"] and fig["realtime_ok"])
+            report.target(f"--workers 1 → 2 ≥ 1.5×, 16 boxes ({kind})", f"{scale:.2f}×{bare_note('one_spread', 'two_spread')}", scale >= TARGETS["workers_scaling"] and fig["realtime_ok"])
     for kind in order:
         rows = results[kind]
         if "mixed" in rows and "idle" in rows:
@@ -1861,6 +1882,24 @@ async def run(args) -> None:
     say(f"\nload average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
 
+async def bare_workers_scaling(runner: Runner, ds: Dataset, tmp: Path, log_level: str) -> dict[str, Any]:
+    """The bare endpoint with 1 and 2 uvicorn workers under the same ``wrk`` rows: how
+    much a second process can add on this machine at all (wrk and the kernel share its
+    cores), the floor :func:`workers_scaling` is read against."""
+    figures: dict[str, Any] = {}
+    script = runner.script("bare-workers", post_plan(ds, 16), [ds.body])
+    spread = runner.script("bare-workers-spread", spread_plan(ds, 16), [ds.body])
+    for name, n in (("one", 1), ("two", 2)):
+        server = ServerProcess.bare(log_level, tmp, workers=n).start()
+        try:
+            figures[name] = await runner.drive(server, None, {"post": (script, 16)}, f"bare-workers{n}")
+            figures[f"{name}_spread"] = await runner.drive(server, None, {"post": (spread, 16)}, f"bare-workers{n}-spread")
+        finally:
+            server.stop()
+    figures["realtime"], figures["realtime_ok"] = "not applicable (bare)", True
+    return figures
+
+
 async def workers_scaling(runner: Runner, db: WorkingDB, ds: Dataset, tmp: Path, log_level: str) -> dict[str, Any] | str:
     if not serve_has_workers():
         return "not available (boxtui serve has no --workers)"
@@ -1896,13 +1935,14 @@ def main() -> None:
     parser.add_argument("--py-spy", metavar="DIR", help="record each boxtui wrk row with py-spy (raw collapsed stacks) into DIR")
     parser.add_argument("--show-sql", action="store_true", help="print the SQL of each request in the in-process counts")
     parser.add_argument("--bare-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--bare-workers", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--fanout-receiver", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.fanout_receiver:
         _receiver(json.loads(sys.stdin.readline()))
         return
     if args.bare_server:
-        run_bare_server(args.bare_server, args.log_level)
+        run_bare_server(args.bare_server, args.log_level, args.bare_workers)
         return
     if args.duration is None:
         args.duration = 3.0 if args.quick else 10.0
