@@ -14,6 +14,14 @@ What uvicorn is told, and why:
   memory for every socket of every message; without them a message is encoded once
   and the same bytes go to every socket (PROTOCOL §10.17).
 * ``ssl_certfile``/``ssl_keyfile`` when given: HTTPS directly (cookies are then Secure).
+* ``loop="asyncio"`` for one process (not uvloop, which ``"auto"`` would pick): uvloop's
+  libuv accepts **one** connection per turn of the event loop. Under load a turn takes
+  ~100 ms, so 200 clients connecting at once were accepted over 7–20 s and their first
+  requests waited that long (200 clients posting and listing: p99 5 s; the bare app
+  2 s). asyncio accepts every pending connection in one turn: p99 0.2 s, the same
+  req/s (benchmarks/PROFILE.md, "The soak's long tail"). ``--workers`` keeps uvloop:
+  with one listening socket shared, accepting one at a time spreads the connections
+  over the workers, where a greedy accept could hand them all to one.
 
 Once the app has started (modules imported, migrations run, pools open) the process
 moves every object it holds to the garbage collector's permanent generation
@@ -104,6 +112,7 @@ def serve(settings: ServerSettings, log_level: str = "info") -> None:
     uvicorn.run(
         _freeze_after_startup(create_app(settings)),
         http=timed_protocol(settings.header_timeout_seconds, settings.body_idle_timeout_seconds),
+        loop="asyncio",  # accepts every pending connection at once (see the module doc)
         **_uvicorn_options(settings, log_level),
     )
 
