@@ -32,9 +32,13 @@ Sections (all by default, or pick with ``--only``):
     until 2026-12-06 it did, and every run built two screens and took the app lock twice.)
     Then, in a fresh process over the warm store (1,000 boxes, the largest store built
     above, the server unreachable), unlock (store opened) → box list painted, and box open
-    → page painted for the first box opened after start (cold) and another (warm);
-    "painted" is after the next refresh of the app. Best of 3 processes, with the app
-    process's CPU time and peak RSS. Targets: first paint ≤ 1.5× minimal; box list
+    → page painted for the first box opened after start (cold) and another (warm):
+    "page painted" is the end of the first frame written (``App._display``) in which the
+    timeline drew the box's newest event at its width; "screen settled" (printed too, and
+    until 2026-12-06 the only figure) waits on until nothing on the screen is left to
+    repaint (the footer's keys, the header's connection label, the scroll bar), which
+    can be a frame later. Best of 3 processes, with the app process's CPU time and peak
+    RSS. Targets: first paint ≤ 1.5× minimal; box list
     < 300 ms; box open < 50 ms.
 
 ``cli``
@@ -402,6 +406,20 @@ async def main():
         while not condition():
             await asyncio.sleep(0.0005)
 
+    # The frame that shows a box's page: the first frame written after the open whose
+    # timeline drew the box's newest event at its width (its rows are drawn, not only set).
+    shown, watching = {}, []
+    write_frame = app._display
+    def display(screen, update):
+        write_frame(screen, update)
+        if watching and watching[0] not in shown and page_drawn(watching[1]):
+            shown[watching[0]] = (time.perf_counter(), time.process_time())
+    app._display = display
+
+    def page_drawn(target) -> bool:
+        entries = timeline.entries
+        return bool(entries) and entries[-1].event.box_id == target and timeline._width > 0 and any(key[0] == entries[-1].event.id for key in timeline._strips.keys())
+
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.2)
         await app._warming  # what loads in a thread after the first frame, while one types the password
@@ -416,16 +434,20 @@ async def main():
         timeline = app.screen.query_one(BoxTimeline)
         await pilot.pause(0.3)
         boxes = app.screen.query_one(BoxList).rows
-        opens, opens_cpu = {}, {}
+        opens, opens_cpu, frames = {}, {}, {}
         for label, target in (("cold", boxes[1].box_id), ("warm", box_id)):  # the first open after start, then another box
             t1, c1 = time.perf_counter(), time.process_time()
+            watching[:] = [label, target]
             app.screen.open_box(target)
             await until(lambda: timeline.entries and timeline.entries[0].event.box_id == target)
-            opens[label] = await painted() - t1
+            opens[label] = await painted() - t1  # settled: nothing left to repaint on the screen
             opens_cpu[label] = time.process_time() - c1
+            await until(lambda: label in shown)
+            frames[label] = (shown[label][0] - t1, shown[label][1] - c1)
             await pilot.pause(0.3)
     print(json.dumps({"list": listed, "open_cold": opens["cold"], "open_warm": opens["warm"], "list_cpu": listed_cpu,
-                      "open_cold_cpu": opens_cpu["cold"], "open_warm_cpu": opens_cpu["warm"], "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "open_cold_cpu": opens_cpu["cold"], "open_warm_cpu": opens_cpu["warm"], "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "frame_cold": frames["cold"][0], "frame_cold_cpu": frames["cold"][1], "frame_warm": frames["warm"][0], "frame_warm_cpu": frames["warm"][1]}))
 asyncio.run(main())
 """
 
@@ -477,8 +499,10 @@ def bench_app(args) -> None:
     best = {key: min(r[key] for r in runs) for key in runs[0] if key != "rss"}
     print(f"warm store: 1,000 boxes, {events:,} events, server unreachable (best of 3 fresh processes; wall, and CPU of the app process)")
     print(f"  unlock → box list painted         {best['list'] * 1000:7.1f} ms   {best['list_cpu'] * 1000:6.1f} ms CPU   (target < 300 ms)")
-    print(f"  box open → page painted, 1st      {best['open_cold'] * 1000:7.1f} ms   {best['open_cold_cpu'] * 1000:6.1f} ms CPU   (the first box opened after start; target < 50 ms)")
-    print(f"  box open → page painted, next     {best['open_warm'] * 1000:7.1f} ms   {best['open_warm_cpu'] * 1000:6.1f} ms CPU   (another box; target < 50 ms)")
+    print(f"  box open → page painted, 1st      {best['frame_cold'] * 1000:7.1f} ms   {best['frame_cold_cpu'] * 1000:6.1f} ms CPU   (the first box opened after start; target < 50 ms)")
+    print(f"  box open → page painted, next     {best['frame_warm'] * 1000:7.1f} ms   {best['frame_warm_cpu'] * 1000:6.1f} ms CPU   (another box; target < 50 ms)")
+    print(f"  box open → screen settled, 1st    {best['open_cold'] * 1000:7.1f} ms   {best['open_cold_cpu'] * 1000:6.1f} ms CPU   (and nothing left to repaint: footer, header, scroll bar)")
+    print(f"  box open → screen settled, next   {best['open_warm'] * 1000:7.1f} ms   {best['open_warm_cpu'] * 1000:6.1f} ms CPU")
     print(f"  peak RSS of the app process        {max(r['rss'] for r in runs):7.0f} MB")
 
 

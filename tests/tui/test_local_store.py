@@ -295,3 +295,43 @@ async def test_a_damaged_cache_is_said_in_the_app_and_the_boxes_come_back(net, t
         await wait_until(pilot, lambda: {r.title for r in app.screen.query_one(BoxList).rows} == {"Mended"}, what="the box back")
     assert list(folder.glob("cache.db.damaged-*"))
     again.close_local()
+
+
+async def test_the_first_box_opened_after_start_is_drawn_in_the_first_frame(net, tmp_path) -> None:
+    """No box open at start: the timeline has never had a size. The first box opened
+    from the store is wrapped for the width it gets in the frame that shows it, so that
+    frame already draws the page, scrolled to its newest message (not an empty timeline
+    for a frame, filled once that frame's resize arrives)."""
+    ada = await _ada(net, tmp_path / "ada")
+    notes = await ada.create_box("Field notes")
+    for i in range(60):
+        await ada.send_text(notes.id, f"river reading number {i}")
+    await ada.sync()
+    ada.close_local()
+    await ada.client.aclose()
+
+    net.down = True
+    offline = await _restart(tmp_path / "ada", net)
+    app = BoxApp(offline)
+    frames: list[tuple[bool, bool]] = []  # per frame written once the page is set: (newest drawn, at the bottom)
+
+    async with app.run_test(size=SIZE) as pilot:
+        boxes = app.screen.query_one(BoxList)
+        await wait_until(pilot, lambda: [r.title for r in boxes.rows] == ["Field notes"], what="the stored box")
+        timeline = app.screen.query_one(BoxTimeline)
+        assert not timeline.entries and timeline.size.width == 0  # nothing open: never laid out
+
+        write_frame = app._display
+
+        def display(screen, update) -> None:
+            write_frame(screen, update)
+            if timeline.entries:
+                newest = timeline.entries[-1].event.id
+                drawn = any(key[0] == newest for key in timeline._strips.keys())
+                frames.append((drawn, timeline.scroll_y == timeline.max_scroll_y))
+
+        app._display = display
+        app.screen.open_box(notes.id)
+        await wait_until(pilot, lambda: "river reading number 59" in timeline_text(app), what="the page")
+        assert frames and frames[0] == (True, True), frames
+    offline.close_local()

@@ -656,6 +656,10 @@ class BoxTimeline(ScrollView, can_focus=True):
         self.refresh()
 
     def on_resize(self, event: events.Resize) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """Wrap the entries again for the width the timeline has now, keeping the view."""
         if self._content_width() == self._width:
             return
         anchor = self._cursor
@@ -688,6 +692,11 @@ class BoxTimeline(ScrollView, can_focus=True):
     # ------------------------------------------------------------------ rendering
 
     def render_line(self, y: int) -> Strip:
+        if not self._width and self._items:
+            # Shown with entries set while it had no size (no box was open): laid out now,
+            # in the frame being drawn, so fit them now rather than after this frame's
+            # Resize (the first box opened would show an empty timeline for a frame).
+            self._fit()
         row = self.scroll_offset.y + y
         width = self._width or self.size.width
         if not self._items or row >= self.row_count or not self._offsets:
