@@ -310,15 +310,10 @@ async def test_a_sent_message_whose_record_cannot_be_written_is_sent_once(ada, n
 @pytest.fixture
 def tiny_disk(tmp_path):
     """A real 4 MiB file system (tmpfs; needs root to mount, skipped elsewhere)."""
-    import subprocess
+    from tests.store.test_disk_full import mounted_tmpfs
 
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    with mounted_tmpfs(tmp_path / "tiny", "4m") as mount:
+        yield mount
 
 
 def _fill(disk) -> None:

@@ -4,24 +4,36 @@ written before stays readable, nothing is half-written. Uses a real 512 KiB tmpf
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from boxtui.store import EventRecord, LocalCache, Outbox, StoreFull
 
 
-@pytest.fixture
-def tiny_disk(tmp_path):
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)], capture_output=True)
+@contextlib.contextmanager
+def mounted_tmpfs(folder: Path, size: str) -> Iterator[Path]:
+    """A real file system of ``size`` (tmpfs) at ``folder``; needs root to mount, so the
+    test is skipped elsewhere."""
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    with mounted_tmpfs(tmp_path / "tiny", "512k") as mount:
+        yield mount
 
 
 def _page(box_id: str, start: int, count: int) -> list[EventRecord]:
