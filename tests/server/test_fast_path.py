@@ -134,13 +134,19 @@ async def test_idempotency_keys_are_recorded_and_replayed_alike(server_app):
         assert sum(1 for e in listed if e["type"] == "msg.text") == 3  # once per key
 
 
+async def _box_of_three(http):
+    """Alice's box with Bob and Carol in it."""
+    alice, bob, box = await box_with_member(http)
+    carol = await signup_login(http, "carol@example.com", name="Carol")
+    await invite(http, alice, box["id"], carol.email)
+    await join(http, carol, box["id"])
+    return alice, bob, carol, box
+
+
 async def test_pages_are_byte_for_byte_the_routes(server_app):
     app = server_app
     async with asgi_client(app) as http:
-        alice, bob, box = await box_with_member(http)
-        carol = await signup_login(http, "carol@example.com", name="Carol")
-        await invite(http, alice, box["id"], carol.email)
-        await join(http, carol, box["id"])
+        alice, bob, carol, box = await _box_of_three(http)
         first = await post_text(http, alice, box["id"])
         await post_event(http, bob, box["id"], {"type": "msg.text", "content": {"encrypted": ciphertext(), "public_key": random_key()}})
         await post_event(http, bob, box["id"], {"type": "msg.text", "content": {"encrypted": ciphertext()}, "referrer_id": first["id"]})
@@ -267,10 +273,7 @@ async def test_everything_else_is_the_routes_own_answer(server_app):
 async def test_realtime_envelopes_are_the_routes(server_app):
     app = server_app
     async with asgi_client(app) as http:
-        alice, bob, box = await box_with_member(http)
-        carol = await signup_login(http, "carol@example.com", name="Carol")
-        await invite(http, alice, box["id"], carol.email)
-        await join(http, carol, box["id"])
+        alice, bob, carol, box = await _box_of_three(http)
         hub = app.state.hub
         sockets = {user.id: hub.connect(user.id) for user in (alice, bob, carol)}
         try:
