@@ -86,6 +86,11 @@ class Session:
         self.id, self.identity_id, self.acr, self.expires_at, self.cached_at = id, identity_id, acr, expires_at, cached_at
 
 
+def _live(session: Session | None, now: datetime) -> Session | None:
+    """``session`` if it may act (not expired, ACR ≥ 1), else None."""
+    return session if session is not None and session.expires_at > now and session.acr >= 1 else None
+
+
 class TokenCache:
     """Live sessions by token hash, kept ``TOKEN_CACHE_SECONDS`` at most.
 
@@ -349,6 +354,20 @@ class FastPath:
         hub = getattr(self.state, "hub", None)
         return hub is not None and hub.available
 
+    def _cached(self, token_hash: str) -> Session | None:
+        """The session of ``token_hash`` as cached (None: look it up)."""
+        return self.tokens.get(token_hash) if self._cacheable() else None
+
+    def _looked_up(self, token_hash: str, row, expires_at: datetime, generation: int) -> Session | None:
+        """The session of an ``auth_sessions`` row (id, identity, acr, expires, revoked),
+        cached unless a ``forget`` came since ``generation``; None if revoked or absent."""
+        if row is None or row[4]:
+            return None
+        session = Session(row[0], row[1], row[2], expires_at, time.monotonic())
+        if self._cacheable():
+            self.tokens.put(token_hash, session, generation)
+        return session
+
     async def close(self) -> None:  # pragma: no cover - overridden
         pass
 
@@ -540,21 +559,14 @@ class SQLiteFastPath(FastPath):
 
     # -- who is calling (inline on the reader)
     def _session(self, token_hash: str, now: datetime) -> Session | None:
-        cache = self._cacheable()
-        session = self.tokens.get(token_hash) if cache else None
+        session = self._cached(token_hash)
         if session is None:
             row = self.reader.execute(
                 "SELECT s.id, s.identity_id, s.acr, s.expires_at, s.revoked FROM auth_sessions s JOIN identities i ON i.id = s.identity_id WHERE s.token_hash = ?",
                 (token_hash,),
             ).fetchone()
-            if row is None or row[4]:
-                return None
-            session = Session(row[0], row[1], row[2], as_utc(self._time_out(row[3])), time.monotonic())
-            if cache:
-                self.tokens.put(token_hash, session, self.tokens.generation)
-        if session.expires_at <= now or session.acr < 1:
-            return None
-        return session
+            session = self._looked_up(token_hash, row, row and as_utc(self._time_out(row[3])), self.tokens.generation)
+        return _live(session, now)
 
     # -- POST
     async def _lock_file(self) -> None:
@@ -872,29 +884,16 @@ class PostgresFastPath(FastPath):
             await asyncio.wait(set(self._runners), timeout=30)
         await self.pool.close()
 
-    def _cached(self, token_hash: str, now: datetime) -> Session | None:
-        session = self.tokens.get(token_hash) if self._cacheable() else None
-        if session is None or session.expires_at <= now or session.acr < 1:
-            return None
-        return session
-
     async def _session(self, conn, token_hash: str, now: datetime) -> Session | None:
-        cache = self._cacheable()
-        session = self.tokens.get(token_hash) if cache else None
+        session = self._cached(token_hash)
         if session is None:
-            generation = self.tokens.generation
+            generation = self.tokens.generation  # (a forget during the await below wins)
             row = await conn.fetchrow(_PG_SESSION, token_hash)
-            if row is None or row[4]:
-                return None
-            session = Session(row[0], row[1], row[2], as_utc(row[3]), time.monotonic())
-            if cache:
-                self.tokens.put(token_hash, session, generation)
-        if session.expires_at <= now or session.acr < 1:
-            return None
-        return session
+            session = self._looked_up(token_hash, row, row and as_utc(row[3]), generation)
+        return _live(session, now)
 
     async def _post_text(self, box_id: str, text: _Text):
-        session = self._cached(text.token_hash, utcnow())
+        session = _live(self._cached(text.token_hash), utcnow())
         if session is None:
             try:
                 async with self.pool.acquire(timeout=_pool_timeout()) as conn:

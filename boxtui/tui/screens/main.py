@@ -547,8 +547,7 @@ class MainScreen(Screen):
             if entry.pending and entry.event.id not in waiting:
                 self.timeline.remove_entry(entry.event.id)
         for entry in waiting.values():
-            if not self.timeline.replace_entry(entry):
-                self.timeline.append_entry(entry)
+            self.timeline.append_entry(entry)  # (replaces it if shown)
 
     def action_search_box(self) -> None:
         box = self._require_box()
@@ -687,15 +686,13 @@ class MainScreen(Screen):
         # the timeline with it would drop them from view): add what is new, keep the rest.
         if moved or (refresh and not switching):
             for entry in entries:
-                if not self.timeline.replace_entry(entry):
-                    self.timeline.append_entry(entry)
+                self.timeline.append_entry(entry)  # (replaces it if shown)
         else:
             paged = {e.event.id for e in entries}
             arrived = [e for e in self.timeline.entries if e.event.id not in paged and e.event.id not in shown] if shown is not None else []
             self.timeline.set_entries([*entries, *self.messenger.pending(box_id)], total_count=total)
             for entry in arrived:  # (the page was read before they came: keep them in view)
-                if not self.timeline.replace_entry(entry):
-                    self.timeline.append_entry(entry)
+                self.timeline.append_entry(entry)  # (replaces it if shown)
         self._place_marker(box_id, box.events_count)  # the server's count, unacknowledged yet
         if not moved:  # (a reader up the page stays where they are)
             self.timeline.show_new_marker()
