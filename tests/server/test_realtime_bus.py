@@ -182,3 +182,70 @@ async def test_redis_outage_closes_sockets_and_the_server_recovers(tmp_path):
                     assert json.loads(await asyncio.wait_for(again.queue.get(), 10))["object"]["id"] == after["id"]
                 listing = await http.get(f"/boxes/{box['id']}/events", params={"after": during["id"]}, headers=bob.headers)
                 assert [e["id"] for e in listing.json()] == [after["id"]]
+
+
+@contextlib.asynccontextmanager
+async def _bus_pair(kind: str, pg_database: str | None):
+    """Two hubs on one real bus of ``kind``, as two processes would have."""
+    with contextlib.ExitStack() as stack:
+        if kind == "postgres":
+            make = lambda: PostgresBus(pg_database)  # noqa: E731
+        elif kind == "redis":
+            port = free_port()
+            stack.enter_context(private_redis(port))
+            make = lambda: RedisBus(f"redis://127.0.0.1:{port}/0")  # noqa: E731
+        else:
+            folder = Path(tempfile.mkdtemp(prefix="boxtui-test-bus-"))
+            stack.callback(shutil.rmtree, folder, ignore_errors=True)
+            broker = LocalBroker(folder / "bus.sock")
+            broker.start()
+            stack.callback(broker.stop)
+            make = lambda: UnixBus(broker.path)  # noqa: E731
+        first, second = BusHub(make()), BusHub(make())
+        await first.start()
+        await second.start()
+        try:
+            yield first, second
+        finally:
+            await first.close()
+            await second.close()
+
+
+@pytest.mark.postgres
+async def test_a_burst_of_publications_goes_out_in_groups_in_order_postgres(pg_database):
+    await _burst("postgres", pg_database)
+
+
+@pytest.mark.redis
+async def test_a_burst_of_publications_goes_out_in_groups_in_order_redis():
+    await _burst("redis", None)
+
+
+async def test_a_burst_of_publications_goes_out_in_groups_in_order_unix():
+    await _burst("unix", None)
+
+
+async def _burst(kind: str, pg_database: str | None) -> None:
+    """A busy process sends the frames published while the previous send was on its way
+    together (one NOTIFY statement, one Redis pipeline, one write): the other process
+    gets every one, big ones in pieces included, in the order they were published,
+    with no gap in the frames' numbers (which would make its sockets reconnect)."""
+    async with _bus_pair(kind, pg_database) as (first, second):
+        calls: list[int] = []
+        send_many = first.bus.send_many
+
+        async def counted(group):
+            calls.append(len(group))
+            await send_many(group)
+
+        first.bus.send_many = counted
+        sub = second.connect("bob")
+        texts = [{"n": n, "pad": "é" * (6000 if n % 50 == 7 else 10)} for n in range(400)]
+        await asyncio.gather(*(first.publish(["bob", "carol"], text) for text in texts))
+        got = [json.loads(await asyncio.wait_for(sub.queue.get(), 10)) for _ in texts]
+        assert got == texts
+        assert not sub.dropped.is_set()
+        assert sum(calls) == len(texts) and len(calls) < len(texts) / 4, calls
+        # And a lone publication after the burst goes on its own.
+        await first.publish(["bob"], {"n": "last"})
+        assert json.loads(await asyncio.wait_for(sub.queue.get(), 10)) == {"n": "last"} and calls[-1] == 1

@@ -78,6 +78,11 @@ class Bus:
     async def send(self, frame: str) -> None:
         raise NotImplementedError
 
+    async def send_many(self, frames: list[str]) -> None:
+        """Send ``frames`` in this order (raise if any could not be sent)."""
+        for frame in frames:
+            await self.send(frame)
+
     # the loop
     async def start(self, receive: Callable[[str], None], state: Callable[[bool], None]) -> None:
         self._receive, self._state = receive, state
@@ -174,6 +179,15 @@ class RedisBus(Bus):
     async def send(self, frame: str) -> None:
         await self._pub.publish(REDIS_CHANNEL, frame)
 
+    async def send_many(self, frames: list[str]) -> None:
+        if len(frames) == 1:
+            await self.send(frames[0])
+            return
+        async with self._pub.pipeline(transaction=False) as pipe:  # one round trip, in order
+            for frame in frames:
+                pipe.publish(REDIS_CHANNEL, frame)
+            await pipe.execute()
+
     async def _close_clients(self) -> None:
         for client in (self._pub, self._sub):
             with contextlib.suppress(Exception):
@@ -205,6 +219,10 @@ def split_utf8(text: str, limit: int) -> list[str]:
         pieces.append(data[start:end].decode("utf-8"))
         start = end
     return pieces
+
+
+#: A volatile function in the select list runs after the sort: in ``n`` order.
+_PG_NOTIFY_MANY = "SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n"
 
 
 class PostgresBus(Bus):
@@ -269,18 +287,27 @@ class PostgresBus(Bus):
             self._partial.pop(next(iter(self._partial)))
 
     async def send(self, frame: str) -> None:
-        chunks = split_utf8(frame, PG_CHUNK_BYTES)
+        await self.send_many([frame])
+
+    async def send_many(self, frames: list[str]) -> None:
+        """One statement, so one transaction: the notifications are delivered together,
+        in this order (a frame over ``PG_CHUNK_BYTES`` goes in numbered pieces)."""
+        payloads = []
+        for frame in frames:
+            chunks = split_utf8(frame, PG_CHUNK_BYTES)
+            if len(chunks) == 1:
+                payloads.append("- " + frame)
+            else:
+                frame_id = secrets.token_hex(8)
+                payloads.extend(f"{frame_id}/{i}/{len(chunks)} {chunk}" for i, chunk in enumerate(chunks))
         async with self._notify_lock:
             try:
                 if self._notifier is None or self._notifier.is_closed():
                     self._notifier = await self._open()
-                if len(chunks) == 1:
-                    await self._notifier.execute("SELECT pg_notify($1, $2)", PG_CHANNEL, "- " + frame)
-                    return
-                frame_id = secrets.token_hex(8)
-                rows = [(PG_CHANNEL, f"{frame_id}/{i}/{len(chunks)} {chunk}") for i, chunk in enumerate(chunks)]
-                async with self._notifier.transaction():  # one transaction: delivered together, in order
-                    await self._notifier.executemany("SELECT pg_notify($1, $2)", rows)
+                if len(payloads) == 1:
+                    await self._notifier.execute("SELECT pg_notify($1, $2)", PG_CHANNEL, payloads[0])
+                else:
+                    await self._notifier.execute(_PG_NOTIFY_MANY, PG_CHANNEL, payloads)
             except BaseException:
                 notifier, self._notifier = self._notifier, None
                 if notifier is not None:
@@ -335,6 +362,15 @@ class UnixBus(Bus):
             raise BusUnavailable("not connected")
         data = frame.encode("utf-8")
         writer.write(len(data).to_bytes(_LENGTH, "big") + data)
+        await writer.drain()
+
+    async def send_many(self, frames: list[str]) -> None:
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            raise BusUnavailable("not connected")
+        for frame in frames:
+            data = frame.encode("utf-8")
+            writer.write(len(data).to_bytes(_LENGTH, "big") + data)
         await writer.drain()
 
 

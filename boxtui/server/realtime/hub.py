@@ -37,6 +37,8 @@ log = logging.getLogger("boxtui.server.realtime")
 #: Messages a socket may fall behind by before the hub drops it (it then reconnects
 #: and catches up with ``GET …/events?after=``); ``settings.ws_queue_frames``.
 QUEUE_SIZE = 1000
+#: Frames sent on the bus in one go at most (one ``NOTIFY`` statement, one pipeline).
+SEND_GROUP = 256
 
 
 class TooManySockets(Exception):
@@ -178,7 +180,8 @@ class BusHub(Hub):
         self.bus = bus
         self.origin = frames.new_origin()
         self._seq = 0
-        self._send_lock = asyncio.Lock()
+        self._outbox: list[tuple[str, asyncio.Future]] = []
+        self._sender: asyncio.Task | None = None
         self._up = False
         self._last_seq: dict[str, int] = {}
 
@@ -219,18 +222,39 @@ class BusHub(Hub):
             self.end_sessions_locally(frame.targets)
 
     async def _send(self, pack) -> None:
-        """Number and send one frame; when that fails the bus reconnects (and this
-        process's sockets with it), and other processes see the gap in ``seq``."""
-        async with self._send_lock:
-            self._seq += 1
-            if not self._up:
-                return
-            try:
-                await self.bus.send(pack(self.origin, self._seq))
-            except Exception as exc:  # noqa: BLE001 - any failure: the bus is unusable until it reconnects
-                log.warning("could not publish on %s (%r): reconnecting", self.bus.name, exc)
-                self._state(False)
-                self.bus.reset()
+        """Number one frame and send it; when that fails the bus reconnects (and this
+        process's sockets with it), and other processes see the gap in ``seq``.
+
+        Frames are numbered in the order they are published and sent in that order, in
+        groups: the frames published while the previous group was on its way go out
+        together (:meth:`Bus.send_many`: one ``NOTIFY`` statement, one Redis pipeline),
+        so a busy process pays one round trip per group, not one per frame."""
+        self._seq += 1
+        if not self._up:
+            return
+        done = asyncio.get_running_loop().create_future()
+        self._outbox.append((pack(self.origin, self._seq), done))
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._send_all(), name="boxtui-bus-send")
+        await asyncio.shield(done)
+
+    async def _send_all(self) -> None:
+        try:
+            while self._outbox:
+                group, self._outbox = self._outbox[:SEND_GROUP], self._outbox[SEND_GROUP:]
+                try:
+                    await self.bus.send_many([frame for frame, _ in group])
+                except Exception as exc:  # noqa: BLE001 - any failure: the bus is unusable until it reconnects
+                    log.warning("could not publish on %s (%r): reconnecting", self.bus.name, exc)
+                    self._state(False)
+                    self.bus.reset()
+                    group, self._outbox = group + self._outbox, []  # (not sent: the others see the gap)
+                finally:
+                    for _, done in group:
+                        if not done.done():
+                            done.set_result(None)
+        finally:
+            self._sender = None
 
     async def publish(self, identity_ids: Iterable[str], message: dict[str, Any]) -> None:
         ids = sorted(set(identity_ids))
@@ -245,6 +269,14 @@ class BusHub(Hub):
         await self._send(lambda origin, seq: frames.pack_end_session(origin, seq, session_id))
 
     async def close(self) -> None:
+        sender = self._sender
+        if sender is not None:
+            sender.cancel()
+            await asyncio.wait({sender})
+        for _, done in self._outbox:
+            if not done.done():
+                done.set_result(None)
+        self._outbox = []
         await self.bus.close()
         await super().close()
 
