@@ -997,6 +997,13 @@ class Row:
     extra: dict[str, Load] = dataclasses.field(default_factory=dict)
 
 
+def cores(row: Row) -> str:
+    """``row``'s CPU per request (the database's beside it) and the cores that kept busy."""
+    total = row.cpu_ms + (row.db_cpu_ms or 0.0)
+    db = f" + {row.db_cpu_ms:.2f}" if row.db_cpu_ms is not None else ""
+    return f"{row.cpu_ms:.2f}{db} ms, {total * row.load.rps / 1000:.2f} cores"
+
+
 class Runner:
     def __init__(self, args, tmp: Path) -> None:
         self.args, self.tmp = args, tmp
@@ -1781,6 +1788,8 @@ async def run(args) -> None:
                     f"{fig['two'].load.rps / fig['one'].load.rps:.2f}×; realtime across processes: {fig['realtime']}")  # fmt: skip
                 say(f"  {'':<9} 16 clients over 16 boxes (one writer each): 1 worker {fmt(fig['one_spread'].load.rps)} req/s, "
                     f"2 workers {fmt(fig['two_spread'].load.rps)} req/s: {fig['two_spread'].load.rps / fig['one_spread'].load.rps:.2f}×")  # fmt: skip
+                say(f"  {'':<9} CPU ms/req (+ db), cores busy: " + "; ".join(f"{label} {cores(fig[key])}" for key, label in
+                    (("one", "1 box, 1 worker"), ("two", "2 workers"), ("one_spread", "16 boxes, 1 worker"), ("two_spread", "2 workers"))))  # fmt: skip
     if count_results:
         say("\n== In-process: per request, SQL statements (SQLAlchemy before_cursor_execute, BEGIN included) / commits / rows written ==")
         names = list(next(iter(count_results.values())).statements)

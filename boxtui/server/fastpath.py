@@ -397,10 +397,10 @@ class FastPath:
             answer = await self._post_text(box_id, text)
         except _Fallback:
             return _replay(messages, receive)
-        body, publication = answer
+        body, context = answer
         hub = getattr(self.state, "hub", None)
         if hub is not None:
-            for recipients, envelope in publication:
+            for recipients, envelope in self._publication(context):
                 await hub.publish(recipients, envelope)
         self.answered += 1
         await _send_json(send, 201, body)
@@ -423,22 +423,26 @@ class FastPath:
         return _Text(token_hash, key, content, _fingerprint(scope["path"], data))
 
     def _post_answer(self, box_id: str, caller: _Identity, creator_id: str, audience, text: _Text, event_id: str, created_at: datetime):
-        """The answer's bytes and the realtime publication of a placed ``msg.text``."""
+        """The answer's bytes of a placed ``msg.text``, and what :meth:`_publication`
+        renders once it is committed (outside the write lock: the others wait for it)."""
         row = _Event(event_id, box_id, "msg.text", caller.id, None, text.content, None, created_at, None, None, None, None, None)
-        people = {caller.id: caller}
-        admins = {box_id: creator_id}
+        context = (row, {caller.id: caller}, {box_id: creator_id}, audience)
+        return _json_body(_view(row, _RenderContext(viewer_id=caller.id, identities=context[1], admins=context[2]))), context
+
+    def _publication(self, context) -> list[tuple[list[str], dict[str, Any]]]:
+        """The realtime envelopes of a post, as ``events.service.prepare_publication``."""
+        if getattr(self.state, "hub", None) is None:
+            return []
+        row, people, admins, audience = context
 
         def render(viewer_id):
             return _view(row, _RenderContext(viewer_id=viewer_id, identities=people, admins=admins))
 
-        body = _json_body(render(caller.id))
-        publication = []
-        if getattr(self.state, "hub", None) is not None:  # as events.service.prepare_publication
-            personal, others = split_audience(row, creator_id, set(audience) | {caller.id})
-            publication = [([recipient], {"type": "event.new", "object": render(recipient)}) for recipient in personal]
-            if others:
-                publication.append((others, {"type": "event.new", "object": render(None)}))
-        return body, publication
+        personal, others = split_audience(row, admins[row.box_id], set(audience) | {row.sender_id})
+        publication = [([recipient], {"type": "event.new", "object": render(recipient)}) for recipient in personal]
+        if others:
+            publication.append((others, {"type": "event.new", "object": render(None)}))
+        return publication
 
     async def _post_text(self, box_id: str, text: _Text):  # pragma: no cover - overridden
         raise NotImplementedError
@@ -704,7 +708,7 @@ class SQLiteFastPath(FastPath):
         db.execute("UPDATE boxes SET last_event_seq = ?, visible_count = ?, unread_seq = unread_seq + 1 WHERE id = ?", (seq, pos, box_id)).close()
         db.execute("UPDATE memberships SET unread_base = unread_base + 1 WHERE box_id = ? AND identity_id = ?", (box_id, caller_id)).close()
         caller = _Identity(caller_id, display_name, avatar_url, email)
-        body, publication = self._post_answer(box_id, caller, creator_id, audience, text, event_id, created_at)
+        body, context = self._post_answer(box_id, caller, creator_id, audience, text, event_id, created_at)
         if text.key is not None:
             expires = self._time_in(created_at + self.ttl)
             recorded = db.execute(
@@ -716,7 +720,7 @@ class SQLiteFastPath(FastPath):
             ).fetchone()
             if recorded is None:
                 return None  # the key is taken: the app replays (or refuses) it
-        return body, publication
+        return body, context
 
     def _checkpoint(self) -> None:
         if self._checkpointing.is_set():
@@ -1011,8 +1015,8 @@ class PostgresFastPath(FastPath):
                 post = posts[n]
                 created_at = utcnow()  # under the box lock: one box's times follow its seq
                 event_id = new_id()
-                body, publication = self._post_answer(box_id, members[post.caller_id], creator_id, audience, post.text, event_id, created_at)
-                answers[n] = (body, publication)
+                body, context = self._post_answer(box_id, members[post.caller_id], creator_id, audience, post.text, event_id, created_at)
+                answers[n] = (body, context)
                 for column, value in zip(rows, (seqs[offset], event_id, post.caller_id, json.dumps(post.text.content), created_at, first_pos + offset)):
                     column.append(value)
                 bases[post.caller_id] = bases.get(post.caller_id, 0) + 1
