@@ -69,6 +69,8 @@ TOKEN_CACHE_SIZE = 20_000
 PG_POOL_SIZE = 8
 #: PostgreSQL: transactions in flight per box (the next one queues on the box lock).
 PG_BATCHES_PER_BOX = 2
+#: SQLite, ``--workers``: how often a process waiting for the writers' lock file tries it.
+LOCK_POLL_SECONDS = 0.001
 #: SQLite: commits between two passive WAL checkpoints run off the event loop.
 CHECKPOINT_EVERY = 200
 
@@ -574,13 +576,18 @@ class SQLiteFastPath(FastPath):
 
     # -- POST
     async def _lock_file(self) -> None:
-        """The writers' lock file shared by the processes of ``boxtui serve --workers``:
-        a process waiting for it is woken as soon as it is free (SQLite's own busy
-        handler sleeps and polls); taken inline when free."""
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            await asyncio.get_running_loop().run_in_executor(self._thread, fcntl.flock, self._lock_fd, fcntl.LOCK_EX)
+        """The writers' lock file shared by the processes of ``boxtui serve --workers``,
+        taken inline when free. While another process holds it, it is tried again from
+        the event loop every ``LOCK_POLL_SECONDS``: a thread blocked in ``flock`` would
+        take it the moment it is freed and then hold it, idle, until this process's busy
+        loop came round to its batch, while the others' posts waited (SQLite's own busy
+        handler sleeps and polls far slower)."""
+        while True:
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                await asyncio.sleep(LOCK_POLL_SECONDS)
 
     async def _begin(self) -> None:
         try:
@@ -643,8 +650,9 @@ class SQLiteFastPath(FastPath):
                 failure = _Fallback()
             else:
                 try:
+                    audiences: dict[str, list[str]] = {}  # a box's members, read once per batch
                     for post in batch:
-                        results.append(self._write_one(post))
+                        results.append(self._write_one(post, audiences))
                     # Inline: the write lock is held, and this connection never checkpoints here.
                     self.writer.execute("COMMIT").close()
                 except BaseException as exc:
@@ -669,13 +677,13 @@ class SQLiteFastPath(FastPath):
             if self._commits % CHECKPOINT_EVERY == 0:
                 self._checkpoint()
 
-    def _write_one(self, post: _Post):
+    def _write_one(self, post: _Post, audiences: dict[str, list[str]]):
         """One post of a batch, in its own savepoint: its answer, or ``_Fallback()`` with
         its writes undone."""
         db = self.writer
         db.execute("SAVEPOINT fast_post").close()
         try:
-            answer = self._write_text(post.box_id, post.caller_id, post.text)
+            answer = self._write_text(post.box_id, post.caller_id, post.text, audiences)
         except sqlite3.Error as exc:
             log.debug("fast path handed a post to the app: %r", exc)
             answer = None
@@ -686,8 +694,10 @@ class SQLiteFastPath(FastPath):
         db.execute("RELEASE fast_post").close()
         return answer
 
-    def _write_text(self, box_id: str, caller_id: str, text: _Text):
-        """Inside ``BEGIN IMMEDIATE``: check, write, render; None when the app must answer."""
+    def _write_text(self, box_id: str, caller_id: str, text: _Text, audiences: dict[str, list[str]]):
+        """Inside ``BEGIN IMMEDIATE``: check, write, render; None when the app must answer.
+        ``audiences``: the boxes' active members read so far in this transaction (a post
+        changes no membership, so they hold until its commit)."""
         db = self.writer
         found = db.execute(
             "SELECT b.lifecycle, b.creator_id, b.visible_count, m.active, i.display_name, i.avatar_url, i.email"
@@ -697,7 +707,9 @@ class SQLiteFastPath(FastPath):
         if found is None or not found[3] or found[0] != "open" or found[4] is None:
             return None
         lifecycle, creator_id, visible_count, _, display_name, avatar_url, email = found
-        audience = [r[0] for r in db.execute("SELECT identity_id FROM memberships WHERE box_id = ? AND active = 1", (box_id,))]
+        audience = audiences.get(box_id)
+        if audience is None:
+            audience = audiences[box_id] = [r[0] for r in db.execute("SELECT identity_id FROM memberships WHERE box_id = ? AND active = 1", (box_id,))]
         event_id, created_at, pos = new_id(), utcnow(), visible_count + 1
         stamp = self._time_in(created_at)
         seq = db.execute(

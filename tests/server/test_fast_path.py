@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
+import os
 from typing import Any
 
 import httpx
@@ -334,6 +336,44 @@ async def test_a_logout_in_another_process_reaches_its_token_cache(tmp_path, pg_
             await until(lambda: second.state.fast_path.tokens.get(fastpath.hash_token(bob.token)) is None, timeout=fastpath.TOKEN_CACHE_SECONDS / 2, what="the logout to reach the other process")
             response = await two.post(url, json=body, headers=bob.headers)
             assert response.status_code == 401
+
+
+async def test_two_processes_on_one_sqlite_file_take_turns_and_lose_nothing(tmp_path):
+    """Two apps on one SQLite file stand for the processes of ``boxtui serve --workers``:
+    their fast paths take the writers' lock file in turn (neither waits forever, neither
+    holds it while the other writes), every post is answered once and written once, and
+    the box keeps one order of seq, position and time across both."""
+    from boxtui.server.app import create_app
+
+    settings = make_settings(tmp_path / "data")
+    first, second = create_app(settings), create_app(settings, migrate=False)
+    async with first.router.lifespan_context(first), second.router.lifespan_context(second):
+        assert first.state.fast_path is not None and second.state.fast_path is not None
+        async with asgi_client(first) as one, asgi_client(second) as two:
+            alice, bob, box = await box_with_member(one)
+            url = f"/boxes/{box['id']}/events"
+            body = lambda: {"type": "msg.text", "content": {"encrypted": ciphertext()}}  # noqa: E731
+            # A third writer (another process) holds the lock file: posts wait for it,
+            # and go on as soon as it is let go.
+            held = os.open(f"{first.state.fast_path.path}-writers.lock", os.O_RDWR)
+            fcntl.flock(held, fcntl.LOCK_EX)
+            try:
+                sent = [asyncio.ensure_future((one if n % 2 else two).post(url, json=body(), headers=(alice if n % 3 else bob).headers)) for n in range(120)]
+                await asyncio.sleep(0.3)
+                assert not any(task.done() for task in sent)
+            finally:
+                fcntl.flock(held, fcntl.LOCK_UN)
+                os.close(held)
+            answers = await asyncio.wait_for(asyncio.gather(*sent), 10)
+            assert [a.status_code for a in answers] == [201] * 120, [a.text for a in answers if a.status_code != 201]
+            assert first.state.fast_path.answered == 60 and second.state.fast_path.answered == 60
+            ids = [a.json()["id"] for a in answers]
+            listed = [e for e in (await two.get(url, headers=alice.headers)).json() if e["type"] == "msg.text"]
+            assert sorted(e["id"] for e in listed) == sorted(ids)
+            assert [e["server_event_created_at"] for e in listed] == sorted(e["server_event_created_at"] for e in listed)
+        async with first.state.engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT pos FROM events WHERE box_id = :b AND pos IS NOT NULL ORDER BY seq"), {"b": box["id"]})).all()
+        assert [r.pos for r in rows] == list(range(1, len(rows) + 1))
 
 
 async def test_the_setting_turns_it_off(tmp_path):

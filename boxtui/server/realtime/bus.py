@@ -328,6 +328,23 @@ _LENGTH = 4  # bytes of big-endian length in front of each frame on the Unix soc
 MAX_BACKLOG_BYTES = 64 << 20
 
 
+async def _framed(reader: asyncio.StreamReader):
+    """The length-prefixed frames as they come, each yield as many whole frames as have
+    arrived (one relay or one parse per read, not per frame), until the stream ends."""
+    buffer = bytearray()
+    while chunk := await reader.read(1 << 16):
+        buffer += chunk
+        end = 0
+        while len(buffer) - end >= _LENGTH:
+            size = int.from_bytes(buffer[end : end + _LENGTH], "big")
+            if len(buffer) - end - _LENGTH < size:
+                break
+            end += _LENGTH + size
+        if end:
+            yield bytes(buffer[:end])
+            del buffer[:end]
+
+
 class UnixBus(Bus):
     """A worker's end of the supervisor's :class:`LocalBroker`."""
 
@@ -346,9 +363,13 @@ class UnixBus(Bus):
     async def _listen(self, conn: Any) -> None:
         reader, _ = conn
         receive = self._receive
-        while True:
-            size = int.from_bytes(await reader.readexactly(_LENGTH), "big")
-            receive((await reader.readexactly(size)).decode("utf-8", "replace"))
+        async for data in _framed(reader):
+            start = 0
+            while start < len(data):
+                size = int.from_bytes(data[start : start + _LENGTH], "big")
+                receive(data[start + _LENGTH : start + _LENGTH + size].decode("utf-8", "replace"))
+                start += _LENGTH + size
+        raise ConnectionError("the local realtime bus closed")
 
     async def _disconnect(self, conn: Any) -> None:
         _, writer = conn
@@ -430,9 +451,7 @@ class LocalBroker:
             self._handlers.add(task)
             task.add_done_callback(self._handlers.discard)
         try:
-            while True:
-                head = await reader.readexactly(_LENGTH)
-                data = head + await reader.readexactly(int.from_bytes(head, "big"))
+            async for data in _framed(reader):
                 for other in tuple(self._clients):
                     if other is writer or other.is_closing():
                         continue
