@@ -23,12 +23,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 VERSION = "boxtui1"
 
 
 def encode(message: dict[str, Any]) -> str:
-    """The text frame of one envelope, as Starlette's ``send_json`` would write it."""
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    """The text frame of one envelope, as Starlette's ``send_json`` would write it (the
+    same JSON; orjson writes it an order of magnitude sooner, and ``json`` what orjson
+    refuses: integers past 64 bits)."""
+    try:
+        return orjson.dumps(message).decode()
+    except TypeError:
+        return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
 
 
 def new_origin() -> str:
