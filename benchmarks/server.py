@@ -78,7 +78,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -771,6 +771,37 @@ class WorkingDB:
         finally:
             await conn.close()
         return [r["pid"] for r in rows]
+
+    async def next_xid(self) -> int:
+        """PostgreSQL: the next transaction id to be assigned (0 on SQLite)."""
+        if self.kind != "postgres":
+            return 0
+        import asyncpg
+
+        conn = await asyncpg.connect(_pg_dsn(self.pg_name))
+        try:
+            return await conn.fetchval("SELECT txid_snapshot_xmax(txid_current_snapshot())")
+        finally:
+            await conn.close()
+
+    async def rows_written_since(self, mark: int) -> int:
+        """PostgreSQL: rows of the app's tables written (inserted, or a new version) by the
+        transactions that began since ``mark`` (:meth:`next_xid`), whichever backend ran
+        them: their ``xmin``."""
+        end = await self.next_xid()
+        if end == mark:
+            return 0
+        import asyncpg
+
+        conn = await asyncpg.connect(_pg_dsn(self.pg_name))
+        try:
+            tables = [r[0] for r in await conn.fetch("SELECT relname FROM pg_stat_user_tables")]
+            total = 0
+            for table in tables:
+                total += await conn.fetchval(f'SELECT count(*) FROM "{table}" WHERE xmin::text::bigint >= $1 AND xmin::text::bigint < $2', mark % 2**32, end % 2**32)
+            return total
+        finally:
+            await conn.close()
 
     async def close(self) -> None:
         if self.pg_name:
@@ -1497,6 +1528,32 @@ async def inprocess_counts(db: WorkingDB, ds: Dataset, tmp: Path) -> Counts:
         event.listen(engine, "before_cursor_execute", lambda conn, cur, statement, *rest: statements.append(statement))
         event.listen(engine, "after_cursor_execute", after)
         event.listen(engine, "commit", lambda conn: commits.__setitem__(0, commits[0] + 1))
+    # The fast path's own connections and the realtime bus's (raw sqlite3 / asyncpg: not
+    # SQLAlchemy's): their statements count too, COMMIT as a commit.
+    fast = getattr(app.state, "fast_path", None)
+    raw_writes: list[Callable[[], int]] = []
+
+    def raw(statement: str) -> None:
+        statements.append(statement)
+        if statement.strip().upper().startswith("COMMIT"):
+            commits[0] += 1
+
+    if fast is not None and hasattr(fast, "writer"):  # SQLite: every statement, and rows changed
+        fast.writer.set_trace_callback(raw)
+        fast.reader.set_trace_callback(statements.append)  # (its COMMIT ends a read)
+        raw_writes.append(lambda: fast.writer.total_changes)
+    logged: set[int] = set()
+
+    def log_asyncpg() -> None:
+        """The asyncpg connections open so far (the fast path's pool, the bus's notifier)."""
+        conns = [h._con for h in getattr(getattr(fast, "pool", None), "_holders", ()) if h._con is not None]
+        bus = getattr(getattr(app.state, "hub", None), "bus", None)
+        if getattr(bus, "_notifier", None) is not None:
+            conns.append(bus._notifier)
+        for conn in conns:
+            if id(conn) not in logged:
+                logged.add(id(conn))
+                conn.add_query_logger(lambda record: raw(record.query))
     small, big = ds.soak[0], ds.big[next(iter(ds.big))]
 
     def auth(identity: str) -> dict[str, str]:
@@ -1520,16 +1577,23 @@ async def inprocess_counts(db: WorkingDB, ds: Dataset, tmp: Path) -> Counts:
     try:
         async with httpx.AsyncClient(base_url=base, timeout=60) as client:
             for name, (method, path, who) in requests.items():
-                for _ in range(3):  # the last of three: warm caches, no first-use queries
+                for attempt in range(3):  # the last of three: warm caches, no first-use queries
+                    log_asyncpg()
+                    measured = attempt == 2
+                    xid = await db.next_xid() if measured else 0
                     statements.clear()
                     commits[0] = written[0] = 0
+                    changes = sum(f() for f in raw_writes)
                     body = ds.body if method == "POST" else None
                     headers = {**auth(who), **post_headers, "Idempotency-Key": uuid.uuid4().hex} if body else auth(who)
                     response = await client.request(method, path, content=body, headers=headers)
                     response.raise_for_status()
+                    changes = sum(f() for f in raw_writes) - changes
                 counts[name] = len(statements)
                 commit_counts[name] = commits[0]
-                rows_written[name] = written[0]
+                # Rows: SQLAlchemy's rowcounts and the SQLite fast path's changes; on
+                # PostgreSQL the rows the request's transactions wrote (every backend's).
+                rows_written[name] = written[0] + changes if db.kind == "sqlite" else await db.rows_written_since(xid)
                 samples[name] = list(statements)
             encodings = await _encodings_per_socket(client, base, ds, auth, post_headers, connect)
     finally:
@@ -1791,7 +1855,7 @@ async def run(args) -> None:
                 say(f"  {'':<9} CPU ms/req (+ db), cores busy: " + "; ".join(f"{label} {cores(fig[key])}" for key, label in
                     (("one", "1 box, 1 worker"), ("two", "2 workers"), ("one_spread", "16 boxes, 1 worker"), ("two_spread", "2 workers"))))  # fmt: skip
     if count_results:
-        say("\n== In-process: per request, SQL statements (SQLAlchemy before_cursor_execute, BEGIN included) / commits / rows written ==")
+        say("\n== In-process: per request, SQL statements (SQLAlchemy's, the fast path's and the realtime bus's; BEGIN included) / commits / rows written ==")
         names = list(next(iter(count_results.values())).statements)
         say(f"  {'request':<32} " + " ".join(f"{k + ' stmts/commits/rows':>28}" for k in count_results))
         for name in names:
