@@ -68,8 +68,8 @@ TOKEN_CACHE_SECONDS = 5.0
 TOKEN_CACHE_SIZE = 20_000
 #: PostgreSQL connections of the fast path's own pool, per process.
 PG_POOL_SIZE = 8
-#: PostgreSQL: transactions in flight per box (the next one queues on the box lock).
-PG_BATCHES_PER_BOX = 2
+#: PostgreSQL: group-commit transactions in flight (the next waits for the box locks).
+PG_TRANSACTIONS = 2
 #: SQLite, ``--workers``: how often a process waiting for the writers' lock file tries it.
 LOCK_POLL_SECONDS = 0.001
 #: SQLite: commits between two passive WAL checkpoints run off the event loop.
@@ -865,47 +865,58 @@ def _load(text):
 _PG_SESSION = (
     "SELECT s.id, s.identity_id, s.acr, s.expires_at, s.revoked FROM auth_sessions s JOIN identities i ON i.id = s.identity_id WHERE s.token_hash = $1"
 )
-#: One round trip: which of the senders (``$2``, one per post) are active members (the
-#: check before the lock, as the route's), then the box row locked and their events
-#: placed — positions, counters, and seqs taken from the sequence under the lock — with
-#: the audience and the senders' identities. No row: no member, or the box is closed or gone.
+#: Several boxes in one transaction: their rows locked in the order of their ids first,
+#: so two transactions sharing boxes never wait for each other in a circle.
+_PG_LOCK_BOXES = "SELECT id FROM boxes WHERE id = ANY($1::varchar[]) ORDER BY id FOR UPDATE"
+#: One round trip: which posts (``$1`` boxes and ``$2`` senders, one pair per post) are
+#: by active members of open boxes (as the route checks), those boxes' rows updated
+#: (locked, if they were not) and their events placed — positions, counters, and seqs
+#: from the sequence under the lock — with each box's audience, and the senders'
+#: identities (the same arrays on every row). A box without a row: no post of a member,
+#: or closed, or gone.
 _PG_PLACE_MANY = """
-WITH m AS (SELECT identity_id FROM memberships WHERE box_id = $1 AND active),
+WITH p AS (SELECT * FROM unnest($1::varchar[], $2::varchar[]) WITH ORDINALITY AS p(box_id, sender, ord)),
 ok AS MATERIALIZED (
-    SELECT s.ord FROM unnest($2::varchar[]) WITH ORDINALITY AS s(sender, ord) WHERE s.sender IN (SELECT identity_id FROM m)
+    SELECT p.box_id, p.ord FROM p
+    WHERE EXISTS (SELECT 1 FROM memberships m WHERE m.box_id = p.box_id AND m.identity_id = p.sender AND m.active)
 ),
+n AS (SELECT box_id, count(*) AS n FROM ok GROUP BY box_id),
 u AS (
-    UPDATE boxes SET visible_count = visible_count + (SELECT count(*) FROM ok), unread_seq = unread_seq + (SELECT count(*) FROM ok)
-    WHERE id = $1 AND lifecycle = 'open' AND EXISTS (SELECT 1 FROM ok)
-    RETURNING visible_count, creator_id
-)
-SELECT u.visible_count, u.creator_id,
-       ARRAY(SELECT nextval(pg_get_serial_sequence('events', 'seq')) FROM ok),
-       ARRAY(SELECT ord FROM ok ORDER BY ord),
-       ARRAY(SELECT identity_id FROM m),
-       ARRAY(SELECT i.id FROM identities i WHERE i.id = ANY($2::varchar[]) ORDER BY i.id),
-       ARRAY(SELECT i.display_name FROM identities i WHERE i.id = ANY($2::varchar[]) ORDER BY i.id),
-       ARRAY(SELECT i.avatar_url FROM identities i WHERE i.id = ANY($2::varchar[]) ORDER BY i.id),
-       ARRAY(SELECT i.email FROM identities i WHERE i.id = ANY($2::varchar[]) ORDER BY i.id)
+    UPDATE boxes SET visible_count = boxes.visible_count + n.n, unread_seq = boxes.unread_seq + n.n
+    FROM n WHERE boxes.id = n.box_id AND boxes.lifecycle = 'open'
+    RETURNING boxes.id, boxes.visible_count, boxes.creator_id
+),
+s AS (SELECT DISTINCT sender FROM p)
+SELECT u.id, u.visible_count, u.creator_id,
+       ARRAY(SELECT nextval(pg_get_serial_sequence('events', 'seq')) FROM ok WHERE ok.box_id = u.id),
+       ARRAY(SELECT ok.ord FROM ok WHERE ok.box_id = u.id ORDER BY ok.ord),
+       ARRAY(SELECT m.identity_id FROM memberships m WHERE m.box_id = u.id AND m.active),
+       ARRAY(SELECT i.id FROM identities i JOIN s ON s.sender = i.id ORDER BY i.id),
+       ARRAY(SELECT i.display_name FROM identities i JOIN s ON s.sender = i.id ORDER BY i.id),
+       ARRAY(SELECT i.avatar_url FROM identities i JOIN s ON s.sender = i.id ORDER BY i.id),
+       ARRAY(SELECT i.email FROM identities i JOIN s ON s.sender = i.id ORDER BY i.id)
 FROM u
 """
-#: The events, the box's newest seq, the senders' unread bases and the idempotency
+#: The events, the boxes' newest seqs, the senders' unread bases and the idempotency
 #: records, in one statement; the records written come back (a live one is not replaced).
 _PG_INSERT_MANY = """
-WITH b AS (UPDATE boxes SET last_event_seq = $2 WHERE id = $1),
+WITH b AS (
+    UPDATE boxes SET last_event_seq = x.seq FROM unnest($1::varchar[], $2::bigint[]) AS x(box_id, seq) WHERE boxes.id = x.box_id
+),
 m AS (
     UPDATE memberships SET unread_base = unread_base + c.n
-    FROM unnest($3::varchar[], $4::bigint[]) AS c(identity_id, n)
-    WHERE memberships.box_id = $1 AND memberships.identity_id = c.identity_id
+    FROM unnest($3::varchar[], $4::varchar[], $5::bigint[]) AS c(box_id, identity_id, n)
+    WHERE memberships.box_id = c.box_id AND memberships.identity_id = c.identity_id
 ),
 e AS (
     INSERT INTO events (seq, id, box_id, type, sender_id, referrer_id, content, created_at, visible, active, pos)
-    SELECT x.seq, x.id, $1, 'msg.text', x.sender_id, NULL, x.content::json, x.created_at, true, true, x.pos
-    FROM unnest($5::bigint[], $6::varchar[], $7::varchar[], $8::text[], $9::timestamptz[], $10::bigint[]) AS x(seq, id, sender_id, content, created_at, pos)
+    SELECT x.seq, x.id, x.box_id, 'msg.text', x.sender_id, NULL, x.content::json, x.created_at, true, true, x.pos
+    FROM unnest($6::bigint[], $7::varchar[], $8::varchar[], $9::varchar[], $10::text[], $11::timestamptz[], $12::bigint[])
+        AS x(seq, id, box_id, sender_id, content, created_at, pos)
 )
 INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, headers, created_at, expires_at)
 SELECT k.scope, k.key, k.fingerprint, 201, k.body, '{}'::json, k.created_at, k.expires_at
-FROM unnest($11::varchar[], $12::varchar[], $13::varchar[], $14::text[], $15::timestamptz[], $16::timestamptz[]) AS k(scope, key, fingerprint, body, created_at, expires_at)
+FROM unnest($13::varchar[], $14::varchar[], $15::varchar[], $16::text[], $17::timestamptz[], $18::timestamptz[]) AS k(scope, key, fingerprint, body, created_at, expires_at)
 ON CONFLICT (scope, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status, body = EXCLUDED.body,
     headers = EXCLUDED.headers, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
 WHERE idempotency_keys.expires_at <= EXCLUDED.created_at
@@ -928,12 +939,12 @@ class PostgresFastPath(FastPath):
     def __init__(self, app_state, settings, pool) -> None:
         super().__init__(app_state, settings)
         self.pool = pool
-        self._queues: dict[str, list[_Post]] = {}
-        self._runners: set[asyncio.Task] = set()
+        self._queue: list[_Post] = []
+        self._runner: asyncio.Task | None = None
 
     async def close(self) -> None:
-        if self._runners:
-            await asyncio.wait(set(self._runners), timeout=30)
+        if self._runner is not None:
+            await asyncio.wait({self._runner}, timeout=30)
         await self.pool.close()
 
     async def _session(self, conn, token_hash: str, now: datetime) -> Session | None:
@@ -956,40 +967,34 @@ class PostgresFastPath(FastPath):
         if session is None:
             raise _Fallback
         post = _Post(box_id, session.identity_id, text, asyncio.get_running_loop().create_future())
-        queue = self._queues.get(box_id)
-        if queue is None:
-            self._queues[box_id] = [post]
-            self._runners.add(asyncio.create_task(self._run_box(box_id), name="boxtui-fast-box"))
-        else:
-            queue.append(post)
+        self._queue.append(post)
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run(), name="boxtui-fast-commits")
         return await post.future
 
-    async def _run_box(self, box_id: str) -> None:
-        """Group commit per box: the posts to one box that arrived while its previous
-        transaction held the box lock are written by the next transaction together, so
-        they share one lock and one commit (a box's posts are serial anyway: its lock)."""
-        inflight: list[asyncio.Task] = []
+    async def _run(self) -> None:
+        """Group commit: the posts that arrived while the previous transactions ran are
+        written by the next one together, whatever their boxes, so they share its round
+        trips and its commit. ``PG_TRANSACTIONS`` run at once: the next one waits in the
+        database for the box locks the previous one holds, and gets them without a round
+        trip between."""
+        inflight: set[asyncio.Task] = set()
         try:
             while True:
-                batch = self._queues.get(box_id)
-                if batch and len(inflight) < PG_BATCHES_PER_BOX:  # (_write_batch answers every post, whatever happens)
-                    # The next batch waits for the box lock in the database while this
-                    # one commits, so the lock passes on without a round trip between.
-                    self._queues[box_id] = []
-                    inflight.append(asyncio.create_task(self._write_batch(box_id, batch)))
+                if self._queue and len(inflight) < PG_TRANSACTIONS:  # (_write_batch answers every post, whatever happens)
+                    batch, self._queue = self._queue, []
+                    inflight.add(asyncio.create_task(self._write_batch(batch)))
                     await asyncio.sleep(0)
                 elif inflight:
-                    await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
-                    inflight = [t for t in inflight if not t.done()]
+                    _, inflight = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
                 else:
                     break
         finally:
             if inflight:
                 await asyncio.wait(inflight)
-            self._queues.pop(box_id, None)
-            self._runners.discard(asyncio.current_task())
+            self._runner = None
 
-    async def _write_batch(self, box_id: str, batch: list[_Post]) -> None:
+    async def _write_batch(self, batch: list[_Post]) -> None:
         outcomes: dict[int, Any] = {}
         try:
             conn = await self.pool.acquire(timeout=_pool_timeout())
@@ -1000,7 +1005,7 @@ class PostgresFastPath(FastPath):
             todo = list(range(len(batch)))
             while conn is not None and todo:
                 try:
-                    written, refused = await self._write_posts(conn, box_id, [batch[i] for i in todo])
+                    written, refused = await self._write_posts(conn, [batch[i] for i in todo])
                 except Exception as exc:  # noqa: BLE001 - nothing committed: the app does each again, and answers
                     log.debug("fast path handed posts to the app: %r", exc)
                     break
@@ -1011,7 +1016,7 @@ class PostgresFastPath(FastPath):
                     continue
                 for position, answer in written.items():
                     outcomes[todo[position]] = answer
-                for n, i in enumerate(todo):
+                for i in todo:
                     outcomes.setdefault(i, _Fallback())
                 todo = []
         except BaseException as exc:  # a failed COMMIT (it may have committed), a bug, a cancel
@@ -1031,7 +1036,7 @@ class PostgresFastPath(FastPath):
                 else:
                     post.future.set_result(outcome)
 
-    async def _write_posts(self, conn, box_id: str, posts: list[_Post]) -> tuple[dict[int, Any], set[int]]:
+    async def _write_posts(self, conn, posts: list[_Post]) -> tuple[dict[int, Any], set[int]]:
         """One transaction: ({position: answer}, set()) once committed (posts without an
         answer go to the app), or ({}, refused positions) rolled back when Idempotency-Keys
         were already recorded."""
@@ -1043,38 +1048,46 @@ class PostgresFastPath(FastPath):
                     continue  # the same key twice in one batch: the second is the app's (a replay)
                 keys.add((post.caller_id, post.text.key))
             candidates.append(n)
+        boxes = sorted({posts[n].box_id for n in candidates})
         transaction = conn.transaction()
         await transaction.start()
         try:
-            box = await conn.fetchrow(_PG_PLACE_MANY, box_id, [posts[n].caller_id for n in candidates])
-            if box is None:  # not a member, the box closed or gone: the app says so
+            if len(boxes) > 1:
+                await conn.execute(_PG_LOCK_BOXES, boxes)
+            placed_boxes = await conn.fetch(_PG_PLACE_MANY, [posts[n].box_id for n in candidates], [posts[n].caller_id for n in candidates])
+            if not placed_boxes:  # no member, the boxes closed or gone: the app says so
                 await transaction.rollback()
                 return {}, set()
-            count, creator_id, seqs, ordinals, audience, ids, names, avatars, emails = box
+            _, _, _, _, _, _, ids, names, avatars, emails = placed_boxes[0]
             members = {i: _Identity(i, name, avatar, email) for i, name, avatar, email in zip(ids, names, avatars, emails)}
-            placed = [candidates[o - 1] for o in ordinals]  # senders who are active members, in order
-            seqs = sorted(seqs)
             answers: dict[int, Any] = {}
-            rows = ([], [], [], [], [], [])
-            records = ([], [], [], [], [], [])
-            bases: dict[str, int] = {}
-            first_pos = count - len(placed) + 1
-            for offset, n in enumerate(placed):
-                post = posts[n]
-                created_at = utcnow()  # under the box lock: one box's times follow its seq
-                event_id = new_id()
-                body, context = self._post_answer(box_id, members[post.caller_id], creator_id, audience, post.text, event_id, created_at)
-                answers[n] = (body, context)
-                for column, value in zip(rows, (seqs[offset], event_id, post.caller_id, json.dumps(post.text.content), created_at, first_pos + offset)):
-                    column.append(value)
-                bases[post.caller_id] = bases.get(post.caller_id, 0) + 1
-                if post.text.key is not None:
-                    for column, value in zip(records, (post.caller_id, post.text.key, post.text.fingerprint, body.decode(), created_at, created_at + self.ttl)):
+            last_seqs: tuple[list, list] = ([], [])
+            rows: tuple[list, ...] = ([], [], [], [], [], [], [])
+            records: tuple[list, ...] = ([], [], [], [], [], [])
+            bases: dict[tuple[str, str], int] = {}
+            for box_id, count, creator_id, seqs, ordinals, audience, *_ in placed_boxes:
+                placed = [candidates[o - 1] for o in ordinals]  # posts of active members, in order
+                seqs = sorted(seqs)
+                first_pos = count - len(placed) + 1
+                last_seqs[0].append(box_id)
+                last_seqs[1].append(seqs[-1])
+                for offset, n in enumerate(placed):
+                    post = posts[n]
+                    created_at = utcnow()  # under the box lock: one box's times follow its seq
+                    event_id = new_id()
+                    body, context = self._post_answer(box_id, members[post.caller_id], creator_id, audience, post.text, event_id, created_at)
+                    answers[n] = (body, context)
+                    for column, value in zip(rows, (seqs[offset], event_id, box_id, post.caller_id, json.dumps(post.text.content), created_at, first_pos + offset)):
                         column.append(value)
-            recorded = await conn.fetch(_PG_INSERT_MANY, box_id, seqs[-1], list(bases), list(bases.values()), *rows, *records)
+                    bases[(box_id, post.caller_id)] = bases.get((box_id, post.caller_id), 0) + 1
+                    if post.text.key is not None:
+                        for column, value in zip(records, (post.caller_id, post.text.key, post.text.fingerprint, body.decode(), created_at, created_at + self.ttl)):
+                            column.append(value)
+            based = ([box for box, _ in bases], [who for _, who in bases], list(bases.values()))
+            recorded = await conn.fetch(_PG_INSERT_MANY, *last_seqs, *based, *rows, *records)
             if len(recorded) != len(records[0]):
                 taken = {(r[0], r[1]) for r in recorded}
-                refused = {n for n in placed if posts[n].text.key is not None and (posts[n].caller_id, posts[n].text.key) not in taken}
+                refused = {n for n in answers if posts[n].text.key is not None and (posts[n].caller_id, posts[n].text.key) not in taken}
                 await transaction.rollback()
                 return {}, refused
         except BaseException:

@@ -340,6 +340,50 @@ async def test_a_logout_in_another_process_reaches_its_token_cache(tmp_path, pg_
             assert response.status_code == 401
 
 
+async def test_posts_to_several_boxes_share_a_commit_and_keep_each_box_in_order(server_app):
+    """Posts to different boxes that arrive together share one transaction (on
+    PostgreSQL their boxes are locked in one order first); each box keeps its own
+    order of seq, position and time, and a post the fast path cannot write (not a
+    member, a closed box) is answered by the route, as it would be alone."""
+    app = server_app
+    async with asgi_client(app) as http:
+        alice, bob, first = await box_with_member(http)
+        boxes = [first["id"]]
+        for title in ("Second", "Third"):
+            box = await create_box(http, alice, title=title)
+            await invite(http, alice, box["id"], bob.email)
+            await join(http, bob, box["id"])
+            boxes.append(box["id"])
+        closed = await create_box(http, alice, title="Closed")
+        await post_event(http, alice, closed["id"], {"type": "state.lifecycle", "content": {"state": "closed"}})
+        eve = await signup_login(http, "eve@example.com", name="Eve")
+
+        def send(user, box_id):
+            return http.post(f"/boxes/{box_id}/events", json={"type": "msg.text", "content": {"encrypted": ciphertext()}}, headers=user.headers)
+
+        sent = [send(alice if n % 2 else bob, boxes[n % 3]) for n in range(60)] + [send(eve, boxes[0]), send(alice, closed["id"])]
+        with slow(app):
+            refused = [await send(eve, boxes[0]), await send(alice, closed["id"])]
+        answers = await asyncio.gather(*sent)
+        assert [a.status_code for a in answers[:60]] == [201] * 60, [a.text for a in answers if a.status_code != 201]
+        assert [_answer(a)[0::2] for a in answers[60:]] == [_answer(a)[0::2] for a in refused]
+        for n, box_id in enumerate(boxes):
+            url = f"/boxes/{box_id}/events"
+            texts = [e for e in (await http.get(url, headers=bob.headers)).json() if e["type"] == "msg.text"]
+            assert sorted(e["id"] for e in texts) == sorted(a.json()["id"] for a in answers[n:60:3])
+            assert [e["server_event_created_at"] for e in texts] == sorted(e["server_event_created_at"] for e in texts)
+            assert int((await http.head(url, headers=bob.headers)).headers["x-total-count"]) == len(texts) + 2  # the box made, Bob joined
+        async with app.state.engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT box_id, pos FROM events WHERE pos IS NOT NULL ORDER BY seq"))).all()
+        for box_id in boxes:
+            positions = [r.pos for r in rows if r.box_id == box_id]
+            assert positions == list(range(1, len(positions) + 1))
+        if app.state.engine.dialect.name == "postgresql":  # one transaction wrote events of several boxes
+            async with app.state.engine.connect() as conn:
+                shared = (await conn.execute(text("SELECT count(*) FROM (SELECT xmin::text FROM events WHERE type = 'msg.text' GROUP BY xmin::text HAVING count(DISTINCT box_id) > 1) t"))).scalar()
+            assert shared >= 1
+
+
 async def test_two_processes_on_one_sqlite_file_take_turns_and_lose_nothing(tmp_path):
     """Two apps on one SQLite file stand for the processes of ``boxtui serve --workers``:
     their fast paths take the writers' lock file in turn (neither waits forever, neither

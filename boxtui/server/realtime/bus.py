@@ -156,9 +156,17 @@ class RedisBus(Bus):
         self._sub = redis.from_url(url, socket_connect_timeout=2, health_check_interval=10)
 
     async def _connect(self) -> Any:
-        pubsub = self._sub.pubsub(ignore_subscribe_messages=True)
+        pubsub = self._sub.pubsub()  # (the confirmation below is a subscribe message)
         try:
             await pubsub.subscribe(REDIS_CHANNEL)
+            # Redis's confirmation: from now on nothing published on the channel is missed.
+            deadline = asyncio.get_running_loop().time() + CONNECT_TIMEOUT
+            while True:
+                item = await pubsub.get_message(ignore_subscribe_messages=False, timeout=0.1)
+                if item is not None and item.get("type") == "subscribe":
+                    break
+                if asyncio.get_running_loop().time() > deadline:
+                    raise ConnectionError("Redis did not confirm the subscription")
         except BaseException:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
@@ -324,6 +332,7 @@ class PostgresBus(Bus):
 # --------------------------------------------------------------------------- a Unix socket on one machine
 
 _LENGTH = 4  # bytes of big-endian length in front of each frame on the Unix socket
+_HELLO = bytes(_LENGTH)  # an empty frame: the broker's first words to a worker
 #: A worker this far behind on the local bus is disconnected (it reconnects).
 MAX_BACKLOG_BYTES = 64 << 20
 
@@ -357,6 +366,14 @@ class UnixBus(Bus):
 
     async def _connect(self) -> Any:
         reader, writer = await asyncio.open_unix_connection(str(self.path))
+        try:
+            # The broker's hello (an empty frame) says it relays to this worker from now
+            # on: no frame another worker sends after this returns is missed.
+            if await reader.readexactly(_LENGTH) != _HELLO:
+                raise ConnectionError("not the local realtime bus")
+        except BaseException:
+            writer.close()
+            raise
         self._writer = writer
         return reader, writer
 
@@ -446,6 +463,7 @@ class LocalBroker:
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._clients.add(writer)
+        writer.write(_HELLO)
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
