@@ -865,9 +865,10 @@ def _load(text):
 _PG_SESSION = (
     "SELECT s.id, s.identity_id, s.acr, s.expires_at, s.revoked FROM auth_sessions s JOIN identities i ON i.id = s.identity_id WHERE s.token_hash = $1"
 )
-#: Several boxes in one transaction: their rows locked in the order of their ids first,
-#: so two transactions sharing boxes never wait for each other in a circle.
-_PG_LOCK_BOXES = "SELECT id FROM boxes WHERE id = ANY($1::varchar[]) ORDER BY id FOR UPDATE"
+#: Several boxes in one transaction: their rows locked in the order of their ids first
+#: (byte order, as the share route's ``sorted``), so two transactions sharing boxes
+#: never wait for each other in a circle.
+_PG_LOCK_BOXES = 'SELECT id FROM boxes WHERE id = ANY($1::varchar[]) ORDER BY id COLLATE "C" FOR UPDATE'
 #: One round trip: which posts (``$1`` boxes and ``$2`` senders, one pair per post) are
 #: by active members of open boxes (as the route checks), those boxes' rows updated
 #: (locked, if they were not) and their events placed — positions, counters, and seqs

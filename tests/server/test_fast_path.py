@@ -364,13 +364,24 @@ async def test_posts_to_several_boxes_share_a_commit_and_keep_each_box_in_order(
         sent = [send(alice if n % 2 else bob, boxes[n % 3]) for n in range(60)] + [send(eve, boxes[0]), send(alice, closed["id"])]
         with slow(app):
             refused = [await send(eve, boxes[0]), await send(alice, closed["id"])]
-        answers = await asyncio.gather(*sent)
+        # Shares into the same boxes at the same time: the route locks its boxes in the
+        # same order as a transaction of several boxes does (no deadlock, no 503).
+        source = await post_text(http, alice, boxes[0])
+        shares = [
+            http.post(f"/events/{source['id']}/shares", json={"targets": [{"box_id": b, "content": {"encrypted": ciphertext()}} for b in reversed(boxes)]}, headers=alice.headers)
+            for _ in range(4)
+        ]
+        answers = await asyncio.gather(*sent, *shares)
+        assert [a.status_code for a in answers[62:]] == [201] * 4, [a.text for a in answers[62:]]
+        answers = answers[:62]
         assert [a.status_code for a in answers[:60]] == [201] * 60, [a.text for a in answers if a.status_code != 201]
         assert [_answer(a)[0::2] for a in answers[60:]] == [_answer(a)[0::2] for a in refused]
         for n, box_id in enumerate(boxes):
             url = f"/boxes/{box_id}/events"
             texts = [e for e in (await http.get(url, headers=bob.headers)).json() if e["type"] == "msg.text"]
-            assert sorted(e["id"] for e in texts) == sorted(a.json()["id"] for a in answers[n:60:3])
+            mine = [e for e in texts if "shared_from" not in e["content"] and e["id"] != source["id"]]
+            assert sorted(e["id"] for e in mine) == sorted(a.json()["id"] for a in answers[n:60:3])
+            assert len(texts) - len(mine) == 4 + (n == 0)  # the shares (and the shared message)
             assert [e["server_event_created_at"] for e in texts] == sorted(e["server_event_created_at"] for e in texts)
             assert int((await http.head(url, headers=bob.headers)).headers["x-total-count"]) == len(texts) + 2  # the box made, Bob joined
         async with app.state.engine.connect() as conn:
