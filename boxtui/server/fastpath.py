@@ -23,6 +23,12 @@ record), under the same locks (SQLite: this process's writer lock then ``BEGIN
 IMMEDIATE``; PostgreSQL: the box row, taken by the statement that places the event),
 committed before the answer, then the same realtime envelopes.
 
+Posts share transactions (group commit): the posts that arrive while the previous
+transaction runs are written by the next one together, each answered once it is
+committed. On SQLite that is one transaction with a savepoint per post; on PostgreSQL
+one transaction for posts to any boxes (with several, their rows locked in byte order
+first, the share route's order, so transactions sharing boxes never deadlock).
+
 Who is calling is cached per token (:class:`TokenCache`): a session is looked up once,
 then kept for at most ``TOKEN_CACHE_SECONDS``. A logout clears its token at once in the
 process that handled it, and in the others as soon as the realtime bus carries the
@@ -175,7 +181,7 @@ def _json_body(content: Any) -> bytes:
     return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode("utf-8")
 
 
-def _json_body_of_strings(content: Any) -> bytes:
+def _orjson_body(content: Any) -> bytes:
     """:func:`_json_body` for views without floats or integers past 64 bits, as orjson
     writes them: the same bytes, an order of magnitude sooner (tested against ``json``
     in ``tests/server/test_fast_path.py``). Floats differ (``1e+16`` there, ``1e16``
@@ -454,7 +460,7 @@ class FastPath:
         row = _Event(event_id, box_id, "msg.text", caller.id, None, text.content, None, created_at, None, None, None, None, None)
         context = (row, {caller.id: caller}, {box_id: creator_id}, audience)
         view = _view(row, _RenderContext(viewer_id=caller.id, identities=context[1], admins=context[2]))
-        return _json_body_of_strings(view), context  # (a text's content: strings, checked)
+        return _orjson_body(view), context  # (a text's content: strings, checked on the way in)
 
     def _publication(self, context) -> list[tuple[list[str], dict[str, Any]]]:
         """The realtime envelopes of a post, as ``events.service.prepare_publication``."""
@@ -484,11 +490,11 @@ class FastPath:
         if query is None:
             return False
         try:
-            views, strings = await self._page(box_id, token_hash, *query)
+            views, safe = await self._page(box_id, token_hash, *query)
         except _Fallback:
             return False
         self.answered += 1
-        await _send_json(send, 200, _json_body_of_strings(views) if strings else _json_body(views))
+        await _send_json(send, 200, _orjson_body(views) if safe else _json_body(views))
         return True
 
     async def _page(self, box_id: str, token_hash: str, offset: int, limit: int, tail: bool):  # pragma: no cover - overridden
@@ -497,14 +503,14 @@ class FastPath:
     @staticmethod
     def _render_page(rows: list[_Event], viewer_id: str, creator_id: str, people: dict[str, _Identity], saved: set[str]) -> tuple[list[dict[str, Any]], bool]:
         """The views, and whether what clients wrote in them is :func:`_orjson_safe`
-        (then :func:`_json_body_of_strings` writes them)."""
+        (then :func:`_orjson_body` writes them)."""
         ctx = _RenderContext(viewer_id=viewer_id, identities=people, admins={rows[0].box_id: creator_id} if rows else {}, saved=saved)
         senders: dict[str, dict[str, Any]] = {}
         views = []
-        strings = True
+        safe = True
         for row in rows:
-            if strings and not (_orjson_safe(row.content) and _orjson_safe(row.extra) and _orjson_safe(row.edited_content)):
-                strings = False
+            if safe and not (_orjson_safe(row.content) and _orjson_safe(row.extra) and _orjson_safe(row.edited_content)):
+                safe = False
             if row.type in _PLAIN_TYPES and row.deleted_at is None and row.edited_content is None:
                 sender = senders.get(row.sender_id)
                 if sender is None:
@@ -515,7 +521,7 @@ class FastPath:
                 if row.created_at is None:
                     raise RuntimeError("a row without its time")  # pragma: no cover - _page parses it for these
                 views.append(_view(row, ctx))
-        return views, strings
+        return views, safe
 
 
 def _replay(messages: list[dict], receive):

@@ -395,12 +395,7 @@ class UnixBus(Bus):
         writer.close()
 
     async def send(self, frame: str) -> None:
-        writer = self._writer
-        if writer is None or writer.is_closing():
-            raise BusUnavailable("not connected")
-        data = frame.encode("utf-8")
-        writer.write(len(data).to_bytes(_LENGTH, "big") + data)
-        await writer.drain()
+        await self.send_many([frame])
 
     async def send_many(self, frames: list[str]) -> None:
         writer = self._writer
