@@ -78,6 +78,8 @@ PG_POOL_SIZE = 8
 PG_TRANSACTIONS = 2
 #: SQLite, ``--workers``: how often a process waiting for the writers' lock file tries it.
 LOCK_POLL_SECONDS = 0.001
+#: SQLite, ``--workers``: how long a batch waits for the lock file before the routes take it.
+LOCK_WAIT_SECONDS = 10.0
 #: SQLite: commits between two passive WAL checkpoints run off the event loop.
 CHECKPOINT_EVERY = 200
 
@@ -617,12 +619,18 @@ class SQLiteFastPath(FastPath):
         the event loop every ``LOCK_POLL_SECONDS``: a thread blocked in ``flock`` would
         take it the moment it is freed and then hold it, idle, until this process's busy
         loop came round to its batch, while the others' posts waited (SQLite's own busy
-        handler sleeps and polls far slower)."""
+        handler sleeps and polls far slower). Held longer than ``LOCK_WAIT_SECONDS`` (a
+        stopped process): the batch goes to the routes, which wait on SQLite's own lock
+        and answer 503 if it stays taken."""
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
         while True:
             try:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return
             except BlockingIOError:
+                if time.monotonic() > deadline:
+                    log.warning("the SQLite writers' lock file has been held for %g s: posts go through the routes", LOCK_WAIT_SECONDS)
+                    raise _Fallback() from None
                 await asyncio.sleep(LOCK_POLL_SECONDS)
 
     async def _begin(self) -> None:

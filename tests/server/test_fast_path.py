@@ -433,6 +433,31 @@ async def test_two_processes_on_one_sqlite_file_take_turns_and_lose_nothing(tmp_
         assert [r.pos for r in rows] == list(range(1, len(rows) + 1))
 
 
+async def test_a_writers_lock_file_held_too_long_hands_posts_to_the_routes(sqlite_app, monkeypatch):
+    """A process stopped while holding the writers' lock file does not leave posts
+    waiting for ever: after ``LOCK_WAIT_SECONDS`` the routes write them (they wait on
+    SQLite's own lock, free here, and would answer 503 if it stayed taken)."""
+    from boxtui.server import fastpath
+
+    monkeypatch.setattr(fastpath, "LOCK_WAIT_SECONDS", 0.3)
+    app = sqlite_app
+    async with asgi_client(app) as http:
+        alice, bob, box = await box_with_member(http)
+        before = fast_answers(app)
+        held = os.open(f"{app.state.fast_path.path}-writers.lock", os.O_RDWR)
+        fcntl.flock(held, fcntl.LOCK_EX)
+        try:
+            message = await asyncio.wait_for(post_text(http, bob, box["id"]), 5)
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
+            os.close(held)
+        assert fast_answers(app) == before  # the route's answer
+        listed = (await http.get(f"/boxes/{box['id']}/events", headers=alice.headers)).json()
+        assert listed[-1]["id"] == message["id"]
+        before = fast_answers(app)
+        assert (await post_text(http, bob, box["id"]))["type"] == "msg.text" and fast_answers(app) == before + 1  # and the fast path again
+
+
 async def test_the_setting_turns_it_off(tmp_path):
     from tests.conftest import _running
 
