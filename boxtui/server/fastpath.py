@@ -460,14 +460,13 @@ class FastPath:
         """The answer's bytes of a placed ``msg.text``, and what :meth:`_publication`
         renders once it is committed (outside the write lock: the others wait for it)."""
         row = _Event(event_id, box_id, "msg.text", caller.id, None, text.content, None, created_at, None, None, None, None, None)
-        context = (row, {caller.id: caller}, {box_id: creator_id}, audience)
-        view = _view(row, _RenderContext(viewer_id=caller.id, identities=context[1], admins=context[2]))
-        return _orjson_body(view), context  # (a text's content: strings, checked on the way in)
+        people, admins = {caller.id: caller}, {box_id: creator_id}
+        view = _view(row, _RenderContext(viewer_id=caller.id, identities=people, admins=admins))
+        return _orjson_body(view), (row, people, admins, audience)  # (a text's content: strings, checked on the way in)
 
-    def _publication(self, context) -> list[tuple[list[str], dict[str, Any]]]:
+    @staticmethod
+    def _publication(context) -> list[tuple[list[str], dict[str, Any]]]:
         """The realtime envelopes of a post, as ``events.service.prepare_publication``."""
-        if getattr(self.state, "hub", None) is None:
-            return []
         row, people, admins, audience = context
 
         def render(viewer_id):
