@@ -45,7 +45,7 @@ What it does, in one run:
    server's. One process, and on PostgreSQL two processes sharing it and Redis; the
    bare app's broadcast is the floor;
 6. 200 clients posting and listing for 60 s (errors, p99);
-7. ``--workers`` 1 → 2, one box and 16 boxes, beside the bare app under uvicorn's own
+7. ``--workers`` 1 → 2, one box and 16 boxes, beside the bare app in the same
    1 and 2 worker processes with the same ``wrk`` rows (what a second process can add on
    this machine at all: ``wrk`` and the kernel share its cores);
 8. in-process (the real app under uvicorn in this process, SQLAlchemy event hooks):
@@ -275,9 +275,10 @@ def run_bare_server(port: int, log_level: str, workers: int = 1) -> None:
     """The bare app through ``boxtui serve``'s own ``serve()``, so uvicorn gets exactly
     the arguments the real server gets (protocol class, timeouts, websocket limits…).
 
-    With ``workers`` > 1, uvicorn's own worker processes as ``boxtui serve --workers``
-    uses them (each imports this file and calls :func:`make_bare_app`): the floor that
-    ``--workers`` scaling is read against."""
+    With ``workers`` > 1, the worker processes of ``boxtui serve --workers``
+    (:func:`boxtui.server.serve.run_workers`: uvicorn's supervisor, each worker on its
+    own ``SO_REUSEPORT`` socket; each imports this file and calls :func:`make_bare_app`):
+    the floor that ``--workers`` scaling is read against."""
     import boxtui.server.serve as serve_module
     from boxtui.server.settings import ServerSettings
 
@@ -285,8 +286,10 @@ def run_bare_server(port: int, log_level: str, workers: int = 1) -> None:
     if workers > 1:
         import uvicorn
 
-        uvicorn.run(f"{Path(__file__).stem}:make_bare_app", factory=True, app_dir=str(Path(__file__).resolve().parent), workers=workers,
-                    http=serve_module.TimedHttpToolsProtocol, **serve_module._uvicorn_options(settings, log_level))  # fmt: skip
+        sys.path.insert(0, str(Path(__file__).resolve().parent))  # (uvicorn.run's app_dir)
+        config = uvicorn.Config(f"{Path(__file__).stem}:make_bare_app", factory=True, workers=workers,
+                                http=serve_module.TimedHttpToolsProtocol, **serve_module._uvicorn_options(settings, log_level))  # fmt: skip
+        serve_module.run_workers(config)
         return
     serve_module.create_app = lambda settings: make_bare_app()
     serve_module.serve(settings, log_level=log_level)
@@ -1026,6 +1029,8 @@ class Row:
     cpu_ms: float
     db_cpu_ms: float | None = None
     extra: dict[str, Load] = dataclasses.field(default_factory=dict)
+    #: CPU ms per request of each process of the server, the one started first first.
+    by_process: list[float] = dataclasses.field(default_factory=list)
 
 
 def cores(row: Row) -> str:
@@ -1068,14 +1073,16 @@ class Runner:
         loads = {name: parse_wrk(proc.communicate()[0]) for name, proc in procs.items()}
         if spy is not None:
             spy.wait()
-        cpu = cpu_delta(cpu0, server.cpu())
+        cpu_after = server.cpu()
+        cpu = cpu_delta(cpu0, cpu_after)
         db_cpu = cpu_delta(db0, cpu_seconds(backends + await db.backend_pids())) if db and db.kind == "postgres" else None
         total = sum(load.requests for load in loads.values()) or 1
         if len(loads) == 1:
             (load,) = loads.values()
         else:  # several wrk at once: the row's totals; each one's figures stay in ``extra``
             load = Load(total, max(l.seconds for l in loads.values()), errors=sum(l.errors for l in loads.values()))
-        return Row(load, cpu * 1000 / total, None if db_cpu is None else db_cpu * 1000 / total, loads)
+        by_process = [(value - cpu0.get(pid, 0.0)) * 1000 / total for pid, value in sorted(cpu_after.items())]
+        return Row(load, cpu * 1000 / total, None if db_cpu is None else db_cpu * 1000 / total, loads, by_process)
 
 
 # ============================================================================ workloads
@@ -1854,6 +1861,8 @@ async def run(args) -> None:
                     f"2 workers {fmt(fig['two_spread'].load.rps)} req/s: {fig['two_spread'].load.rps / fig['one_spread'].load.rps:.2f}×")  # fmt: skip
                 say(f"  {'':<9} CPU ms/req (+ db), cores busy: " + "; ".join(f"{label} {cores(fig[key])}" for key, label in
                     (("one", "1 box, 1 worker"), ("two", "2 workers"), ("one_spread", "16 boxes, 1 worker"), ("two_spread", "2 workers"))))  # fmt: skip
+                say(f"  {'':<9} 2 workers, CPU ms/req by process (supervisor first; how evenly the connections were spread): "
+                    + "; ".join(f"{label} " + ", ".join(f"{ms:.2f}" for ms in fig[key].by_process) for key, label in (("two", "1 box"), ("two_spread", "16 boxes"))))  # fmt: skip
     if count_results:
         say("\n== In-process: per request, SQL statements (SQLAlchemy's, the fast path's and the realtime bus's; BEGIN included) / commits / rows written ==")
         names = list(next(iter(count_results.values())).statements)

@@ -46,12 +46,16 @@ import json
 import logging
 import os
 import shutil
+import socket
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 from pydantic import SecretStr
 
 from boxtui.server.app import create_app
@@ -141,19 +145,83 @@ def _supervise(settings: ServerSettings, log_level: str) -> None:
     log.info("starting %d workers (realtime across them: %s)", settings.workers,
              "Redis" if settings.redis_url else "the local bus" if broker else "PostgreSQL LISTEN/NOTIFY")  # fmt: skip
     try:
-        uvicorn.run(
+        config = uvicorn.Config(
             "boxtui.server.serve:worker_app",
             factory=True,
             workers=settings.workers,
             http=TimedHttpToolsProtocol,  # its timeouts are set in each worker (worker_app)
             **_uvicorn_options(settings, log_level),
         )
+        run_workers(config)
     finally:
         os.environ.pop(WORKER_SPEC_ENV, None)
         if broker is not None:
             broker.stop()
         if bus_dir is not None:
             shutil.rmtree(bus_dir, ignore_errors=True)
+
+
+def run_workers(config: uvicorn.Config) -> None:
+    """uvicorn's supervisor (it restarts a worker that dies) over ``config.workers``
+    processes, each listening on its own socket (:func:`_port_for_workers`)."""
+    with contextlib.suppress(KeyboardInterrupt):
+        Multiprocess(config, sockets=[_port_for_workers(config)]).run()
+
+
+class _PortReservation(socket.socket):
+    """The supervisor's hold on the port of ``--workers`` (bound with ``SO_REUSEPORT``,
+    never listening). Handed to a worker, it arrives as that worker's own listening
+    socket on the same address (:func:`_worker_listener`), not a copy of this one."""
+
+    def __reduce__(self):
+        return (_worker_listener, (self.family, self.getsockname()))
+
+
+def _reuse_port_socket(family: int) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    return sock
+
+
+def _worker_listener(family: int, address: tuple) -> socket.socket:
+    """A worker's own socket on the supervisor's address (it listens once the app has
+    started): the kernel spreads new connections over the workers' sockets evenly."""
+    sock = _reuse_port_socket(family)
+    sock.bind(address)
+    return sock
+
+
+def _port_for_workers(config: uvicorn.Config) -> socket.socket:
+    """The socket the supervisor hands its workers: with ``SO_REUSEPORT`` each worker
+    listens on its own socket and the kernel spreads new connections over them by a hash
+    of their addresses. A single shared socket (uvicorn's way) lets whichever worker
+    wakes first take every waiting connection: 16 clients connecting at once were
+    split 16/0, 13/3 or 12/4 as often as evenly, and the busier worker set the pace
+    (benchmarks/PROFILE.md, "Connections over the workers").
+
+    The port is first tried without ``SO_REUSEPORT``, so one already in use (by
+    anything, another ``boxtui serve`` included) is refused rather than shared."""
+    if not hasattr(socket, "SO_REUSEPORT"):  # pragma: no cover - Linux and the BSDs have it
+        return config.bind_socket()
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    probe = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((config.host, config.port))
+        address = probe.getsockname()
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", config.host, config.port, exc)
+        sys.exit(STARTUP_FAILURE)
+    finally:
+        probe.close()
+    reservation = _PortReservation(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    reservation.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    reservation.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    reservation.bind(address)
+    scheme, host = "https" if config.is_ssl else "http", f"[{address[0]}]" if family == socket.AF_INET6 else address[0]
+    log.info("listening on %s://%s:%d: %d workers, each on its own socket (SO_REUSEPORT)", scheme, host, address[1], config.workers)
+    return reservation
 
 
 async def _migrate(database_url: str) -> None:

@@ -1,8 +1,9 @@
 """Which process of a ``boxtui serve --workers N`` serves what (Linux ``/proc``).
 
-uvicorn's workers share one listening socket and the kernel hands each connection to
-one of them; tests that must prove something crossed between workers look up which
-worker holds a connection instead of hoping the kernel spread them.
+Each worker listens on its own socket of the port (``SO_REUSEPORT``) and the kernel hands
+each connection to one of them by a hash of its addresses; tests that must prove
+something crossed between workers look up which worker holds a connection instead of
+hoping the kernel spread them.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -24,7 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from tests.conftest import PG_ADMIN_DSN, _pg_available
 from tests.e2e.processes import serving_pid, worker_pids
-from tests.server.helpers import ServerProcess, User, create_box, invite, join, serve_process, signup_login, until
+from tests.server.helpers import FAST_SERVER_ENV, ServerProcess, User, create_box, invite, join, serve_process, signup_login, until
 
 pytestmark = pytest.mark.e2e
 
@@ -161,6 +163,51 @@ async def test_two_workers_one_port_migrations_once_realtime_across(tmp_path, ki
             for task in readers:
                 task.cancel()
     assert "Traceback" not in server.log.read_text()
+
+
+async def held_connections(server: ServerProcess, count: int) -> tuple[dict[int, int], list[asyncio.StreamWriter]]:
+    """``count`` keep-alive connections opened at once (as a load generator or a proxy
+    does), each answered once; how many each worker holds, and the connections."""
+    port, pids = port_of(server), worker_pids(server.pid)
+
+    async def one() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        await writer.drain()
+        assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+        return reader, writer
+
+    opened = await asyncio.gather(*(one() for _ in range(count)))
+    held: dict[int, int] = dict.fromkeys(pids, 0)
+    for _, writer in opened:
+        pid = serving_pid(writer.get_extra_info("sockname")[1], port, pids)
+        assert pid is not None
+        held[pid] += 1
+    return held, [writer for _, writer in opened]
+
+
+async def test_connections_opened_at_once_are_spread_over_the_workers(tmp_path):
+    """Each worker listens on its own socket: 32 connections opened at once are split
+    by the kernel's hash, not taken by whichever worker woke first (with one shared
+    socket 16 connections were split 16/0 or 13/3 as often as evenly). And the port is
+    the server's alone: a second server asked for it is refused, not let in to share."""
+    async with two_workers(tmp_path, "sqlite") as server:
+        assert "each on its own socket (SO_REUSEPORT)" in server.log.read_text()
+        for _ in range(3):
+            held, writers = await held_connections(server, 32)
+            try:
+                # Binomial(32, 1/2): fewer than 4 on a worker once in ~400,000 runs.
+                assert sorted(held.values())[0] >= 4, held
+            finally:
+                for writer in writers:
+                    writer.close()
+        second = subprocess.run(
+            [sys.executable, "-m", "boxtui", "serve", "--port", str(port_of(server)), "--workers", "2", "--data-dir", str(tmp_path / "other")],
+            capture_output=True, text=True, timeout=120, env={**os.environ, **FAST_SERVER_ENV},
+        )  # fmt: skip
+        assert second.returncode != 0
+        assert f"cannot listen on 127.0.0.1:{port_of(server)}" in second.stderr, second.stderr[-2000:]
+        assert (await held_connections(server, 2))[0], "the first server still answers"
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
