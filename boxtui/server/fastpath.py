@@ -20,14 +20,21 @@ the route answers (``tests/server/test_fast_path.py`` compares the two, the sett
 ``fast_path = false`` turns this layer off): the same rows written in the same
 transaction (the event, the box's counters, the sender's unread base, the idempotency
 record), under the same locks (SQLite: this process's writer lock then ``BEGIN
-IMMEDIATE``; PostgreSQL: the box row, taken by the statement that places the event),
+IMMEDIATE``; PostgreSQL: the box row, taken by the call that places the event),
 committed before the answer, then the same realtime envelopes.
 
 Posts share transactions (group commit): the posts that arrive while the previous
 transaction runs are written by the next one together, each answered once it is
-committed. On SQLite that is one transaction with a savepoint per post; on PostgreSQL
-one transaction for posts to any boxes (with several, their rows locked in byte order
-first, the share route's order, so transactions sharing boxes never deadlock).
+committed. On SQLite that is one transaction with a savepoint per post. On PostgreSQL
+it is one call of ``boxtui_post_texts`` (migration 0005) for posts to any boxes, sent
+outside a transaction so that it is one: the function locks the boxes' rows in byte
+order (the share route's order, so calls sharing boxes never deadlock), places and
+writes the posts and commits, and the locks are held only while the database works,
+never across a client round trip. The answers are rendered before the call, from a read
+of the boxes' creators and the senders and with the app's time; the call places only
+the posts whose box, membership and creator still hold and whose time is not behind
+their box's newest event (a post that is gets one more call with a fresh time, then the
+route).
 
 Who is calling is cached per token (:class:`TokenCache`): a session is looked up once,
 then kept for at most ``TOKEN_CACHE_SECONDS``. A logout clears its token at once in the
@@ -74,8 +81,11 @@ TOKEN_CACHE_SECONDS = 5.0
 TOKEN_CACHE_SIZE = 20_000
 #: PostgreSQL connections of the fast path's own pool, per process.
 PG_POOL_SIZE = 8
-#: PostgreSQL: group-commit transactions in flight (the next waits for the box locks).
+#: PostgreSQL: group-commit calls in flight (the next waits for the box locks).
 PG_TRANSACTIONS = 2
+#: PostgreSQL: calls a post gets before it goes to the routes (another call may have
+#: placed a newer event in its box first: it is tried again with a fresh time).
+PG_TRIES = 2
 #: SQLite, ``--workers``: how often a process waiting for the writers' lock file tries it.
 LOCK_POLL_SECONDS = 0.001
 #: SQLite, ``--workers``: how long a batch waits for the lock file before the routes take it.
@@ -878,64 +888,21 @@ def _load(text):
 _PG_SESSION = (
     "SELECT s.id, s.identity_id, s.acr, s.expires_at, s.revoked FROM auth_sessions s JOIN identities i ON i.id = s.identity_id WHERE s.token_hash = $1"
 )
-#: Several boxes in one transaction: their rows locked in the order of their ids first
-#: (byte order, as the share route's ``sorted``), so two transactions sharing boxes
-#: never wait for each other in a circle.
-_PG_LOCK_BOXES = 'SELECT id FROM boxes WHERE id = ANY($1::varchar[]) ORDER BY id COLLATE "C" FOR UPDATE'
-#: One round trip: which posts (``$1`` boxes and ``$2`` senders, one pair per post) are
-#: by active members of open boxes (as the route checks), those boxes' rows updated
-#: (locked, if they were not) and their events placed — positions, counters, and seqs
-#: from the sequence under the lock — with each box's audience, and the senders'
-#: identities (the same arrays on every row). A box without a row: no post of a member,
-#: or closed, or gone.
-_PG_PLACE_MANY = """
-WITH p AS (SELECT * FROM unnest($1::varchar[], $2::varchar[]) WITH ORDINALITY AS p(box_id, sender, ord)),
-ok AS MATERIALIZED (
-    SELECT p.box_id, p.ord FROM p
-    WHERE EXISTS (SELECT 1 FROM memberships m WHERE m.box_id = p.box_id AND m.identity_id = p.sender AND m.active)
-),
-n AS (SELECT box_id, count(*) AS n FROM ok GROUP BY box_id),
-u AS (
-    UPDATE boxes SET visible_count = boxes.visible_count + n.n, unread_seq = boxes.unread_seq + n.n
-    FROM n WHERE boxes.id = n.box_id AND boxes.lifecycle = 'open'
-    RETURNING boxes.id, boxes.visible_count, boxes.creator_id
-),
-s AS (SELECT DISTINCT sender FROM p)
-SELECT u.id, u.visible_count, u.creator_id,
-       ARRAY(SELECT nextval(pg_get_serial_sequence('events', 'seq')) FROM ok WHERE ok.box_id = u.id),
-       ARRAY(SELECT ok.ord FROM ok WHERE ok.box_id = u.id ORDER BY ok.ord),
-       ARRAY(SELECT m.identity_id FROM memberships m WHERE m.box_id = u.id AND m.active),
-       ARRAY(SELECT i.id FROM identities i JOIN s ON s.sender = i.id ORDER BY i.id),
-       ARRAY(SELECT i.display_name FROM identities i JOIN s ON s.sender = i.id ORDER BY i.id),
-       ARRAY(SELECT i.avatar_url FROM identities i JOIN s ON s.sender = i.id ORDER BY i.id),
-       ARRAY(SELECT i.email FROM identities i JOIN s ON s.sender = i.id ORDER BY i.id)
-FROM u
+#: Before the call, no lock: the open boxes' creators and the senders' identities, what
+#: a post's answer shows.
+_PG_PREPARE = """
+SELECT 'box', b.id, b.creator_id, NULL, NULL FROM boxes b WHERE b.id = ANY($1::varchar[]) AND b.lifecycle = 'open'
+UNION ALL
+SELECT 'identity', i.id, i.display_name, i.avatar_url, i.email FROM identities i WHERE i.id = ANY($2::varchar[])
 """
-#: The events, the boxes' newest seqs, the senders' unread bases and the idempotency
-#: records, in one statement; the records written come back (a live one is not replaced).
-_PG_INSERT_MANY = """
-WITH b AS (
-    UPDATE boxes SET last_event_seq = x.seq FROM unnest($1::varchar[], $2::bigint[]) AS x(box_id, seq) WHERE boxes.id = x.box_id
-),
-m AS (
-    UPDATE memberships SET unread_base = unread_base + c.n
-    FROM unnest($3::varchar[], $4::varchar[], $5::bigint[]) AS c(box_id, identity_id, n)
-    WHERE memberships.box_id = c.box_id AND memberships.identity_id = c.identity_id
-),
-e AS (
-    INSERT INTO events (seq, id, box_id, type, sender_id, referrer_id, content, created_at, visible, active, pos)
-    SELECT x.seq, x.id, x.box_id, 'msg.text', x.sender_id, NULL, x.content::json, x.created_at, true, true, x.pos
-    FROM unnest($6::bigint[], $7::varchar[], $8::varchar[], $9::varchar[], $10::text[], $11::timestamptz[], $12::bigint[])
-        AS x(seq, id, box_id, sender_id, content, created_at, pos)
+#: The group commit (migration 0005): rows (post's ordinal, seq, pos, box, NULL) for the
+#: posts placed, and (NULL, NULL, NULL, box, audience) for each of their boxes.
+_PG_POST_TEXTS = (
+    "SELECT * FROM boxtui_post_texts($1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::text[],"
+    " $6::timestamptz[], $7::varchar[], $8::varchar[], $9::text[], $10::timestamptz[])"
 )
-INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, headers, created_at, expires_at)
-SELECT k.scope, k.key, k.fingerprint, 201, k.body, '{}'::json, k.created_at, k.expires_at
-FROM unnest($13::varchar[], $14::varchar[], $15::varchar[], $16::text[], $17::timestamptz[], $18::timestamptz[]) AS k(scope, key, fingerprint, body, created_at, expires_at)
-ON CONFLICT (scope, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status, body = EXCLUDED.body,
-    headers = EXCLUDED.headers, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
-WHERE idempotency_keys.expires_at <= EXCLUDED.created_at
-RETURNING scope, key
-"""
+#: What ``boxtui_post_texts`` raises when an Idempotency-Key was recorded first.
+_PG_KEY_TAKEN = "boxtui: an Idempotency-Key is already recorded"
 _PG_MEMBER = "SELECT b.visible_count, b.creator_id, m.active FROM boxes b LEFT JOIN memberships m ON m.box_id = b.id AND m.identity_id = $2 WHERE b.id = $1"
 _PG_PAGE = f"""
 SELECT {_SQLITE_EVENT_COLUMNS}, i.id, i.display_name, i.avatar_url, i.email,
@@ -987,9 +954,9 @@ class PostgresFastPath(FastPath):
         return await post.future
 
     async def _run(self) -> None:
-        """Group commit: the posts that arrived while the previous transactions ran are
-        written by the next one together, whatever their boxes, so they share its round
-        trips and its commit. ``PG_TRANSACTIONS`` run at once: the next one waits in the
+        """Group commit: the posts that arrived while the previous calls ran are written
+        by the next one together, whatever their boxes, so they share its round trips and
+        its commit. ``PG_TRANSACTIONS`` calls run at once: the next one waits in the
         database for the box locks the previous one holds, and gets them without a round
         trip between."""
         inflight: set[asyncio.Task] = set()
@@ -1016,24 +983,21 @@ class PostgresFastPath(FastPath):
             log.debug("fast path handed posts to the app: %r", exc)
             conn = None
         try:
-            todo = list(range(len(batch)))
-            while conn is not None and todo:
+            todo, tries = list(range(len(batch))), 0
+            while conn is not None and todo and tries < PG_TRIES:
+                tries += 1
                 try:
                     written, refused = await self._write_posts(conn, [batch[i] for i in todo])
                 except Exception as exc:  # noqa: BLE001 - nothing committed: the app does each again, and answers
                     log.debug("fast path handed posts to the app: %r", exc)
                     break
-                if refused:  # an Idempotency-Key another request recorded first: the rest again
-                    for position in refused:
-                        outcomes[todo[position]] = _Fallback()
-                    todo = [i for n, i in enumerate(todo) if n not in refused]
-                    continue
+                for position in refused:  # an Idempotency-Key another request recorded first: the app's
+                    outcomes[todo[position]] = _Fallback()
                 for position, answer in written.items():
                     outcomes[todo[position]] = answer
-                for i in todo:
-                    outcomes.setdefault(i, _Fallback())
-                todo = []
-        except BaseException as exc:  # a failed COMMIT (it may have committed), a bug, a cancel
+                # Not placed (a newer event in the box, or the app must answer): again, then the app.
+                todo = [i for i in todo if i not in outcomes]
+        except BaseException as exc:  # a lost connection mid-call (it may have committed), a bug, a cancel
             for i in range(len(batch)):
                 outcomes.setdefault(i, exc)
             if not isinstance(exc, Exception):
@@ -1051,9 +1015,13 @@ class PostgresFastPath(FastPath):
                     post.future.set_result(outcome)
 
     async def _write_posts(self, conn, posts: list[_Post]) -> tuple[dict[int, Any], set[int]]:
-        """One transaction: ({position: answer}, set()) once committed (posts without an
-        answer go to the app), or ({}, refused positions) rolled back when Idempotency-Keys
-        were already recorded."""
+        """One call of ``boxtui_post_texts`` (migration 0005), outside a transaction: the
+        call is its own, and holds the box locks only while the database works. The
+        answers are rendered before it, with what a read of the boxes and the senders
+        says and the app's time; the call places the posts whose box, sender and time
+        still hold. Returns ({position: answer}, set()) once committed — posts without an
+        answer were not placed — or ({}, refused positions) when Idempotency-Keys were
+        already recorded (nothing written)."""
         keys: set[tuple[str, str]] = set()
         candidates: list[int] = []
         for n, post in enumerate(posts):
@@ -1062,52 +1030,40 @@ class PostgresFastPath(FastPath):
                     continue  # the same key twice in one batch: the second is the app's (a replay)
                 keys.add((post.caller_id, post.text.key))
             candidates.append(n)
-        boxes = sorted({posts[n].box_id for n in candidates})
-        transaction = conn.transaction()
-        await transaction.start()
+        known = await conn.fetch(_PG_PREPARE, sorted({posts[n].box_id for n in candidates}), sorted({posts[n].caller_id for n in candidates}))
+        creators = {row[1]: row[2] for row in known if row[0] == "box"}
+        people = {row[1]: _Identity(row[1], row[2], row[3], row[4]) for row in known if row[0] == "identity"}
+        candidates = [n for n in candidates if posts[n].box_id in creators and posts[n].caller_id in people]
+        if not candidates:
+            return {}, set()
+        args: tuple[list, ...] = ([], [], [], [], [], [], [], [], [], [])
+        rendered: list[tuple[bytes, Any]] = []
+        created_at = utcnow()  # the app's clock, as the routes' (the call refuses a time older than the box's newest event)
+        for n in candidates:
+            post = posts[n]
+            event_id = new_id()
+            body, context = self._post_answer(post.box_id, people[post.caller_id], creators[post.box_id], None, post.text, event_id, created_at)
+            rendered.append((body, context))
+            key = post.text.key
+            expires = created_at + self.ttl if key is not None else None
+            for column, value in zip(args, (post.box_id, post.caller_id, creators[post.box_id], event_id, json.dumps(post.text.content), created_at,
+                                            key, post.text.fingerprint if key is not None else None, body.decode() if key is not None else None, expires)):  # fmt: skip
+                column.append(value)
         try:
-            if len(boxes) > 1:
-                await conn.execute(_PG_LOCK_BOXES, boxes)
-            placed_boxes = await conn.fetch(_PG_PLACE_MANY, [posts[n].box_id for n in candidates], [posts[n].caller_id for n in candidates])
-            if not placed_boxes:  # no member, the boxes closed or gone: the app says so
-                await transaction.rollback()
-                return {}, set()
-            _, _, _, _, _, _, ids, names, avatars, emails = placed_boxes[0]
-            members = {i: _Identity(i, name, avatar, email) for i, name, avatar, email in zip(ids, names, avatars, emails)}
-            answers: dict[int, Any] = {}
-            last_seqs: tuple[list, list] = ([], [])
-            rows: tuple[list, ...] = ([], [], [], [], [], [], [])
-            records: tuple[list, ...] = ([], [], [], [], [], [])
-            bases: dict[tuple[str, str], int] = {}
-            for box_id, count, creator_id, seqs, ordinals, audience, *_ in placed_boxes:
-                placed = [candidates[o - 1] for o in ordinals]  # posts of active members, in order
-                seqs = sorted(seqs)
-                first_pos = count - len(placed) + 1
-                last_seqs[0].append(box_id)
-                last_seqs[1].append(seqs[-1])
-                for offset, n in enumerate(placed):
-                    post = posts[n]
-                    created_at = utcnow()  # under the box lock: one box's times follow its seq
-                    event_id = new_id()
-                    body, context = self._post_answer(box_id, members[post.caller_id], creator_id, audience, post.text, event_id, created_at)
-                    answers[n] = (body, context)
-                    for column, value in zip(rows, (seqs[offset], event_id, box_id, post.caller_id, json.dumps(post.text.content), created_at, first_pos + offset)):
-                        column.append(value)
-                    bases[(box_id, post.caller_id)] = bases.get((box_id, post.caller_id), 0) + 1
-                    if post.text.key is not None:
-                        for column, value in zip(records, (post.caller_id, post.text.key, post.text.fingerprint, body.decode(), created_at, created_at + self.ttl)):
-                            column.append(value)
-            based = ([box for box, _ in bases], [who for _, who in bases], list(bases.values()))
-            recorded = await conn.fetch(_PG_INSERT_MANY, *last_seqs, *based, *rows, *records)
-            if len(recorded) != len(records[0]):
-                taken = {(r[0], r[1]) for r in recorded}
-                refused = {n for n in answers if posts[n].text.key is not None and (posts[n].caller_id, posts[n].text.key) not in taken}
-                await transaction.rollback()
-                return {}, refused
-        except BaseException:
-            await transaction.rollback()
-            raise
-        await transaction.commit()
+            placed = await conn.fetch(_PG_POST_TEXTS, *args)
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) != "P0001" or not str(exc).startswith(_PG_KEY_TAKEN):
+                raise
+            recorded = {tuple(pair) for pair in json.loads(exc.detail or "[]")}
+            refused = {n for n in candidates if posts[n].text.key is not None and (posts[n].caller_id, posts[n].text.key) not in recorded}
+            return {}, refused
+        audiences = {row[3]: row[4] for row in placed if row[0] is None}
+        answers: dict[int, Any] = {}
+        for row in placed:
+            if row[0] is not None:
+                n = candidates[row[0] - 1]
+                body, (event, identities, admins, _) = rendered[row[0] - 1]
+                answers[n] = (body, (event, identities, admins, audiences[row[3]]))
         return answers, set()
 
     async def _page(self, box_id: str, token_hash: str, offset: int, limit: int, tail: bool):

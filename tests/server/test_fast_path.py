@@ -537,6 +537,56 @@ async def test_a_saturated_fast_pool_hands_requests_to_the_routes(tmp_path, pg_d
             assert [e["id"] for e in (await http.get(url, headers=bob.headers)).json()][-1] == posted.json()["id"]
 
 
+@pytest.mark.postgres
+async def test_a_post_older_than_its_boxs_newest_event_is_placed_again_with_a_fresh_time(tmp_path, pg_database, monkeypatch):
+    """PostgreSQL renders a post's answer (with the app's time) before the call that
+    places it; a call must not put an event after one with a later time (a box's times
+    follow its seq). A post whose time is behind its box's newest event is not placed:
+    it is tried once more with a fresh time, and if that is still behind, the route
+    writes it. Nothing is written by a refused try."""
+    from datetime import timedelta
+
+    from boxtui.core.timefmt import utcnow
+    from boxtui.server import fastpath
+    from tests.conftest import _running
+
+    await _truncate_pg(pg_database)
+    async for app in _running(make_settings(tmp_path / "data", pg_database)):
+        async with asgi_client(app) as http:
+            alice, bob, box = await box_with_member(http)
+            url = f"/boxes/{box['id']}/events"
+            await post_text(http, alice, box["id"])  # the box's newest event: now
+            calls: list[str] = []
+            late = iter([timedelta(hours=1), timedelta(0)])  # the first try an hour behind, the second on time
+
+            def clock():
+                calls.append("now")
+                return utcnow() - next(late, timedelta(0))
+
+            monkeypatch.setattr(fastpath, "utcnow", clock)
+            before = fast_answers(app)
+            bodies = {key: {"type": "msg.text", "content": {"encrypted": ciphertext()}} for key in ("again", "routed")}
+            again = await http.post(url, json=bodies["again"], headers={**bob.headers, "Idempotency-Key": "again"})
+            assert again.status_code == 201 and fast_answers(app) == before + 1
+            assert len(calls) == 3  # the session's check, the try an hour behind, the one placed
+            # Always behind: the route writes it (its own time, under the lock).
+            monkeypatch.setattr(fastpath, "utcnow", lambda: utcnow() - timedelta(hours=1))
+            routed = await http.post(url, json=bodies["routed"], headers={**bob.headers, "Idempotency-Key": "routed"})
+            assert routed.status_code == 201 and fast_answers(app) == before + 1
+            monkeypatch.setattr(fastpath, "utcnow", utcnow)
+            texts = [e for e in (await http.get(url, headers=bob.headers)).json() if e["type"] == "msg.text"]
+            assert [e["id"] for e in texts][-2:] == [again.json()["id"], routed.json()["id"]]
+            assert [e["server_event_created_at"] for e in texts] == sorted(e["server_event_created_at"] for e in texts)
+            async with app.state.engine.connect() as conn:
+                rows = (await conn.execute(text("SELECT pos FROM events WHERE box_id = :b AND pos IS NOT NULL ORDER BY seq"), {"b": box["id"]})).all()
+                keys = (await conn.execute(text("SELECT key FROM idempotency_keys WHERE scope = :s ORDER BY key"), {"s": bob.id})).scalars().all()
+            assert [r.pos for r in rows] == list(range(1, len(rows) + 1))  # the refused tries took no position
+            assert keys == ["again", "routed"]
+            for key, first in (("again", again), ("routed", routed)):  # each key replays its one answer
+                replay = await http.post(url, json=bodies[key], headers={**bob.headers, "Idempotency-Key": key})
+                assert replay.content == first.content and replay.headers["idempotent-replayed"] == "true"
+
+
 async def test_a_database_error_in_the_fast_path_goes_to_the_routes(sqlite_app):
     """SQLite refusing the fast path's statements (here: its connections closed under it)
     is never a 500: the routes do the request again, and answer."""
