@@ -888,12 +888,17 @@ def _load(text):
 _PG_SESSION = (
     "SELECT s.id, s.identity_id, s.acr, s.expires_at, s.revoked FROM auth_sessions s JOIN identities i ON i.id = s.identity_id WHERE s.token_hash = $1"
 )
-#: Before the call, no lock: the open boxes' creators and the senders' identities, what
-#: a post's answer shows.
+#: Before the call, no lock: the open boxes' creators and the senders' identities (what
+#: a post's answer shows), and which senders are active members (the others' posts go
+#: to the route at once; the call checks again under the lock).
 _PG_PREPARE = """
 SELECT 'box', b.id, b.creator_id, NULL, NULL FROM boxes b WHERE b.id = ANY($1::varchar[]) AND b.lifecycle = 'open'
 UNION ALL
 SELECT 'identity', i.id, i.display_name, i.avatar_url, i.email FROM identities i WHERE i.id = ANY($2::varchar[])
+UNION ALL
+SELECT 'member', m.box_id, m.identity_id, NULL, NULL FROM memberships m
+JOIN unnest($3::varchar[], $4::varchar[]) AS q(box_id, identity_id) ON m.box_id = q.box_id AND m.identity_id = q.identity_id
+WHERE m.active
 """
 #: The group commit (migration 0005): rows (post's ordinal, seq, pos, box, NULL) for the
 #: posts placed, and (NULL, NULL, NULL, box, audience) for each of their boxes.
@@ -1030,10 +1035,12 @@ class PostgresFastPath(FastPath):
                     continue  # the same key twice in one batch: the second is the app's (a replay)
                 keys.add((post.caller_id, post.text.key))
             candidates.append(n)
-        known = await conn.fetch(_PG_PREPARE, sorted({posts[n].box_id for n in candidates}), sorted({posts[n].caller_id for n in candidates}))
+        pairs = sorted({(posts[n].box_id, posts[n].caller_id) for n in candidates})
+        known = await conn.fetch(_PG_PREPARE, sorted({box for box, _ in pairs}), sorted({who for _, who in pairs}), [box for box, _ in pairs], [who for _, who in pairs])
         creators = {row[1]: row[2] for row in known if row[0] == "box"}
         people = {row[1]: _Identity(row[1], row[2], row[3], row[4]) for row in known if row[0] == "identity"}
-        candidates = [n for n in candidates if posts[n].box_id in creators and posts[n].caller_id in people]
+        members = {(row[1], row[2]) for row in known if row[0] == "member"}
+        candidates = [n for n in candidates if posts[n].box_id in creators and posts[n].caller_id in people and (posts[n].box_id, posts[n].caller_id) in members]
         if not candidates:
             return {}, set()
         args: tuple[list, ...] = ([], [], [], [], [], [], [], [], [], [])
