@@ -537,6 +537,45 @@ async def test_a_saturated_fast_pool_hands_requests_to_the_routes(tmp_path, pg_d
             assert [e["id"] for e in (await http.get(url, headers=bob.headers)).json()][-1] == posted.json()["id"]
 
 
+async def test_a_recorded_key_in_a_group_sends_only_its_post_to_the_route(server_app):
+    """Posts committed together, one of them under an Idempotency-Key another request
+    recorded first: that one is the route's replay, the others are written once (on
+    PostgreSQL the call that met the key wrote nothing, and the others go again)."""
+    app = server_app
+    refusals: list[set[int]] | None = None
+    if app.state.engine.dialect.name == "postgresql":
+        refusals, write = [], app.state.fast_path._write_posts
+
+        async def spied(conn, posts):
+            written, refused = await write(conn, posts)
+            if refused:
+                refusals.append(refused)
+            return written, refused
+
+        app.state.fast_path._write_posts = spied
+    async with asgi_client(app) as http:
+        alice, bob, box = await box_with_member(http)
+        url = f"/boxes/{box['id']}/events"
+        taken = {"type": "msg.text", "content": {"encrypted": ciphertext()}}
+        with slow(app):
+            first = await http.post(url, json=taken, headers={**bob.headers, "Idempotency-Key": "taken"})
+        assert first.status_code == 201
+        before = fast_answers(app)
+        bodies = [{"type": "msg.text", "content": {"encrypted": ciphertext()}} for _ in range(8)]
+        answers = await asyncio.gather(
+            http.post(url, json=taken, headers={**bob.headers, "Idempotency-Key": "taken"}),
+            *(http.post(url, json=body, headers={**alice.headers, "Idempotency-Key": f"fresh-{n}"}) for n, body in enumerate(bodies)),
+        )
+        replay, fresh = answers[0], answers[1:]
+        assert replay.content == first.content and replay.headers["idempotent-replayed"] == "true"
+        assert [a.status_code for a in fresh] == [201] * 8 and fast_answers(app) == before + 8
+        texts = [e for e in (await http.get(url, headers=alice.headers)).json() if e["type"] == "msg.text"]
+        assert texts[0]["id"] == first.json()["id"] and len(texts) == 9
+        assert {e["id"] for e in texts[1:]} == {a.json()["id"] for a in fresh}
+        if refusals is not None:  # PostgreSQL: a call met the key and wrote nothing; the rest went again
+            assert refusals and all(len(r) == 1 for r in refusals)
+
+
 @pytest.mark.postgres
 async def test_a_post_older_than_its_boxs_newest_event_is_placed_again_with_a_fresh_time(tmp_path, pg_database, monkeypatch):
     """PostgreSQL renders a post's answer (with the app's time) before the call that
