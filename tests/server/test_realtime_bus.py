@@ -249,3 +249,24 @@ async def _burst(kind: str, pg_database: str | None) -> None:
         # And a lone publication after the burst goes on its own.
         await first.publish(["bob"], {"n": "last"})
         assert json.loads(await asyncio.wait_for(sub.queue.get(), 10)) == {"n": "last"} and calls[-1] == 1
+
+
+@pytest.mark.postgres
+async def test_a_process_skips_its_own_notifications_unread(pg_database):
+    """PostgreSQL delivers a NOTIFY to every listener, the sender's own process too: its
+    frames (already delivered to its sockets when published) are dropped by the
+    notifying backend's pid before they are parsed, while the other process gets every
+    one, a frame in pieces included."""
+    async with _bus_pair("postgres", pg_database) as (first, second):
+        seen: dict[str, list[str]] = {"first": [], "second": []}
+        for name, hub in (("first", first), ("second", second)):
+            receive = hub.bus._receive
+            hub.bus._receive = lambda frame, name=name, receive=receive: (seen[name].append(frame), receive(frame))
+        big = "x" * 20_000  # over NOTIFY's payload limit: sent in pieces
+        for text in ('{"n":1}', '{"n":2}', json.dumps({"big": big})):
+            await first.publish(["someone"], json.loads(text))
+        await until(timeout=10, condition=lambda: len(seen["second"]) == 3, what="the other process to get every frame")
+        await asyncio.sleep(0.3)  # time for the first process's own notifications to come back
+        assert seen["first"] == []
+        assert [frames.unpack(f).seq for f in seen["second"]] == [1, 2, 3]
+        assert first.bus._notifier_pid is not None

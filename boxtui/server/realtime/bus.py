@@ -240,6 +240,8 @@ class PostgresBus(Bus):
         super().__init__()
         self._connect_args = asyncpg_connect_args(database_url)
         self._notifier: Any = None
+        #: The backend of ``_notifier`` (while it is open no other backend has its pid).
+        self._notifier_pid: int | None = None
         self._notify_lock = asyncio.Lock()
         self._partial: dict[str, list[str | None]] = {}
         self._lost: asyncio.Event | None = None
@@ -272,7 +274,9 @@ class PostgresBus(Bus):
         if not conn.is_closed():
             await asyncio.wait_for(conn.close(), 2)
 
-    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+    def _on_notify(self, _conn: Any, pid: int, _channel: str, payload: str) -> None:
+        if pid == self._notifier_pid:
+            return  # this process's own frame (delivered here when it was published): not even parsed
         head, _, data = payload.partition(" ")
         if head == "-":
             self._receive(data)
@@ -311,19 +315,21 @@ class PostgresBus(Bus):
         async with self._notify_lock:
             try:
                 if self._notifier is None or self._notifier.is_closed():
+                    self._notifier_pid = None
                     self._notifier = await self._open()
+                    self._notifier_pid = self._notifier.get_server_pid()
                 if len(payloads) == 1:
                     await self._notifier.execute("SELECT pg_notify($1, $2)", PG_CHANNEL, payloads[0])
                 else:
                     await self._notifier.execute(_PG_NOTIFY_MANY, PG_CHANNEL, payloads)
             except BaseException:
-                notifier, self._notifier = self._notifier, None
+                notifier, self._notifier, self._notifier_pid = self._notifier, None, None
                 if notifier is not None:
                     notifier.terminate()
                 raise
 
     async def _close_clients(self) -> None:
-        notifier, self._notifier = self._notifier, None
+        notifier, self._notifier, self._notifier_pid = self._notifier, None, None
         if notifier is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(notifier.close(), 2)
