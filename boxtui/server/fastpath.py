@@ -992,16 +992,15 @@ class PostgresFastPath(FastPath):
             while conn is not None and todo and tries < PG_TRIES:
                 tries += 1
                 try:
-                    written, refused = await self._write_posts(conn, [batch[i] for i in todo])
+                    written, again = await self._write_posts(conn, [batch[i] for i in todo])
                 except Exception as exc:  # noqa: BLE001 - nothing committed: the app does each again, and answers
                     log.debug("fast path handed posts to the app: %r", exc)
                     break
-                for position in refused:  # an Idempotency-Key another request recorded first: the app's
-                    outcomes[todo[position]] = _Fallback()
                 for position, answer in written.items():
                     outcomes[todo[position]] = answer
-                # Not placed (a newer event in the box, or the app must answer): again, then the app.
-                todo = [i for i in todo if i not in outcomes]
+                # Sent but not placed (a newer event in the box, a key recorded by another
+                # post of the call): again, then the app; the others are the app's now.
+                todo = [todo[position] for position in sorted(again)]
         except BaseException as exc:  # a lost connection mid-call (it may have committed), a bug, a cancel
             for i in range(len(batch)):
                 outcomes.setdefault(i, exc)
@@ -1024,9 +1023,9 @@ class PostgresFastPath(FastPath):
         call is its own, and holds the box locks only while the database works. The
         answers are rendered before it, with what a read of the boxes and the senders
         says and the app's time; the call places the posts whose box, sender and time
-        still hold. Returns ({position: answer}, set()) once committed — posts without an
-        answer were not placed — or ({}, refused positions) when Idempotency-Keys were
-        already recorded (nothing written)."""
+        still hold. Returns ({position: answer} once committed, the positions sent but
+        not placed, which may go again); the posts in neither are the app's (not members,
+        closed boxes, Idempotency-Keys recorded by other requests, a key twice)."""
         keys: set[tuple[str, str]] = set()
         candidates: list[int] = []
         for n, post in enumerate(posts):
@@ -1061,9 +1060,8 @@ class PostgresFastPath(FastPath):
         except Exception as exc:
             if getattr(exc, "sqlstate", None) != "P0001" or not str(exc).startswith(_PG_KEY_TAKEN):
                 raise
-            recorded = {tuple(pair) for pair in json.loads(exc.detail or "[]")}
-            refused = {n for n in candidates if posts[n].text.key is not None and (posts[n].caller_id, posts[n].text.key) not in recorded}
-            return {}, refused
+            recorded = {tuple(pair) for pair in json.loads(exc.detail or "[]")}  # nothing written: the others go again
+            return {}, {n for n in candidates if posts[n].text.key is None or (posts[n].caller_id, posts[n].text.key) in recorded}
         audiences = {row[3]: row[4] for row in placed if row[0] is None}
         answers: dict[int, Any] = {}
         for row in placed:
@@ -1071,7 +1069,7 @@ class PostgresFastPath(FastPath):
                 n = candidates[row[0] - 1]
                 body, (event, identities, admins, _) = rendered[row[0] - 1]
                 answers[n] = (body, (event, identities, admins, audiences[row[3]]))
-        return answers, set()
+        return answers, {n for n in candidates if n not in answers}
 
     async def _page(self, box_id: str, token_hash: str, offset: int, limit: int, tail: bool):
         try:

@@ -177,19 +177,23 @@ class _PortReservation(socket.socket):
         return (_worker_listener, (self.family, self.getsockname()))
 
 
-def _reuse_port_socket(family: int) -> socket.socket:
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+def _bound(family: int, address: tuple, *, reuse_port: bool, kind: type[socket.socket] = socket.socket) -> socket.socket:
+    sock = kind(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+    except BaseException:
+        sock.close()
+        raise
     return sock
 
 
 def _worker_listener(family: int, address: tuple) -> socket.socket:
     """A worker's own socket on the supervisor's address (it listens once the app has
     started): the kernel spreads new connections over the workers' sockets evenly."""
-    sock = _reuse_port_socket(family)
-    sock.bind(address)
-    return sock
+    return _bound(family, address, reuse_port=True)
 
 
 def _port_for_workers(config: uvicorn.Config) -> socket.socket:
@@ -198,27 +202,21 @@ def _port_for_workers(config: uvicorn.Config) -> socket.socket:
     of their addresses. A single shared socket (uvicorn's way) lets whichever worker
     wakes first take every waiting connection: 16 clients connecting at once were
     split 16/0, 13/3 or 12/4 as often as evenly, and the busier worker set the pace
-    (benchmarks/PROFILE.md, "Connections over the workers").
+    (benchmarks/PROFILE.md, "connections over the workers").
 
-    The port is first tried without ``SO_REUSEPORT``, so one already in use (by
+    The port is first bound without ``SO_REUSEPORT``, so one already in use (by
     anything, another ``boxtui serve`` included) is refused rather than shared."""
     if not hasattr(socket, "SO_REUSEPORT"):  # pragma: no cover - Linux and the BSDs have it
         return config.bind_socket()
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
-    probe = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((config.host, config.port))
+        probe = _bound(family, (config.host, config.port), reuse_port=False)
         address = probe.getsockname()
+        probe.close()
+        reservation = _bound(family, address, reuse_port=True, kind=_PortReservation)
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", config.host, config.port, exc)
         sys.exit(STARTUP_FAILURE)
-    finally:
-        probe.close()
-    reservation = _PortReservation(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    reservation.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    reservation.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    reservation.bind(address)
     scheme, host = "https" if config.is_ssl else "http", f"[{address[0]}]" if family == socket.AF_INET6 else address[0]
     log.info("listening on %s://%s:%d: %d workers, each on its own socket (SO_REUSEPORT)", scheme, host, address[1], config.workers)
     return reservation
