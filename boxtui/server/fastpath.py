@@ -444,8 +444,7 @@ class FastPath:
         body, context = answer
         hub = getattr(self.state, "hub", None)
         if hub is not None:
-            for recipients, envelope in self._publication(context):
-                await hub.publish(recipients, envelope)
+            await hub.publish_many(self._publication(context))
         self.answered += 1
         await _send_json(send, 201, body)
         return None
@@ -903,8 +902,8 @@ WHERE m.active
 #: The group commit (migration 0005): rows (post's ordinal, seq, pos, box, NULL) for the
 #: posts placed, and (NULL, NULL, NULL, box, audience) for each of their boxes.
 _PG_POST_TEXTS = (
-    "SELECT * FROM boxtui_post_texts($1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::text[],"
-    " $6::timestamptz[], $7::varchar[], $8::varchar[], $9::text[], $10::timestamptz[])"
+    "SELECT * FROM boxtui_post_texts($1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[],"
+    " $7::varchar[], $8::text[], $9::timestamptz[], $10::varchar[], $11::varchar[], $12::text[], $13::timestamptz[])"
 )
 #: What ``boxtui_post_texts`` raises when an Idempotency-Key was recorded first.
 _PG_KEY_TAKEN = "boxtui: an Idempotency-Key is already recorded"
@@ -927,6 +926,10 @@ class PostgresFastPath(FastPath):
         self.pool = pool
         self._queue: list[_Post] = []
         self._runner: asyncio.Task | None = None
+        #: (box, sender) → (until, the box's creator, the sender): what a post's answer
+        #: shows, read once and kept ``TOKEN_CACHE_SECONDS``; the call checks it under the
+        #: lock, and a post it does not place goes again with all of it read afresh.
+        self._known: dict[tuple[str, str], tuple[float, str, _Identity]] = {}
 
     async def close(self) -> None:
         if self._runner is not None:
@@ -992,7 +995,7 @@ class PostgresFastPath(FastPath):
             while conn is not None and todo and tries < PG_TRIES:
                 tries += 1
                 try:
-                    written, again = await self._write_posts(conn, [batch[i] for i in todo])
+                    written, again = await self._write_posts(conn, [batch[i] for i in todo], fresh=tries > 1)
                 except Exception as exc:  # noqa: BLE001 - nothing committed: the app does each again, and answers
                     log.debug("fast path handed posts to the app: %r", exc)
                     break
@@ -1018,7 +1021,7 @@ class PostgresFastPath(FastPath):
                 else:
                     post.future.set_result(outcome)
 
-    async def _write_posts(self, conn, posts: list[_Post]) -> tuple[dict[int, Any], set[int]]:
+    async def _write_posts(self, conn, posts: list[_Post], *, fresh: bool = False) -> tuple[dict[int, Any], set[int]]:
         """One call of ``boxtui_post_texts`` (migration 0005), outside a transaction: the
         call is its own, and holds the box locks only while the database works. The
         answers are rendered before it, with what a read of the boxes and the senders
@@ -1034,26 +1037,24 @@ class PostgresFastPath(FastPath):
                     continue  # the same key twice in one batch: the second is the app's (a replay)
                 keys.add((post.caller_id, post.text.key))
             candidates.append(n)
-        pairs = sorted({(posts[n].box_id, posts[n].caller_id) for n in candidates})
-        known = await conn.fetch(_PG_PREPARE, sorted({box for box, _ in pairs}), sorted({who for _, who in pairs}), [box for box, _ in pairs], [who for _, who in pairs])
-        creators = {row[1]: row[2] for row in known if row[0] == "box"}
-        people = {row[1]: _Identity(row[1], row[2], row[3], row[4]) for row in known if row[0] == "identity"}
-        members = {(row[1], row[2]) for row in known if row[0] == "member"}
-        candidates = [n for n in candidates if posts[n].box_id in creators and posts[n].caller_id in people and (posts[n].box_id, posts[n].caller_id) in members]
+        known = await self._known_pairs(conn, {(posts[n].box_id, posts[n].caller_id) for n in candidates}, fresh)
+        candidates = [n for n in candidates if (posts[n].box_id, posts[n].caller_id) in known]
         if not candidates:
             return {}, set()
-        args: tuple[list, ...] = ([], [], [], [], [], [], [], [], [], [])
+        args: tuple[list, ...] = ([], [], [], [], [], [], [], [], [], [], [], [], [])
         rendered: list[tuple[bytes, Any]] = []
         created_at = utcnow()  # the app's clock, as the routes' (the call refuses a time older than the box's newest event)
         for n in candidates:
             post = posts[n]
+            creator_id, caller = known[(post.box_id, post.caller_id)]
             event_id = new_id()
-            body, context = self._post_answer(post.box_id, people[post.caller_id], creators[post.box_id], None, post.text, event_id, created_at)
+            body, context = self._post_answer(post.box_id, caller, creator_id, None, post.text, event_id, created_at)
             rendered.append((body, context))
             key = post.text.key
             expires = created_at + self.ttl if key is not None else None
-            for column, value in zip(args, (post.box_id, post.caller_id, creators[post.box_id], event_id, json.dumps(post.text.content), created_at,
-                                            key, post.text.fingerprint if key is not None else None, body.decode() if key is not None else None, expires)):  # fmt: skip
+            for column, value in zip(args, (post.box_id, post.caller_id, creator_id, caller.display_name, caller.avatar_url, caller.email, event_id,
+                                            json.dumps(post.text.content), created_at, key, post.text.fingerprint if key is not None else None,
+                                            body.decode() if key is not None else None, expires)):  # fmt: skip
                 column.append(value)
         try:
             placed = await conn.fetch(_PG_POST_TEXTS, *args)
@@ -1070,6 +1071,33 @@ class PostgresFastPath(FastPath):
                 body, (event, identities, admins, _) = rendered[row[0] - 1]
                 answers[n] = (body, (event, identities, admins, audiences[row[3]]))
         return answers, {n for n in candidates if n not in answers}
+
+    async def _known_pairs(self, conn, pairs: set[tuple[str, str]], fresh: bool) -> dict[tuple[str, str], tuple[str, _Identity]]:
+        """For each (box, sender) that is an active member of an open box: the box's
+        creator and the sender, from what was read in the last ``TOKEN_CACHE_SECONDS``
+        unless ``fresh``, the rest read now (one round trip, no lock)."""
+        now, found = time.monotonic(), {}
+        for pair in pairs:
+            kept = None if fresh else self._known.get(pair)
+            if kept is not None and kept[0] > now:
+                found[pair] = kept[1:]
+        wanted = sorted(pair for pair in pairs if pair not in found)
+        if not wanted:
+            return found
+        rows = await conn.fetch(_PG_PREPARE, sorted({box for box, _ in wanted}), sorted({who for _, who in wanted}), [box for box, _ in wanted], [who for _, who in wanted])
+        creators = {row[1]: row[2] for row in rows if row[0] == "box"}
+        people = {row[1]: _Identity(row[1], row[2], row[3], row[4]) for row in rows if row[0] == "identity"}
+        members = {(row[1], row[2]) for row in rows if row[0] == "member"}
+        if len(self._known) >= TOKEN_CACHE_SIZE:
+            self._known.clear()
+        for pair in wanted:
+            box_id, caller_id = pair
+            if pair in members and box_id in creators and caller_id in people:
+                found[pair] = (creators[box_id], people[caller_id])
+                self._known[pair] = (now + TOKEN_CACHE_SECONDS, *found[pair])
+            else:
+                self._known.pop(pair, None)
+        return found
 
     async def _page(self, box_id: str, token_hash: str, offset: int, limit: int, tail: bool):
         try:

@@ -270,3 +270,34 @@ async def test_a_process_skips_its_own_notifications_unread(pg_database):
         assert seen["first"] == []
         assert [frames.unpack(f).seq for f in seen["second"]] == [1, 2, 3]
         assert first.bus._notifier_pid is not None
+
+
+async def test_a_posts_envelopes_go_out_in_one_send_unix():
+    await _one_send("unix", None)
+
+
+@pytest.mark.postgres
+async def test_a_posts_envelopes_go_out_in_one_send_postgres(pg_database):
+    await _one_send("postgres", pg_database)
+
+
+async def _one_send(kind: str, pg_database: str | None) -> None:
+    """A post has up to three envelopes (the sender's, the admin's, everyone else's):
+    published together they are queued at once and go out in one send (one NOTIFY
+    statement, one write), in order, and the post waits for that one send only."""
+    async with _bus_pair(kind, pg_database) as (first, second):
+        sends: list[int] = []
+        send_many = first.bus.send_many
+
+        async def counted(frames_: list[str]) -> None:
+            sends.append(len(frames_))
+            await send_many(frames_)
+
+        first.bus.send_many = counted
+        got: list[str] = []
+        receive = second.bus._receive
+        second.bus._receive = lambda frame: (got.append(frame), receive(frame))
+        await first.publish_many([(["alice"], {"n": 1}), (["admin"], {"n": 2}), ([], {"n": "nobody"}), (["bob", "carol"], {"n": 3})])
+        assert sends == [3]  # one send, and it was done when publish_many returned
+        await until(timeout=10, condition=lambda: len(got) == 3, what="the other process to get the three frames")
+        assert [(f.seq, f.targets, json.loads(f.text)["n"]) for f in map(frames.unpack, got)] == [(1, ("alice",), 1), (2, ("admin",), 2), (3, ("bob", "carol"), 3)]

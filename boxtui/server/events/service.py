@@ -288,8 +288,7 @@ def split_audience(row, admin_id: str, recipients: set[str]) -> tuple[list[str],
 async def deliver(hub, publication: Publication) -> None:
     if hub is None:
         return
-    for recipients, envelope in publication:
-        await hub.publish(recipients, envelope)
+    await hub.publish_many(publication)
 
 
 async def publish_events(hub, db: AsyncSession, rows: Iterable[EventRow]) -> None:

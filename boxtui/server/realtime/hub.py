@@ -142,6 +142,12 @@ class Hub:
     async def publish(self, identity_ids: Iterable[str], message: dict[str, Any]) -> None:
         self.deliver(identity_ids, message)
 
+    async def publish_many(self, publication: Iterable[tuple[Iterable[str], dict[str, Any]]]) -> None:
+        """:meth:`publish` each (identity ids, message), in order; returns once all are
+        published (on a bus: sent together, one wait instead of one per message)."""
+        for identity_ids, message in publication:
+            await self.publish(identity_ids, message)
+
     def session_ids(self) -> set[str]:
         """The sessions holding sockets in this process."""
         return {sub.session_id for subs in self._subscriptions.values() for sub in subs if sub.session_id}
@@ -229,14 +235,21 @@ class BusHub(Hub):
         groups: the frames published while the previous group was on its way go out
         together (:meth:`Bus.send_many`: one ``NOTIFY`` statement, one Redis pipeline),
         so a busy process pays one round trip per group, not one per frame."""
+        done = self._enqueue(pack)
+        if done is not None:
+            await asyncio.shield(done)
+
+    def _enqueue(self, pack) -> asyncio.Future | None:
+        """Number one frame and queue it for the sender task; the future is done once
+        its group has been sent (or failed), None when the bus is down."""
         self._seq += 1
         if not self._up:
-            return
+            return None
         done = asyncio.get_running_loop().create_future()
         self._outbox.append((pack(self.origin, self._seq), done))
         if self._sender is None:
             self._sender = asyncio.create_task(self._send_all(), name="boxtui-bus-send")
-        await asyncio.shield(done)
+        return done
 
     async def _send_all(self) -> None:
         try:
@@ -257,12 +270,22 @@ class BusHub(Hub):
             self._sender = None
 
     async def publish(self, identity_ids: Iterable[str], message: dict[str, Any]) -> None:
-        ids = sorted(set(identity_ids))
-        if not ids:
-            return
-        text = frames.encode(message)
-        self.deliver_text(ids, text)
-        await self._send(lambda origin, seq: frames.pack_message(origin, seq, ids, text))
+        await self.publish_many([(identity_ids, message)])
+
+    async def publish_many(self, publication: Iterable[tuple[Iterable[str], dict[str, Any]]]) -> None:
+        """Every message delivered here and queued at once, in order (so they go out in
+        one group, or consecutive ones), then one wait for the last: a post's envelopes
+        (the sender's, the admin's, everyone else's) cost one send, not three in a row."""
+        last = None
+        for identity_ids, message in publication:
+            ids = sorted(set(identity_ids))
+            if not ids:
+                continue
+            text = frames.encode(message)
+            self.deliver_text(ids, text)
+            last = self._enqueue(lambda origin, seq, ids=ids, text=text: frames.pack_message(origin, seq, ids, text)) or last
+        if last is not None:
+            await asyncio.shield(last)  # groups go out in order: the last one sent, all are
 
     async def end_session(self, session_id: str) -> None:
         self.end_sessions_locally([session_id])

@@ -11,7 +11,8 @@ database works, not while a client does.
 The posts come in as arrays, one element per post, with their answers already rendered
 (the answer, kept in the idempotency record, depends on nothing the call decides).
 A post is placed when its sender is an active member of the box, the box is open and
-has the creator its answer was rendered with, and no event of the box is newer than
+has the creator, and the sender the name, avatar and e-mail, its answer was rendered
+with (the fast path keeps them a few seconds), and no event of the box is newer than
 the post's time (the app's clock, read before the call; a later call may have taken
 the lock first): its ``seq`` (from the sequence, under the lock, in the posts' order)
 and position come back, with each placed box's audience. Posts not placed come back
@@ -35,7 +36,8 @@ depends_on = None
 
 POST_TEXTS = r"""
 CREATE OR REPLACE FUNCTION boxtui_post_texts(
-    p_box varchar[], p_sender varchar[], p_creator varchar[], p_id varchar[], p_content text[], p_at timestamptz[],
+    p_box varchar[], p_sender varchar[], p_creator varchar[], p_name varchar[], p_avatar varchar[], p_email varchar[],
+    p_id varchar[], p_content text[], p_at timestamptz[],
     p_key varchar[], p_fingerprint varchar[], p_body text[], p_expires timestamptz[])
 RETURNS TABLE (ord bigint, seq bigint, pos bigint, box_id varchar, audience varchar[])
 LANGUAGE plpgsql
@@ -54,12 +56,13 @@ BEGIN
     PERFORM 1 FROM boxes b WHERE b.id = ANY(p_box) ORDER BY b.id COLLATE "C" FOR UPDATE;
     -- The next statement's snapshot sees everything committed before the locks were ours.
     WITH p AS (
-        SELECT * FROM unnest(p_box, p_sender, p_creator, p_id, p_content, p_at, p_key, p_fingerprint, p_body, p_expires)
-            WITH ORDINALITY AS x(box_id, sender, creator, id, content, at, key, fingerprint, body, expires, ord)
+        SELECT * FROM unnest(p_box, p_sender, p_creator, p_name, p_avatar, p_email, p_id, p_content, p_at, p_key, p_fingerprint, p_body, p_expires)
+            WITH ORDINALITY AS x(box_id, sender, creator, name, avatar, email, id, content, at, key, fingerprint, body, expires, ord)
     ),
     ok AS MATERIALIZED (
-        SELECT p.*, b.visible_count FROM p JOIN boxes b ON b.id = p.box_id
+        SELECT p.*, b.visible_count FROM p JOIN boxes b ON b.id = p.box_id JOIN identities i ON i.id = p.sender
         WHERE b.lifecycle = 'open' AND b.creator_id = p.creator
+          AND i.display_name IS NOT DISTINCT FROM p.name AND i.avatar_url IS NOT DISTINCT FROM p.avatar AND i.email IS NOT DISTINCT FROM p.email
           AND EXISTS (SELECT 1 FROM memberships m WHERE m.box_id = p.box_id AND m.identity_id = p.sender AND m.active)
           AND NOT EXISTS (
               SELECT 1 FROM events e
@@ -128,4 +131,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == 'postgresql':
-        op.execute("DROP FUNCTION IF EXISTS boxtui_post_texts(varchar[], varchar[], varchar[], varchar[], text[], timestamptz[], varchar[], varchar[], text[], timestamptz[])")
+        op.execute(
+            "DROP FUNCTION IF EXISTS boxtui_post_texts(varchar[], varchar[], varchar[], varchar[], varchar[], varchar[],"
+            " varchar[], text[], timestamptz[], varchar[], varchar[], text[], timestamptz[])"
+        )
