@@ -270,6 +270,8 @@ async def test_a_process_skips_its_own_notifications_unread(pg_database):
         assert seen["first"] == []
         assert [frames.unpack(f).seq for f in seen["second"]] == [1, 2, 3]
         assert first.bus._notifier_pid is not None
+        # Its NOTIFY transactions do not wait for the disk (nothing in them must outlive a crash).
+        assert await first.bus._notifier.fetchval("SHOW synchronous_commit") == "off"
 
 
 async def test_a_posts_envelopes_go_out_in_one_send_unix():

@@ -246,9 +246,13 @@ class PostgresBus(Bus):
         self._partial: dict[str, list[str | None]] = {}
         self._lost: asyncio.Event | None = None
 
-    async def _open(self) -> Any:
+    async def _open(self, **settings: str) -> Any:
         import asyncpg
 
+        if settings:
+            kwargs = dict(self._connect_args)
+            kwargs["server_settings"] = {**kwargs.get("server_settings", {}), **settings}
+            return await asyncpg.connect(**kwargs, timeout=CONNECT_TIMEOUT)
         return await asyncpg.connect(**self._connect_args, timeout=CONNECT_TIMEOUT)
 
     async def _connect(self) -> Any:
@@ -316,7 +320,9 @@ class PostgresBus(Bus):
             try:
                 if self._notifier is None or self._notifier.is_closed():
                     self._notifier_pid = None
-                    self._notifier = await self._open()
+                    # A NOTIFY's transaction writes nothing that must outlive a crash (nor
+                    # does the queue it fills): its commit need not wait for the disk.
+                    self._notifier = await self._open(synchronous_commit="off")
                     self._notifier_pid = self._notifier.get_server_pid()
                 if len(payloads) == 1:
                     await self._notifier.execute("SELECT pg_notify($1, $2)", PG_CHANNEL, payloads[0])
