@@ -1004,7 +1004,7 @@ class PostgresFastPath(FastPath):
                 # Sent but not placed (a newer event in the box, a key recorded by another
                 # post of the call): again, then the app; the others are the app's now.
                 todo = [todo[position] for position in sorted(again)]
-        except BaseException as exc:  # a lost connection mid-call (it may have committed), a bug, a cancel
+        except BaseException as exc:  # a bug, a cancel: every waiting request gets it
             for i in range(len(batch)):
                 outcomes.setdefault(i, exc)
             if not isinstance(exc, Exception):

@@ -249,11 +249,10 @@ class PostgresBus(Bus):
     async def _open(self, **settings: str) -> Any:
         import asyncpg
 
+        kwargs = dict(self._connect_args)
         if settings:
-            kwargs = dict(self._connect_args)
             kwargs["server_settings"] = {**kwargs.get("server_settings", {}), **settings}
-            return await asyncpg.connect(**kwargs, timeout=CONNECT_TIMEOUT)
-        return await asyncpg.connect(**self._connect_args, timeout=CONNECT_TIMEOUT)
+        return await asyncpg.connect(**kwargs, timeout=CONNECT_TIMEOUT)
 
     async def _connect(self) -> Any:
         conn = await self._open()
