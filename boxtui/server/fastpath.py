@@ -222,10 +222,12 @@ def _orjson_safe(value: Any) -> bool:
 class _Text:
     """A ``msg.text`` POST the fast path can answer: what it needs from the request."""
 
-    __slots__ = ("token_hash", "key", "content", "fingerprint")
+    __slots__ = ("token_hash", "key", "content", "fingerprint", "stored")
 
     def __init__(self, token_hash: str, key: str | None, content: dict[str, Any], fingerprint: str) -> None:
         self.token_hash, self.key, self.content, self.fingerprint = token_hash, key, content, fingerprint
+        #: The content column's text (as the app's JSON type writes it), made before any lock.
+        self.stored = json.dumps(content)
 
 
 def _bearer(scope) -> tuple[str | None, list[str], int | None, bool]:
@@ -702,9 +704,7 @@ class SQLiteFastPath(FastPath):
                 failure = _Fallback()
             else:
                 try:
-                    audiences: dict[str, list[str]] = {}  # a box's members, read once per batch
-                    for post in batch:
-                        results.append(self._write_one(post, audiences))
+                    results = self._write_posts(batch)
                     # Inline: the write lock is held, and this connection never checkpoints here.
                     self.writer.execute("COMMIT").close()
                 except BaseException as exc:
@@ -729,62 +729,73 @@ class SQLiteFastPath(FastPath):
             if self._commits % CHECKPOINT_EVERY == 0:
                 self._checkpoint()
 
-    def _write_one(self, post: _Post, audiences: dict[str, list[str]]):
-        """One post of a batch, in its own savepoint: its answer, or ``_Fallback()`` with
-        its writes undone."""
+    def _write_posts(self, batch: list[_Post]) -> list[Any]:
+        """Inside ``BEGIN IMMEDIATE``: each post's answer, or ``_Fallback()`` when the app
+        must answer it (nothing of it written). A post is checked and its idempotency
+        record written first, so a post refused at either step has written nothing and
+        needs no savepoint; its event follows, and the box's and its sender's counters
+        are moved once per batch, after the last post. Any other error propagates: the
+        whole transaction is rolled back and the app does every post again."""
         db = self.writer
-        db.execute("SAVEPOINT fast_post").close()
-        try:
-            answer = self._write_text(post.box_id, post.caller_id, post.text, audiences)
-        except sqlite3.Error as exc:
-            log.debug("fast path handed a post to the app: %r", exc)
-            answer = None
-        if answer is None:
-            db.execute("ROLLBACK TO fast_post").close()
-            db.execute("RELEASE fast_post").close()
-            return _Fallback()
-        db.execute("RELEASE fast_post").close()
-        return answer
-
-    def _write_text(self, box_id: str, caller_id: str, text: _Text, audiences: dict[str, list[str]]):
-        """Inside ``BEGIN IMMEDIATE``: check, write, render; None when the app must answer.
-        ``audiences``: the boxes' active members read so far in this transaction (a post
-        changes no membership, so they hold until its commit)."""
-        db = self.writer
-        found = db.execute(
-            "SELECT b.lifecycle, b.creator_id, b.visible_count, m.active, i.display_name, i.avatar_url, i.email"
-            " FROM boxes b LEFT JOIN memberships m ON m.box_id = b.id AND m.identity_id = ? LEFT JOIN identities i ON i.id = ? WHERE b.id = ?",
-            (caller_id, caller_id, box_id),
-        ).fetchone()
-        if found is None or not found[3] or found[0] != "open" or found[4] is None:
-            return None
-        lifecycle, creator_id, visible_count, _, display_name, avatar_url, email = found
-        audience = audiences.get(box_id)
-        if audience is None:
-            audience = audiences[box_id] = [r[0] for r in db.execute("SELECT identity_id FROM memberships WHERE box_id = ? AND active = 1", (box_id,))]
-        event_id, created_at, pos = new_id(), utcnow(), visible_count + 1
-        stamp = self._time_in(created_at)
-        seq = db.execute(
-            "INSERT INTO events (id, box_id, type, sender_id, referrer_id, content, extra, created_at, visible, active, file_id, edited_content, last_edited_at, deleted_at, deleted_by_id, pos)"
-            " VALUES (?, ?, 'msg.text', ?, NULL, ?, 'null', ?, 1, 1, NULL, 'null', NULL, NULL, NULL, ?) RETURNING seq",
-            (event_id, box_id, caller_id, json.dumps(text.content), stamp, pos),
-        ).fetchone()[0]
-        db.execute("UPDATE boxes SET last_event_seq = ?, visible_count = ?, unread_seq = unread_seq + 1 WHERE id = ?", (seq, pos, box_id)).close()
-        db.execute("UPDATE memberships SET unread_base = unread_base + 1 WHERE box_id = ? AND identity_id = ?", (box_id, caller_id)).close()
-        caller = _Identity(caller_id, display_name, avatar_url, email)
-        body, context = self._post_answer(box_id, caller, creator_id, audience, text, event_id, created_at)
-        if text.key is not None:
-            expires = self._time_in(created_at + self.ttl)
-            recorded = db.execute(
-                "INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, headers, created_at, expires_at) VALUES (?, ?, ?, 201, ?, '{}', ?, ?)"
-                " ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status, body = excluded.body,"
-                " headers = excluded.headers, created_at = excluded.created_at, expires_at = excluded.expires_at"
-                " WHERE idempotency_keys.expires_at <= ? RETURNING scope",
-                (caller_id, text.key, text.fingerprint, body.decode(), stamp, expires, stamp),
+        boxes: dict[str, list[Any]] = {}  # box → [visible_count, last seq, posts placed, audience]
+        senders: dict[tuple[str, str], int] = {}  # (box, sender) → posts placed
+        results: list[Any] = []
+        for post in batch:
+            box_id, caller_id, text = post.box_id, post.caller_id, post.text
+            found = db.execute(
+                "SELECT b.lifecycle, b.creator_id, b.visible_count, m.active, i.display_name, i.avatar_url, i.email"
+                " FROM boxes b LEFT JOIN memberships m ON m.box_id = b.id AND m.identity_id = ? LEFT JOIN identities i ON i.id = ? WHERE b.id = ?",
+                (caller_id, caller_id, box_id),
             ).fetchone()
-            if recorded is None:
-                return None  # the key is taken: the app replays (or refuses) it
-        return body, context
+            if found is None or not found[3] or found[0] != "open" or found[4] is None:
+                results.append(_Fallback())
+                continue
+            lifecycle, creator_id, visible_count, _, display_name, avatar_url, email = found
+            box = boxes.get(box_id)
+            if box is None:
+                # A post changes no membership: the audience holds until the commit.
+                audience = [r[0] for r in db.execute("SELECT identity_id FROM memberships WHERE box_id = ? AND active = 1", (box_id,))]
+                box = boxes[box_id] = [visible_count, None, 0, audience]
+            event_id, created_at, pos = new_id(), utcnow(), box[0] + 1
+            stamp = self._time_in(created_at)
+            caller = _Identity(caller_id, display_name, avatar_url, email)
+            body, context = self._post_answer(box_id, caller, creator_id, box[3], text, event_id, created_at)
+            if text.key is not None and not self._record_key(caller_id, text, body, created_at, stamp):
+                results.append(_Fallback())  # the key is taken: the app replays (or refuses) it
+                continue
+            box[1] = db.execute(
+                "INSERT INTO events (id, box_id, type, sender_id, referrer_id, content, extra, created_at, visible, active, file_id, edited_content, last_edited_at, deleted_at, deleted_by_id, pos)"
+                " VALUES (?, ?, 'msg.text', ?, NULL, ?, 'null', ?, 1, 1, NULL, 'null', NULL, NULL, NULL, ?)",
+                (event_id, box_id, caller_id, text.stored, stamp, pos),
+            ).lastrowid  # ``seq`` is the rowid
+            box[0] = pos
+            box[2] += 1
+            senders[(box_id, caller_id)] = senders.get((box_id, caller_id), 0) + 1
+            results.append((body, context))
+        for box_id, (visible_count, seq, placed, _) in boxes.items():
+            if placed:
+                db.execute("UPDATE boxes SET last_event_seq = ?, visible_count = ?, unread_seq = unread_seq + ? WHERE id = ?", (seq, visible_count, placed, box_id)).close()
+        for (box_id, caller_id), placed in senders.items():
+            db.execute("UPDATE memberships SET unread_base = unread_base + ? WHERE box_id = ? AND identity_id = ?", (placed, box_id, caller_id)).close()
+        return results
+
+    def _record_key(self, caller_id: str, text: _Text, body: bytes, created_at: datetime, stamp) -> bool:
+        """The post's idempotency record; False when the key is recorded, and live, already."""
+        db = self.writer
+        expires = self._time_in(created_at + self.ttl)
+        values = (caller_id, text.key, text.fingerprint, body.decode(), stamp, expires)
+        try:
+            db.execute("INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, headers, created_at, expires_at) VALUES (?, ?, ?, 201, ?, '{}', ?, ?)", values).close()
+            return True
+        except sqlite3.IntegrityError:  # recorded before: replaced only once it has expired
+            pass
+        return db.execute(
+            "INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, headers, created_at, expires_at) VALUES (?, ?, ?, 201, ?, '{}', ?, ?)"
+            " ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status, body = excluded.body,"
+            " headers = excluded.headers, created_at = excluded.created_at, expires_at = excluded.expires_at"
+            " WHERE idempotency_keys.expires_at <= ? RETURNING scope",
+            (*values, stamp),
+        ).fetchone() is not None
 
     def _checkpoint(self) -> None:
         if self._checkpointing.is_set():
@@ -1053,7 +1064,7 @@ class PostgresFastPath(FastPath):
             key = post.text.key
             expires = created_at + self.ttl if key is not None else None
             for column, value in zip(args, (post.box_id, post.caller_id, creator_id, caller.display_name, caller.avatar_url, caller.email, event_id,
-                                            json.dumps(post.text.content), created_at, key, post.text.fingerprint if key is not None else None,
+                                            post.text.stored, created_at, key, post.text.fingerprint if key is not None else None,
                                             body.decode() if key is not None else None, expires)):  # fmt: skip
                 column.append(value)
         try:

@@ -509,6 +509,8 @@ async def test_concurrent_posts_share_commits_and_keep_the_order(server_app):
                 replay = await send(alice if n % 2 else bob, key=f"k{n}", body=bodies[n])
                 assert replay.status_code == 201 and replay.content == made[n].content
         assert (await http.get(f"/boxes/{box['id']}", headers=alice.headers)).json()["events_count"] == 15 + 1 + 1  # Bob's posts, his key sent twice, his join
+        # Counters moved once per group for all its posts: Bob's unread are Alice's posts.
+        assert (await http.get(f"/boxes/{box['id']}", headers=bob.headers)).json()["events_count"] == 15 + 1
 
 
 @pytest.mark.postgres
@@ -574,6 +576,29 @@ async def test_a_recorded_key_in_a_group_sends_only_its_post_to_the_route(server
         assert {e["id"] for e in texts[1:]} == {a.json()["id"] for a in fresh}
         if calls is not None:  # PostgreSQL: the call that met the key wrote nothing, and handed that post to the app
             assert [(met, handed, written) for met, handed, written in calls if met] == [(True, True, 0)]
+
+
+async def test_an_expired_key_is_recorded_again_by_the_fast_path(server_app):
+    """A key whose record has expired is a new key: the fast path writes the post and
+    takes the record over (a live one it leaves to the route's replay)."""
+    app = server_app
+    async with asgi_client(app) as http:
+        alice, bob, box = await box_with_member(http)
+        url = f"/boxes/{box['id']}/events"
+        body = {"type": "msg.text", "content": {"encrypted": ciphertext()}}
+        headers = {**bob.headers, "Idempotency-Key": "daily"}
+        first = await http.post(url, json=body, headers=headers)
+        async with app.state.sessionmaker() as db:  # a day passes for this key
+            await db.execute(text("UPDATE idempotency_keys SET expires_at = created_at WHERE key = 'daily'"))
+            await db.commit()
+        before = fast_answers(app)
+        again = await http.post(url, json=body, headers=headers)
+        assert fast_answers(app) == before + 1
+        assert again.status_code == 201 and "idempotent-replayed" not in again.headers and again.json()["id"] != first.json()["id"]
+        replay = await http.post(url, json=body, headers=headers)
+        assert replay.content == again.content and replay.headers["idempotent-replayed"] == "true" and fast_answers(app) == before + 1
+        texts = [e["id"] for e in (await http.get(url, headers=alice.headers)).json() if e["type"] == "msg.text"]
+        assert texts == [first.json()["id"], again.json()["id"]]
 
 
 async def test_a_post_right_after_a_rename_shows_the_new_name(server_app):

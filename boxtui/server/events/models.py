@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, String
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from boxtui.server.db import Base, BigIntPK
@@ -26,6 +26,9 @@ class EventRow(Base):
         Index("ix_events_box_visible_seq", "box_id", "visible", "seq"),
         Index("ix_events_box_type_seq", "box_id", "type", "seq"),
         Index("ix_events_box_pos", "box_id", "pos", unique=True),
+        # Only the events that have one (migration 0006): a query always compares them.
+        Index("ix_events_file_id", "file_id", sqlite_where=text("file_id IS NOT NULL"), postgresql_where=text("file_id IS NOT NULL")),
+        Index("ix_events_referrer_id", "referrer_id", sqlite_where=text("referrer_id IS NOT NULL"), postgresql_where=text("referrer_id IS NOT NULL")),
     )
 
     seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -33,14 +36,14 @@ class EventRow(Base):
     box_id: Mapped[str] = mapped_column(ForeignKey("boxes.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(32))
     sender_id: Mapped[str] = mapped_column(ForeignKey("identities.id"), index=True)
-    referrer_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    referrer_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     content: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     visible: Mapped[bool] = mapped_column(Boolean, default=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     #: ``encrypted_file_id`` of a ``msg.file``, indexed for download checks.
-    file_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    file_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     edited_content: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     last_edited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
