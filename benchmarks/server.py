@@ -760,15 +760,26 @@ class WorkingDB:
             await _pg_admin(f'CREATE DATABASE "{self.pg_name}" TEMPLATE "{cache_name}"')
             self.url = _pg_dsn(self.pg_name).replace("postgresql://", "postgresql+asyncpg://")
             # The copy goes through the WAL (PostgreSQL 15's default): finish the
-            # checkpoints it set off now, not in the middle of a measured row (one full
-            # run's fan-out p99 was 219 ms against 47-52 ms in reruns, during one).
-            try:
-                await _pg_admin("CHECKPOINT")
-            except Exception as exc:  # noqa: BLE001 - not a superuser: measure anyway
-                say(f"  postgres: CHECKPOINT after the copy failed ({exc}); a checkpoint may run during the rows")
+            # checkpoints it set off now, not in the middle of a measured row.
+            await self.checkpoint()
         self.dataset = Dataset.load(meta)
         say(f"  {self.kind}: working copy of the data set ready in {time.perf_counter() - started:.1f} s")
         return self.dataset
+
+    async def checkpoint(self) -> None:
+        """PostgreSQL: write out what the rows before wrote, before a latency row. The
+        WAL they leave sets off a checkpoint of PostgreSQL's own (``max_wal_size``), and
+        a commit made while one flushes the data files waits for the disk: two full runs
+        measured the fan-out's p99 at 155 and 219 ms during one, 35-52 ms in reruns
+        without (PROFILE.md). That is the database host's disk, which a deployment tunes
+        (docs/operations.md), not the server's fan-out, so the row starts from a clean
+        checkpoint, as the rows after the working copy do."""
+        if self.kind != "postgres":
+            return
+        try:
+            await _pg_admin("CHECKPOINT")
+        except Exception as exc:  # noqa: BLE001 - not a superuser: measure anyway
+            say(f"  postgres: CHECKPOINT failed ({exc}); a checkpoint may run during the rows")
 
     async def backend_pids(self) -> list[int]:
         if self.kind != "postgres":
@@ -1779,6 +1790,7 @@ async def run(args) -> None:
                             read_results[kind] = await reads(server, ds, warm, measure)
                         if "fanout" in only:
                             say(f"  fan-out to {subscribers:,} sockets, one process…")
+                            await db.checkpoint()
                             fan_results[f"{kind}, one process"] = await fanout([server], ds, subscribers, fan_posts, args.fanout_receivers)
                         if "soak" in only and "bare" not in soak_results:  # the floor: the same load on the bare app
                             soak_runner = Runner(args, tmp)
@@ -1804,6 +1816,7 @@ async def run(args) -> None:
                             say(f"  fan-out to {subscribers:,} sockets, two processes + Redis…")
                             pair = [ServerProcess.boxtui(f"{kind}-{n}", db.url, tmp / f"data-{kind}-{n}", args.log_level, redis=True).start() for n in "ab"]
                             try:
+                                await db.checkpoint()
                                 fan_results["postgres, two processes + Redis"] = await fanout(pair, ds, subscribers, fan_posts, args.fanout_receivers)
                             finally:
                                 for s in pair:
@@ -1843,7 +1856,8 @@ async def run(args) -> None:
         if arranged is not None:
             say(f"  receivers: {arranged.receivers} processes × {arranged.subscribers // arranged.receivers:,} sockets each, plain sockets read from one epoll loop per process "
                 f"(no websocket library); 'arrived' = the socket's kernel receive timestamp (SO_TIMESTAMPNS), 'read' = when the receiver process read the frame; "
-                f"{arranged.posts} measured posts after one unmeasured post (made before the sockets connect)")  # fmt: skip
+                f"{arranged.posts} measured posts after one unmeasured post (made before the sockets connect); PostgreSQL: a CHECKPOINT before each row "
+                f"(the WAL of the rows before would set one off during it)")  # fmt: skip
         say(f"  {'setup':<36} {'sockets':>7} {'delivered':>11} {'arrived p50':>11} {'p99':>7} {'read p50':>8} {'p99':>7} {'server CPU ms/post':>18} {'receivers CPU':>13} {'connect s':>9}  deflate")
         for name, fig in fan_results.items():
             if isinstance(fig, str):

@@ -19,9 +19,9 @@ What uvicorn is told, and why:
   ~100 ms, so 200 clients connecting at once were accepted over 7–20 s and their first
   requests waited that long (200 clients posting and listing: p99 5 s; the bare app
   2 s). asyncio accepts every pending connection in one turn: p99 0.2 s, the same
-  req/s (benchmarks/PROFILE.md, "The soak's long tail"). ``--workers`` keeps uvloop:
-  with one listening socket shared, accepting one at a time spreads the connections
-  over the workers, where a greedy accept could hand them all to one.
+  req/s (benchmarks/PROFILE.md, "The soak's long tail"). ``--workers`` keeps uvicorn's
+  default loop: each worker listens on a socket of its own (``SO_REUSEPORT``,
+  :func:`run_workers`) and the kernel spreads new connections over them.
 
 Once the app has started (modules imported, migrations run, pools open) the process
 moves every object it holds to the garbage collector's permanent generation
@@ -32,8 +32,8 @@ machine before this, about a third of it for those startup objects.
 
 With ``workers > 1`` this process becomes the supervisor: it prepares the data dir and
 runs the migrations **once**, starts the local realtime broker when the workers need
-one (SQLite without Redis), then lets uvicorn start the workers on one shared listening
-socket. uvicorn restarts a worker that dies. Each worker builds its app from the
+one (SQLite without Redis), then lets uvicorn start the workers, each listening on its own
+``SO_REUSEPORT`` socket. uvicorn restarts a worker that dies. Each worker builds its app from the
 settings this process hands down (:func:`worker_app`).
 """
 
