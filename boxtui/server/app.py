@@ -20,6 +20,7 @@ from boxtui.server.errors import install_error_handlers
 from boxtui.server.datadir import prepare_data_dir
 from boxtui.server.fastpath import FastPathMiddleware, hook_into, open_fast_path
 from boxtui.server.headers import SecurityHeadersMiddleware
+from boxtui.server.realtime.wire import RawSendMiddleware
 from boxtui.server.openapi import doc, install_openapi
 from boxtui.server.events.router import router as events
 from boxtui.server.files.blobs import BlobStoreUnavailable
@@ -97,6 +98,7 @@ def create_app(settings: ServerSettings, *, migrate: bool = True, bus_socket: Pa
     if settings.forwarded_allow_ips.strip():
         # Outermost, so every layer sees the client and scheme the trusted proxy names.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
+    app.add_middleware(RawSendMiddleware)  # outermost: the server's own send, unwrapped
     return app
 
 

@@ -29,7 +29,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from boxtui.server.realtime import frames
+from boxtui.server.realtime import frames, wire
+from boxtui.server.realtime.wire import DirectSocket
 from boxtui.server.settings import ServerSettings
 
 log = logging.getLogger("boxtui.server.realtime")
@@ -55,12 +56,16 @@ class Subscription:
     socket is more for the garbage collector to walk).
     """
 
-    __slots__ = ("identity_id", "session_id", "queue", "overflowed", "ended", "dropped", "_closing")
+    __slots__ = ("identity_id", "session_id", "queue", "overflowed", "ended", "dropped", "_closing", "socket", "sending")
 
     def __init__(self, identity_id: str, session_id: str | None = None, queue_size: int = QUEUE_SIZE) -> None:
         self.identity_id = identity_id
         self.session_id = session_id
         self.queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
+        #: Where the hub may write frames itself (:mod:`boxtui.server.realtime.wire`), set
+        #: once the socket is accepted; ``sending`` while the route's send loop sends one.
+        self.socket: DirectSocket | None = None
+        self.sending = False
         self.overflowed = asyncio.Event()
         self.ended = asyncio.Event()
         #: The realtime bus was lost: this socket may have missed messages of other processes.
@@ -102,6 +107,8 @@ class Hub:
     def __init__(self, queue_size: int = QUEUE_SIZE) -> None:
         self._subscriptions: dict[str, set[Subscription]] = {}
         self.queue_size = queue_size
+        #: Frames written straight to their sockets (the rest went through the sockets' queues).
+        self.written = 0
         #: Called with the ended session ids, or None for "any session may have ended"
         #: (the bus was lost): the fast path's token cache (:mod:`boxtui.server.fastpath`).
         self.session_listeners: list = []
@@ -127,12 +134,23 @@ class Hub:
         return len(self._subscriptions.get(identity_id, ()))
 
     def deliver_text(self, identity_ids: Iterable[str], text: str) -> None:
-        """Hand the encoded envelope ``text`` to this process's sockets of ``identity_ids``."""
+        """Hand the encoded envelope ``text`` to this process's sockets of ``identity_ids``:
+        written to the socket at once where nothing is ahead of it (its frame built once
+        for all of them, :mod:`~boxtui.server.realtime.wire`), else queued for the socket's
+        send loop."""
         subscriptions = self._subscriptions
+        frame = None
         for identity_id in set(identity_ids):
             subs = subscriptions.get(identity_id)
             if subs:
                 for subscription in tuple(subs):
+                    socket = subscription.socket
+                    if socket is not None and not subscription.sending and not subscription.queue.qsize():
+                        if frame is None:
+                            frame = wire.text_frame(text)
+                        if socket.write(frame):
+                            self.written += 1
+                            continue
                     subscription.offer(text)
 
     def deliver(self, identity_ids: Iterable[str], message: dict[str, Any]) -> None:

@@ -36,6 +36,7 @@ from boxtui.server.auth.repository import ended_sessions
 from boxtui.server.boxes import service as boxes_service
 from boxtui.server.errors import ApiError
 from boxtui.server.realtime.hub import Hub, Subscription, TooManySockets
+from boxtui.server.realtime.wire import DirectSocket
 
 log = logging.getLogger("boxtui.server.realtime")
 
@@ -103,9 +104,15 @@ async def _send_loop(websocket: WebSocket, subscription: Subscription) -> None:
     # (uvicorn pauses its writes past the transport's high-water mark) while the hub
     # keeps queueing, and past QUEUE_SIZE frames the hub marks it overflowed: closed
     # with 1013, the client reconnects and catches up. Other sockets never wait for it.
+    # While it sends, the hub queues behind it rather than write to the socket itself.
     queue, send = subscription.queue, websocket.send_text
     while True:
-        await send(queue.get_nowait() if queue.qsize() else await queue.get())
+        text = queue.get_nowait() if queue.qsize() else await queue.get()
+        subscription.sending = True
+        try:
+            await send(text)
+        finally:
+            subscription.sending = False
 
 
 def _parse_frame(text: str) -> Any:
@@ -164,6 +171,7 @@ async def realtime_socket(websocket: WebSocket, identity_id: str) -> None:
     expiry, tasks = None, ()
     try:
         await websocket.accept()
+        subscription.socket = DirectSocket.of(websocket.scope)
         expiry = _expire_at_session_end(subscription, caller)
         # Two tasks per socket (send, receive) and one future for the hub's reasons to close it.
         tasks = (asyncio.create_task(_send_loop(websocket, subscription)), asyncio.create_task(_receive_loop(websocket, identity_id)))
