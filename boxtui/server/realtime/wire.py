@@ -29,6 +29,9 @@ try:  # uvicorn's protocol with ``ws="auto"`` when websockets is installed
 except ImportError:  # pragma: no cover - another uvicorn: every frame takes the ASGI way
     WebSocketsSansIOProtocol = None  # type: ignore[assignment,misc]
 
+#: What :meth:`DirectSocket.write` reads of uvicorn's protocol (0.55's names).
+_PROTOCOL_STATE = ("writable", "disconnected", "close_sent", "handshake_complete", "initial_response", "conn", "transport")
+
 #: The ASGI scope key under which :class:`RawSendMiddleware` keeps the server's ``send``.
 RAW_SEND = "boxtui.raw_send"
 
@@ -60,8 +63,8 @@ class DirectSocket:
         protocol = getattr(scope.get(RAW_SEND), "__self__", None)
         if WebSocketsSansIOProtocol is None or type(protocol) is not WebSocketsSansIOProtocol:
             return None
-        if protocol.conn.extensions:  # (never with ws_per_message_deflate=False)
-            return None
+        if not all(hasattr(protocol, name) for name in _PROTOCOL_STATE) or protocol.conn.extensions:
+            return None  # another uvicorn's protocol, or an extension (never with ws_per_message_deflate=False)
         return cls(protocol)
 
     def write(self, frame: bytes) -> bool:
