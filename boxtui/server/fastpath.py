@@ -25,7 +25,8 @@ committed before the answer, then the same realtime envelopes.
 
 Posts share transactions (group commit): the posts that arrive while the previous
 transaction runs are written by the next one together, each answered once it is
-committed. On SQLite that is one transaction with a savepoint per post. On PostgreSQL
+committed. On SQLite that is one transaction (a post its checks or its Idempotency-Key
+refuse has written nothing by then, so none needs a savepoint). On PostgreSQL
 it is one call of ``boxtui_post_texts`` (migration 0005) for posts to any boxes, sent
 outside a transaction so that it is one: the function locks the boxes' rows in byte
 order (the share route's order, so calls sharing boxes never deadlock), places and
@@ -556,6 +557,15 @@ async def _send_json(send, status: int, body: bytes) -> None:
 
 # --- SQLite -------------------------------------------------------------------------------
 
+_SQLITE_RECORD_KEY = (
+    "INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, headers, created_at, expires_at) VALUES (?, ?, ?, 201, ?, '{}', ?, ?)"
+)
+#: Appended to ``_SQLITE_RECORD_KEY``: a record that has expired is the new request's.
+_SQLITE_TAKE_OVER_KEY = (
+    " ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status, body = excluded.body,"
+    " headers = excluded.headers, created_at = excluded.created_at, expires_at = excluded.expires_at"
+    " WHERE idempotency_keys.expires_at <= ? RETURNING scope"
+)
 _SQLITE_EVENT_COLUMNS = "e.id, e.box_id, e.type, e.sender_id, e.referrer_id, e.content, e.extra, e.created_at, e.file_id, e.edited_content, e.last_edited_at, e.deleted_at, e.deleted_by_id"
 
 
@@ -674,8 +684,8 @@ class SQLiteFastPath(FastPath):
 
     async def _run_batches(self) -> None:
         """Group commit: the posts that arrived while the previous transaction ran (or in
-        the same turn of the event loop) are written by one transaction, each in a
-        savepoint of its own, and answered once it is committed."""
+        the same turn of the event loop) are written by one transaction
+        (:meth:`_write_posts`), and answered once it is committed."""
         try:
             while self._queue:
                 batch, self._queue = self._queue, []
@@ -750,7 +760,7 @@ class SQLiteFastPath(FastPath):
             if found is None or not found[3] or found[0] != "open" or found[4] is None:
                 results.append(_Fallback())
                 continue
-            lifecycle, creator_id, visible_count, _, display_name, avatar_url, email = found
+            _, creator_id, visible_count, _, display_name, avatar_url, email = found
             box = boxes.get(box_id)
             if box is None:
                 # A post changes no membership: the audience holds until the commit.
@@ -785,17 +795,11 @@ class SQLiteFastPath(FastPath):
         expires = self._time_in(created_at + self.ttl)
         values = (caller_id, text.key, text.fingerprint, body.decode(), stamp, expires)
         try:
-            db.execute("INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, headers, created_at, expires_at) VALUES (?, ?, ?, 201, ?, '{}', ?, ?)", values).close()
+            db.execute(_SQLITE_RECORD_KEY, values).close()
             return True
         except sqlite3.IntegrityError:  # recorded before: replaced only once it has expired
             pass
-        return db.execute(
-            "INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, headers, created_at, expires_at) VALUES (?, ?, ?, 201, ?, '{}', ?, ?)"
-            " ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status, body = excluded.body,"
-            " headers = excluded.headers, created_at = excluded.created_at, expires_at = excluded.expires_at"
-            " WHERE idempotency_keys.expires_at <= ? RETURNING scope",
-            (*values, stamp),
-        ).fetchone() is not None
+        return db.execute(_SQLITE_RECORD_KEY + _SQLITE_TAKE_OVER_KEY, (*values, stamp)).fetchone() is not None
 
     def _checkpoint(self) -> None:
         if self._checkpointing.is_set():

@@ -32,9 +32,9 @@ machine before this, about a third of it for those startup objects.
 
 With ``workers > 1`` this process becomes the supervisor: it prepares the data dir and
 runs the migrations **once**, starts the local realtime broker when the workers need
-one (SQLite without Redis), then lets uvicorn start the workers, each listening on its own
-``SO_REUSEPORT`` socket. uvicorn restarts a worker that dies. Each worker builds its app from the
-settings this process hands down (:func:`worker_app`).
+one (SQLite without Redis), then lets uvicorn start the workers, each listening on a
+``SO_REUSEPORT`` socket of its own. uvicorn restarts a worker that dies. Each worker
+builds its app from the settings this process hands down (:func:`worker_app`).
 """
 
 from __future__ import annotations

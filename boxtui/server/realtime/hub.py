@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from boxtui.server.realtime import frames, wire
-from boxtui.server.realtime.wire import DirectSocket
 from boxtui.server.settings import ServerSettings
 
 log = logging.getLogger("boxtui.server.realtime")
@@ -64,7 +63,7 @@ class Subscription:
         self.queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
         #: Where the hub may write frames itself (:mod:`boxtui.server.realtime.wire`), set
         #: once the socket is accepted; ``sending`` while the route's send loop sends one.
-        self.socket: DirectSocket | None = None
+        self.socket: wire.DirectSocket | None = None
         self.sending = False
         self.overflowed = asyncio.Event()
         self.ended = asyncio.Event()
