@@ -82,6 +82,9 @@ class LocalServer:
     host: str
     port: int
     home: Path
+    #: A throwaway server (:meth:`private`): only the one it started counts, never another
+    #: boxtui server on a neighbouring port (a test's, a benchmark's), and no fallback ports.
+    only_own: bool = False
 
     @classmethod
     def default(cls) -> LocalServer:
@@ -93,7 +96,7 @@ class LocalServer:
     def private(cls, home: Path) -> LocalServer:
         """A throwaway server on a free loopback port with every file under ``home``
         (scripts and benchmarks that must not touch the host's server)."""
-        return cls("127.0.0.1", _free_port(), Path(home))
+        return cls("127.0.0.1", _free_port(), Path(home), only_own=True)
 
     @property
     def url(self) -> str:
@@ -116,7 +119,9 @@ class LocalServer:
         return self.data_dir / "outbox"
 
     def candidate_urls(self) -> list[str]:
-        """The default address, then the fallback ports."""
+        """The default address, then the fallback ports (a private server: its own port)."""
+        if self.only_own:
+            return [_url(self.host, self.port)]
         return [_url(self.host, port) for port in range(self.port, min(self.port + 1 + FALLBACK_PORTS, 65536))]
 
     def is_local_url(self, url: str) -> bool:
@@ -213,7 +218,8 @@ def find_local_server(local: LocalServer | None = None) -> LocalServerURL | None
     local = local or LocalServer.default()
     state = _read_state(local)
     order = [state.url] if state else []
-    order += local.candidate_urls()
+    if not local.only_own:  # a private one is only ever the server it started (its record)
+        order += local.candidate_urls()
     seen: set[str] = set()
     for url in order:
         if url in seen:
@@ -285,6 +291,8 @@ class _PortTaken(Exception):
 
 def _start(local: LocalServer, port: int, timeout: float) -> LocalServerURL:
     """Start this user's server on ``port``, else on the next free fallback port."""
+    if local.only_own:
+        return _start_private(local, port, timeout)
     ports = [port] + [p for p in range(local.port, local.port + 1 + FALLBACK_PORTS) if p != port and p < 65536]
     held: list[int] = []
     for candidate in ports:
@@ -309,6 +317,21 @@ def _start(local: LocalServer, port: int, timeout: float) -> LocalServerURL:
         f"no free port for the local server: {local.host}:{ports[0]} and the {FALLBACK_PORTS} after "
         f"{local.port} are held by other programs; start one with `boxtui serve --port N` and pass --server"
     )
+
+
+def _start_private(local: LocalServer, port: int, timeout: float) -> LocalServerURL:
+    """A private server on ``port``, else on another free port: a port someone else took
+    meanwhile is never used, even when a boxtui server answers there."""
+    for _attempt in range(5):
+        if not _listening(_url(local.host, port)):
+            try:
+                started = _spawn(local, port, timeout)
+            except _PortTaken:
+                pass
+            else:
+                return LocalServerURL(started, pid=started.pid, started=True, data_dir=local.data_dir)
+        port = _free_port()
+    raise LocalServerError(f"no free port for a private server on {local.host}")
 
 
 def _held_note(local: LocalServer, held: list[int], url: str) -> str:
