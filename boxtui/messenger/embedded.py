@@ -217,9 +217,10 @@ def find_local_server(local: LocalServer | None = None) -> LocalServerURL | None
     fallback ports), or None."""
     local = local or LocalServer.default()
     state = _read_state(local)
-    order = [state.url] if state else []
-    if not local.only_own:  # a private one is only ever the server it started (its record)
-        order += local.candidate_urls()
+    if local.only_own:  # a private one is only ever the server it started (its record, its process)
+        order = [state.url] if state and _is_boxtui_process(state.pid) else []
+    else:
+        order = ([state.url] if state else []) + local.candidate_urls()
     seen: set[str] = set()
     for url in order:
         if url in seen:

@@ -255,5 +255,9 @@ def test_a_private_server_never_adopts_another_boxtui_server(tmp_path, local_ser
         assert server_info(mine)["service"] == "boxtui"
         neighbour = LocalServer(local_server.host, local_server.port - 1, tmp_path / "neighbour", only_own=True)
         assert find_local_server(neighbour) is None  # the fallback range is not looked at
+        # Its record names a port where another boxtui server now answers, its own process gone:
+        neighbour.home.mkdir(parents=True)
+        neighbour.state_path.write_text(json.dumps({"url": str(other), "pid": 2**22 + 1, "data_dir": str(neighbour.data_dir)}))
+        assert find_local_server(neighbour) is None
     finally:
         stop_local_server(LocalServer(local_server.host, local_server.port, tmp_path / "throwaway", only_own=True))
