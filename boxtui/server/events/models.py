@@ -35,7 +35,7 @@ class EventRow(Base):
     id: Mapped[str] = mapped_column(String(36), unique=True)
     box_id: Mapped[str] = mapped_column(ForeignKey("boxes.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(32))
-    sender_id: Mapped[str] = mapped_column(ForeignKey("identities.id"), index=True)
+    sender_id: Mapped[str] = mapped_column(ForeignKey("identities.id"))  # no index: no query by sender (migration 0007)
     referrer_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     content: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
