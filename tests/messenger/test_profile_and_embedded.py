@@ -244,20 +244,17 @@ def test_a_private_server_never_adopts_another_boxtui_server(tmp_path, local_ser
     """A throwaway server (tests, scripts, benchmarks) is only ever the one it started:
     another boxtui server answering at its port or the next ones (another test's, with
     other limits) is not it."""
-    other = ensure_local_server(local_server)
-    try:
-        squatter = LocalServer(local_server.host, local_server.port, tmp_path / "throwaway", only_own=True)
-        assert squatter.candidate_urls() == [local_server.url]
-        assert find_local_server(squatter) is None  # a boxtui server answers there, but not its own
-        mine = ensure_local_server(squatter)
-        assert mine.started and mine != other and mine.data_dir == squatter.data_dir
-        assert find_local_server(squatter) == mine  # found again by its record
-        assert server_info(mine)["service"] == "boxtui"
-        neighbour = LocalServer(local_server.host, local_server.port - 1, tmp_path / "neighbour", only_own=True)
-        assert find_local_server(neighbour) is None  # the fallback range is not looked at
-        # Its record names a port where another boxtui server now answers, its own process gone:
-        neighbour.home.mkdir(parents=True)
-        neighbour.state_path.write_text(json.dumps({"url": str(other), "pid": 2**22 + 1, "data_dir": str(neighbour.data_dir)}))
-        assert find_local_server(neighbour) is None
-    finally:
-        stop_local_server(LocalServer(local_server.host, local_server.port, tmp_path / "throwaway", only_own=True))
+    other = ensure_local_server(local_server)  # both are stopped by the fixture
+    squatter = LocalServer(local_server.host, local_server.port, tmp_path / "throwaway", only_own=True)
+    assert squatter.candidate_urls() == [local_server.url]
+    assert find_local_server(squatter) is None  # a boxtui server answers there, but not its own
+    mine = ensure_local_server(squatter)
+    assert mine.started and mine != other and mine.data_dir == squatter.data_dir
+    assert find_local_server(squatter) == mine  # found again by its record
+    assert server_info(mine)["service"] == "boxtui"
+    neighbour = LocalServer(local_server.host, local_server.port - 1, tmp_path / "neighbour", only_own=True)
+    assert find_local_server(neighbour) is None  # the fallback range is not looked at
+    # Its record names a port where another boxtui server now answers, its own process gone:
+    neighbour.home.mkdir(parents=True)
+    neighbour.state_path.write_text(json.dumps({"url": str(other), "pid": 2**22 + 1, "data_dir": str(neighbour.data_dir)}))
+    assert find_local_server(neighbour) is None
