@@ -529,7 +529,7 @@ async def test_a_saturated_fast_pool_hands_requests_to_the_routes(tmp_path, pg_d
             alice, bob, box = await box_with_member(http)
             url = f"/boxes/{box['id']}/events"
             before = fast_answers(app)
-            async with app.state.fast_path.pool.acquire():  # its only connection
+            async with app.state.fast_path._connection():  # its only connection
                 posted = await http.post(url, json={"type": "msg.text", "content": {"encrypted": "QUJD"}}, headers={**bob.headers, "Idempotency-Key": "k"})
                 page = await http.get(url, headers=bob.headers)
             assert posted.status_code == 201 and page.status_code == 200
@@ -537,6 +537,34 @@ async def test_a_saturated_fast_pool_hands_requests_to_the_routes(tmp_path, pg_d
             again = await http.post(url, json={"type": "msg.text", "content": {"encrypted": "QUJD"}}, headers={**bob.headers, "Idempotency-Key": "k"})
             assert again.content == posted.content and again.headers["idempotent-replayed"] == "true"
             assert [e["id"] for e in (await http.get(url, headers=bob.headers)).json()][-1] == posted.json()["id"]
+
+
+@pytest.mark.postgres
+async def test_requests_waiting_for_a_fast_path_connection_get_it_in_turn(tmp_path, pg_database, monkeypatch):
+    """The fast path's requests wait for a connection in turn: the one given back goes
+    to the request that has waited longest, and one that asks as it comes back waits
+    behind those already waiting (asyncpg's pool queue lets such a newcomer take it
+    when it asks before the woken waiter runs, and sends the waiter to the back of the
+    line: the tail of a loaded server's latency, benchmarks/PROFILE.md)."""
+    from boxtui.server import fastpath
+    from tests.conftest import _running
+
+    monkeypatch.setattr(fastpath, "PG_POOL_SIZE", 1)
+    await _truncate_pg(pg_database)
+    async for app in _running(make_settings(tmp_path / "data", pg_database)):
+        fast, order = app.state.fast_path, []
+
+        async def page(name: str) -> None:
+            async with fast._connection() as conn:
+                order.append((name, await conn.fetchval("SELECT 1")))
+
+        held = await fast._acquire()
+        waiting = [asyncio.create_task(page(name)) for name in ("first", "second")]
+        await until(lambda: len(fast.turns._waiters or ()) == 2)
+        await fast._release(held)
+        await page("newcomer")  # asks in the same turn of the loop as the connection comes back
+        await asyncio.gather(*waiting)
+        assert order == [("first", 1), ("second", 1), ("newcomer", 1)]
 
 
 async def test_a_recorded_key_in_a_group_sends_only_its_post_to_the_route(server_app):
