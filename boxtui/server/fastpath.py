@@ -305,14 +305,12 @@ def _fingerprint(path: str, data: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
-def _page_query(query_string: bytes) -> tuple[int, int, bool] | None:
-    """(offset, limit, tail) as ``get_page`` and ``events.router._cursor`` read them; None
-    when there is a cursor or anything the route would refuse (it answers that)."""
-    params: dict[str, str] = {}
-    if query_string:
-        params = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
-    if "after" in params or "before" in params:
-        return None
+def _query(query_string: bytes) -> dict[str, str]:
+    return dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)) if query_string else {}
+
+
+def _offset_limit(params: dict[str, str]) -> tuple[int, int] | None:
+    """(offset, limit) as ``get_page`` reads them; None for what it would refuse."""
     values = []
     for name, default, maximum in (("offset", 0, None), ("limit", DEFAULT_LIMIT, MAX_LIMIT)):
         raw = params.get(name)
@@ -325,10 +323,20 @@ def _page_query(query_string: bytes) -> tuple[int, int, bool] | None:
         if maximum is not None and value > maximum:
             return None
         values.append(value)
-    tail = params.get("tail", "false").lower()
-    if tail not in ("true", "false", "1", "0"):
+    return values[0], values[1]
+
+
+def _page_query(query_string: bytes) -> tuple[int, int, bool] | None:
+    """(offset, limit, tail) as ``get_page`` and ``events.router._cursor`` read them; None
+    when there is a cursor or anything the route would refuse (it answers that)."""
+    params = _query(query_string)
+    if "after" in params or "before" in params:
         return None
-    return values[0], values[1], tail in ("true", "1")
+    window = _offset_limit(params)
+    tail = params.get("tail", "false").lower()
+    if window is None or tail not in ("true", "false", "1", "0"):
+        return None
+    return window[0], window[1], tail in ("true", "1")
 
 
 def _range(offset: int, limit: int, tail: bool, total: int) -> tuple[int, int] | None:
@@ -380,6 +388,10 @@ class FastPathMiddleware:
                     elif method == "GET" and is_uuid(box_id):
                         if await fast.page(scope, send, box_id):
                             return
+            elif path == "/boxes/joined" and scope["method"] == "GET" and not scope.get("root_path"):
+                fast = getattr(scope["app"].state, "fast_path", None)
+                if fast is not None and await fast.joined(scope, send):
+                    return
         await self.app(scope, receive, send)
 
 
@@ -514,11 +526,55 @@ class FastPath:
     async def _page(self, box_id: str, token_hash: str, offset: int, limit: int, tail: bool):  # pragma: no cover - overridden
         raise NotImplementedError
 
+    async def joined(self, scope, send) -> bool:
+        """Answer ``GET /boxes/joined`` (the caller's boxes, each with its last event and
+        unread count) and return True, or return False for the app to answer."""
+        authorization, _, _, usable = _bearer(scope)
+        token_hash = _token_hash(authorization) if usable else None
+        window = _offset_limit(_query(scope.get("query_string", b"")))
+        if token_hash is None or window is None:
+            return False
+        try:
+            views, safe = await self._joined(token_hash, *window)
+        except _Fallback:
+            return False
+        self.answered += 1
+        await _send_json(send, 200, _orjson_body(views) if safe else _json_body(views))
+        return True
+
+    async def _joined(self, token_hash: str, offset: int, limit: int):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @classmethod
+    def _render_joined(cls, boxes: list, last: dict[int, _Event], viewer_id: str, people: dict[str, _Identity], saved: set[str]) -> tuple[list[dict[str, Any]], bool]:
+        """``boxes.service.box_views`` of the rows of :data:`_SQLITE_JOINED` (box id,
+        created, public key, title, lifecycle, access mode, creator, last event's seq,
+        unread) and their last events by seq."""
+        admins = {box[0]: box[6] for box in boxes}
+        seqs = [box[7] for box in boxes if box[7] in last]
+        events, safe = cls._render_events([last[seq] for seq in seqs], viewer_id, admins, people, saved)
+        last_views = dict(zip(seqs, events))
+        ctx = _RenderContext(viewer_id=viewer_id, identities=people, admins=admins)
+        views = []
+        for box_id, created_at, public_key, title, lifecycle, access_mode, creator_id, last_seq, unread in boxes:
+            if creator_id not in people:
+                raise _Fallback  # (identities are never deleted: the route answers as it does)
+            safe = safe and _orjson_safe(title) and _orjson_safe(public_key)
+            views.append({
+                "id": box_id, "server_created_at": format_time(created_at), "public_key": public_key, "title": title, "lifecycle": lifecycle,
+                "access_mode": access_mode, "creator": ctx.person(creator_id, box_id), "last_event": last_views.get(last_seq), "events_count": max(0, unread),
+            })  # fmt: skip
+        return views, safe
+
+    @classmethod
+    def _render_page(cls, rows: list[_Event], viewer_id: str, creator_id: str, people: dict[str, _Identity], saved: set[str]) -> tuple[list[dict[str, Any]], bool]:
+        return cls._render_events(rows, viewer_id, {rows[0].box_id: creator_id} if rows else {}, people, saved)
+
     @staticmethod
-    def _render_page(rows: list[_Event], viewer_id: str, creator_id: str, people: dict[str, _Identity], saved: set[str]) -> tuple[list[dict[str, Any]], bool]:
+    def _render_events(rows: list[_Event], viewer_id: str, admins: dict[str, str], people: dict[str, _Identity], saved: set[str]) -> tuple[list[dict[str, Any]], bool]:
         """The views, and whether what clients wrote in them is :func:`_orjson_safe`
         (then :func:`_orjson_body` writes them)."""
-        ctx = _RenderContext(viewer_id=viewer_id, identities=people, admins={rows[0].box_id: creator_id} if rows else {}, saved=saved)
+        ctx = _RenderContext(viewer_id=viewer_id, identities=people, admins=admins, saved=saved)
         senders: dict[str, dict[str, Any]] = {}
         views = []
         safe = True
@@ -568,6 +624,13 @@ _SQLITE_TAKE_OVER_KEY = (
     " WHERE idempotency_keys.expires_at <= ? RETURNING scope"
 )
 _SQLITE_EVENT_COLUMNS = "e.id, e.box_id, e.type, e.sender_id, e.referrer_id, e.content, e.extra, e.created_at, e.file_id, e.edited_content, e.last_edited_at, e.deleted_at, e.deleted_by_id"
+#: ``boxes.repository.joined_boxes``: the caller's boxes, the latest first.
+_JOINED = (
+    "SELECT b.id, b.created_at, b.public_key, b.title, b.lifecycle, b.access_mode, b.creator_id, b.last_event_seq, b.unread_seq - m.unread_base"
+    " FROM boxes b JOIN memberships m ON m.box_id = b.id AND m.identity_id = {viewer} WHERE m.active"
+    " ORDER BY coalesce(b.last_event_seq, 0) DESC, b.created_at DESC LIMIT {limit} OFFSET {offset}"
+)
+_SQLITE_JOINED = _JOINED.format(viewer="?", limit="?", offset="?")
 
 
 class SQLiteFastPath(FastPath):
@@ -848,29 +911,66 @@ class SQLiteFastPath(FastPath):
             span = _range(offset, limit, tail, found[0])
             rows: list[_Event] = []
             if span is not None:
-                out = self._time
-                for r in db.execute(f"SELECT {_SQLITE_EVENT_COLUMNS} FROM events e WHERE e.box_id = ? AND e.pos >= ? AND e.pos <= ? ORDER BY e.pos", (box_id, *span)):
-                    edited = _load(r[9])
-                    stamp = _sqlite_stamp(r[7]) if r[2] in _PLAIN_TYPES and r[11] is None and edited is None else None
-                    created = None if stamp is not None else out(r[7])
-                    rows.append(_Event(r[0], r[1], r[2], r[3], r[4], _load(r[5]), _load(r[6]), created, r[8], edited, out(r[10]), out(r[11]), r[12], stamp))
-            people_ids = set().union(*map(_people, rows)) | {viewer}
-            people = {
-                r[0]: _Identity(*r)
-                for r in db.execute(f"SELECT id, display_name, avatar_url, email FROM identities WHERE id IN ({','.join('?' * len(people_ids))})", tuple(people_ids))
-            }
-            files = {r.file_id for r in rows if r.type == "msg.file" and r.file_id}
-            saved = set()
-            if files:
-                saved = {
-                    r[0]
-                    for r in db.execute(
-                        f"SELECT encrypted_file_id FROM saved_files WHERE identity_id = ? AND encrypted_file_id IN ({','.join('?' * len(files))})", (viewer, *files)
-                    )
-                }
+                rows = [
+                    self._event(r)
+                    for r in db.execute(f"SELECT {_SQLITE_EVENT_COLUMNS} FROM events e WHERE e.box_id = ? AND e.pos >= ? AND e.pos <= ? ORDER BY e.pos", (box_id, *span))
+                ]
+            people, saved = self._people_saved(rows, viewer, ())
         finally:
             db.execute("COMMIT").close()
         return self._render_page(rows, viewer, found[1], people, saved)
+
+    def _event(self, r) -> _Event:
+        """An :class:`_Event` of a row of ``_SQLITE_EVENT_COLUMNS``."""
+        out = self._time
+        edited = _load(r[9])
+        stamp = _sqlite_stamp(r[7]) if r[2] in _PLAIN_TYPES and r[11] is None and edited is None else None
+        created = None if stamp is not None else out(r[7])
+        return _Event(r[0], r[1], r[2], r[3], r[4], _load(r[5]), _load(r[6]), created, r[8], edited, out(r[10]), out(r[11]), r[12], stamp)
+
+    def _people_saved(self, rows: list[_Event], viewer: str, more) -> tuple[dict[str, _Identity], set[str]]:
+        """The identities ``rows`` show (and ``more``, and the viewer), and which of their
+        files the viewer saved (inside the reader's transaction)."""
+        db = self.reader
+        wanted = set().union(*map(_people, rows)) | {viewer, *more}
+        people = {r[0]: _Identity(*r) for r in db.execute(f"SELECT id, display_name, avatar_url, email FROM identities WHERE id IN ({','.join('?' * len(wanted))})", tuple(wanted))}
+        files = {r.file_id for r in rows if r.type == "msg.file" and r.file_id}
+        saved = set()
+        if files:
+            saved = {
+                r[0]
+                for r in db.execute(f"SELECT encrypted_file_id FROM saved_files WHERE identity_id = ? AND encrypted_file_id IN ({','.join('?' * len(files))})", (viewer, *files))
+            }
+        return people, saved
+
+    # -- GET /boxes/joined
+    async def _joined(self, token_hash: str, offset: int, limit: int):
+        try:
+            return self._read_joined(token_hash, offset, limit)
+        except sqlite3.Error as exc:  # (a reader that stayed busy): the route does it again, and answers
+            _rollback(self.reader)
+            log.debug("fast path handed a box list to the app: %r", exc)
+            raise _Fallback from None
+
+    def _read_joined(self, token_hash: str, offset: int, limit: int):
+        db = self.reader
+        db.execute("BEGIN").close()
+        try:
+            session = self._session(token_hash, utcnow())
+            if session is None:
+                raise _Fallback
+            viewer = session.identity_id
+            out = self._time
+            boxes = [(*r[:1], out(r[1]), *r[2:]) for r in db.execute(_SQLITE_JOINED, (viewer, limit, offset))]
+            seqs = [box[7] for box in boxes if box[7] is not None]
+            last = {}
+            if seqs:
+                for r in db.execute(f"SELECT {_SQLITE_EVENT_COLUMNS}, e.seq FROM events e WHERE e.seq IN ({','.join('?' * len(seqs))})", seqs):
+                    last[r[13]] = self._event(r)
+            people, saved = self._people_saved(list(last.values()), viewer, (box[6] for box in boxes))
+        finally:
+            db.execute("COMMIT").close()
+        return self._render_joined(boxes, last, viewer, people, saved)
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
@@ -931,6 +1031,13 @@ FROM events e LEFT JOIN identities i ON i.id = e.sender_id
 WHERE e.box_id = $1 AND e.pos >= $2 AND e.pos <= $3 ORDER BY e.pos
 """
 _PG_PEOPLE = "SELECT id, display_name, avatar_url, email FROM identities WHERE id = ANY($1::varchar[])"
+_PG_JOINED = _JOINED.format(viewer="$1", limit="$2", offset="$3")
+_PG_LAST_EVENTS = f"""
+SELECT {_SQLITE_EVENT_COLUMNS}, i.id, i.display_name, i.avatar_url, i.email,
+       to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), e.seq
+FROM events e LEFT JOIN identities i ON i.id = e.sender_id
+WHERE e.seq = ANY($1::bigint[])
+"""
 _PG_SAVED = "SELECT encrypted_file_id FROM saved_files WHERE identity_id = $1 AND encrypted_file_id = ANY($2::varchar[])"
 
 
@@ -1171,20 +1278,52 @@ class PostgresFastPath(FastPath):
         if found is None or not found[2]:
             raise _Fallback
         span = _range(offset, limit, tail, found[0])
-        rows: list[_Event] = []
         people: dict[str, _Identity] = {}
-        if span is not None:
-            for r in await conn.fetch(_PG_PAGE, box_id, *span):
-                rows.append(_Event(r[0], r[1], r[2], r[3], r[4], _load(r[5]), _load(r[6]), r[7], r[8], _load(r[9]), r[10], r[11], r[12], r[17]))
-                if r[13] is not None:
-                    people[r[13]] = _Identity(r[13], r[14], r[15], r[16])
-        wanted = (set().union(*map(_people, rows)) | {viewer}) - people.keys()
+        rows = [_pg_event(r, people) for r in await conn.fetch(_PG_PAGE, box_id, *span)] if span is not None else []
+        saved = await self._people_saved(conn, rows, viewer, (), people)
+        return rows, viewer, found[1], people, saved
+
+    @staticmethod
+    async def _people_saved(conn, rows: list[_Event], viewer: str, more, people: dict[str, _Identity]) -> set[str]:
+        """Adds to ``people`` the identities ``rows`` show (and ``more``, and the viewer);
+        returns which of their files the viewer saved."""
+        wanted = (set().union(*map(_people, rows)) | {viewer, *more}) - people.keys()
         if wanted:
             for r in await conn.fetch(_PG_PEOPLE, list(wanted)):
                 people[r[0]] = _Identity(r[0], r[1], r[2], r[3])
         files = {r.file_id for r in rows if r.type == "msg.file" and r.file_id}
-        saved = {r[0] for r in await conn.fetch(_PG_SAVED, viewer, list(files))} if files else set()
-        return rows, viewer, found[1], people, saved
+        return {r[0] for r in await conn.fetch(_PG_SAVED, viewer, list(files))} if files else set()
+
+    # -- GET /boxes/joined
+    async def _joined(self, token_hash: str, offset: int, limit: int):
+        try:
+            async with self._connection() as conn:
+                found = await self._read_joined(conn, token_hash, offset, limit)
+            return self._render_joined(*found)
+        except _Fallback:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a read: the app does it again, and answers
+            log.debug("fast path handed a box list to the app: %r", exc)
+            raise _Fallback from None
+
+    async def _read_joined(self, conn, token_hash: str, offset: int, limit: int):
+        session = await self._session(conn, token_hash, utcnow())
+        if session is None:
+            raise _Fallback
+        viewer = session.identity_id
+        boxes = [tuple(r) for r in await conn.fetch(_PG_JOINED, viewer, limit, offset)]
+        seqs = [box[7] for box in boxes if box[7] is not None]
+        people: dict[str, _Identity] = {}
+        last = {r[18]: _pg_event(r, people) for r in await conn.fetch(_PG_LAST_EVENTS, seqs)} if seqs else {}
+        saved = await self._people_saved(conn, list(last.values()), viewer, (box[6] for box in boxes), people)
+        return boxes, last, viewer, people, saved
+
+
+def _pg_event(r, people: dict[str, _Identity]) -> _Event:
+    """An :class:`_Event` of a row of :data:`_PG_PAGE`; its sender into ``people``."""
+    if r[13] is not None:
+        people[r[13]] = _Identity(r[13], r[14], r[15], r[16])
+    return _Event(r[0], r[1], r[2], r[3], r[4], _load(r[5]), _load(r[6]), r[7], r[8], _load(r[9]), r[10], r[11], r[12], r[17])
 
 
 # --- building it ---------------------------------------------------------------------------

@@ -184,6 +184,68 @@ async def test_pages_are_byte_for_byte_the_routes(server_app):
         assert any("deleted" in (e["content"] or {}) for e in listed) and any("last_edited_at" in (e["content"] or {}) for e in listed)
 
 
+async def test_box_lists_are_byte_for_byte_the_routes(server_app):
+    """``GET /boxes/joined``: each box with its last event (of every kind of view) and the
+    caller's unread count, in the route's order and pages; what it would refuse, and a
+    caller it does not know, reach the route."""
+    app = server_app
+    async with asgi_client(app) as http:
+        alice, bob, carol, box = await _box_of_three(http)
+        first = await post_text(http, alice, box["id"])
+        await post_event(http, bob, box["id"], {"type": "msg.text", "content": {"encrypted": ciphertext(), "public_key": random_key()}})
+        edited = await create_box(http, alice, title="Edited")
+        await invite(http, alice, edited["id"], bob.email)
+        await join(http, bob, edited["id"])
+        note = await post_text(http, bob, edited["id"])
+        await post_event(http, bob, edited["id"], {"type": "msg.edit", "referrer_id": note["id"], "content": {"new_encrypted": "AAAA"}})
+        deleted = await create_box(http, bob, title="Bob's, deleted message")
+        await invite(http, bob, deleted["id"], alice.email)
+        await join(http, alice, deleted["id"])
+        gone = await post_text(http, alice, deleted["id"])
+        await post_event(http, bob, deleted["id"], {"type": "msg.delete", "referrer_id": gone["id"]})
+        files = await create_box(http, alice, title="Files — \u00e9t\u00e9 \U0001f4c1")
+        await invite(http, alice, files["id"], bob.email)
+        await join(http, bob, files["id"])
+        shared = await upload_file(http, bob, files["id"])
+        saved = await http.post(
+            "/saved-files", json={"encrypted_file_id": shared["content"]["encrypted_file_id"], "identity_id": alice.id, "encrypted_metadata": "sealed", "key_fingerprint": "fp"}, headers=alice.headers
+        )
+        assert saved.status_code == 201, saved.text
+        kicked = await create_box(http, alice, title="Kick")
+        dave = await signup_login(http, "dave@example.com", name="Dave")
+        for who in (bob, dave):
+            invited = await invite(http, alice, kicked["id"], who.email)
+            await join(http, who, kicked["id"])
+        await batch(http, alice, kicked["id"], [{"type": "access.rm", "referrer_id": invited["id"]}])  # Dave is kicked
+        closed = await create_box(http, alice, title="Closed")
+        await invite(http, alice, closed["id"], bob.email)
+        await join(http, bob, closed["id"])
+        await post_event(http, alice, closed["id"], {"type": "state.lifecycle", "content": {"state": "closed"}})
+        await create_box(http, bob, title="Only created")
+        await post_text(http, carol, box["id"])  # the first box is the latest again
+        queries = ["", "?limit=2", "?offset=1&limit=3", "?offset=100", "?limit=0", "?limit=1000&x=1", "?tail=true&offset=2"]
+        before = fast_answers(app)
+        for user in (alice, bob, carol):  # the admin of some boxes, a member of others
+            for query in queries:
+                fast, routed = await both(app, http, "GET", f"/boxes/joined{query}", headers=user.headers)
+                assert fast.status_code == 200, fast.text
+                assert _answer(fast) == _answer(routed), (user.email, query)
+        assert fast_answers(app) == before + 3 * len(queries)
+        listed = (await http.get("/boxes/joined", headers=bob.headers)).json()
+        assert [b["title"] for b in listed][:2] == ["Project", "Only created"]
+        assert {b["last_event"]["type"] for b in listed} >= {"msg.text", "msg.file", "member.kick", "state.lifecycle", "create"}
+        assert any(b["last_event"]["content"].get("last_edited_at") for b in listed) and any("deleted" in b["last_event"]["content"] for b in listed)
+        assert {b["title"]: b["events_count"] for b in listed}["Project"] > 0
+        mine = {b["title"]: b for b in (await http.get("/boxes/joined", headers=alice.headers)).json()}
+        assert mine["Files — \u00e9t\u00e9 \U0001f4c1"]["last_event"]["content"]["is_saved"] is True
+        # What get_page refuses, no token, an unknown token: the route's own answers.
+        before = fast_answers(app)
+        for query, headers in (("?limit=1001", alice.headers), ("?offset=-1", alice.headers), ("?limit=x", alice.headers), ("", {}), ("", auth("not-a-token"))):
+            fast, routed = await both(app, http, "GET", f"/boxes/joined{query}", headers=headers)
+            assert fast.status_code in (400, 401) and _answer(fast) == _answer(routed), query
+        assert fast_answers(app) == before
+
+
 async def test_everything_else_is_the_routes_own_answer(server_app):
     """Requests the fast path does not prove valid reach the route as they came."""
     app = server_app
