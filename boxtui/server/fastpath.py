@@ -1,12 +1,13 @@
-"""The two hottest routes without the framework around them (issue 8, PROFILE.md).
+"""The hottest routes without the framework around them (issue 8, PROFILE.md).
 
-``POST /boxes/{id}/events`` with a ``msg.text`` body and the page lists of
+``POST /boxes/{id}/events`` with a ``msg.text`` body, the page lists of
 ``GET /boxes/{id}/events`` (no ``after``/``before`` cursor: the newest page, offset
-pages) are answered here, by :class:`FastPathMiddleware`, a pure ASGI layer inside the
-security-headers middleware and in front of everything FastAPI does per request
-(dependency solving, the request object, SQLAlchemy statements and ORM rows, pydantic
-models). The SQL is written by hand on raw driver connections: on SQLite one writer and
-one reader ``sqlite3`` connection whose statements run inline on the event loop (as
+pages) and the box list ``GET /boxes/joined`` are answered here, by
+:class:`FastPathMiddleware`, a pure ASGI layer inside the security-headers middleware
+and in front of everything FastAPI does per request (dependency solving, the request
+object, SQLAlchemy statements and ORM rows, pydantic models). The SQL is written by
+hand on raw driver connections: on SQLite one writer and one reader ``sqlite3``
+connection whose statements run inline on the event loop (as
 :mod:`boxtui.server.sqlite_driver` does for the engine's own), on PostgreSQL a small
 asyncpg pool.
 
