@@ -44,7 +44,8 @@ What it does, in one run:
    as the time the receiver read it; the receivers' CPU per post is printed beside the
    server's. One process, and on PostgreSQL two processes sharing it and Redis; the
    bare app's broadcast is the floor;
-6. 200 clients posting and listing for 60 s (errors, p99);
+6. 200 clients posting and listing for 60 s (errors, p99): listing a box's events (the
+   newest page), then again listing their boxes (``GET /boxes/joined``);
 7. ``--workers`` 1 → 2, one box and 16 boxes, beside the bare app in the same
    1 and 2 worker processes with the same ``wrk`` rows (what a second process can add on
    this machine at all: ``wrk`` and the kernel share its cores);
@@ -222,6 +223,21 @@ def bare_event_view(box_id: str, content: Any, index: int = 0) -> dict[str, Any]
     }
 
 
+def bare_box_view(box_id: str, last_event: dict[str, Any]) -> dict[str, Any]:
+    """A box view of the size and shape ``GET /boxes/joined`` answers with."""
+    return {
+        "id": box_id,
+        "server_created_at": "2026-11-24T09:00:00.123456Z",
+        "public_key": "z" * 43,
+        "title": "Soak box",
+        "lifecycle": "open",
+        "access_mode": "limited",
+        "creator": last_event["sender"],
+        "last_event": last_event,
+        "events_count": 3,
+    }
+
+
 def make_bare_app():
     """FastAPI with the real routes' shapes and annotations, and no work behind them.
 
@@ -233,6 +249,7 @@ def make_bare_app():
     queues: set[asyncio.Queue[str]] = set()
     sample = {"encrypted": "x" * 330, "public_key": "y" * 43}
     page = [bare_event_view("0b1ea4f3-8e44-4b5c-9a11-d5e3a1c7a001", sample, i) for i in range(PAGE)]
+    boxes = [bare_box_view(str(uuid.UUID(int=i + 1, version=4)), page[i]) for i in range(3)]  # a soak user's boxes
 
     @app.post("/boxes/{box_id}/events", status_code=201)
     async def post_event(box_id: str, request: Request) -> dict[str, Any]:
@@ -247,6 +264,10 @@ def make_bare_app():
     @app.get("/boxes/{box_id}/events")
     async def list_events(box_id: str) -> list[dict[str, Any]]:
         return page
+
+    @app.get("/boxes/joined")
+    async def list_boxes() -> list[dict[str, Any]]:
+        return boxes
 
     @app.websocket("/box-users/{identity_id}/ws")
     async def realtime(websocket: WebSocket, identity_id: str) -> None:
@@ -1132,13 +1153,15 @@ def writer_plan(ds: Dataset) -> list[tuple[str, str, str, int]]:
     return [("POST", f"/boxes/{box['box']}/events", ds.tokens[box["writer"]], 1) for box in ds.mixed]
 
 
-def soak_plan(ds: Dataset) -> list[tuple[str, str, str, int]]:
+def soak_plan(ds: Dataset, listing: str = "page") -> list[tuple[str, str, str, int]]:
+    """Each client posts to its box, then lists: its box's newest page, or (``listing``
+    "boxes") its boxes."""
     plan = []
     for i in range(SOAK_MEMBERS):
         for box in ds.soak:
             token = ds.tokens[box["members"][i]]
             plan.append(("POST", f"/boxes/{box['box']}/events", token, 1))
-            plan.append(("GET", tail_path(box["box"]), token, 0))
+            plan.append(("GET", tail_path(box["box"]) if listing == "page" else "/boxes/joined", token, 0))
     return plan
 
 
@@ -1759,6 +1782,7 @@ async def run(args) -> None:
     read_results: dict[str, dict[str, ReadRow]] = {}
     fan_results: dict[str, FanoutResult | str] = {}
     soak_results: dict[str, Row] = {}
+    soak_box_results: dict[str, Row] = {}
     worker_results: dict[str, Any] = {}
     count_results: dict[str, Counts] = {}
     rss: dict[str, float] = {}
@@ -1792,17 +1816,17 @@ async def run(args) -> None:
                             say(f"  fan-out to {subscribers:,} sockets, one process…")
                             await db.checkpoint()
                             fan_results[f"{kind}, one process"] = await fanout([server], ds, subscribers, fan_posts, args.fanout_receivers)
-                        if "soak" in only and "bare" not in soak_results:  # the floor: the same load on the bare app
-                            soak_runner = Runner(args, tmp)
-                            soak_runner.duration = soak_seconds
-                            script = runner.script("bare-soak", soak_plan(ds), [ds.body])
-                            soak_results["bare"] = await soak_runner.drive(bare, None, {"soak": (script, 200)}, "bare-soak")
-                        if "soak" in only:
-                            say(f"  200 clients for {soak_seconds} s…")
-                            soak_runner = Runner(args, tmp)
-                            soak_runner.duration = soak_seconds
-                            script = runner.script(f"{kind}-soak", soak_plan(ds), [ds.body])
-                            soak_results[kind] = await soak_runner.drive(server, db, {"soak": (script, 200)}, f"{kind}-soak")
+                        soak_runner = Runner(args, tmp)
+                        soak_runner.duration = soak_seconds
+                        for listing, soak_rows in (("page", soak_results), ("boxes", soak_box_results)):
+                            if "soak" not in only:
+                                break
+                            if "bare" not in soak_rows:  # the floor: the same load on the bare app
+                                script = runner.script(f"bare-soak-{listing}", soak_plan(ds, listing), [ds.body])
+                                soak_rows["bare"] = await soak_runner.drive(bare, None, {"soak": (script, 200)}, f"bare-soak-{listing}")
+                            say(f"  200 clients for {soak_seconds} s, listing {'a box' if listing == 'page' else 'their boxes'}…")
+                            script = runner.script(f"{kind}-soak-{listing}", soak_plan(ds, listing), [ds.body])
+                            soak_rows[kind] = await soak_runner.drive(server, db, {"soak": (script, 200)}, f"{kind}-soak-{listing}")
                         rss[kind] = server.rss_mb()
                         for line, n in sorted(server.exceptions().items(), key=lambda item: -item[1]):
                             why = " (requests wrk cut off when a run ends)" if "ClientDisconnect" in line else ""
@@ -1865,11 +1889,12 @@ async def run(args) -> None:
                 continue
             say(f"  {name:<36} {fig.subscribers:>7} {fig.delivered:>5}/{fig.subscribers * fig.posts:<5} {fmt(fig.p50_ms):>11} {fmt(fig.p99_ms):>7} "
                 f"{fmt(fig.read_p50_ms):>8} {fmt(fig.read_p99_ms):>7} {fmt(fig.cpu_ms_per_post):>18} {fmt(fig.receiver_cpu_ms_per_post):>13} {fmt(fig.connect_s):>9}  {'yes' if fig.deflate else 'no'}")  # fmt: skip
-    if soak_results:
-        say(f"\n== 200 clients posting and listing (every request alternates POST / GET tail), {soak_seconds} s ==")
-        say(f"  {'db':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>10}  errors")
-        for kind, row in soak_results.items():
-            say(f"  {kind:<9} {fmt(row.load.rps):>8} {fmt(row.load.p50_ms):>8} {fmt(row.load.p99_ms):>8} {fmt(row.cpu_ms, 2):>10}  {row.load.error_text()}")
+    for soak_rows, what in ((soak_results, "GET tail"), (soak_box_results, "GET /boxes/joined")):
+        if soak_rows:
+            say(f"\n== 200 clients posting and listing (every request alternates POST / {what}), {soak_seconds} s ==")
+            say(f"  {'db':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>10}  errors")
+            for kind, row in soak_rows.items():
+                say(f"  {kind:<9} {fmt(row.load.rps):>8} {fmt(row.load.p50_ms):>8} {fmt(row.load.p99_ms):>8} {fmt(row.cpu_ms, 2):>10}  {row.load.error_text()}")
     if worker_results:
         say("\n== --workers: POST msg.text, 16 clients, 1 box (and over 16 boxes) ==")
         for kind, fig in worker_results.items():
@@ -1975,10 +2000,12 @@ async def run(args) -> None:
             continue
         complete = fig.delivered == fig.subscribers * fig.posts
         report.target(f"fan-out to {fig.subscribers:,}: p99 < {limit:.0f} ms ({name})", f"{fmt(fig.p99_ms)} ms" + ("" if complete else f", only {fig.delivered}/{fig.subscribers * fig.posts} delivered"), complete and fig.p99_ms < limit)
-    for kind, row in soak_results.items():
-        if kind == "bare":
-            continue  # the floor, printed in its table
-        report.target(f"200 clients {soak_seconds} s: 0 errors, p99 < 1 s ({kind})", f"{row.load.error_text()} errors, p99 {fmt(row.load.p99_ms)} ms", row.load.errors == 0 and row.load.p99_ms < TARGETS["soak_p99_ms"])
+    for soak_rows, what in ((soak_results, ""), (soak_box_results, ", listing boxes")):
+        for kind, row in soak_rows.items():
+            if kind == "bare":
+                continue  # the floor, printed in its table
+            report.target(f"200 clients {soak_seconds} s{what}: 0 errors, p99 < 1 s ({kind})", f"{row.load.error_text()} errors, p99 {fmt(row.load.p99_ms)} ms",
+                          row.load.errors == 0 and row.load.p99_ms < TARGETS["soak_p99_ms"])  # fmt: skip
     if report.targets:
         report.print_targets()
     load = os.getloadavg()
