@@ -509,15 +509,21 @@ class FastPath:
 
     # -- GET
     async def page(self, scope, send, box_id: str) -> bool:
+        """Answer a page of ``GET /boxes/{id}/events`` and return True, or return False
+        for the app to answer."""
+        query = _page_query(scope.get("query_string", b""))
+        return query is not None and await self._answer_read(scope, send, lambda token_hash: self._page(box_id, token_hash, *query))
+
+    async def _answer_read(self, scope, send, read) -> bool:
+        """Answer with the views of ``await read(token_hash)`` (and whether they are
+        :func:`_orjson_safe`) and return True; False when there is no bearer token or
+        ``read`` raised ``_Fallback``."""
         authorization, _, _, usable = _bearer(scope)
         token_hash = _token_hash(authorization) if usable else None
         if token_hash is None:
             return False
-        query = _page_query(scope.get("query_string", b""))
-        if query is None:
-            return False
         try:
-            views, safe = await self._page(box_id, token_hash, *query)
+            views, safe = await read(token_hash)
         except _Fallback:
             return False
         self.answered += 1
@@ -530,18 +536,8 @@ class FastPath:
     async def joined(self, scope, send) -> bool:
         """Answer ``GET /boxes/joined`` (the caller's boxes, each with its last event and
         unread count) and return True, or return False for the app to answer."""
-        authorization, _, _, usable = _bearer(scope)
-        token_hash = _token_hash(authorization) if usable else None
         window = _offset_limit(_query(scope.get("query_string", b"")))
-        if token_hash is None or window is None:
-            return False
-        try:
-            views, safe = await self._joined(token_hash, *window)
-        except _Fallback:
-            return False
-        self.answered += 1
-        await _send_json(send, 200, _orjson_body(views) if safe else _json_body(views))
-        return True
+        return window is not None and await self._answer_read(scope, send, lambda token_hash: self._joined(token_hash, *window))
 
     async def _joined(self, token_hash: str, offset: int, limit: int):  # pragma: no cover - overridden
         raise NotImplementedError
@@ -887,22 +883,34 @@ class SQLiteFastPath(FastPath):
         threading.Thread(target=run, name="boxtui-wal-checkpoint", daemon=True).start()
 
     # -- GET
-    async def _page(self, box_id: str, token_hash: str, offset: int, limit: int, tail: bool):
+    def _read(self, what: str, read, *args):
+        """``read(*args)``; a ``sqlite3`` error (a reader that stayed busy) hands ``what``
+        to the route, which does it again and answers."""
         try:
-            return self._read_page(box_id, token_hash, offset, limit, tail)
-        except sqlite3.Error as exc:  # (a reader that stayed busy): the route does it again, and answers
+            return read(*args)
+        except sqlite3.Error as exc:
             _rollback(self.reader)
-            log.debug("fast path handed a page to the app: %r", exc)
+            log.debug("fast path handed %s to the app: %r", what, exc)
             raise _Fallback from None
 
-    def _read_page(self, box_id: str, token_hash: str, offset: int, limit: int, tail: bool):
+    @contextlib.contextmanager
+    def _snapshot(self, token_hash: str):
+        """The reader in one read transaction, and who is calling (else ``_Fallback``)."""
         db = self.reader
         db.execute("BEGIN").close()
         try:
             session = self._session(token_hash, utcnow())
             if session is None:
                 raise _Fallback
-            viewer = session.identity_id
+            yield db, session.identity_id
+        finally:
+            db.execute("COMMIT").close()
+
+    async def _page(self, box_id: str, token_hash: str, offset: int, limit: int, tail: bool):
+        return self._read("a page", self._read_page, box_id, token_hash, offset, limit, tail)
+
+    def _read_page(self, box_id: str, token_hash: str, offset: int, limit: int, tail: bool):
+        with self._snapshot(token_hash) as (db, viewer):
             found = db.execute(
                 "SELECT b.visible_count, b.creator_id, m.active FROM boxes b LEFT JOIN memberships m ON m.box_id = b.id AND m.identity_id = ? WHERE b.id = ?",
                 (viewer, box_id),
@@ -917,8 +925,6 @@ class SQLiteFastPath(FastPath):
                     for r in db.execute(f"SELECT {_SQLITE_EVENT_COLUMNS} FROM events e WHERE e.box_id = ? AND e.pos >= ? AND e.pos <= ? ORDER BY e.pos", (box_id, *span))
                 ]
             people, saved = self._people_saved(rows, viewer, ())
-        finally:
-            db.execute("COMMIT").close()
         return self._render_page(rows, viewer, found[1], people, saved)
 
     def _event(self, r) -> _Event:
@@ -946,21 +952,10 @@ class SQLiteFastPath(FastPath):
 
     # -- GET /boxes/joined
     async def _joined(self, token_hash: str, offset: int, limit: int):
-        try:
-            return self._read_joined(token_hash, offset, limit)
-        except sqlite3.Error as exc:  # (a reader that stayed busy): the route does it again, and answers
-            _rollback(self.reader)
-            log.debug("fast path handed a box list to the app: %r", exc)
-            raise _Fallback from None
+        return self._read("a box list", self._read_joined, token_hash, offset, limit)
 
     def _read_joined(self, token_hash: str, offset: int, limit: int):
-        db = self.reader
-        db.execute("BEGIN").close()
-        try:
-            session = self._session(token_hash, utcnow())
-            if session is None:
-                raise _Fallback
-            viewer = session.identity_id
+        with self._snapshot(token_hash) as (db, viewer):
             out = self._time
             boxes = [(*r[:1], out(r[1]), *r[2:]) for r in db.execute(_SQLITE_JOINED, (viewer, limit, offset))]
             seqs = [box[7] for box in boxes if box[7] is not None]
@@ -969,8 +964,6 @@ class SQLiteFastPath(FastPath):
                 for r in db.execute(f"SELECT {_SQLITE_EVENT_COLUMNS}, e.seq FROM events e WHERE e.seq IN ({','.join('?' * len(seqs))})", seqs):
                     last[r[13]] = self._event(r)
             people, saved = self._people_saved(list(last.values()), viewer, (box[6] for box in boxes))
-        finally:
-            db.execute("COMMIT").close()
         return self._render_joined(boxes, last, viewer, people, saved)
 
 
