@@ -1818,9 +1818,7 @@ async def run(args) -> None:
                             fan_results[f"{kind}, one process"] = await fanout([server], ds, subscribers, fan_posts, args.fanout_receivers)
                         soak_runner = Runner(args, tmp)
                         soak_runner.duration = soak_seconds
-                        for listing, soak_rows in (("page", soak_results), ("boxes", soak_box_results)):
-                            if "soak" not in only:
-                                break
+                        for listing, soak_rows in (("page", soak_results), ("boxes", soak_box_results)) if "soak" in only else ():
                             if "bare" not in soak_rows:  # the floor: the same load on the bare app
                                 script = runner.script(f"bare-soak-{listing}", soak_plan(ds, listing), [ds.body])
                                 soak_rows["bare"] = await soak_runner.drive(bare, None, {"soak": (script, 200)}, f"bare-soak-{listing}")

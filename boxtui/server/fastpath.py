@@ -544,7 +544,7 @@ class FastPath:
 
     @classmethod
     def _render_joined(cls, boxes: list, last: dict[int, _Event], viewer_id: str, people: dict[str, _Identity], saved: set[str]) -> tuple[list[dict[str, Any]], bool]:
-        """``boxes.service.box_views`` of the rows of :data:`_SQLITE_JOINED` (box id,
+        """``boxes.service.box_views`` of the rows of :data:`_JOINED` (box id,
         created, public key, title, lifecycle, access mode, creator, last event's seq,
         unread) and their last events by seq."""
         admins = {box[0]: box[6] for box in boxes}
@@ -556,7 +556,6 @@ class FastPath:
         for box_id, created_at, public_key, title, lifecycle, access_mode, creator_id, last_seq, unread in boxes:
             if creator_id not in people:
                 raise _Fallback  # (identities are never deleted: the route answers as it does)
-            safe = safe and _orjson_safe(title) and _orjson_safe(public_key)
             views.append({
                 "id": box_id, "server_created_at": format_time(created_at), "public_key": public_key, "title": title, "lifecycle": lifecycle,
                 "access_mode": access_mode, "creator": ctx.person(creator_id, box_id), "last_event": last_views.get(last_seq), "events_count": max(0, unread),
