@@ -28,15 +28,18 @@ Posts share transactions (group commit): the posts that arrive while the previou
 transaction runs are written by the next one together, each answered once it is
 committed. On SQLite that is one transaction (a post its checks or its Idempotency-Key
 refuse has written nothing by then, so none needs a savepoint). On PostgreSQL
-it is one call of ``boxtui_post_texts`` (migration 0005) for posts to any boxes, sent
+it is one call of ``boxtui_post_texts`` (migrations 0005, 0008) for posts to any boxes, sent
 outside a transaction so that it is one: the function locks the boxes' rows in byte
 order (the share route's order, so calls sharing boxes never deadlock), places and
 writes the posts and commits, and the locks are held only while the database works,
 never across a client round trip. The answers are rendered before the call, from a read
 of the boxes' creators and the senders and with the app's time; the call places only
-the posts whose box, membership and creator still hold and whose time is not behind
-their box's newest event (a post that is gets one more call with a fresh time, then the
-route).
+the posts whose box, membership and creator still hold (a post whose do not gets one
+more call after a fresh read, then the route), at the app's time or, when their box's
+newest event is later (another process's clock ahead, or this one's set back), at that
+event's time: the answer is sent in two parts around its time, and the call writes the
+Idempotency-Key record with the time it placed, as the routes do
+(``events.service.event_time``). SQLite reads the box's newest time in its transaction.
 
 Who is calling is cached per token (:class:`TokenCache`): a session is looked up once,
 then kept for at most ``TOKEN_CACHE_SECONDS``. A logout clears its token at once in the
@@ -70,6 +73,7 @@ from boxtui.core.encoding import b64_decode_any
 from boxtui.core.ids import is_uuid, new_id
 from boxtui.core.timefmt import as_utc, format_time, utcnow
 from boxtui.server.auth.deps import DEFAULT_LIMIT, MAX_LIMIT, _has_unstorable_text, _reject_constant, hash_token
+from boxtui.server.events.repository import NEWEST_TIME_SQL
 from boxtui.server.events.schemas import MAX_ENCRYPTED
 from boxtui.server.events.service import _people, _RenderContext, _view, split_audience
 from boxtui.server.identities.service import check_public_key
@@ -86,8 +90,8 @@ TOKEN_CACHE_SIZE = 20_000
 PG_POOL_SIZE = 8
 #: PostgreSQL: group-commit calls in flight (the next waits for the box locks).
 PG_TRANSACTIONS = 2
-#: PostgreSQL: calls a post gets before it goes to the routes (another call may have
-#: placed a newer event in its box first: it is tried again with a fresh time).
+#: PostgreSQL: calls a post gets before it goes to the routes (its box, creator or
+#: sender changed since the read its answer was rendered from: read again, sent again).
 PG_TRIES = 2
 #: SQLite, ``--workers``: how often a process waiting for the writers' lock file tries it.
 LOCK_POLL_SECONDS = 0.001
@@ -619,6 +623,7 @@ _SQLITE_TAKE_OVER_KEY = (
     " headers = excluded.headers, created_at = excluded.created_at, expires_at = excluded.expires_at"
     " WHERE idempotency_keys.expires_at <= ? RETURNING scope"
 )
+_SQLITE_NEWEST_TIME = NEWEST_TIME_SQL.format(box="?", true=1, false=0)
 _SQLITE_EVENT_COLUMNS = "e.id, e.box_id, e.type, e.sender_id, e.referrer_id, e.content, e.extra, e.created_at, e.file_id, e.edited_content, e.last_edited_at, e.deleted_at, e.deleted_by_id"
 #: ``boxes.repository.joined_boxes``: the caller's boxes, the latest first.
 _JOINED = (
@@ -807,7 +812,7 @@ class SQLiteFastPath(FastPath):
         are moved once per batch, after the last post. Any other error propagates: the
         whole transaction is rolled back and the app does every post again."""
         db = self.writer
-        boxes: dict[str, list[Any]] = {}  # box → [visible_count, last seq, posts placed, audience]
+        boxes: dict[str, list[Any]] = {}  # box → [visible_count, last seq, posts placed, audience, newest time]
         senders: dict[tuple[str, str], int] = {}  # (box, sender) → posts placed
         results: list[Any] = []
         for post in batch:
@@ -825,8 +830,12 @@ class SQLiteFastPath(FastPath):
             if box is None:
                 # A post changes no membership: the audience holds until the commit.
                 audience = [r[0] for r in db.execute("SELECT identity_id FROM memberships WHERE box_id = ? AND active = 1", (box_id,))]
-                box = boxes[box_id] = [visible_count, None, 0, audience]
+                newest = db.execute(_SQLITE_NEWEST_TIME, (box_id, box_id)).fetchone()[0]
+                box = boxes[box_id] = [visible_count, None, 0, audience, None if newest is None else as_utc(self._time_out(newest))]
             event_id, created_at, pos = new_id(), utcnow(), box[0] + 1
+            if box[4] is not None and box[4] > created_at:
+                created_at = box[4]  # never before the box's newest event (events.service.event_time)
+            box[4] = created_at
             stamp = self._time_in(created_at)
             caller = _Identity(caller_id, display_name, avatar_url, email)
             body, context = self._post_answer(box_id, caller, creator_id, box[3], text, event_id, created_at)
@@ -842,7 +851,7 @@ class SQLiteFastPath(FastPath):
             box[2] += 1
             senders[(box_id, caller_id)] = senders.get((box_id, caller_id), 0) + 1
             results.append((body, context))
-        for box_id, (visible_count, seq, placed, _) in boxes.items():
+        for box_id, (visible_count, seq, placed, _, _) in boxes.items():
             if placed:
                 db.execute("UPDATE boxes SET last_event_seq = ?, visible_count = ?, unread_seq = unread_seq + ? WHERE id = ?", (seq, visible_count, placed, box_id)).close()
         for (box_id, caller_id), placed in senders.items():
@@ -1008,12 +1017,14 @@ SELECT 'member', m.box_id, m.identity_id, NULL, NULL FROM memberships m
 JOIN unnest($3::varchar[], $4::varchar[]) AS q(box_id, identity_id) ON m.box_id = q.box_id AND m.identity_id = q.identity_id
 WHERE m.active
 """
-#: The group commit (migration 0005): rows (post's ordinal, seq, pos, box, NULL) for the
-#: posts placed, and (NULL, NULL, NULL, box, audience) for each of their boxes.
+#: The group commit (migration 0008): rows (post's ordinal, seq, pos, box, NULL, time) for
+#: the posts placed, and (NULL, NULL, NULL, box, audience, NULL) for each of their boxes.
 _PG_POST_TEXTS = (
     "SELECT * FROM boxtui_post_texts($1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[],"
-    " $7::varchar[], $8::text[], $9::timestamptz[], $10::varchar[], $11::varchar[], $12::text[], $13::timestamptz[])"
+    " $7::varchar[], $8::text[], $9::timestamptz[], $10::varchar[], $11::varchar[], $12::text[], $13::text[], $14::timestamptz[])"
 )
+#: Where a post's answer holds its time (what the call may move to its box's newest).
+_TIME_FIELD = b'"server_event_created_at":"'
 #: What ``boxtui_post_texts`` raises when an Idempotency-Key was recorded first.
 _PG_KEY_TAKEN = "boxtui: an Idempotency-Key is already recorded"
 _PG_MEMBER = "SELECT b.visible_count, b.creator_id, m.active FROM boxes b LEFT JOIN memberships m ON m.box_id = b.id AND m.identity_id = $2 WHERE b.id = $1"
@@ -1126,7 +1137,7 @@ class PostgresFastPath(FastPath):
                     break
                 for position, answer in written.items():
                     outcomes[todo[position]] = answer
-                # Sent but not placed (a newer event in the box, a key recorded by another
+                # Sent but not placed (the box or the sender changed, a key recorded by another
                 # post of the call): again, then the app; the others are the app's now.
                 todo = [todo[position] for position in sorted(again)]
         except BaseException as exc:  # a bug, a cancel: every waiting request gets it
@@ -1147,13 +1158,14 @@ class PostgresFastPath(FastPath):
                     post.future.set_result(outcome)
 
     async def _write_posts(self, conn, posts: list[_Post], *, fresh: bool = False) -> tuple[dict[int, Any], set[int]]:
-        """One call of ``boxtui_post_texts`` (migration 0005), outside a transaction: the
+        """One call of ``boxtui_post_texts`` (migration 0008), outside a transaction: the
         call is its own, and holds the box locks only while the database works. The
         answers are rendered before it, with what a read of the boxes and the senders
-        says and the app's time; the call places the posts whose box, sender and time
-        still hold. Returns ({position: answer} once committed, the positions sent but
+        says and the app's time; the call places the posts whose box and sender still
+        hold, at that time or their box's newest event's if later. Returns ({position: answer} once committed, the positions sent but
         not placed, which may go again); the posts in neither are the app's (not members,
-        closed boxes, Idempotency-Keys recorded by other requests, a key twice)."""
+        closed boxes, Idempotency-Keys recorded by other requests, a key twice, content
+        that repeats the answer's time)."""
         keys: set[tuple[str, str]] = set()
         candidates: list[int] = []
         for n, post in enumerate(posts):
@@ -1166,21 +1178,31 @@ class PostgresFastPath(FastPath):
         candidates = [n for n in candidates if (posts[n].box_id, posts[n].caller_id) in known]
         if not candidates:
             return {}, set()
-        args: tuple[list, ...] = ([], [], [], [], [], [], [], [], [], [], [], [], [])
-        rendered: list[tuple[bytes, Any]] = []
-        created_at = utcnow()  # the app's clock, as the routes' (the call refuses a time older than the box's newest event)
+        args: tuple[list, ...] = ([], [], [], [], [], [], [], [], [], [], [], [], [], [])
+        rendered: list[tuple[bytes, bytes, Any]] = []
+        created_at = utcnow()  # the app's clock; the call moves it to the box's newest event's time if that is later
+        marker = _TIME_FIELD + format_time(created_at).encode() + b'"'
+        sent: list[int] = []
         for n in candidates:
             post = posts[n]
             creator_id, caller = known[(post.box_id, post.caller_id)]
             event_id = new_id()
             body, context = self._post_answer(post.box_id, caller, creator_id, None, post.text, event_id, created_at)
-            rendered.append((body, context))
+            at = body.find(marker)
+            if at < 0 or body.find(marker, at + 1) >= 0:
+                continue  # (its content repeats the time, to the microsecond: the route's)
+            head, tail = body[: at + len(_TIME_FIELD)], body[at + len(marker) - 1 :]
+            sent.append(n)
+            rendered.append((head, tail, context))
             key = post.text.key
             expires = created_at + self.ttl if key is not None else None
             for column, value in zip(args, (post.box_id, post.caller_id, creator_id, caller.display_name, caller.avatar_url, caller.email, event_id,
                                             post.text.stored, created_at, key, post.text.fingerprint if key is not None else None,
-                                            body.decode() if key is not None else None, expires)):  # fmt: skip
+                                            head.decode() if key is not None else None, tail.decode() if key is not None else None, expires)):  # fmt: skip
                 column.append(value)
+        candidates = sent
+        if not candidates:
+            return {}, set()
         try:
             placed = await conn.fetch(_PG_POST_TEXTS, *args)
         except Exception as exc:
@@ -1193,8 +1215,9 @@ class PostgresFastPath(FastPath):
         for row in placed:
             if row[0] is not None:
                 n = candidates[row[0] - 1]
-                body, (event, identities, admins, _) = rendered[row[0] - 1]
-                answers[n] = (body, (event, identities, admins, audiences[row[3]]))
+                head, tail, (event, identities, admins, _) = rendered[row[0] - 1]
+                event.created_at = row[5]  # the app's time, or the box's newest event's when later
+                answers[n] = (head + format_time(row[5]).encode() + tail, (event, identities, admins, audiences[row[3]]))
         return answers, {n for n in candidates if n not in answers}
 
     async def _known_pairs(self, conn, pairs: set[tuple[str, str]], fresh: bool) -> dict[tuple[str, str], tuple[str, _Identity]]:

@@ -34,6 +34,7 @@ from tests.server.helpers import (
     post_event,
     post_text,
     random_key,
+    rule,
     signup_login,
     until,
     upload_file,
@@ -713,12 +714,12 @@ async def test_a_post_right_after_a_rename_shows_the_new_name(server_app):
 
 
 @pytest.mark.postgres
-async def test_a_post_older_than_its_boxs_newest_event_is_placed_again_with_a_fresh_time(tmp_path, pg_database, monkeypatch):
+async def test_a_post_whose_time_is_behind_its_boxs_newest_event_takes_that_time(tmp_path, pg_database, monkeypatch):
     """PostgreSQL renders a post's answer (with the app's time) before the call that
-    places it; a call must not put an event after one with a later time (a box's times
-    follow its seq). A post whose time is behind its box's newest event is not placed:
-    it is tried once more with a fresh time, and if that is still behind, the route
-    writes it. Nothing is written by a refused try."""
+    places it; another process may take the box's lock first with a later time, or its
+    clock may be ahead. The call places the post at once, at the box's newest event's
+    time (times never go backwards along seq), and the answer and the Idempotency-Key
+    record show the time placed: no second call, nothing for the route."""
     from datetime import timedelta
 
     from boxtui.core.timefmt import utcnow
@@ -730,36 +731,75 @@ async def test_a_post_older_than_its_boxs_newest_event_is_placed_again_with_a_fr
         async with asgi_client(app) as http:
             alice, bob, box = await box_with_member(http)
             url = f"/boxes/{box['id']}/events"
-            await post_text(http, alice, box["id"])  # the box's newest event: now
-            calls: list[str] = []
-            late = iter([timedelta(hours=1), timedelta(0)])  # the first try an hour behind, the second on time
+            newest = await post_text(http, alice, box["id"])  # the box's newest event: now
+            calls: list[int] = []
+            write_posts = fastpath.PostgresFastPath._write_posts
 
-            def clock():
-                calls.append("now")
-                return utcnow() - next(late, timedelta(0))
+            async def counted(self, conn, posts, **kwargs):
+                calls.append(len(posts))
+                return await write_posts(self, conn, posts, **kwargs)
 
-            monkeypatch.setattr(fastpath, "utcnow", clock)
+            monkeypatch.setattr(fastpath.PostgresFastPath, "_write_posts", counted)
+            monkeypatch.setattr(fastpath, "utcnow", lambda: utcnow() - timedelta(hours=1))  # this process an hour behind
             before = fast_answers(app)
-            bodies = {key: {"type": "msg.text", "content": {"encrypted": ciphertext()}} for key in ("again", "routed")}
-            again = await http.post(url, json=bodies["again"], headers={**bob.headers, "Idempotency-Key": "again"})
-            assert again.status_code == 201 and fast_answers(app) == before + 1
-            assert len(calls) == 3  # the session's check, the try an hour behind, the one placed
-            # Always behind: the route writes it (its own time, under the lock).
-            monkeypatch.setattr(fastpath, "utcnow", lambda: utcnow() - timedelta(hours=1))
-            routed = await http.post(url, json=bodies["routed"], headers={**bob.headers, "Idempotency-Key": "routed"})
-            assert routed.status_code == 201 and fast_answers(app) == before + 1
+            body = {"type": "msg.text", "content": {"encrypted": ciphertext()}}
+            behind = await http.post(url, json=body, headers={**bob.headers, "Idempotency-Key": "behind"})
+            assert behind.status_code == 201 and fast_answers(app) == before + 1
+            assert calls == [1]  # one call, placed
             monkeypatch.setattr(fastpath, "utcnow", utcnow)
-            texts = [e for e in (await http.get(url, headers=bob.headers)).json() if e["type"] == "msg.text"]
-            assert [e["id"] for e in texts][-2:] == [again.json()["id"], routed.json()["id"]]
-            assert [e["server_event_created_at"] for e in texts] == sorted(e["server_event_created_at"] for e in texts)
-            async with app.state.engine.connect() as conn:
-                rows = (await conn.execute(text("SELECT pos FROM events WHERE box_id = :b AND pos IS NOT NULL ORDER BY seq"), {"b": box["id"]})).all()
-                keys = (await conn.execute(text("SELECT key FROM idempotency_keys WHERE scope = :s ORDER BY key"), {"s": bob.id})).scalars().all()
-            assert [r.pos for r in rows] == list(range(1, len(rows) + 1))  # the refused tries took no position
-            assert keys == ["again", "routed"]
-            for key, first in (("again", again), ("routed", routed)):  # each key replays its one answer
-                replay = await http.post(url, json=bodies[key], headers={**bob.headers, "Idempotency-Key": key})
-                assert replay.content == first.content and replay.headers["idempotent-replayed"] == "true"
+            assert behind.json()["server_event_created_at"] == newest["server_event_created_at"]
+            listed = (await http.get(url, headers=bob.headers)).json()
+            assert listed[-1] == behind.json()
+            stamps = [e["server_event_created_at"] for e in listed]
+            assert stamps == sorted(stamps)
+            replay = await http.post(url, json=body, headers={**bob.headers, "Idempotency-Key": "behind"})
+            assert replay.content == behind.content and replay.headers["idempotent-replayed"] == "true"
+
+
+async def test_a_boxs_times_never_go_backwards_whatever_the_clocks(server_app):
+    """The box's newest event is an hour ahead of this process's clock (written by a
+    server whose clock is ahead, or before this one's was set back). Every way an event
+    is written — the fast path, the text route, the routes' other events — gives the new
+    event that time rather than going back, and each answer shows the time written."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from boxtui.core.timefmt import format_time, utcnow
+    from boxtui.server.events.models import EventRow
+
+    app = server_app
+    async with asgi_client(app) as http:
+        alice, bob, box = await box_with_member(http)
+        url = f"/boxes/{box['id']}/events"
+        ahead = utcnow() + timedelta(hours=1)
+        first = await post_text(http, alice, box["id"])
+        async with app.state.sessionmaker() as db:
+            await db.execute(update(EventRow).where(EventRow.id == first["id"]).values(created_at=ahead))
+            await db.commit()
+        body = {"type": "msg.text", "content": {"encrypted": ciphertext()}}
+        before = fast_answers(app)
+        fast = await http.post(url, json=body, headers={**bob.headers, "Idempotency-Key": "fast"})
+        assert fast.status_code == 201 and fast_answers(app) == before + 1
+        with slow(app):
+            routed = await http.post(url, json=body, headers={**bob.headers, "Idempotency-Key": "routed"})
+            assert routed.status_code == 201
+            added = await batch(http, alice, box["id"], [rule("dora@example.com")])  # an access.add, through append_event
+        assert fast_answers(app) == before + 1
+        listed = (await http.get(url, headers=alice.headers)).json()
+        assert [e["id"] for e in listed[-3:]] == [first["id"], fast.json()["id"], routed.json()["id"]]
+        assert [e["server_event_created_at"] for e in listed[-3:]] == [format_time(ahead)] * 3
+        assert [e["server_event_created_at"] for e in added] == [format_time(ahead)]
+        for key, answer in (("fast", fast), ("routed", routed)):
+            assert answer.json()["server_event_created_at"] == format_time(ahead)
+            replay = await http.post(url, json=body, headers={**bob.headers, "Idempotency-Key": key})
+            assert replay.content == answer.content
+        # Once the clock is past the box's newest time, events take the clock's time again.
+        async with app.state.sessionmaker() as db:
+            await db.execute(update(EventRow).where(EventRow.box_id == box["id"]).values(created_at=utcnow() - timedelta(minutes=1)))
+            await db.commit()
+        later = await post_text(http, bob, box["id"])
+        assert format_time(utcnow() - timedelta(seconds=30)) < later["server_event_created_at"] <= format_time(utcnow())
 
 
 async def test_a_database_error_in_the_fast_path_goes_to_the_routes(sqlite_app):

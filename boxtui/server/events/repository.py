@@ -9,11 +9,33 @@ from datetime import datetime
 
 from sqlalchemy import Select, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from boxtui.server.events.models import EventRow
 from boxtui.server.saved_files.models import SavedFileRow
 
 ACCESS_TYPES = ("access.add", "access.rm")
+
+
+#: The time of a box's newest event, visible or not: two lookups on
+#: ``ix_events_box_visible_seq`` for the newest seq of each kind, then their rows
+#: (``visible`` compared with a value: a bare ``visible`` is no index key to SQLite).
+NEWEST_TIME_SQL = (
+    "SELECT max(e.created_at) FROM events e WHERE e.seq IN ("
+    "(SELECT max(v.seq) FROM events v WHERE v.box_id = {box} AND v.visible = {true}),"
+    " (SELECT max(h.seq) FROM events h WHERE h.box_id = {box} AND h.visible = {false}))"
+)
+
+
+async def newest_time(db: AsyncSession, box_id: str) -> datetime | None:
+    """The time of ``box_id``'s newest event (None: it has none). Read under the box's
+    lock, and in a statement of its own on PostgreSQL (a statement's snapshot is taken
+    when it starts: one that waited for the lock would not see what the holder wrote)."""
+    v, h = aliased(EventRow), aliased(EventRow)
+    newest_visible = select(func.max(v.seq)).where(v.box_id == box_id, v.visible == True).scalar_subquery()  # noqa: E712
+    newest_hidden = select(func.max(h.seq)).where(h.box_id == box_id, h.visible == False).scalar_subquery()  # noqa: E712
+    query = select(func.max(EventRow.created_at)).where(EventRow.seq.in_([newest_visible, newest_hidden]))
+    return (await db.execute(query)).scalar_one_or_none()
 
 
 async def get(db: AsyncSession, event_id: str) -> EventRow | None:
@@ -108,15 +130,20 @@ _PLACE_MESSAGE_PG = text(
     RETURNING last_event_seq, visible_count
     """
 )
-#: Then the event itself and its sender's unread base, in one statement.
+#: Then the event itself and its sender's unread base, in one statement, at the app's
+#: time or the box's newest event's if that is later (a statement after the lock's:
+#: its snapshot holds every event committed before the lock was ours).
 _INSERT_MESSAGE_PG = text(
     """
     WITH m AS (
         UPDATE memberships SET unread_base = unread_base + 1 WHERE box_id = :box_id AND identity_id = :sender_id
     )
     INSERT INTO events (seq, id, box_id, type, sender_id, referrer_id, content, created_at, visible, active, pos)
-    VALUES (:seq, :id, :box_id, :type, :sender_id, :referrer_id, CAST(:content AS JSON), :created_at, true, true, :pos)
+    VALUES (:seq, :id, :box_id, :type, :sender_id, :referrer_id, CAST(:content AS JSON),
+            greatest(CAST(:created_at AS timestamptz), (%s)), true, true, :pos)
+    RETURNING created_at
     """
+    % NEWEST_TIME_SQL.format(box=":box_id", true="true", false="false")
 )
 
 
@@ -127,12 +154,13 @@ async def place_message_pg(db: AsyncSession, box_id: str) -> tuple[int, int] | N
 
 
 async def insert_message_pg(db: AsyncSession, row: EventRow) -> None:
-    """Insert ``row`` (placed by :func:`place_message_pg`) and move its sender's unread base."""
+    """Insert ``row`` (placed by :func:`place_message_pg`) and move its sender's unread
+    base; ``row.created_at`` becomes the time written (never before the box's newest)."""
     params = dict(
         seq=row.seq, pos=row.pos, id=row.id, box_id=row.box_id, type=row.type, sender_id=row.sender_id,
         referrer_id=row.referrer_id, content=json.dumps(row.content), created_at=row.created_at,
     )  # fmt: skip
-    await db.execute(_INSERT_MESSAGE_PG, params)
+    row.created_at = (await db.execute(_INSERT_MESSAGE_PG, params)).scalar_one()
 
 
 _EVENTS = EventRow.__table__

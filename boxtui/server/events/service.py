@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -33,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from boxtui.core.ids import is_uuid, new_id
-from boxtui.core.timefmt import format_time, utcnow
+from boxtui.core.timefmt import as_utc, format_time, utcnow
 from boxtui.core.wire import UNREAD_TYPES
 from boxtui.server.auth.deps import Caller, Page, validate_model
 from boxtui.server.auth.models import IdentityRow
@@ -61,6 +62,18 @@ MAX_IDS = 100
 
 
 # --- the log ---------------------------------------------------------------------------
+
+
+def event_time(newest: datetime | None) -> datetime:
+    """A new event's time, taken under its box's lock: now, or the box's newest event's
+    time (``newest``) when that is later — another server's clock ahead of this one's,
+    or this one's set back — so a box's times never go backwards along its seq
+    (PROTOCOL §10.16), whatever the clocks of the processes writing to it."""
+    now = utcnow()
+    if newest is None:
+        return now
+    newest = as_utc(newest)
+    return newest if newest > now else now
 
 
 async def append_event(
@@ -91,7 +104,7 @@ async def append_event(
         referrer_id=referrer_id,
         content=content,
         extra=extra,
-        created_at=utcnow(),
+        created_at=event_time(await repository.newest_time(db, box.id)),
         visible=visible,
         active=True,
         file_id=file_id,
@@ -484,10 +497,10 @@ async def _post_text_late_lock(db: AsyncSession, caller: Caller, box_id: str, bo
             if placed is None:
                 raise Conflict("this box is closed", {"lifecycle": "conflict"}, origin="body")
             row.seq, row.pos = placed
-            row.created_at = utcnow()  # under the lock, as append_event: one box's times follow its seq
+            row.created_at = utcnow()  # under the lock; the insert keeps it from going before the box's newest
             await repository.insert_message_pg(db, row)
         else:
-            row.pos, row.created_at = box.visible_count + 1, utcnow()
+            row.pos, row.created_at = box.visible_count + 1, event_time(await repository.newest_time(db, box.id))
             row.seq = await repository.insert_message_sqlite(db, row)
             await repository.count_message_sqlite(db, box.id, row.seq, row.pos)
             await boxes_repo.bump_own_unread_base(db, box.id, caller.id)
