@@ -75,7 +75,7 @@ from boxtui.core.timefmt import as_utc, format_time, utcnow
 from boxtui.server.auth.deps import DEFAULT_LIMIT, MAX_LIMIT, _has_unstorable_text, _reject_constant, hash_token
 from boxtui.server.events.repository import NEWEST_TIME_SQL
 from boxtui.server.events.schemas import MAX_ENCRYPTED
-from boxtui.server.events.service import _people, _RenderContext, _view, split_audience
+from boxtui.server.events.service import _people, _RenderContext, _view, event_time, split_audience
 from boxtui.server.identities.service import check_public_key
 from boxtui.server.idempotency.service import HEADER as IDEMPOTENCY_HEADER
 from boxtui.server.idempotency.service import canonical_json, parse_key
@@ -831,11 +831,9 @@ class SQLiteFastPath(FastPath):
                 # A post changes no membership: the audience holds until the commit.
                 audience = [r[0] for r in db.execute("SELECT identity_id FROM memberships WHERE box_id = ? AND active = 1", (box_id,))]
                 newest = db.execute(_SQLITE_NEWEST_TIME, (box_id, box_id)).fetchone()[0]
-                box = boxes[box_id] = [visible_count, None, 0, audience, None if newest is None else as_utc(self._time_out(newest))]
-            event_id, created_at, pos = new_id(), utcnow(), box[0] + 1
-            if box[4] is not None and box[4] > created_at:
-                created_at = box[4]  # never before the box's newest event (events.service.event_time)
-            box[4] = created_at
+                box = boxes[box_id] = [visible_count, None, 0, audience, None if newest is None else self._time_out(newest)]
+            event_id, pos = new_id(), box[0] + 1
+            created_at = box[4] = event_time(box[4])  # never before the box's newest event
             stamp = self._time_in(created_at)
             caller = _Identity(caller_id, display_name, avatar_url, email)
             body, context = self._post_answer(box_id, caller, creator_id, box[3], text, event_id, created_at)
@@ -1162,8 +1160,9 @@ class PostgresFastPath(FastPath):
         call is its own, and holds the box locks only while the database works. The
         answers are rendered before it, with what a read of the boxes and the senders
         says and the app's time; the call places the posts whose box and sender still
-        hold, at that time or their box's newest event's if later. Returns ({position: answer} once committed, the positions sent but
-        not placed, which may go again); the posts in neither are the app's (not members,
+        hold, at that time or their box's newest event's if later. Returns ({position:
+        answer} once committed, the positions sent but not placed, which may go again);
+        the posts in neither are the app's (not members,
         closed boxes, Idempotency-Keys recorded by other requests, a key twice, content
         that repeats the answer's time)."""
         keys: set[tuple[str, str]] = set()
@@ -1274,16 +1273,22 @@ class PostgresFastPath(FastPath):
         finally:
             await self._release(conn)
 
-    async def _page(self, box_id: str, token_hash: str, offset: int, limit: int, tail: bool):
+    async def _read(self, what: str, read, render, *args):
+        """``render(*await read(conn, *args))``, rendered once the connection is back for
+        the next read; any error but ``_Fallback`` hands ``what`` to the route, which
+        does it again and answers."""
         try:
             async with self._connection() as conn:
-                found = await self._read_page(conn, box_id, token_hash, offset, limit, tail)
-            return self._render_page(*found)  # the connection already back for the next read
+                found = await read(conn, *args)
+            return render(*found)
         except _Fallback:
             raise
         except Exception as exc:  # noqa: BLE001 - a read: the app does it again, and answers
-            log.debug("fast path handed a page to the app: %r", exc)
+            log.debug("fast path handed %s to the app: %r", what, exc)
             raise _Fallback from None
+
+    async def _page(self, box_id: str, token_hash: str, offset: int, limit: int, tail: bool):
+        return await self._read("a page", self._read_page, self._render_page, box_id, token_hash, offset, limit, tail)
 
     async def _read_page(self, conn, box_id: str, token_hash: str, offset: int, limit: int, tail: bool):
         session = await self._session(conn, token_hash, utcnow())
@@ -1312,15 +1317,7 @@ class PostgresFastPath(FastPath):
 
     # -- GET /boxes/joined
     async def _joined(self, token_hash: str, offset: int, limit: int):
-        try:
-            async with self._connection() as conn:
-                found = await self._read_joined(conn, token_hash, offset, limit)
-            return self._render_joined(*found)
-        except _Fallback:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a read: the app does it again, and answers
-            log.debug("fast path handed a box list to the app: %r", exc)
-            raise _Fallback from None
+        return await self._read("a box list", self._read_joined, self._render_joined, token_hash, offset, limit)
 
     async def _read_joined(self, conn, token_hash: str, offset: int, limit: int):
         session = await self._session(conn, token_hash, utcnow())
