@@ -48,7 +48,10 @@ What it does, in one run:
    newest page), then again listing their boxes (``GET /boxes/joined``);
 7. ``--workers`` 1 → 2, one box and 16 boxes, beside the bare app in the same
    1 and 2 worker processes with the same ``wrk`` rows (what a second process can add on
-   this machine at all: ``wrk`` and the kernel share its cores);
+   this machine at all: ``wrk`` and the kernel share its cores), and beside the bare app
+   writing one durable row per post to a table of the same database, group-committed
+   (``bare+sqlite``, ``bare+postgres``: what a second process can add to any server that
+   commits each post before answering, the database sharing the cores too);
 8. in-process (the real app under uvicorn in this process, SQLAlchemy event hooks):
    SQL statements per request, whether HEAD runs ``COUNT``, and JSON encodings per
    socket when an event fans out;
@@ -238,14 +241,94 @@ def bare_box_view(box_id: str, last_event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: Set by the bench for the bare app's "+ one durable row per post" floor:
+#: ``sqlite:<path>`` or ``postgres:<libpq DSN>`` (:class:`DurableRows`).
+BARE_WRITE_ENV = "BOXTUI_BENCH_BARE_WRITE"
+FLOOR_TABLE = "bench_floor_events"
+FLOOR_SCHEMA = f"CREATE TABLE IF NOT EXISTS {FLOOR_TABLE} (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, box_id TEXT NOT NULL, body TEXT NOT NULL)"
+FLOOR_SCHEMA_PG = f"CREATE TABLE IF NOT EXISTS {FLOOR_TABLE} (n bigserial PRIMARY KEY, id uuid NOT NULL UNIQUE, box_id text NOT NULL, body text NOT NULL)"
+
+
+class DurableRows:
+    """The least a server that commits every post before answering must do: one row per
+    post (a fresh UUID v4 id under a unique index, the box, the answer) in a table of its
+    own, written by the posts that arrived while the previous transaction ran in one
+    transaction of their own (group commit, as boxtui's fast path does) and answered
+    once it has committed. Nothing else: no session, no membership, no idempotency
+    record, no counters, no realtime. With ``--workers`` it is the floor
+    :func:`workers_scaling` is read against, on each database.
+
+    SQLite: ``sqlite3`` inline on the event loop (WAL, ``synchronous=NORMAL``, as
+    boxtui's), ``BEGIN IMMEDIATE`` waiting in SQLite's busy handler while another process
+    writes. PostgreSQL: an ``asyncpg`` connection, one ``INSERT … SELECT unnest(…)`` per
+    transaction.
+    """
+
+    def __init__(self, spec: str) -> None:
+        self.kind, _, self.where = spec.partition(":")
+        self.pending: list[tuple[tuple[str, str, str], asyncio.Future]] = []
+        self.running = False
+        self.conn: Any = None
+
+    async def add(self, box_id: str, body: str) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self.pending.append(((str(uuid.uuid4()), box_id, body), future))
+        if not self.running:
+            self.running = True
+            asyncio.get_running_loop().create_task(self._commits())
+        await future
+
+    async def _commits(self) -> None:
+        try:
+            while self.pending:
+                batch, self.pending = self.pending, []
+                try:
+                    await self._write([row for row, _ in batch])
+                except Exception as exc:  # noqa: BLE001 - every waiting request gets it
+                    for _, future in batch:
+                        future.set_exception(exc)
+                else:
+                    for _, future in batch:
+                        future.set_result(None)
+                await asyncio.sleep(0)
+        finally:
+            self.running = False
+
+    async def _write(self, rows: list[tuple[str, str, str]]) -> None:
+        if self.kind == "sqlite":
+            import sqlite3
+
+            if self.conn is None:
+                self.conn = sqlite3.connect(self.where, timeout=30, isolation_level=None, check_same_thread=False)
+                for pragma in ("journal_mode=WAL", "synchronous=NORMAL"):
+                    self.conn.execute(f"PRAGMA {pragma}").close()
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.executemany(f"INSERT INTO {FLOOR_TABLE} (id, box_id, body) VALUES (?, ?, ?)", rows)
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+        else:
+            import asyncpg
+
+            if self.conn is None:
+                self.conn = await asyncpg.connect(self.where)
+            await self.conn.execute(f"INSERT INTO {FLOOR_TABLE} (id, box_id, body) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])",
+                                    [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])  # fmt: skip
+
+
 def make_bare_app():
     """FastAPI with the real routes' shapes and annotations, and no work behind them.
 
     ``POST /boxes/{id}/events`` reads and parses the JSON body and answers 201 with an
     event view (broadcast, serialised once, to any connected socket); ``GET`` answers a
-    page of 100 views held in memory; the websocket accepts anyone.
+    page of 100 views held in memory; the websocket accepts anyone. With
+    ``BOXTUI_BENCH_BARE_WRITE`` set, a POST also writes its row (:class:`DurableRows`)
+    before it is answered.
     """
     app = FastAPI()
+    rows = DurableRows(os.environ[BARE_WRITE_ENV]) if os.environ.get(BARE_WRITE_ENV) else None
     queues: set[asyncio.Queue[str]] = set()
     sample = {"encrypted": "x" * 330, "public_key": "y" * 43}
     page = [bare_event_view("0b1ea4f3-8e44-4b5c-9a11-d5e3a1c7a001", sample, i) for i in range(PAGE)]
@@ -255,6 +338,8 @@ def make_bare_app():
     async def post_event(box_id: str, request: Request) -> dict[str, Any]:
         body = json.loads(await request.body())
         view = bare_event_view(box_id, body.get("content"), random.getrandbits(48))
+        if rows is not None:
+            await rows.add(box_id, json.dumps(view, separators=(",", ":")))
         if queues:
             text = json.dumps({"type": "event.new", "object": view}, separators=(",", ":"))
             for queue in queues:
@@ -857,8 +942,8 @@ class WorkingDB:
 class ServerProcess:
     """``boxtui serve`` (or the bare app) in a process of its own."""
 
-    def __init__(self, label: str, argv: list[str], port: int, log: Path) -> None:
-        self.label, self.argv, self.port, self.log = label, argv, port, log
+    def __init__(self, label: str, argv: list[str], port: int, log: Path, env: dict[str, str] | None = None) -> None:
+        self.label, self.argv, self.port, self.log, self.env = label, argv, port, log, env
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -877,17 +962,19 @@ class ServerProcess:
         return cls(label, argv, port, data_dir.parent / f"{label}.log")
 
     @classmethod
-    def bare(cls, log_level: str, tmp: Path, workers: int = 1) -> ServerProcess:
+    def bare(cls, log_level: str, tmp: Path, workers: int = 1, write: str | None = None) -> ServerProcess:
+        """The bare app; ``write`` (``BOXTUI_BENCH_BARE_WRITE``) adds its durable row per post."""
         port = free_port()
         argv = [sys.executable, str(Path(__file__).resolve()), "--bare-server", str(port), "--log-level", log_level, "--bare-workers", str(workers)]
-        return cls("bare" if workers == 1 else f"bare-workers{workers}", argv, port, tmp / f"bare-w{workers}.log")
+        label = ("bare" if write is None else f"bare+{write.partition(':')[0]}") + ("" if workers == 1 else f"-workers{workers}")
+        return cls(label, argv, port, tmp / f"{label}.log", None if write is None else {**os.environ, BARE_WRITE_ENV: write})
 
     def start(self, timeout: float = 120) -> ServerProcess:
         import httpx
 
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=log, cwd=ROOT, start_new_session=True)
+            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=log, cwd=ROOT, start_new_session=True, env=self.env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -1847,6 +1934,7 @@ async def run(args) -> None:
                         worker_results["bare"] = await bare_workers_scaling(runner, ds, tmp, args.log_level)
                     if "workers" in only:
                         worker_results[kind] = await workers_scaling(runner, db, ds, tmp, args.log_level)
+                        worker_results[f"bare+{kind}"] = await bare_workers_scaling(runner, ds, tmp, args.log_level, db)
                     if "counts" in only:
                         say("  in-process statement and encoding counts…")
                         count_results[kind] = await inprocess_counts(db, ds, tmp)
@@ -1943,10 +2031,12 @@ async def run(args) -> None:
         report.target("POST on PostgreSQL within 1.5× of SQLite (req/s)", f"{s.rps / p.rps:.2f}× slower" if p.rps else "—", bool(p.rps) and s.rps / p.rps <= TARGETS["pg_vs_sqlite"])
     bare_workers = worker_results.get("bare")
 
-    def bare_note(one: str, two: str) -> str:  # the bare endpoint's own 1 → 2 in the same run
-        if not isinstance(bare_workers, dict) or not bare_workers[one].load.rps:
-            return ""
-        return f" (bare endpoint {bare_workers[two].load.rps / bare_workers[one].load.rps:.2f}×)"
+    def bare_note(one: str, two: str, kind: str) -> str:  # the floors' own 1 → 2 in the same run
+        floors = []
+        for name, fig in (("bare endpoint", bare_workers), ("bare + one durable row per post", worker_results.get(f"bare+{kind}"))):
+            if isinstance(fig, dict) and fig[one].load.rps:
+                floors.append(f"{name} {fig[two].load.rps / fig[one].load.rps:.2f}×")
+        return f" ({'; '.join(floors)})" if floors else ""
     for kind in dbs:
         fig = worker_results.get(kind)
         if fig is None:
@@ -1955,9 +2045,9 @@ async def run(args) -> None:
             report.target(f"--workers 1 → 2 ≥ 1.5× POST req/s ({kind})", fig, None)
         else:
             scale = fig["two"].load.rps / fig["one"].load.rps if fig["one"].load.rps else 0
-            report.target(f"--workers 1 → 2 ≥ 1.5× POST req/s ({kind})", f"{scale:.2f}×{bare_note('one', 'two')}; realtime {fig['realtime']}", scale >= TARGETS["workers_scaling"] and fig["realtime_ok"])
+            report.target(f"--workers 1 → 2 ≥ 1.5× POST req/s ({kind})", f"{scale:.2f}×{bare_note('one', 'two', kind)}; realtime {fig['realtime']}", scale >= TARGETS["workers_scaling"] and fig["realtime_ok"])
             scale = fig["two_spread"].load.rps / fig["one_spread"].load.rps if fig["one_spread"].load.rps else 0
-            report.target(f"--workers 1 → 2 ≥ 1.5×, 16 boxes ({kind})", f"{scale:.2f}×{bare_note('one_spread', 'two_spread')}", scale >= TARGETS["workers_scaling"] and fig["realtime_ok"])
+            report.target(f"--workers 1 → 2 ≥ 1.5×, 16 boxes ({kind})", f"{scale:.2f}×{bare_note('one_spread', 'two_spread', kind)}", scale >= TARGETS["workers_scaling"] and fig["realtime_ok"])
     for kind in order:
         rows = results[kind]
         if "mixed" in rows and "idle" in rows:
@@ -2010,22 +2100,55 @@ async def run(args) -> None:
     say(f"\nload average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
 
-async def bare_workers_scaling(runner: Runner, ds: Dataset, tmp: Path, log_level: str) -> dict[str, Any]:
+async def bare_workers_scaling(runner: Runner, ds: Dataset, tmp: Path, log_level: str, db: WorkingDB | None = None) -> dict[str, Any]:
     """The bare endpoint with 1 and 2 uvicorn workers under the same ``wrk`` rows: how
     much a second process can add on this machine at all (wrk and the kernel share its
-    cores), the floor :func:`workers_scaling` is read against."""
+    cores), the floor :func:`workers_scaling` is read against. With ``db``, the bare
+    endpoint plus one durable row per post in a table of that database
+    (:class:`DurableRows`): what a second process can add to any server that commits
+    each post before answering, with the database on the same cores."""
     figures: dict[str, Any] = {}
-    script = runner.script("bare-workers", post_plan(ds, 16), [ds.body])
-    spread = runner.script("bare-workers-spread", spread_plan(ds, 16), [ds.body])
+    tag = "bare" if db is None else f"bare+{db.kind}"
+    script = runner.script(f"{tag}-workers", post_plan(ds, 16), [ds.body])
+    spread = runner.script(f"{tag}-workers-spread", spread_plan(ds, 16), [ds.body])
     for name, n in (("one", 1), ("two", 2)):
-        server = ServerProcess.bare(log_level, tmp, workers=n).start()
+        write = None if db is None else await floor_table(db, tmp)
+        server = ServerProcess.bare(log_level, tmp, workers=n, write=write).start()
         try:
-            figures[name] = await runner.drive(server, None, {"post": (script, 16)}, f"bare-workers{n}")
-            figures[f"{name}_spread"] = await runner.drive(server, None, {"post": (spread, 16)}, f"bare-workers{n}-spread")
+            figures[name] = await runner.drive(server, db, {"post": (script, 16)}, f"{tag}-workers{n}")
+            figures[f"{name}_spread"] = await runner.drive(server, db, {"post": (spread, 16)}, f"{tag}-workers{n}-spread")
         finally:
             server.stop()
     figures["realtime"], figures["realtime_ok"] = "not applicable (bare)", True
     return figures
+
+
+async def floor_table(db: WorkingDB, tmp: Path) -> str:
+    """An empty table for :class:`DurableRows` beside ``db`` (SQLite: a file of its own;
+    PostgreSQL: in the run's database); its ``BOXTUI_BENCH_BARE_WRITE`` value."""
+    if db.kind == "sqlite":
+        import sqlite3
+
+        path = tmp / "floor.sqlite"
+        for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            leftover.unlink(missing_ok=True)
+        conn = sqlite3.connect(path)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(FLOOR_SCHEMA)
+        finally:
+            conn.close()
+        return f"sqlite:{path}"
+    import asyncpg
+
+    dsn = _pg_dsn(db.pg_name)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f"DROP TABLE IF EXISTS {FLOOR_TABLE}")
+        await conn.execute(FLOOR_SCHEMA_PG)
+    finally:
+        await conn.close()
+    return f"postgres:{dsn}"
 
 
 async def workers_scaling(runner: Runner, db: WorkingDB, ds: Dataset, tmp: Path, log_level: str) -> dict[str, Any] | str:
