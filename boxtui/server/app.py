@@ -15,7 +15,7 @@ from boxtui import __version__
 from boxtui.core.wire import ServerInfo
 from boxtui.server.auth.router import router as auth
 from boxtui.server.boxes.router import router as boxes
-from boxtui.server.db import open_database
+from boxtui.server.db import connection_tag, open_database
 from boxtui.server.errors import install_error_handlers
 from boxtui.server.datadir import prepare_data_dir
 from boxtui.server.fastpath import FastPathMiddleware, hook_into, open_fast_path
@@ -50,7 +50,7 @@ def create_app(settings: ServerSettings, *, migrate: bool = True, bus_socket: Pa
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         prepare_data_dir(settings)
-        database = open_database(settings.resolved_database_url)
+        database = open_database(settings.resolved_database_url, connection_tag())
         if migrate:
             await upgrade_to_head(database.engine)
         app.state.database = database
@@ -161,7 +161,7 @@ async def _check_blob_store(settings: ServerSettings) -> None:
 async def _start_services(app: FastAPI, settings: ServerSettings, bus_socket: Path | None) -> None:
     await _check_blob_store(settings)
     app.state.first_blob_sweep = asyncio.Event()
-    app.state.hub = await start_hub(settings, bus_socket)
+    app.state.hub = await start_hub(settings, bus_socket, app.state.database.tag)
     app.state.background = [
         asyncio.create_task(watch_sessions(app.state.hub, app.state.read_sessionmaker, settings.ws_session_check_seconds), name="boxtui-session-watch"),
         asyncio.create_task(_purge_idempotency_keys(app), name="boxtui-idempotency-purge"),

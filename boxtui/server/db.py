@@ -18,6 +18,7 @@ On PostgreSQL both kinds share one pool: MVCC readers never wait for writers.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -65,15 +66,17 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
-    """The engine for ``url``; ``read_only`` (SQLite): deferred, write-refusing connections."""
+def make_engine(url: str, *, read_only: bool = False, application_name: str | None = None) -> AsyncEngine:
+    """The engine for ``url``; ``read_only`` (SQLite): deferred, write-refusing connections;
+    ``application_name`` (PostgreSQL): its connections' name (:func:`connection_tag`)."""
     if is_sqlite(url):
         engine = create_async_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=SQLITE_POOL_SIZE, max_overflow=SQLITE_MAX_OVERFLOW, pool_timeout=POOL_TIMEOUT)
         _configure_sqlite(engine, read_only=read_only)
         return engine
     # No pre-ping: it costs a round trip (and a rollback) at every checkout; a dropped
     # connection is noticed by its first statement and discarded by the pool.
-    return create_async_engine(url, pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW, pool_timeout=POOL_TIMEOUT, pool_recycle=1800)
+    connect_args = {"server_settings": {"application_name": application_name}} if application_name else {}
+    return create_async_engine(url, connect_args=connect_args, pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW, pool_timeout=POOL_TIMEOUT, pool_recycle=1800)
 
 
 def _configure_sqlite(engine: AsyncEngine, *, read_only: bool) -> None:
@@ -218,6 +221,8 @@ class Database:
     read_sessionmaker: async_sessionmaker[AsyncSession]
     #: SQLite: this process's writer lock (see :class:`SQLiteWriteSession`); None on PostgreSQL.
     writer_lock: asyncio.Lock | None = None
+    #: PostgreSQL: the ``application_name`` of every connection of this server (:func:`connection_tag`).
+    tag: str | None = None
 
     @property
     def engines(self) -> list[AsyncEngine]:
@@ -228,11 +233,20 @@ class Database:
             await engine.dispose()
 
 
-def open_database(url: str) -> Database:
-    engine = make_engine(url)
+def connection_tag() -> str:
+    """A name of its own for one server's PostgreSQL connections (``application_name``):
+    its realtime bus skips ``NOTIFY`` while no other connection is on the database
+    (:class:`~boxtui.server.realtime.bus.PostgresBus`). Random, so servers on different
+    machines never share one."""
+    return "boxtui " + secrets.token_hex(8)
+
+
+def open_database(url: str, tag: str | None = None) -> Database:
+    """The engines for ``url``; ``tag`` names PostgreSQL's connections (:func:`connection_tag`)."""
+    engine = make_engine(url, application_name=tag)
     if not is_sqlite(url):
         maker = make_sessionmaker(engine)
-        return Database(engine, maker, engine, maker)
+        return Database(engine, maker, engine, maker, tag=tag)
     lock = asyncio.Lock()
     writer = async_sessionmaker(engine, class_=SQLiteWriteSession, sync_session_class=_SyncSession, expire_on_commit=False, info={"writer_lock": lock})
     read_engine = make_engine(url, read_only=True)

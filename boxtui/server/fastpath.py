@@ -1366,7 +1366,7 @@ async def _open(app_state, settings, database) -> FastPath | None:
 
         pool = await asyncpg.create_pool(
             host=url.host, port=url.port, user=url.username, password=url.password, database=url.database, min_size=1, max_size=PG_POOL_SIZE,
-            reset=_keep_session,
+            reset=_keep_session, server_settings={"application_name": database.tag} if database.tag else None,
         )
         return PostgresFastPath(app_state, settings, pool)
     return None

@@ -303,3 +303,159 @@ async def _one_send(kind: str, pg_database: str | None) -> None:
         assert sends == [3]  # one send, and it was done when publish_many returned
         await until(timeout=10, condition=lambda: len(got) == 3, what="the other process to get the three frames")
         assert [(f.seq, f.targets, json.loads(f.text)["n"]) for f in map(frames.unpack, got)] == [(1, ("alice",), 1), (2, ("admin",), 2), (3, ("bob", "carol"), 3)]
+
+
+# --------------------------------------------------------------------------- a server alone on PostgreSQL
+
+
+@pytest.fixture
+def lone_pg_database():
+    """A PostgreSQL database of its own, no connection on it but the test's (the bus
+    needs no tables)."""
+    import os
+    import uuid
+
+    import asyncpg
+
+    from tests.conftest import PG_ADMIN_DSN, _pg_available
+
+    if reason := _pg_available():
+        if os.environ.get("CI") and os.environ.get("BOXTUI_REQUIRE_PG"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    name = f"boxtui_test_lone_{uuid.uuid4().hex[:8]}"
+
+    async def run(sql: str) -> None:
+        admin = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await admin.execute(sql)
+        finally:
+            await admin.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    yield PG_ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _connections_on(dsn: str, spy) -> set[str]:
+    rows = await spy.fetch("SELECT application_name FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    return {r[0] for r in rows}
+
+
+@pytest.mark.postgres
+async def test_a_server_alone_on_its_database_sends_no_notify(lone_pg_database):
+    """While every connection to the database is one server's own (its tag as
+    ``application_name``), no other process can be listening, and its frames are not
+    sent at all; any other connection — another server, a ``psql`` — and they are, in
+    order and with no gap, and a server that joins gets the next one."""
+    import asyncpg
+
+    dsn = lone_pg_database
+    url = dsn.replace("postgresql://", "postgresql+asyncpg://")
+    first = BusHub(PostgresBus(url, "boxtui first"))
+    await first.start()
+    # The test's own eyes on the channel, under the first server's name so they do not
+    # count as another process.
+    heard: list[str] = []
+    spy = await asyncpg.connect(dsn, server_settings={"application_name": "boxtui first"})
+    await spy.add_listener("boxtui_realtime", lambda *args: heard.append(args[-1]))
+    try:
+        await first.publish(["bob"], {"n": 1})
+        await first.publish(["bob"], {"n": 2})
+        await asyncio.sleep(0.3)
+        assert heard == [], "a server alone sent its frames"
+
+        # Any connection that is not this server's: sent, to be safe.
+        other = await asyncpg.connect(dsn)
+        try:
+            await first.publish(["bob"], {"n": 3})
+            await until(lambda: len(heard) == 1, timeout=10, what="the frame sent while psql was connected")
+        finally:
+            await other.close()
+        while await _connections_on(dsn, spy) != {"boxtui first"}:
+            await asyncio.sleep(0.05)
+        await first.publish(["bob"], {"n": 4})
+        await asyncio.sleep(0.3)
+        assert len(heard) == 1
+
+        # A second server joins: it gets every frame from then on, with no gap.
+        second = BusHub(PostgresBus(url, "boxtui second"))
+        await second.start()
+        try:
+            sub = second.connect("bob")
+            for n in (5, 6):
+                await first.publish(["bob"], {"n": n})
+            got = [json.loads(await asyncio.wait_for(sub.queue.get(), 10)) for _ in range(2)]
+            assert got == [{"n": 5}, {"n": 6}]
+            assert not sub.dropped.is_set()
+        finally:
+            await second.close()
+        while await _connections_on(dsn, spy) != {"boxtui first"}:
+            await asyncio.sleep(0.05)
+        count = len(heard)
+        await first.publish(["bob"], {"n": 7})
+        await asyncio.sleep(0.3)
+        assert len(heard) == count, "alone again, yet it sent"
+    finally:
+        await spy.close()
+        await first.close()
+
+
+@pytest.mark.postgres
+async def test_a_listener_starting_waits_for_a_notify_that_looked_before_it(lone_pg_database):
+    """A server's bus, once it listens, waits until no NOTIFY transaction that looked at
+    who was connected before it is still open, so its sockets (opened once it is up)
+    catch up on whatever such a transaction wrote."""
+    import asyncpg
+
+    from boxtui.server.realtime.bus import PG_NOTIFY_LOCK_KEY
+
+    url = lone_pg_database.replace("postgresql://", "postgresql+asyncpg://")
+    looking = await asyncpg.connect(lone_pg_database)
+    try:
+        await looking.execute("BEGIN")
+        await looking.execute(f"SELECT pg_advisory_xact_lock_shared({PG_NOTIFY_LOCK_KEY})")
+        hub = BusHub(PostgresBus(url, "boxtui late"))
+        starting = asyncio.create_task(hub.start())
+        try:
+            await asyncio.sleep(0.5)
+            assert not starting.done() and not hub.available
+            await looking.execute("COMMIT")
+            await asyncio.wait_for(starting, 10)
+            assert hub.available
+        finally:
+            await hub.close()
+    finally:
+        await looking.close()
+
+
+@pytest.mark.postgres
+async def test_a_role_without_temporary_objects_always_notifies(lone_pg_database):
+    """Where the database refuses the server's role temporary objects (no NOTIFY
+    function on its connection), every frame goes out by plain NOTIFY, as before."""
+    import uuid
+
+    import asyncpg
+
+    role = f"boxtui_test_notemp_{uuid.uuid4().hex[:8]}"
+    name = lone_pg_database.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(lone_pg_database)
+    try:
+        await admin.execute(f'CREATE ROLE "{role}" LOGIN; REVOKE TEMPORARY ON DATABASE "{name}" FROM PUBLIC')
+        url = lone_pg_database.replace("postgresql://", "postgresql+asyncpg://").replace("//postgres@", f"//{role}@")
+        assert role in url
+        first = BusHub(PostgresBus(url, "boxtui first"))
+        second = BusHub(PostgresBus(url, "boxtui second"))
+        await first.start()
+        await second.start()
+        try:
+            sub = second.connect("bob")
+            await first.publish(["bob"], {"n": 1})
+            assert json.loads(await asyncio.wait_for(sub.queue.get(), 10)) == {"n": 1}
+            assert first.bus._notifier is not None and not first.bus._notify_function
+        finally:
+            await first.close()
+            await second.close()
+    finally:
+        await admin.execute(f'DROP OWNED BY "{role}"; DROP ROLE IF EXISTS "{role}"')
+        await admin.close()

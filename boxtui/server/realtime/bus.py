@@ -13,7 +13,8 @@ one listening connection, reconnected every second while it is down.
   7,800 bytes sent by one transaction — PostgreSQL delivers one transaction's
   notifications together and in order — and put back together by the listeners. This
   keeps the bus blind to what it carries (no re-read of events, no re-rendering per
-  process) and needs no table.
+  process) and needs no table. A server alone on its database sends nothing
+  (:data:`_PG_NOTIFY_FUNCTION`).
 * :class:`UnixBus` — for ``boxtui serve --workers N`` on SQLite without Redis: every
   worker connects to a Unix socket served by the supervisor (:class:`LocalBroker`),
   which passes each frame to the other workers. SQLite already ties the workers to
@@ -231,14 +232,54 @@ def split_utf8(text: str, limit: int) -> list[str]:
 
 #: A volatile function in the select list runs after the sort: in ``n`` order.
 _PG_NOTIFY_MANY = "SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n"
+#: Advisory lock between a NOTIFY's look at who is connected and a new listener's start.
+PG_NOTIFY_LOCK_KEY = 0x626F787475690002
+#: ``pg_temp.boxtui_notify(channel, payloads, tag)``, made on each notifying connection:
+#: the payloads, in order, as one transaction's notifications — unless every connection
+#: to this database is this server's own (``application_name`` = its tag): then no
+#: listener but its own can be on the channel, and nothing is sent. It answers whether
+#: it sent (the look is ``pg_stat_activity`` without the view's joins: about 35 µs of
+#: the database's CPU, against the listeners' wake-ups and frames it saves). The look
+#: is safe against a listener that is starting: a new listener's
+#: backend shows in ``pg_stat_activity`` from the moment it connects, before its
+#: ``LISTEN``; and once listening, a bus waits for this function's shared lock to be
+#: free (:meth:`PostgresBus._connect`) before its server opens any socket, so a
+#: transaction that looked before that listener connected has committed by then, and
+#: the sockets' catch-up reads what it wrote. Any other connection on the database — a
+#: server of an older version, a ``psql``, autovacuum — and it sends, as before.
+_PG_NOTIFY_FUNCTION = f"""
+CREATE FUNCTION pg_temp.boxtui_notify(channel text, payloads text[], tag text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    payload text;
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared({PG_NOTIFY_LOCK_KEY});
+    IF NOT EXISTS (SELECT 1 FROM pg_stat_get_activity(NULL) AS a
+                   WHERE a.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                     AND a.application_name IS DISTINCT FROM tag) THEN
+        RETURN false;
+    END IF;
+    FOREACH payload IN ARRAY payloads LOOP
+        PERFORM pg_notify(channel, payload);
+    END LOOP;
+    RETURN true;
+END
+$$"""
 
 
 class PostgresBus(Bus):
     name = "PostgreSQL LISTEN/NOTIFY"
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, tag: str | None = None) -> None:
+        """``tag``: the ``application_name`` of every PostgreSQL connection of this
+        server (:func:`boxtui.server.db.connection_tag`); this bus's own connections
+        take it too. Without one, it always sends."""
         super().__init__()
         self._connect_args = asyncpg_connect_args(database_url)
+        self.tag = tag
+        #: Whether the notifier has ``pg_temp.boxtui_notify`` (it cannot when the
+        #: database refuses this role temporary objects: it then always sends).
+        self._notify_function = False
         self._notifier: Any = None
         #: The backend of ``_notifier`` (while it is open no other backend has its pid).
         self._notifier_pid: int | None = None
@@ -250,6 +291,8 @@ class PostgresBus(Bus):
         import asyncpg
 
         kwargs = dict(self._connect_args)
+        if self.tag:
+            settings = {"application_name": self.tag, **settings}
         if settings:
             kwargs["server_settings"] = {**kwargs.get("server_settings", {}), **settings}
         return await asyncpg.connect(**kwargs, timeout=CONNECT_TIMEOUT)
@@ -259,6 +302,9 @@ class PostgresBus(Bus):
         lost = asyncio.Event()
         conn.add_termination_listener(lambda _conn: lost.set())
         await conn.add_listener(PG_CHANNEL, self._on_notify)
+        # Listening now: wait until no transaction that looked at who is connected before
+        # this connection existed is still open (``_PG_NOTIFY_FUNCTION``).
+        await conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({PG_NOTIFY_LOCK_KEY}); COMMIT")
         self._lost = lost
         self._partial.clear()
         return conn
@@ -323,7 +369,10 @@ class PostgresBus(Bus):
                     # does the queue it fills): its commit need not wait for the disk.
                     self._notifier = await self._open(synchronous_commit="off")
                     self._notifier_pid = self._notifier.get_server_pid()
-                if len(payloads) == 1:
+                    self._notify_function = await self._make_notify_function(self._notifier)
+                if self._notify_function:
+                    await self._notifier.fetchval("SELECT pg_temp.boxtui_notify($1, $2::text[], $3)", PG_CHANNEL, payloads, self.tag)
+                elif len(payloads) == 1:
                     await self._notifier.execute("SELECT pg_notify($1, $2)", PG_CHANNEL, payloads[0])
                 else:
                     await self._notifier.execute(_PG_NOTIFY_MANY, PG_CHANNEL, payloads)
@@ -332,6 +381,18 @@ class PostgresBus(Bus):
                 if notifier is not None:
                     notifier.terminate()
                 raise
+
+    async def _make_notify_function(self, conn: Any) -> bool:
+        if not self.tag:
+            return False
+        import asyncpg
+
+        try:
+            await conn.execute(_PG_NOTIFY_FUNCTION)
+        except asyncpg.InsufficientPrivilegeError as exc:
+            log.info("no temporary function on this database (%s): every realtime frame goes out by NOTIFY", exc)
+            return False
+        return True
 
     async def _close_clients(self) -> None:
         notifier, self._notifier, self._notifier_pid = self._notifier, None, None

@@ -321,15 +321,16 @@ class BusHub(Hub):
         await super().close()
 
 
-async def start_hub(settings: ServerSettings, bus_socket: Path | None = None) -> Hub:
+async def start_hub(settings: ServerSettings, bus_socket: Path | None = None, tag: str | None = None) -> Hub:
     """The hub this process needs: Redis, PostgreSQL LISTEN/NOTIFY, the supervisor's
-    Unix socket (``bus_socket``, set by ``boxtui serve --workers``), or none."""
+    Unix socket (``bus_socket``, set by ``boxtui serve --workers``), or none. ``tag``:
+    the ``application_name`` of this server's other PostgreSQL connections."""
     from boxtui.server.realtime import bus
 
     if settings.redis_url:
         transport: bus.Bus = bus.RedisBus(settings.redis_url)
     elif settings.resolved_database_url.startswith("postgresql"):
-        transport = bus.PostgresBus(settings.resolved_database_url)
+        transport = bus.PostgresBus(settings.resolved_database_url, tag)
     elif bus_socket is not None:
         transport = bus.UnixBus(bus_socket)
     else:
