@@ -343,13 +343,17 @@ async def _connections_on(dsn: str, spy) -> set[str]:
 
 
 @pytest.mark.postgres
-async def test_a_server_alone_on_its_database_sends_no_notify(lone_pg_database):
+async def test_a_server_alone_on_its_database_sends_no_notify(lone_pg_database, monkeypatch):
     """While every connection to the database is one server's own (its tag as
     ``application_name``), no other process can be listening, and its frames are not
     sent at all; any other connection — another server, a ``psql`` — and they are, in
-    order and with no gap, and a server that joins gets the next one."""
+    order and with no gap, and a server that joins gets the next one. Once it found
+    another connection it sends without looking for a while."""
     import asyncpg
 
+    from boxtui.server.realtime import bus
+
+    monkeypatch.setattr(bus, "PG_LOOK_AGAIN_SECONDS", 3.0)
     dsn = lone_pg_database
     url = dsn.replace("postgresql://", "postgresql+asyncpg://")
     first = BusHub(PostgresBus(url, "boxtui first"))
@@ -374,9 +378,15 @@ async def test_a_server_alone_on_its_database_sends_no_notify(lone_pg_database):
             await other.close()
         while await _connections_on(dsn, spy) != {"boxtui first"}:
             await asyncio.sleep(0.05)
+        # Alone again, but it has not looked again yet: still sent.
+        assert time.monotonic() < first.bus._plain_until
+        await first.publish(["bob"], {"n": 3.5})
+        await until(lambda: len(heard) == 2, timeout=10, what="a frame sent without a look")
+        await asyncio.sleep(max(0.0, first.bus._plain_until - time.monotonic()))
+        count = len(heard)
         await first.publish(["bob"], {"n": 4})
         await asyncio.sleep(0.3)
-        assert len(heard) == 1
+        assert len(heard) == count, "alone again, yet it sent"
 
         # A second server joins: it gets every frame from then on, with no gap.
         second = BusHub(PostgresBus(url, "boxtui second"))
@@ -392,6 +402,7 @@ async def test_a_server_alone_on_its_database_sends_no_notify(lone_pg_database):
             await second.close()
         while await _connections_on(dsn, spy) != {"boxtui first"}:
             await asyncio.sleep(0.05)
+        await asyncio.sleep(max(0.0, first.bus._plain_until - time.monotonic()))
         count = len(heard)
         await first.publish(["bob"], {"n": 7})
         await asyncio.sleep(0.3)

@@ -30,6 +30,7 @@ import os
 import secrets
 import stat
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -234,6 +235,9 @@ def split_utf8(text: str, limit: int) -> list[str]:
 _PG_NOTIFY_MANY = "SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n"
 #: Advisory lock between a NOTIFY's look at who is connected and a new listener's start.
 PG_NOTIFY_LOCK_KEY = 0x626F787475690002
+#: Once a look found another connection, plain NOTIFYs (safe whoever listens, and
+#: cheaper than a look) for this long before the next look.
+PG_LOOK_AGAIN_SECONDS = 1.0
 #: ``pg_temp.boxtui_notify(channel, payloads, tag)``, made on each notifying connection:
 #: the payloads, in order, as one transaction's notifications — unless every connection
 #: to this database is this server's own (``application_name`` = its tag): then no
@@ -246,7 +250,8 @@ PG_NOTIFY_LOCK_KEY = 0x626F787475690002
 #: free (:meth:`PostgresBus._connect`) before its server opens any socket, so a
 #: transaction that looked before that listener connected has committed by then, and
 #: the sockets' catch-up reads what it wrote. Any other connection on the database — a
-#: server of an older version, a ``psql``, autovacuum — and it sends, as before.
+#: server of an older version, a ``psql``, autovacuum — and it sends, as before; the
+#: bus then sends plain NOTIFYs for ``PG_LOOK_AGAIN_SECONDS`` before it looks again.
 _PG_NOTIFY_FUNCTION = f"""
 CREATE FUNCTION pg_temp.boxtui_notify(channel text, payloads text[], tag text) RETURNS boolean
 LANGUAGE plpgsql AS $$
@@ -280,6 +285,8 @@ class PostgresBus(Bus):
         #: Whether the notifier has ``pg_temp.boxtui_notify`` (it cannot when the
         #: database refuses this role temporary objects: it then always sends).
         self._notify_function = False
+        #: Until when (monotonic) it sends without looking: the last look found others.
+        self._plain_until = 0.0
         self._notifier: Any = None
         #: The backend of ``_notifier`` (while it is open no other backend has its pid).
         self._notifier_pid: int | None = None
@@ -370,8 +377,9 @@ class PostgresBus(Bus):
                     self._notifier = await self._open(synchronous_commit="off")
                     self._notifier_pid = self._notifier.get_server_pid()
                     self._notify_function = await self._make_notify_function(self._notifier)
-                if self._notify_function:
-                    await self._notifier.fetchval("SELECT pg_temp.boxtui_notify($1, $2::text[], $3)", PG_CHANNEL, payloads, self.tag)
+                if self._notify_function and time.monotonic() >= self._plain_until:
+                    if await self._notifier.fetchval("SELECT pg_temp.boxtui_notify($1, $2::text[], $3)", PG_CHANNEL, payloads, self.tag):
+                        self._plain_until = time.monotonic() + PG_LOOK_AGAIN_SECONDS
                 elif len(payloads) == 1:
                     await self._notifier.execute("SELECT pg_notify($1, $2)", PG_CHANNEL, payloads[0])
                 else:
