@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -146,31 +146,41 @@ def _pg_available() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> str:
-    """A fresh PostgreSQL database for this test session; dropped at the end."""
+async def pg_admin(sql: str) -> None:
+    """``sql`` on the test server's admin database (``CREATE``/``DROP DATABASE``…)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def new_pg_database(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database (its ``postgresql://`` DSN), dropped on exit;
+    the test skips without PostgreSQL (fails, in CI with ``BOXTUI_REQUIRE_PG``)."""
     reason = _pg_available()
     if reason:
         if os.environ.get("CI") and os.environ.get("BOXTUI_REQUIRE_PG"):
             pytest.fail(reason)
         pytest.skip(reason)
-    import asyncpg
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{name}"
+    finally:
+        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
-    name = f"boxtui_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 
-    async def run(sql: str) -> None:
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    url = f"{base}/{name}"
-    asyncio.run(_migrate(url))
-    yield url
-    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, migrated; dropped at the end."""
+    with new_pg_database("boxtui_test") as dsn:
+        url = dsn.replace("postgresql://", "postgresql+asyncpg://")
+        asyncio.run(_migrate(url))
+        yield url
 
 
 async def _migrate(url: str) -> None:

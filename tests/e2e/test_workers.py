@@ -24,7 +24,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.conftest import PG_ADMIN_DSN, _pg_available
+from tests.conftest import PG_ADMIN_DSN, _pg_available, pg_admin
 from tests.e2e.processes import serving_pid, worker_pids
 from tests.server.helpers import FAST_SERVER_ENV, ServerProcess, User, create_box, invite, join, serve_process, signup_login, until
 
@@ -41,23 +41,13 @@ async def fresh_database(kind: str) -> AsyncIterator[list[str]]:
         return
     if reason := await asyncio.to_thread(_pg_available):
         pytest.skip(reason)
-    import asyncpg
-
     name = f"boxtui_workers_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    await admin(f'CREATE DATABASE "{name}"')
+    await pg_admin(f'CREATE DATABASE "{name}"')
     try:
         base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
         yield ["--database-url", f"{base}/{name}"]
     finally:
-        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextlib.asynccontextmanager

@@ -23,7 +23,7 @@ from boxtui.server.app import create_app
 from boxtui.server.realtime import frames
 from boxtui.server.realtime.bus import Bus, LocalBroker, PostgresBus, RedisBus, UnixBus, split_utf8
 from boxtui.server.realtime.hub import BusHub
-from tests.conftest import _truncate_pg, asgi_client, make_settings
+from tests.conftest import _truncate_pg, asgi_client, make_settings, new_pg_database
 from tests.server.helpers import box_with_member, ciphertext, free_port, post_text, until
 
 
@@ -312,29 +312,8 @@ async def _one_send(kind: str, pg_database: str | None) -> None:
 def lone_pg_database():
     """A PostgreSQL database of its own, no connection on it but the test's (the bus
     needs no tables)."""
-    import os
-    import uuid
-
-    import asyncpg
-
-    from tests.conftest import PG_ADMIN_DSN, _pg_available
-
-    if reason := _pg_available():
-        if os.environ.get("CI") and os.environ.get("BOXTUI_REQUIRE_PG"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    name = f"boxtui_test_lone_{uuid.uuid4().hex[:8]}"
-
-    async def run(sql: str) -> None:
-        admin = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await admin.execute(sql)
-        finally:
-            await admin.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    yield PG_ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
-    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with new_pg_database("boxtui_test_lone") as dsn:
+        yield dsn
 
 
 async def _connections_on(dsn: str, spy) -> set[str]:
