@@ -355,8 +355,7 @@ async def test_a_server_alone_on_its_database_sends_no_notify(lone_pg_database, 
             await until(lambda: len(heard) == 1, timeout=10, what="the frame sent while psql was connected")
         finally:
             await other.close()
-        while await _connections_on(dsn, spy) != {"boxtui first"}:
-            await asyncio.sleep(0.05)
+        await until_async(lambda: _connections_on(dsn, spy), lambda names: names == {"boxtui first"})
         # Alone again, but it has not looked again yet: still sent.
         assert time.monotonic() < first.bus._plain_until
         await first.publish(["bob"], {"n": 3.5})
@@ -379,8 +378,7 @@ async def test_a_server_alone_on_its_database_sends_no_notify(lone_pg_database, 
             assert not sub.dropped.is_set()
         finally:
             await second.close()
-        while await _connections_on(dsn, spy) != {"boxtui first"}:
-            await asyncio.sleep(0.05)
+        await until_async(lambda: _connections_on(dsn, spy), lambda names: names == {"boxtui first"})
         await asyncio.sleep(max(0.0, first.bus._plain_until - time.monotonic()))
         count = len(heard)
         await first.publish(["bob"], {"n": 7})
@@ -449,3 +447,33 @@ async def test_a_role_without_temporary_objects_always_notifies(lone_pg_database
     finally:
         await admin.execute(f'DROP OWNED BY "{role}"; DROP ROLE IF EXISTS "{role}"')
         await admin.close()
+
+
+@pytest.mark.postgres
+async def test_a_listener_that_cannot_start_in_time_leaves_no_connection(lone_pg_database, monkeypatch):
+    """Held past the connect timeout (a NOTIFY that never ends), the bus's start fails
+    with a clear error and its half-made connection is closed, not left behind."""
+    import asyncpg
+
+    from boxtui.server.realtime import bus
+
+    monkeypatch.setattr(bus, "CONNECT_TIMEOUT", 0.5)
+    looking = await asyncpg.connect(lone_pg_database)
+    try:
+        await looking.execute("BEGIN")
+        await looking.execute(f"SELECT pg_advisory_xact_lock_shared({bus.PG_NOTIFY_LOCK_KEY})")
+        url = lone_pg_database.replace("postgresql://", "postgresql+asyncpg://")
+        hub = BusHub(PostgresBus(url, "boxtui stuck"))
+        with pytest.raises(RuntimeError, match="cannot reach"):
+            await hub.start()
+        await looking.execute("COMMIT")
+        await until_async(lambda: _connections_on(lone_pg_database, looking), lambda names: "boxtui stuck" not in names)
+    finally:
+        await looking.close()
+
+
+async def until_async(read, condition, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while not condition(value := await read()):
+        assert time.monotonic() < deadline, f"still {value!r}"
+        await asyncio.sleep(0.05)

@@ -120,7 +120,10 @@ class Bus:
                 if listen in done and not listen.cancelled() and listen.exception() is not None:
                     raise listen.exception()  # type: ignore[misc]
                 log.warning("%s: connection dropped; reconnecting", self.name)
-            except asyncio.CancelledError:
+            except asyncio.CancelledError:  # close(): the listening connection goes too
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(self._disconnect(conn), 2)
                 raise
             except Exception as exc:  # noqa: BLE001 - keep trying while it is away
                 log.warning("%s is unreachable (%r); retrying in %g s", self.name, exc, RETRY_SECONDS)
@@ -306,12 +309,16 @@ class PostgresBus(Bus):
 
     async def _connect(self) -> Any:
         conn = await self._open()
-        lost = asyncio.Event()
-        conn.add_termination_listener(lambda _conn: lost.set())
-        await conn.add_listener(PG_CHANNEL, self._on_notify)
-        # Listening now: wait until no transaction that looked at who is connected before
-        # this connection existed is still open (``_PG_NOTIFY_FUNCTION``).
-        await conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({PG_NOTIFY_LOCK_KEY}); COMMIT")
+        try:
+            lost = asyncio.Event()
+            conn.add_termination_listener(lambda _conn: lost.set())
+            await conn.add_listener(PG_CHANNEL, self._on_notify)
+            # Listening now: wait until no transaction that looked at who is connected
+            # before this connection existed is still open (``_PG_NOTIFY_FUNCTION``).
+            await conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({PG_NOTIFY_LOCK_KEY}); COMMIT")
+        except BaseException:  # (the connect timeout included): not left open behind
+            conn.terminate()
+            raise
         self._lost = lost
         self._partial.clear()
         return conn
