@@ -346,6 +346,15 @@ async def test_a_server_alone_on_its_database_sends_no_notify(lone_pg_database, 
     async def alone() -> None:  # (an autovacuum worker visiting the database counts too)
         await until_async(lambda: _connections_on(dsn, spy), lambda names: names == {"boxtui first"})
 
+    async def sends_nothing_alone(n: int) -> None:
+        """Once it looks again and is alone, frame ``n`` is not sent."""
+        await asyncio.sleep(max(0.0, first.bus._plain_until - time.monotonic()))
+        await alone()
+        count = len(heard)
+        await first.publish(["bob"], {"n": n})
+        await asyncio.sleep(0.3)
+        assert len(heard) == count, "alone again, yet it sent"
+
     try:
         await alone()
         await first.publish(["bob"], {"n": 1})
@@ -365,12 +374,7 @@ async def test_a_server_alone_on_its_database_sends_no_notify(lone_pg_database, 
         assert time.monotonic() < first.bus._plain_until
         await first.publish(["bob"], {"n": 3.5})
         await until(lambda: len(heard) == 2, timeout=10, what="a frame sent without a look")
-        await asyncio.sleep(max(0.0, first.bus._plain_until - time.monotonic()))
-        await alone()
-        count = len(heard)
-        await first.publish(["bob"], {"n": 4})
-        await asyncio.sleep(0.3)
-        assert len(heard) == count, "alone again, yet it sent"
+        await sends_nothing_alone(4)
 
         # A second server joins: it gets every frame from then on, with no gap.
         second = BusHub(PostgresBus(url, "boxtui second"))
@@ -384,12 +388,7 @@ async def test_a_server_alone_on_its_database_sends_no_notify(lone_pg_database, 
             assert not sub.dropped.is_set()
         finally:
             await second.close()
-        await asyncio.sleep(max(0.0, first.bus._plain_until - time.monotonic()))
-        await alone()
-        count = len(heard)
-        await first.publish(["bob"], {"n": 7})
-        await asyncio.sleep(0.3)
-        assert len(heard) == count, "alone again, yet it sent"
+        await sends_nothing_alone(7)
     finally:
         await spy.close()
         await first.close()
